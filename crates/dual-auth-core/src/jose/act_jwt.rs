@@ -1,0 +1,690 @@
+//! The out-of-session act JWT: the application signs the human identity for a remote
+//! agent; the agent verifies it before asking for a token.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use secrecy::SecretString;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::compact::{self, json_object};
+use super::keys::{SigningAlgorithm, SigningKey, VerifyingKey};
+use crate::act::{Act, json_type_name};
+use crate::clock::{Clock, SystemClock, unix_seconds};
+use crate::error::{ActError, ActJwtError, ReplayError};
+use crate::replay::{InMemoryReplayGuard, ReplayGuard};
+
+/// The `iss` and `sub` the upstream package writes, and so the issuer checked by default.
+pub const DEFAULT_ACT_JWT_ISSUER: &str = "application";
+/// The TTL the guide uses.
+pub const DEFAULT_ACT_JWT_TTL: Duration = Duration::from_secs(60);
+/// The shortest TTL the signer accepts by default.
+pub const MIN_ACT_JWT_TTL: Duration = Duration::from_secs(10);
+/// The longest TTL the signer accepts, and the longest lifetime the verifier accepts, by default.
+pub const MAX_ACT_JWT_TTL: Duration = Duration::from_secs(300);
+/// The clock skew tolerated by default when checking `exp`, `nbf` and `iat`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
+/// The largest leeway a verifier may be configured with.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+/// The largest act JWT accepted by default, in bytes.
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// The longest `jti` accepted.
+const MAX_JTI_LEN: usize = 256;
+/// Header parameters that would let a token name its own key; we only use configured keys.
+const KEY_MATERIAL_HEADERS: [&str; 5] = ["jwk", "jku", "x5u", "x5c", "x5t"];
+
+/// Random bytes in a `jti`, as upstream (`secrets.token_urlsafe(32)`).
+const JTI_BYTES: usize = 32;
+
+/// A fresh `jti`: 32 random bytes, base64url without padding (43 characters).
+///
+/// # Errors
+/// [`crate::KeyError::Signing`] if the operating system's random source fails.
+pub fn new_jti() -> Result<String, crate::KeyError> {
+    let mut bytes = [0u8; JTI_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| crate::KeyError::Signing {
+        algorithm: "jti".into(),
+        reason: format!("random source failed: {e}"),
+    })?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+#[derive(Serialize)]
+struct ActJwtClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: u64,
+    iat: u64,
+    jti: &'a str,
+    act: &'a Act,
+}
+
+/// Signs act JWTs, wire-compatible with the Python package's
+/// `HybridSender.prepare_out_of_session_act`.
+///
+/// Claims, in order: `iss` and `sub` (`"application"` unless set), `aud` (the agent
+/// endpoint), `exp` = `iat` + TTL, `iat` (whole seconds), `jti` (32 random bytes, base64url),
+/// `act`. The header carries `kid` when the key has one.
+///
+/// ```
+/// use std::time::Duration;
+/// use dual_auth_core::{generate_key_pair, Act, ActJwtSigner, ActJwtVerifier, SigningAlgorithm, SigningKey};
+/// use secrecy::ExposeSecret;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let pair = generate_key_pair(SigningAlgorithm::Es256, 0)?;
+/// let key = SigningKey::from_pem(pair.private_key_pem.expose_secret())?;
+/// let signer = ActJwtSigner::new(key.clone());
+/// let act = Act::new("user_12345")?.with_email("alice@corp.example.com");
+/// let jwt = signer.sign(&act, "https://agent.example.com/invoke", Duration::from_secs(60))?;
+///
+/// let verifier = ActJwtVerifier::builder(key.verifying_key(), "https://agent.example.com/invoke").build()?;
+/// let verified = verifier.verify(jwt.expose_secret()).await?;
+/// assert_eq!(verified.act(), &act);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct ActJwtSigner {
+    key: SigningKey,
+    issuer: String,
+    subject: String,
+    min_ttl: Duration,
+    max_ttl: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl ActJwtSigner {
+    /// A signer with the upstream `iss`/`sub` and the default TTL bounds (10 to 300 s).
+    pub fn new(key: SigningKey) -> Self {
+        Self {
+            key,
+            issuer: DEFAULT_ACT_JWT_ISSUER.into(),
+            subject: DEFAULT_ACT_JWT_ISSUER.into(),
+            min_ttl: MIN_ACT_JWT_TTL,
+            max_ttl: MAX_ACT_JWT_TTL,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Sets `iss` (and `sub`, which upstream keeps equal to it).
+    #[must_use]
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = issuer.into();
+        self.subject.clone_from(&self.issuer);
+        self
+    }
+
+    /// Sets the TTL bounds.
+    ///
+    /// # Errors
+    /// [`ActJwtError::InvalidSetting`] unless `1 s <= min <= max <= 3600 s`.
+    pub fn with_ttl_bounds(mut self, min: Duration, max: Duration) -> Result<Self, ActJwtError> {
+        if min < Duration::from_secs(1) || min > max || max > Duration::from_secs(3600) {
+            return Err(ActJwtError::InvalidSetting {
+                setting: "ttl bounds",
+                reason: "need 1 s <= min <= max <= 3600 s".into(),
+            });
+        }
+        self.min_ttl = min;
+        self.max_ttl = max;
+        Ok(self)
+    }
+
+    /// Uses another clock (for tests).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The signing key.
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// Signs `act` for the agent at `agent_endpoint` (an `https://` URL, used verbatim as
+    /// `aud`), valid for `ttl`.
+    ///
+    /// # Errors
+    /// [`ActJwtError::InvalidAgentEndpoint`], [`ActJwtError::InvalidTtl`] or a signing failure.
+    pub fn sign(
+        &self,
+        act: &Act,
+        agent_endpoint: &str,
+        ttl: Duration,
+    ) -> Result<SecretString, ActJwtError> {
+        check_agent_endpoint(agent_endpoint)?;
+        let ttl_secs = ttl.as_secs();
+        if ttl < self.min_ttl || ttl > self.max_ttl || ttl.subsec_nanos() != 0 {
+            return Err(ActJwtError::InvalidTtl {
+                ttl_secs,
+                min_secs: self.min_ttl.as_secs(),
+                max_secs: self.max_ttl.as_secs(),
+            });
+        }
+        let iat = unix_seconds(self.clock.now());
+        let jti = new_jti()?;
+        let claims = ActJwtClaims {
+            iss: &self.issuer,
+            sub: &self.subject,
+            aud: agent_endpoint,
+            exp: iat + ttl_secs,
+            iat,
+            jti: &jti,
+            act,
+        };
+        let token = self.key.sign_jwt(&claims)?;
+        tracing::info!(event = "act_prepared_out_of_session", human_id = %act.log_id(), ttl_seconds = ttl_secs, jti = %jti, "act JWT signed");
+        Ok(SecretString::from(token))
+    }
+}
+
+impl fmt::Debug for ActJwtSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActJwtSigner")
+            .field("key", &self.key)
+            .field("issuer", &self.issuer)
+            .field("min_ttl", &self.min_ttl)
+            .field("max_ttl", &self.max_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks that an agent endpoint is an absolute `https://` URL with a host.
+///
+/// # Errors
+/// [`ActJwtError::InvalidAgentEndpoint`] saying what is wrong.
+pub fn check_agent_endpoint(endpoint: &str) -> Result<(), ActJwtError> {
+    let bad = |reason: String| ActJwtError::InvalidAgentEndpoint { reason };
+    let url = url::Url::parse(endpoint)
+        .map_err(|e| bad(format!("\"{endpoint}\" is not an absolute URL ({e})")))?;
+    if url.scheme() != "https" {
+        return Err(bad(format!(
+            "scheme is \"{}\", expected \"https\"",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("the URL has no host".into()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("the URL must not carry credentials".into()));
+    }
+    Ok(())
+}
+
+/// An act JWT that passed every check.
+#[derive(Debug, Clone)]
+pub struct VerifiedActJwt {
+    act: Act,
+    jti: String,
+    issuer: Option<String>,
+    issued_at: SystemTime,
+    expires_at: SystemTime,
+    algorithm: SigningAlgorithm,
+    key_id: Option<String>,
+}
+
+impl VerifiedActJwt {
+    /// The human identity.
+    pub fn act(&self) -> &Act {
+        &self.act
+    }
+    /// Takes the human identity.
+    pub fn into_act(self) -> Act {
+        self.act
+    }
+    /// The token id, now recorded by the replay guard.
+    pub fn jti(&self) -> &str {
+        &self.jti
+    }
+    /// The `iss` claim, if present.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+    /// When it was issued.
+    pub fn issued_at(&self) -> SystemTime {
+        self.issued_at
+    }
+    /// When it expires.
+    pub fn expires_at(&self) -> SystemTime {
+        self.expires_at
+    }
+    /// The algorithm of the key that verified it.
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.algorithm
+    }
+    /// The `kid` of the key that verified it, if that key has one.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+}
+
+/// Verifies act JWTs. Built with [`ActJwtVerifier::builder`].
+///
+/// Checks, in order: size; three base64url parts with JSON objects; header (`alg` must be a
+/// configured key's algorithm, `typ` if present must be `JWT`, no `crit`, no header naming
+/// key material); the signature; `exp` and `iat` required, `nbf` optional, all numbers,
+/// judged with the leeway; `exp - iat` within the maximum lifetime; `aud` a string equal to
+/// the expected audience; `iss` equal to the expected issuer unless that check is turned
+/// off; `jti` present; `act` an object with a non-empty `sub`. Only then is the `jti`
+/// recorded with the replay guard, so a refused token never uses up its `jti`.
+#[derive(Clone)]
+pub struct ActJwtVerifier {
+    keys: Vec<VerifyingKey>,
+    audience: String,
+    issuer: Option<String>,
+    leeway: Duration,
+    max_lifetime: Duration,
+    max_token_bytes: usize,
+    replay_guard: Arc<dyn ReplayGuard>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for ActJwtVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActJwtVerifier")
+            .field("keys", &self.keys)
+            .field("audience", &self.audience)
+            .field("issuer", &self.issuer)
+            .field("leeway", &self.leeway)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("max_token_bytes", &self.max_token_bytes)
+            .field("replay_guard", &self.replay_guard)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures an [`ActJwtVerifier`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ActJwtVerifierBuilder {
+    inner: ActJwtVerifier,
+}
+
+impl ActJwtVerifier {
+    /// A verifier for tokens addressed to `audience` (the agent endpoint URL), signed by `key`.
+    ///
+    /// Defaults: issuer `"application"`, leeway 5 s, maximum lifetime 300 s, at most 8 KiB,
+    /// a fresh in-memory replay guard (one per verifier, like upstream; share one, or a
+    /// Redis guard across replicas, with [`ActJwtVerifierBuilder::replay_guard`]).
+    pub fn builder(key: VerifyingKey, audience: impl Into<String>) -> ActJwtVerifierBuilder {
+        ActJwtVerifierBuilder {
+            inner: ActJwtVerifier {
+                keys: vec![key],
+                audience: audience.into(),
+                issuer: Some(DEFAULT_ACT_JWT_ISSUER.into()),
+                leeway: DEFAULT_LEEWAY,
+                max_lifetime: MAX_ACT_JWT_TTL,
+                max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+                replay_guard: Arc::new(InMemoryReplayGuard::default()),
+                clock: Arc::new(SystemClock),
+            },
+        }
+    }
+
+    /// The audience this verifier expects.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// Verifies `token` and records its `jti`.
+    ///
+    /// # Errors
+    /// An [`ActJwtError`] saying which check failed.
+    pub async fn verify(&self, token: &str) -> Result<VerifiedActJwt, ActJwtError> {
+        let verified = self.verify_signature_and_claims(token)?;
+        let record_until = verified.expires_at + self.leeway;
+        match self
+            .replay_guard
+            .check_and_record(&verified.jti, record_until)
+            .await
+        {
+            Ok(()) => {}
+            Err(ReplayError::Replayed) => {
+                tracing::warn!(event = "act_jwt_replay", jti = %verified.jti, "act JWT replay detected");
+                return Err(ActJwtError::Replayed);
+            }
+            Err(other) => return Err(ActJwtError::ReplayCheckFailed(other)),
+        }
+        tracing::info!(event = "act_jwt_verified", human_id = %verified.act.log_id(), jti = %verified.jti, "act JWT verified");
+        Ok(verified)
+    }
+
+    fn verify_signature_and_claims(&self, token: &str) -> Result<VerifiedActJwt, ActJwtError> {
+        if token.len() > self.max_token_bytes {
+            return Err(ActJwtError::TooLarge {
+                size: token.len(),
+                max: self.max_token_bytes,
+            });
+        }
+        let parts = compact::split(token)?;
+        let key = self.select_key(&parts.header)?;
+        if !key.verify_bytes(parts.signing_input.as_bytes(), &parts.signature) {
+            return Err(ActJwtError::SignatureInvalid);
+        }
+        let claims = json_object(&parts.claims_bytes, "claims")?;
+        self.check_claims(claims, key)
+    }
+
+    fn select_key(&self, header: &Map<String, Value>) -> Result<&VerifyingKey, ActJwtError> {
+        let alg = match header.get("alg") {
+            Some(Value::String(alg)) => alg.as_str(),
+            Some(_) => {
+                return Err(ActJwtError::Malformed {
+                    reason: "header \"alg\" is not a string".into(),
+                });
+            }
+            None => {
+                return Err(ActJwtError::Malformed {
+                    reason: "header has no \"alg\"".into(),
+                });
+            }
+        };
+        match header.get("typ") {
+            None => {}
+            Some(Value::String(typ)) if typ.eq_ignore_ascii_case("JWT") => {}
+            Some(_) => {
+                return Err(ActJwtError::UnsupportedHeader {
+                    name: "typ".into(),
+                    reason: "an act JWT's typ is \"JWT\"",
+                });
+            }
+        }
+        if header.contains_key("crit") {
+            return Err(ActJwtError::UnsupportedHeader {
+                name: "crit".into(),
+                reason: "no critical extensions are understood",
+            });
+        }
+        if let Some(name) = KEY_MATERIAL_HEADERS
+            .iter()
+            .find(|h| header.contains_key(**h))
+        {
+            return Err(ActJwtError::UnsupportedHeader {
+                name: (*name).into(),
+                reason: "act JWTs are verified only with configured keys",
+            });
+        }
+        let candidates: Vec<&VerifyingKey> = match header.get("kid") {
+            None => self.keys.iter().collect(),
+            Some(Value::String(kid)) => {
+                let named: Vec<&VerifyingKey> = self
+                    .keys
+                    .iter()
+                    .filter(|k| k.key_id() == Some(kid.as_str()))
+                    .collect();
+                if named.is_empty() {
+                    // A key without a kid accepts any kid; keys with other kids do not.
+                    let unnamed: Vec<&VerifyingKey> =
+                        self.keys.iter().filter(|k| k.key_id().is_none()).collect();
+                    if unnamed.is_empty() {
+                        return Err(ActJwtError::UnknownKeyId { kid: kid.clone() });
+                    }
+                    unnamed
+                } else {
+                    named
+                }
+            }
+            Some(_) => {
+                return Err(ActJwtError::Malformed {
+                    reason: "header \"kid\" is not a string".into(),
+                });
+            }
+        };
+        candidates
+            .iter()
+            .copied()
+            .find(|k| k.algorithm().as_str() == alg)
+            .ok_or_else(|| {
+                let mut allowed: Vec<&str> =
+                    candidates.iter().map(|k| k.algorithm().as_str()).collect();
+                allowed.dedup();
+                ActJwtError::AlgorithmNotAllowed {
+                    found: alg.to_owned(),
+                    allowed: allowed.join(", "),
+                }
+            })
+    }
+
+    fn check_claims(
+        &self,
+        mut claims: Map<String, Value>,
+        key: &VerifyingKey,
+    ) -> Result<VerifiedActJwt, ActJwtError> {
+        let now = unix_seconds(self.clock.now());
+        let leeway = self.leeway.as_secs();
+        let exp =
+            numeric_date(&claims, "exp")?.ok_or(ActJwtError::MissingClaim { claim: "exp" })?;
+        let iat =
+            numeric_date(&claims, "iat")?.ok_or(ActJwtError::MissingClaim { claim: "iat" })?;
+        if now >= exp.saturating_add(leeway) {
+            return Err(ActJwtError::Expired {
+                ago_secs: now - exp,
+                leeway_secs: leeway,
+            });
+        }
+        if let Some(nbf) = numeric_date(&claims, "nbf")?
+            && nbf > now.saturating_add(leeway)
+        {
+            {
+                return Err(ActJwtError::NotYetValid {
+                    claim: "nbf",
+                    ahead_secs: nbf - now,
+                    leeway_secs: leeway,
+                });
+            }
+        }
+        if iat > now.saturating_add(leeway) {
+            return Err(ActJwtError::NotYetValid {
+                claim: "iat",
+                ahead_secs: iat - now,
+                leeway_secs: leeway,
+            });
+        }
+        if exp <= iat {
+            return Err(ActJwtError::InvalidClaim {
+                claim: "exp",
+                reason: "must be later than iat".into(),
+            });
+        }
+        if exp - iat > self.max_lifetime.as_secs() {
+            return Err(ActJwtError::LifetimeTooLong {
+                lifetime_secs: exp - iat,
+                max_secs: self.max_lifetime.as_secs(),
+            });
+        }
+        match claims.get("aud") {
+            Some(Value::String(aud)) if *aud == self.audience => {}
+            Some(Value::String(aud)) => {
+                return Err(ActJwtError::InvalidAudience {
+                    expected: self.audience.clone(),
+                    found: format!("\"{aud}\""),
+                });
+            }
+            Some(other) => {
+                return Err(ActJwtError::InvalidAudience {
+                    expected: self.audience.clone(),
+                    found: format!("{} (aud must be a single string)", json_type_name(other)),
+                });
+            }
+            None => {
+                return Err(ActJwtError::InvalidAudience {
+                    expected: self.audience.clone(),
+                    found: "no aud claim".into(),
+                });
+            }
+        }
+        let issuer = match claims.get("iss") {
+            None => None,
+            Some(Value::String(iss)) => Some(iss.clone()),
+            Some(other) => {
+                return Err(ActJwtError::InvalidClaim {
+                    claim: "iss",
+                    reason: format!("must be a string, found {}", json_type_name(other)),
+                });
+            }
+        };
+        if let Some(expected) = &self.issuer
+            && issuer.as_deref() != Some(expected.as_str())
+        {
+            {
+                let found = issuer
+                    .as_deref()
+                    .map_or_else(|| "no iss claim".to_owned(), |i| format!("\"{i}\""));
+                return Err(ActJwtError::InvalidIssuer {
+                    expected: expected.clone(),
+                    found,
+                });
+            }
+        }
+        let jti = match claims.remove("jti") {
+            Some(Value::String(jti)) if !jti.is_empty() && jti.len() <= MAX_JTI_LEN => jti,
+            Some(Value::String(_)) => {
+                return Err(ActJwtError::InvalidClaim {
+                    claim: "jti",
+                    reason: format!("must be 1 to {MAX_JTI_LEN} characters"),
+                });
+            }
+            Some(other) => {
+                return Err(ActJwtError::InvalidClaim {
+                    claim: "jti",
+                    reason: format!("must be a string, found {}", json_type_name(&other)),
+                });
+            }
+            None => return Err(ActJwtError::MissingClaim { claim: "jti" }),
+        };
+        let act = match claims.remove("act") {
+            None => return Err(ActJwtError::InvalidAct(ActError::MissingSub)),
+            Some(value) => Act::from_value(value).map_err(ActJwtError::InvalidAct)?,
+        };
+        Ok(VerifiedActJwt {
+            act,
+            jti,
+            issuer,
+            issued_at: SystemTime::UNIX_EPOCH + Duration::from_secs(iat),
+            expires_at: SystemTime::UNIX_EPOCH + Duration::from_secs(exp),
+            algorithm: key.algorithm(),
+            key_id: key.key_id().map(str::to_owned),
+        })
+    }
+}
+
+/// Reads a NumericDate claim: a non-negative JSON number of seconds (fractions floored).
+fn numeric_date(
+    claims: &Map<String, Value>,
+    claim: &'static str,
+) -> Result<Option<u64>, ActJwtError> {
+    match claims.get(claim) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(secs) = n.as_u64() {
+                Ok(Some(secs))
+            } else {
+                match n.as_f64() {
+                    // Truncation is the intent: NumericDate fractions are floored.
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    Some(f) if (0.0..1e15).contains(&f) => Ok(Some(f.floor() as u64)),
+                    _ => Err(ActJwtError::InvalidClaim {
+                        claim,
+                        reason: "must be a non-negative number of seconds since 1970".into(),
+                    }),
+                }
+            }
+        }
+        Some(other) => Err(ActJwtError::InvalidClaim {
+            claim,
+            reason: format!(
+                "must be a number (seconds since 1970), found {}",
+                json_type_name(other)
+            ),
+        }),
+    }
+}
+
+impl ActJwtVerifierBuilder {
+    /// Accepts tokens signed by this key too (key rotation). With `kid`s set, a token's `kid`
+    /// picks the key; a token without `kid` may be signed by any configured key.
+    pub fn add_key(mut self, key: VerifyingKey) -> Self {
+        self.inner.keys.push(key);
+        self
+    }
+
+    /// Requires `iss` to equal `issuer` (default `"application"`, the upstream value).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.inner.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Accepts any `iss` (or none).
+    pub fn any_issuer(mut self) -> Self {
+        self.inner.issuer = None;
+        self
+    }
+
+    /// The clock skew tolerated (default 5 s, at most 300 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.inner.leeway = leeway;
+        self
+    }
+
+    /// The longest `exp - iat` accepted (default 300 s, at most 3600 s).
+    pub fn max_lifetime(mut self, max_lifetime: Duration) -> Self {
+        self.inner.max_lifetime = max_lifetime;
+        self
+    }
+
+    /// The largest token accepted, in bytes (default 8 KiB).
+    pub fn max_token_bytes(mut self, max: usize) -> Self {
+        self.inner.max_token_bytes = max;
+        self
+    }
+
+    /// Records `jti`s in this guard (share one across verifiers, or use a shared store).
+    pub fn replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> Self {
+        self.inner.replay_guard = guard;
+        self
+    }
+
+    /// Uses another clock (for tests).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.inner.clock = clock;
+        self
+    }
+
+    /// Checks the settings and builds the verifier.
+    ///
+    /// # Errors
+    /// [`ActJwtError::InvalidSetting`] naming the setting out of range.
+    pub fn build(self) -> Result<ActJwtVerifier, ActJwtError> {
+        let v = &self.inner;
+        let invalid = |setting: &'static str, reason: &str| {
+            Err(ActJwtError::InvalidSetting {
+                setting,
+                reason: reason.into(),
+            })
+        };
+        if v.audience.trim().is_empty() {
+            return invalid(
+                "audience",
+                "must not be empty: use the agent endpoint URL the application signs for",
+            );
+        }
+        if v.leeway > MAX_LEEWAY {
+            return invalid("leeway", "at most 300 s");
+        }
+        if v.max_lifetime < Duration::from_secs(1) || v.max_lifetime > Duration::from_secs(3600) {
+            return invalid("max_lifetime", "between 1 s and 3600 s");
+        }
+        if v.max_token_bytes < 64 {
+            return invalid("max_token_bytes", "at least 64");
+        }
+        Ok(self.inner)
+    }
+}

@@ -1,0 +1,703 @@
+//! Keys for signing and verifying JWTs, from PEM (PKCS#8, PKCS#1, SEC1, SPKI), and key
+//! generation. josekit does the cryptography; this module decides which key is which.
+
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use josekit::jwk::KeyPair;
+use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
+use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
+use josekit::jwk::alg::rsa::RsaKeyPair;
+use josekit::jws::{self, JwsSigner, JwsVerifier};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::KeyError;
+
+/// The JWS algorithms dual-auth signs and verifies with asymmetric keys.
+///
+/// A key's algorithm is fixed when the key is loaded, and verification accepts only that
+/// algorithm: a token's `alg` header never chooses how it is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SigningAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256: the upstream default, needed to talk to the Python package.
+    Rs256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    Rs384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    Rs512,
+    /// RSASSA-PSS with SHA-256.
+    Ps256,
+    /// RSASSA-PSS with SHA-384.
+    Ps384,
+    /// RSASSA-PSS with SHA-512.
+    Ps512,
+    /// ECDSA on P-256 with SHA-256.
+    Es256,
+    /// Ed25519.
+    EdDsa,
+}
+
+/// The kind of key an algorithm needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// RSA, 2048 bits or more.
+    Rsa,
+    /// EC on curve P-256.
+    EcP256,
+    /// Ed25519.
+    Ed25519,
+}
+
+impl KeyType {
+    fn name(self) -> &'static str {
+        match self {
+            KeyType::Rsa => "RSA",
+            KeyType::EcP256 => "EC P-256",
+            KeyType::Ed25519 => "Ed25519",
+        }
+    }
+
+    /// The algorithm used for this kind of key unless another is asked for.
+    pub fn default_algorithm(self) -> SigningAlgorithm {
+        match self {
+            KeyType::Rsa => SigningAlgorithm::Rs256,
+            KeyType::EcP256 => SigningAlgorithm::Es256,
+            KeyType::Ed25519 => SigningAlgorithm::EdDsa,
+        }
+    }
+}
+
+impl SigningAlgorithm {
+    /// The JOSE name, as in the `alg` header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Rs384 => "RS384",
+            Self::Rs512 => "RS512",
+            Self::Ps256 => "PS256",
+            Self::Ps384 => "PS384",
+            Self::Ps512 => "PS512",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    /// The kind of key this algorithm needs.
+    pub fn key_type(self) -> KeyType {
+        match self {
+            Self::Rs256 | Self::Rs384 | Self::Rs512 | Self::Ps256 | Self::Ps384 | Self::Ps512 => {
+                KeyType::Rsa
+            }
+            Self::Es256 => KeyType::EcP256,
+            Self::EdDsa => KeyType::Ed25519,
+        }
+    }
+
+    fn signer_from_pem(self, pem: &[u8]) -> Result<Box<dyn JwsSigner>, josekit::JoseError> {
+        Ok(match self {
+            Self::Rs256 => Box::new(jws::RS256.signer_from_pem(pem)?),
+            Self::Rs384 => Box::new(jws::RS384.signer_from_pem(pem)?),
+            Self::Rs512 => Box::new(jws::RS512.signer_from_pem(pem)?),
+            // josekit's PSS PEM loader wants RSA-PSS-labelled PKCS#8; plain RSA keys go via DER.
+            Self::Ps256 => Box::new(
+                jws::PS256.signer_from_der(RsaKeyPair::from_pem(pem)?.to_der_private_key())?,
+            ),
+            Self::Ps384 => Box::new(
+                jws::PS384.signer_from_der(RsaKeyPair::from_pem(pem)?.to_der_private_key())?,
+            ),
+            Self::Ps512 => Box::new(
+                jws::PS512.signer_from_der(RsaKeyPair::from_pem(pem)?.to_der_private_key())?,
+            ),
+            Self::Es256 => Box::new(jws::ES256.signer_from_pem(pem)?),
+            Self::EdDsa => Box::new(jws::EdDSA.signer_from_pem(pem)?),
+        })
+    }
+
+    fn verifier_from_der(
+        self,
+        spki_der: &[u8],
+    ) -> Result<Box<dyn JwsVerifier>, josekit::JoseError> {
+        Ok(match self {
+            Self::Rs256 => Box::new(jws::RS256.verifier_from_der(spki_der)?),
+            Self::Rs384 => Box::new(jws::RS384.verifier_from_der(spki_der)?),
+            Self::Rs512 => Box::new(jws::RS512.verifier_from_der(spki_der)?),
+            Self::Ps256 => Box::new(jws::PS256.verifier_from_der(spki_der)?),
+            Self::Ps384 => Box::new(jws::PS384.verifier_from_der(spki_der)?),
+            Self::Ps512 => Box::new(jws::PS512.verifier_from_der(spki_der)?),
+            Self::Es256 => Box::new(jws::ES256.verifier_from_der(spki_der)?),
+            Self::EdDsa => Box::new(jws::EdDSA.verifier_from_der(spki_der)?),
+        })
+    }
+}
+
+impl fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SigningAlgorithm {
+    type Err = KeyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const ALL: [SigningAlgorithm; 8] = [
+            SigningAlgorithm::Rs256,
+            SigningAlgorithm::Rs384,
+            SigningAlgorithm::Rs512,
+            SigningAlgorithm::Ps256,
+            SigningAlgorithm::Ps384,
+            SigningAlgorithm::Ps512,
+            SigningAlgorithm::Es256,
+            SigningAlgorithm::EdDsa,
+        ];
+        ALL.into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| KeyError::UnsupportedAlgorithm {
+                name: s.trim().to_owned(),
+            })
+    }
+}
+
+// DER encodings of the algorithm identifiers we recognise inside PKCS#8, SEC1 and SPKI.
+const OID_RSA_ENCRYPTION: &[u8] = &[
+    0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01,
+];
+const OID_RSASSA_PSS: &[u8] = &[
+    0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0A,
+];
+const OID_EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
+const OID_P256: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2B, 0x65, 0x70];
+/// The algorithm identifier sits within the first bytes of every structure we parse.
+const OID_WINDOW: usize = 64;
+
+struct Pem {
+    label: String,
+    der: Vec<u8>,
+}
+
+fn parse_pem(bytes: &[u8]) -> Result<Pem, KeyError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| KeyError::InvalidKey {
+        reason: "not PEM text (not UTF-8)".into(),
+    })?;
+    let invalid = |reason: &str| KeyError::InvalidKey {
+        reason: reason.into(),
+    };
+    let start = text
+        .find("-----BEGIN ")
+        .ok_or_else(|| invalid("no \"-----BEGIN ...-----\" line: expected a PEM key"))?;
+    let rest = &text[start + "-----BEGIN ".len()..];
+    let label_end = rest
+        .find("-----")
+        .ok_or_else(|| invalid("unterminated PEM BEGIN line"))?;
+    let label = rest[..label_end].to_owned();
+    let body_and_end = &rest[label_end + 5..];
+    let end_marker = format!("-----END {label}-----");
+    let body_end = body_and_end
+        .find(&end_marker)
+        .ok_or_else(|| KeyError::InvalidKey {
+            reason: format!("no matching \"{end_marker}\" line"),
+        })?;
+    let body: String = body_and_end[..body_end]
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let der = STANDARD
+        .decode(body)
+        .map_err(|_| invalid("PEM body is not valid base64"))?;
+    Ok(Pem { label, der })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Which kind of key a PKCS#8 or SPKI structure holds, from its algorithm identifier.
+fn key_type_of_der(der: &[u8]) -> Result<KeyType, KeyError> {
+    let head = &der[..der.len().min(OID_WINDOW)];
+    if contains(head, OID_RSA_ENCRYPTION) {
+        Ok(KeyType::Rsa)
+    } else if contains(head, OID_EC_PUBLIC_KEY) {
+        if contains(head, OID_P256) {
+            Ok(KeyType::EcP256)
+        } else {
+            Err(KeyError::InvalidKey {
+                reason: "EC key on a curve other than P-256: only P-256 (ES256) is supported"
+                    .into(),
+            })
+        }
+    } else if contains(head, OID_ED25519) {
+        Ok(KeyType::Ed25519)
+    } else if contains(head, OID_RSASSA_PSS) {
+        Err(KeyError::InvalidKey { reason: "RSASSA-PSS-only keys are not supported: use a plain RSA key (it can sign PS256 too)".into() })
+    } else {
+        Err(KeyError::InvalidKey {
+            reason: "unknown key algorithm: use an RSA, EC P-256 or Ed25519 key".into(),
+        })
+    }
+}
+
+fn private_key_type(pem: &Pem) -> Result<KeyType, KeyError> {
+    match pem.label.as_str() {
+        "PRIVATE KEY" => key_type_of_der(&pem.der),
+        "RSA PRIVATE KEY" => Ok(KeyType::Rsa),
+        "EC PRIVATE KEY" if contains(&pem.der, OID_P256) => Ok(KeyType::EcP256),
+        "EC PRIVATE KEY" => Err(KeyError::InvalidKey { reason: "EC key on a curve other than P-256: only P-256 (ES256) is supported".into() }),
+        "ENCRYPTED PRIVATE KEY" => Err(KeyError::InvalidKey {
+            reason: "encrypted private keys are not supported: decrypt it first (openssl pkcs8 -in KEY -out PLAIN)".into(),
+        }),
+        "PUBLIC KEY" | "RSA PUBLIC KEY" => Err(KeyError::InvalidKey { reason: "this is a public key: signing needs the private key".into() }),
+        other => Err(KeyError::InvalidKey { reason: format!("PEM label \"{other}\" is not a private key") }),
+    }
+}
+
+fn josekit_reason(err: &josekit::JoseError) -> String {
+    // josekit's messages describe formats and sizes, never key material.
+    let text = err.to_string();
+    text.split_once(": ")
+        .map(|(_, r)| r.to_owned())
+        .unwrap_or(text)
+}
+
+fn public_spki_der(key_type: KeyType, private_pem: &[u8]) -> Result<Vec<u8>, josekit::JoseError> {
+    Ok(match key_type {
+        KeyType::Rsa => RsaKeyPair::from_pem(private_pem)?.to_der_public_key(),
+        KeyType::EcP256 => {
+            EcKeyPair::from_pem(private_pem, Some(EcCurve::P256))?.to_der_public_key()
+        }
+        KeyType::Ed25519 => EdKeyPair::from_pem(private_pem)?.to_der_public_key(),
+    })
+}
+
+/// A private key with its algorithm, for signing JWTs.
+///
+/// `Debug` shows the algorithm and key id, never key material.
+///
+/// ```no_run
+/// use dual_auth_core::SigningKey;
+///
+/// let key = SigningKey::from_pem_file("app-private-key.pem")?.with_key_id("app-2026-11");
+/// assert_eq!(key.algorithm().as_str(), "RS256"); // for an RSA key
+/// # Ok::<(), dual_auth_core::KeyError>(())
+/// ```
+#[derive(Clone)]
+pub struct SigningKey {
+    algorithm: SigningAlgorithm,
+    key_id: Option<String>,
+    signer: Arc<dyn JwsSigner>,
+    public_spki_der: Arc<[u8]>,
+    verifying_key: VerifyingKey,
+}
+
+impl SigningKey {
+    /// Loads a PEM private key (PKCS#8, PKCS#1 or SEC1), with the algorithm its kind implies:
+    /// RSA → RS256, EC P-256 → ES256, Ed25519 → EdDSA.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidKey`] for anything else, including RSA keys under 2048 bits.
+    pub fn from_pem(pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
+        let parsed = parse_pem(pem.as_ref())?;
+        let key_type = private_key_type(&parsed)?;
+        Self::build(pem.as_ref(), key_type, key_type.default_algorithm())
+    }
+
+    /// Loads a PEM private key for a chosen algorithm (for example PS256 with an RSA key).
+    ///
+    /// # Errors
+    /// [`KeyError::AlgorithmMismatch`] when the key is of another kind.
+    pub fn from_pem_with_algorithm(
+        pem: impl AsRef<[u8]>,
+        algorithm: SigningAlgorithm,
+    ) -> Result<Self, KeyError> {
+        let parsed = parse_pem(pem.as_ref())?;
+        let key_type = private_key_type(&parsed)?;
+        if key_type != algorithm.key_type() {
+            return Err(KeyError::AlgorithmMismatch {
+                algorithm: algorithm.as_str().into(),
+                key_type: key_type.name(),
+            });
+        }
+        Self::build(pem.as_ref(), key_type, algorithm)
+    }
+
+    /// Reads and loads a PEM private key file; warns when others can read it.
+    ///
+    /// # Errors
+    /// [`KeyError::Io`] naming the file, or as [`SigningKey::from_pem`].
+    pub fn from_pem_file(path: impl AsRef<Path>) -> Result<Self, KeyError> {
+        let key = Self::from_pem(read_private_key_file(path.as_ref())?.expose_secret())?;
+        warn_if_readable_by_others(path.as_ref());
+        Ok(key)
+    }
+
+    /// Reads a PEM private key file for a chosen algorithm.
+    ///
+    /// # Errors
+    /// As [`SigningKey::from_pem_file`] and [`SigningKey::from_pem_with_algorithm`].
+    pub fn from_pem_file_with_algorithm(
+        path: impl AsRef<Path>,
+        algorithm: SigningAlgorithm,
+    ) -> Result<Self, KeyError> {
+        let key = Self::from_pem_with_algorithm(
+            read_private_key_file(path.as_ref())?.expose_secret(),
+            algorithm,
+        )?;
+        warn_if_readable_by_others(path.as_ref());
+        Ok(key)
+    }
+
+    fn build(pem: &[u8], key_type: KeyType, algorithm: SigningAlgorithm) -> Result<Self, KeyError> {
+        let invalid = |e: josekit::JoseError| KeyError::InvalidKey {
+            reason: format!("{} private key: {}", key_type.name(), josekit_reason(&e)),
+        };
+        let signer = algorithm.signer_from_pem(pem).map_err(invalid)?;
+        let public = public_spki_der(key_type, pem).map_err(invalid)?;
+        let verifier = algorithm.verifier_from_der(&public).map_err(invalid)?;
+        let verifying_key = VerifyingKey {
+            algorithm,
+            key_id: None,
+            verifier: Arc::from(verifier),
+        };
+        Ok(Self {
+            algorithm,
+            key_id: None,
+            signer: Arc::from(signer),
+            public_spki_der: public.into(),
+            verifying_key,
+        })
+    }
+
+    /// Sets the key id written as `kid` in every JWT this key signs.
+    #[must_use]
+    pub fn with_key_id(mut self, key_id: impl Into<String>) -> Self {
+        let key_id = key_id.into();
+        self.verifying_key.key_id = Some(key_id.clone());
+        self.key_id = Some(key_id);
+        self
+    }
+
+    /// The algorithm this key signs with.
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.algorithm
+    }
+
+    /// The key id, if set.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+
+    /// The matching public key, with the same algorithm and key id.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.verifying_key.clone()
+    }
+
+    /// The public key as PEM (SPKI).
+    pub fn public_key_pem(&self) -> String {
+        der_to_pem("PUBLIC KEY", &self.public_spki_der)
+    }
+
+    /// Signs a JWT: header `{"alg", "typ":"JWT", "kid" when set}`, then `claims` as given.
+    ///
+    /// # Errors
+    /// [`KeyError::Signing`] when the claims do not serialize or the signature fails.
+    pub fn sign_jwt<T: serde::Serialize + ?Sized>(&self, claims: &T) -> Result<String, KeyError> {
+        crate::jose::compact::sign(self, claims)
+    }
+
+    pub(crate) fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.signer.sign(message).map_err(|e| KeyError::Signing {
+            algorithm: self.algorithm.as_str().into(),
+            reason: josekit_reason(&e),
+        })
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("algorithm", &self.algorithm)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A public key with its algorithm, for verifying JWTs.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    algorithm: SigningAlgorithm,
+    key_id: Option<String>,
+    verifier: Arc<dyn JwsVerifier>,
+}
+
+impl VerifyingKey {
+    /// Loads a PEM public key (SPKI `PUBLIC KEY` or PKCS#1 `RSA PUBLIC KEY`) with the
+    /// algorithm its kind implies: RSA → RS256, EC P-256 → ES256, Ed25519 → EdDSA.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidKey`] for anything else.
+    pub fn from_pem(pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
+        let parsed = parse_pem(pem.as_ref())?;
+        let key_type = public_key_type(&parsed)?;
+        Self::build(&parsed, key_type, key_type.default_algorithm())
+    }
+
+    /// Loads a PEM public key for a chosen algorithm (for example PS256 with an RSA key).
+    ///
+    /// # Errors
+    /// [`KeyError::AlgorithmMismatch`] when the key is of another kind.
+    pub fn from_pem_with_algorithm(
+        pem: impl AsRef<[u8]>,
+        algorithm: SigningAlgorithm,
+    ) -> Result<Self, KeyError> {
+        let parsed = parse_pem(pem.as_ref())?;
+        let key_type = public_key_type(&parsed)?;
+        if key_type != algorithm.key_type() {
+            return Err(KeyError::AlgorithmMismatch {
+                algorithm: algorithm.as_str().into(),
+                key_type: key_type.name(),
+            });
+        }
+        Self::build(&parsed, key_type, algorithm)
+    }
+
+    /// Reads and loads a PEM public key file.
+    ///
+    /// # Errors
+    /// [`KeyError::Io`] naming the file, or as [`VerifyingKey::from_pem`].
+    pub fn from_pem_file(path: impl AsRef<Path>) -> Result<Self, KeyError> {
+        let path = path.as_ref();
+        let bytes = fs::read(path).map_err(|source| KeyError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_pem(bytes)
+    }
+
+    fn build(pem: &Pem, key_type: KeyType, algorithm: SigningAlgorithm) -> Result<Self, KeyError> {
+        // PKCS#1 RSA public keys reach josekit as DER; it wraps them into SPKI itself.
+        let verifier = algorithm
+            .verifier_from_der(&pem.der)
+            .map_err(|e| KeyError::InvalidKey {
+                reason: format!("{} public key: {}", key_type.name(), josekit_reason(&e)),
+            })?;
+        Ok(Self {
+            algorithm,
+            key_id: None,
+            verifier: Arc::from(verifier),
+        })
+    }
+
+    /// Sets the key id; a token whose `kid` names another key is then refused by it.
+    #[must_use]
+    pub fn with_key_id(mut self, key_id: impl Into<String>) -> Self {
+        self.key_id = Some(key_id.into());
+        self
+    }
+
+    /// The only algorithm this key verifies.
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.algorithm
+    }
+
+    /// The key id, if set.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+
+    /// Whether `signature` over `message` verifies with this key.
+    pub(crate) fn verify_bytes(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.verifier.verify(message, signature).is_ok()
+    }
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("algorithm", &self.algorithm)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn public_key_type(pem: &Pem) -> Result<KeyType, KeyError> {
+    match pem.label.as_str() {
+        "PUBLIC KEY" => key_type_of_der(&pem.der),
+        "RSA PUBLIC KEY" => Ok(KeyType::Rsa),
+        "CERTIFICATE" => Err(KeyError::InvalidKey {
+            reason: "this is a certificate: extract its public key (openssl x509 -in CERT -pubkey -noout)".into(),
+        }),
+        label if label.contains("PRIVATE KEY") => Err(KeyError::InvalidKey {
+            reason: "this is a private key: verification takes the public key (openssl pkey -in KEY -pubout)".into(),
+        }),
+        other => Err(KeyError::InvalidKey { reason: format!("PEM label \"{other}\" is not a public key") }),
+    }
+}
+
+fn der_to_pem(label: &str, der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let mut pem = format!("-----BEGIN {label}-----\n");
+    for chunk in body.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str(&format!("-----END {label}-----\n"));
+    pem
+}
+
+/// Reads a private key file into a secret (the caller warns about its permissions once it
+/// knows the file holds a private key).
+pub(crate) fn read_private_key_file(path: &Path) -> Result<SecretString, KeyError> {
+    let text = fs::read_to_string(path).map_err(|source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(SecretString::from(text))
+}
+
+/// Logs a warning when a private key file is readable by group or others (Unix).
+pub fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = fs::metadata(path) {
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    event = "private_key_permissions",
+                    path = %path.display(),
+                    mode = format_args!("{:o}", mode & 0o777),
+                    "private key file is readable by others: chmod 600 it"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// A freshly generated key pair, as PEM. The private half is a secret.
+pub struct GeneratedKeyPair {
+    /// The algorithm the pair is for.
+    pub algorithm: SigningAlgorithm,
+    /// PKCS#8 private key.
+    pub private_key_pem: SecretString,
+    /// SPKI public key.
+    pub public_key_pem: String,
+}
+
+impl fmt::Debug for GeneratedKeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeneratedKeyPair")
+            .field("algorithm", &self.algorithm)
+            .field("private_key_pem", &"[REDACTED]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// The smallest and largest RSA sizes [`generate_key_pair`] makes.
+pub const RSA_BITS_RANGE: std::ops::RangeInclusive<u32> = 2048..=8192;
+
+/// Generates a key pair for `algorithm`; `rsa_bits` applies to RSA algorithms only.
+///
+/// # Errors
+/// [`KeyError::InvalidKey`] for an RSA size outside [`RSA_BITS_RANGE`] or not a multiple of 8.
+pub fn generate_key_pair(
+    algorithm: SigningAlgorithm,
+    rsa_bits: u32,
+) -> Result<GeneratedKeyPair, KeyError> {
+    let fail = |e: josekit::JoseError| KeyError::InvalidKey {
+        reason: format!("key generation failed: {}", josekit_reason(&e)),
+    };
+    let (private, public) = match algorithm.key_type() {
+        KeyType::Rsa => {
+            if !RSA_BITS_RANGE.contains(&rsa_bits) || !rsa_bits.is_multiple_of(8) {
+                return Err(KeyError::InvalidKey {
+                    reason: format!("RSA key size {rsa_bits}: use 2048, 3072 or 4096 bits"),
+                });
+            }
+            let pair = RsaKeyPair::generate(rsa_bits).map_err(fail)?;
+            (pair.to_pem_private_key(), pair.to_pem_public_key())
+        }
+        KeyType::EcP256 => {
+            let pair = EcKeyPair::generate(EcCurve::P256).map_err(fail)?;
+            (pair.to_pem_private_key(), pair.to_pem_public_key())
+        }
+        KeyType::Ed25519 => {
+            let pair = EdKeyPair::generate(EdCurve::Ed25519).map_err(fail)?;
+            (pair.to_pem_private_key(), pair.to_pem_public_key())
+        }
+    };
+    Ok(GeneratedKeyPair {
+        algorithm,
+        private_key_pem: SecretString::from(String::from_utf8_lossy(&private).into_owned()),
+        public_key_pem: String::from_utf8_lossy(&public).into_owned(),
+    })
+}
+
+/// File names [`GeneratedKeyPair::write_to_dir`] uses, as in the guide.
+pub const PRIVATE_KEY_FILE: &str = "app-private-key.pem";
+/// See [`PRIVATE_KEY_FILE`].
+pub const PUBLIC_KEY_FILE: &str = "app-public-key.pem";
+
+impl GeneratedKeyPair {
+    /// Writes `app-private-key.pem` (mode 0600) and `app-public-key.pem` (0644) into `dir`,
+    /// creating `dir` if needed. Existing files are never overwritten.
+    ///
+    /// # Errors
+    /// [`KeyError::AlreadyExists`] or [`KeyError::Io`].
+    pub fn write_to_dir(&self, dir: &Path) -> Result<(PathBuf, PathBuf), KeyError> {
+        fs::create_dir_all(dir).map_err(|source| KeyError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let private_path = dir.join(PRIVATE_KEY_FILE);
+        let public_path = dir.join(PUBLIC_KEY_FILE);
+        for path in [&private_path, &public_path] {
+            if path.exists() {
+                return Err(KeyError::AlreadyExists { path: path.clone() });
+            }
+        }
+        write_new_file(
+            &private_path,
+            self.private_key_pem.expose_secret().as_bytes(),
+            0o600,
+        )?;
+        write_new_file(&public_path, self.public_key_pem.as_bytes(), 0o644)?;
+        Ok((private_path, public_path))
+    }
+}
+
+fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Set at creation, so the private key is never readable by others, even briefly.
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            KeyError::AlreadyExists {
+                path: path.to_owned(),
+            }
+        } else {
+            io(e)
+        }
+    })?;
+    file.write_all(contents).map_err(io)?;
+    file.sync_all().map_err(io)
+}

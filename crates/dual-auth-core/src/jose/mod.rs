@@ -1,0 +1,9 @@
+//! JOSE: keys, compact JWS, and the act JWT. The only module that names josekit, so the
+//! rest of the workspace never depends on it directly.
+
+pub(crate) mod act_jwt;
+pub(crate) mod compact;
+pub(crate) mod keys;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,72 @@
+//! # dual-auth-core
+//!
+//! The vocabulary every dual-auth crate shares, and the seams they implement.
+//!
+//! An AI agent acts with two identities: its own (an OAuth client) and the human's on
+//! whose behalf it works. This crate holds:
+//!
+//! - the human identity: [`Act`], shaped from a [`UserSession`] or OIDC claims;
+//! - what identity providers return: [`TokenResponse`];
+//! - the out-of-session act JWT: [`ActJwtSigner`] and [`ActJwtVerifier`], wire-compatible
+//!   with the Python `dual-auth` 1.0.1 package, with the upstream defects fixed;
+//! - keys: [`SigningKey`], [`VerifyingKey`], [`generate_key_pair`];
+//! - the seams: [`IamAdapter`] (vendor crates), [`SecretSource`] (secret stores),
+//!   [`ReplayGuard`] (replay stores), [`Clock`] (time, settable in tests);
+//! - one error enum per concern: [`ActError`], [`KeyError`], [`ActJwtError`],
+//!   [`ReplayError`], [`IamError`], [`SecretError`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use dual_auth_core::{generate_key_pair, ActJwtSigner, ActJwtVerifier, SigningAlgorithm, SigningKey, UserSession};
+//! use secrecy::ExposeSecret;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! // The application: the logged-in user becomes an act, signed for the remote agent.
+//! let act = UserSession::new("alice@corp.example.com").with_user_id("user_12345").to_act()?;
+//! let pair = generate_key_pair(SigningAlgorithm::EdDsa, 0)?;
+//! let signer = ActJwtSigner::new(SigningKey::from_pem(pair.private_key_pem.expose_secret())?);
+//! let jwt = signer.sign(&act, "https://agent.example.com/invoke", Duration::from_secs(60))?;
+//!
+//! // The agent: verify before use; a second use of the same JWT is refused.
+//! let verifier = ActJwtVerifier::builder(signer.key().verifying_key(), "https://agent.example.com/invoke").build()?;
+//! assert_eq!(verifier.verify(jwt.expose_secret()).await?.act().sub(), "user_12345");
+//! assert!(verifier.verify(jwt.expose_secret()).await.unwrap_err().is_replay());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+#![forbid(unsafe_code)]
+
+mod act;
+mod adapter;
+mod clock;
+mod error;
+mod jose;
+mod replay;
+mod secret;
+mod session;
+mod token;
+
+pub use act::{Act, HumanLogId};
+pub use adapter::{IamAdapter, TokenRequest, UnknownVendor, Vendor};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{
+    ActError, ActJwtError, BoxError, IamError, KeyError, ReplayError, SecretError,
+    is_retryable_status,
+};
+pub use jose::act_jwt::{
+    ActJwtSigner, ActJwtVerifier, ActJwtVerifierBuilder, DEFAULT_ACT_JWT_ISSUER,
+    DEFAULT_ACT_JWT_TTL, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, MAX_ACT_JWT_TTL, MAX_LEEWAY,
+    MIN_ACT_JWT_TTL, VerifiedActJwt, check_agent_endpoint, new_jti,
+};
+pub use jose::compact::UnverifiedJwt;
+pub use jose::keys::{
+    GeneratedKeyPair, KeyType, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, RSA_BITS_RANGE, SigningAlgorithm,
+    SigningKey, VerifyingKey, generate_key_pair, warn_if_readable_by_others,
+};
+pub use replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayGuard, ReplayGuard};
+pub use secret::{SecretBackend, SecretSource, UnknownSecretBackend};
+pub use session::{UserSession, claim_lookup};
+pub use token::TokenResponse;
+
+/// Re-exported so users name one `secrecy` version: tokens and secrets are `SecretString`.
+pub use secrecy;

@@ -1,0 +1,230 @@
+//! Loading keys in every PEM form users have (made by the openssl CLI), refusing the rest,
+//! and generating key files with safe permissions.
+
+// Helpers outside #[test] functions unwrap too: in a test, a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+
+use dual_auth_core::{KeyError, SigningAlgorithm, SigningKey, VerifyingKey, generate_key_pair};
+use secrecy::ExposeSecret;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keys")
+        .join(name)
+}
+
+fn sign_and_check(private: &str, public: &str, expected: SigningAlgorithm) {
+    let key = SigningKey::from_pem_file(fixture(private)).unwrap();
+    assert_eq!(key.algorithm(), expected, "{private}");
+    let token = key.sign_jwt(&serde_json::json!({"x": 1})).unwrap();
+    let public_key = VerifyingKey::from_pem_file(fixture(public)).unwrap();
+    assert_eq!(public_key.algorithm(), expected, "{public}");
+    // The key's own exported public half is the openssl-made one.
+    assert_eq!(
+        VerifyingKey::from_pem(key.public_key_pem())
+            .unwrap()
+            .algorithm(),
+        expected
+    );
+    assert_eq!(
+        key.public_key_pem(),
+        std::fs::read_to_string(fixture(public)).unwrap(),
+        "{private}: SPKI export matches openssl's"
+    );
+    assert_eq!(token.split('.').count(), 3);
+}
+
+#[test]
+fn every_supported_pem_form_loads_with_the_algorithm_its_kind_implies() {
+    sign_and_check(
+        "rsa2048-pkcs8.pem",
+        "rsa2048-spki.pub.pem",
+        SigningAlgorithm::Rs256,
+    );
+    sign_and_check(
+        "rsa2048-pkcs1.pem",
+        "rsa2048-spki.pub.pem",
+        SigningAlgorithm::Rs256,
+    );
+    sign_and_check(
+        "ec-p256-sec1.pem",
+        "ec-p256.pub.pem",
+        SigningAlgorithm::Es256,
+    );
+    sign_and_check(
+        "ec-p256-pkcs8.pem",
+        "ec-p256.pub.pem",
+        SigningAlgorithm::Es256,
+    );
+    sign_and_check(
+        "ed25519-pkcs8.pem",
+        "ed25519.pub.pem",
+        SigningAlgorithm::EdDsa,
+    );
+    let pkcs1_public = VerifyingKey::from_pem_file(fixture("rsa2048-pkcs1.pub.pem")).unwrap();
+    assert_eq!(pkcs1_public.algorithm(), SigningAlgorithm::Rs256);
+}
+
+#[test]
+fn rsa_keys_can_be_pinned_to_pss_but_not_to_another_kind() {
+    let key = SigningKey::from_pem_file_with_algorithm(
+        fixture("rsa2048-pkcs8.pem"),
+        SigningAlgorithm::Ps256,
+    )
+    .unwrap();
+    assert_eq!(key.algorithm(), SigningAlgorithm::Ps256);
+    let err = SigningKey::from_pem_file_with_algorithm(
+        fixture("rsa2048-pkcs8.pem"),
+        SigningAlgorithm::Es256,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            KeyError::AlgorithmMismatch {
+                key_type: "RSA",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let pem = std::fs::read(fixture("ed25519.pub.pem")).unwrap();
+    assert!(matches!(
+        VerifyingKey::from_pem_with_algorithm(pem, SigningAlgorithm::Rs256),
+        Err(KeyError::AlgorithmMismatch { .. })
+    ));
+}
+
+#[test]
+fn unsupported_keys_are_refused_with_a_reason() {
+    let reason = |r: Result<SigningKey, KeyError>| match r {
+        Err(KeyError::InvalidKey { reason }) => reason,
+        other => panic!("expected InvalidKey, got {other:?}"),
+    };
+    assert!(reason(SigningKey::from_pem_file(fixture("rsa1024.pem"))).contains("2048"));
+    assert!(reason(SigningKey::from_pem_file(fixture("ec-p384-sec1.pem"))).contains("P-256"));
+    assert!(
+        reason(SigningKey::from_pem_file(fixture("rsa2048-encrypted.pem"))).contains("encrypted")
+    );
+    assert!(
+        reason(SigningKey::from_pem_file(fixture("rsa2048-spki.pub.pem"))).contains("public key")
+    );
+    assert!(reason(SigningKey::from_pem(b"not a key")).contains("BEGIN"));
+    assert!(
+        reason(SigningKey::from_pem(
+            b"-----BEGIN PRIVATE KEY-----\n!!!\n-----END PRIVATE KEY-----\n"
+        ))
+        .contains("base64")
+    );
+    let public_reason = |r: Result<VerifyingKey, KeyError>| match r {
+        Err(KeyError::InvalidKey { reason }) => reason,
+        other => panic!("expected InvalidKey, got {other:?}"),
+    };
+    assert!(
+        public_reason(VerifyingKey::from_pem_file(fixture("rsa2048-pkcs8.pem")))
+            .contains("private key")
+    );
+    assert!(
+        public_reason(VerifyingKey::from_pem_file(fixture("ec-p384.pub.pem"))).contains("P-256")
+    );
+    assert!(
+        public_reason(VerifyingKey::from_pem_file(fixture("rsa1024.pub.pem"))).contains("2048")
+    );
+    let err = SigningKey::from_pem_file(fixture("no-such-file.pem")).unwrap_err();
+    assert!(
+        matches!(&err, KeyError::Io { path, .. } if path.ends_with("no-such-file.pem")),
+        "{err}"
+    );
+}
+
+#[test]
+fn debug_never_shows_key_material() {
+    let key = SigningKey::from_pem_file(fixture("rsa2048-pkcs8.pem"))
+        .unwrap()
+        .with_key_id("k1");
+    let debug = format!("{key:?}");
+    assert_eq!(
+        debug,
+        "SigningKey { algorithm: Rs256, key_id: Some(\"k1\"), .. }"
+    );
+    let pair = generate_key_pair(SigningAlgorithm::EdDsa, 0).unwrap();
+    assert!(!format!("{pair:?}").contains("PRIVATE"));
+}
+
+#[test]
+fn generated_pairs_load_back_for_every_algorithm_family() {
+    for (alg, bits) in [
+        (SigningAlgorithm::Rs256, 2048),
+        (SigningAlgorithm::Es256, 0),
+        (SigningAlgorithm::EdDsa, 0),
+    ] {
+        let pair = generate_key_pair(alg, bits).unwrap();
+        let key = SigningKey::from_pem(pair.private_key_pem.expose_secret()).unwrap();
+        assert_eq!(key.algorithm(), alg);
+        assert!(
+            pair.private_key_pem
+                .expose_secret()
+                .starts_with("-----BEGIN PRIVATE KEY-----"),
+            "PKCS#8"
+        );
+        assert!(
+            pair.public_key_pem
+                .starts_with("-----BEGIN PUBLIC KEY-----"),
+            "SPKI"
+        );
+        assert_eq!(
+            VerifyingKey::from_pem(&pair.public_key_pem)
+                .unwrap()
+                .algorithm(),
+            alg
+        );
+    }
+    assert!(matches!(
+        generate_key_pair(SigningAlgorithm::Rs256, 1024),
+        Err(KeyError::InvalidKey { .. })
+    ));
+    assert!(matches!(
+        generate_key_pair(SigningAlgorithm::Rs256, 2050),
+        Err(KeyError::InvalidKey { .. })
+    ));
+}
+
+#[cfg(unix)]
+#[test]
+fn key_files_are_written_private_and_never_overwritten() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pair = generate_key_pair(SigningAlgorithm::Es256, 0).unwrap();
+    let (private, public) = pair.write_to_dir(&dir.path().join("keys")).unwrap();
+    assert_eq!(
+        std::fs::metadata(&private).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&public).unwrap().permissions().mode() & 0o777 & !0o022,
+        0o644 & !0o022
+    );
+    assert_eq!(private.file_name().unwrap(), "app-private-key.pem");
+    assert_eq!(public.file_name().unwrap(), "app-public-key.pem");
+    let err = pair.write_to_dir(&dir.path().join("keys")).unwrap_err();
+    assert!(matches!(err, KeyError::AlreadyExists { .. }), "{err}");
+    SigningKey::from_pem_file(&private).unwrap();
+}
+
+#[test]
+fn algorithm_names_parse() {
+    assert_eq!(
+        "eddsa".parse::<SigningAlgorithm>().unwrap(),
+        SigningAlgorithm::EdDsa
+    );
+    assert_eq!(
+        "RS256".parse::<SigningAlgorithm>().unwrap(),
+        SigningAlgorithm::Rs256
+    );
+    assert!(matches!(
+        "HS256".parse::<SigningAlgorithm>(),
+        Err(KeyError::UnsupportedAlgorithm { .. })
+    ));
+}

@@ -1,0 +1,264 @@
+//! `cargo xtask <task>`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! - `setup`: install what the integration suite needs under `target/it/` (idempotent).
+//! - `test`: `setup`, then every test of the workspace, including the `#[ignore]`d ones
+//!   that need the reference Python package.
+//! - `demo`: the act JWT round trip through the `dual-auth` command.
+#![forbid(unsafe_code)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::env;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+/// The reference Python package the interop tests drive. Pinned: it is the spec we match.
+const PYTHON_REFERENCE: &str = "dual-auth==1.0.1";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("setup") => setup().map(|_| ()),
+        Some("test") => test(&args[1..]),
+        Some("demo") => demo(),
+        _ => Err("usage: cargo xtask <setup|test|demo>\n  setup  install the test dependencies under target/it\n  test   run every test (with the reference Python package)\n  demo   the act JWT round trip through the dual-auth command".into()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn run(command: &mut Command) -> Result {
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{command:?} failed with {status}"))
+    }
+}
+
+fn output(command: &mut Command) -> Result<String> {
+    let out = command
+        .output()
+        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{command:?} failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|_| format!("{command:?} printed non-UTF-8"))
+}
+
+/// Creates `target/it/venv` with the reference package, unless it is there already.
+fn setup() -> Result<PathBuf> {
+    let venv = root().join("target/it/venv");
+    let python = venv.join("bin/python");
+    let ready = python.exists()
+        && Command::new(&python)
+            .args([
+                "-c",
+                "import importlib.metadata as m, sys; sys.exit(m.version('dual-auth') != '1.0.1')",
+            ])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ready {
+        eprintln!(
+            "xtask: creating the reference venv at {} ({PYTHON_REFERENCE})",
+            venv.display()
+        );
+        fs::create_dir_all(venv.parent().unwrap_or(&venv))
+            .map_err(|e| format!("cannot create {}: {e}", venv.display()))?;
+        run(Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv))?;
+        run(Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            PYTHON_REFERENCE,
+        ]))?;
+    }
+    Ok(python)
+}
+
+fn test(extra: &[String]) -> Result {
+    let python = setup()?;
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut child = Command::new(cargo)
+        .current_dir(root())
+        .env("DUAL_AUTH_TEST_PYTHON", &python)
+        .args(["test", "--workspace", "--all-features", "--no-fail-fast"])
+        .args(extra)
+        .args(["--", "--include-ignored"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    // Pass the output through, and total the per-binary results for one closing line.
+    let mut totals = TestTotals::default();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| format!("cannot read cargo test output: {e}"))?;
+            println!("{line}");
+            totals.add(&line);
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("cargo test did not finish: {e}"))?;
+    println!(
+        "\nsummary: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
+    if !status.success() {
+        return Err(format!("cargo test failed with {status}"));
+    }
+    if totals.passed == 0 {
+        return Err("cargo test ran no test".into());
+    }
+    Ok(())
+}
+
+/// Sums cargo's `test result: ok. N passed; N failed; N ignored; ...` lines.
+#[derive(Default)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl TestTotals {
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(label), Some(count)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(count) = count.parse::<u64>() else {
+                continue;
+            };
+            match label {
+                "passed" => self.passed += count,
+                "failed" => self.failed += count,
+                "ignored" => self.ignored += count,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The act JWT round trip, step by step, through the real binary.
+fn demo() -> Result {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(&cargo).current_dir(root()).args([
+        "build",
+        "--quiet",
+        "--package",
+        "dual-auth-cli",
+    ]))?;
+    let bin = root().join("target/debug/dual-auth");
+    let dir = root().join("target/demo");
+    let _ = fs::remove_dir_all(&dir);
+    let keys = dir.join("keys");
+    let audience = "https://agent.example.com/invoke";
+    let line = "=".repeat(60);
+
+    println!("{line}\ndual-auth act JWT demo (the full demo arrives with issue 7)\n{line}");
+    println!(
+        "\n[APPLICATION SIDE]\n1. Generating the application's key pair (RS256, as the Python package uses)..."
+    );
+    output(
+        Command::new(&bin)
+            .args(["keygen", "--alg", "RS256", "--out-dir"])
+            .arg(&keys),
+    )?;
+    let private = keys.join("app-private-key.pem");
+    let public = keys.join("app-public-key.pem");
+    println!(
+        "   ✓ {} (mode 0600) and {}",
+        private.display(),
+        public.display()
+    );
+
+    println!("\n2. Signing the human's identity (act) for the remote agent...");
+    let jwt = output(
+        Command::new(&bin)
+            .args(["act", "sign", "--private-key"])
+            .arg(&private)
+            .args([
+                "--audience",
+                audience,
+                "--ttl",
+                "60",
+                "--sub",
+                "user_12345",
+                "--email",
+                "alice@corp.example.com",
+                "--name",
+                "Alice Smith",
+            ]),
+    )?;
+    let jwt = jwt.trim();
+    println!(
+        "   ✓ Act JWT created (expires in 60 seconds, {} bytes)",
+        jwt.len()
+    );
+
+    println!("\n3. What it claims (inspected, not verified):");
+    let inspected = output(Command::new(&bin).args(["inspect", jwt]))?;
+    for l in inspected.lines() {
+        println!("   {l}");
+    }
+
+    println!(
+        "\n[AGENT SIDE]\n4. Verifying the act JWT (signature, audience, expiry, lifetime, issuer)..."
+    );
+    let act = output(
+        Command::new(&bin)
+            .args(["act", "verify", "--public-key"])
+            .arg(&public)
+            .args(["--audience", audience, jwt]),
+    )?;
+    println!("   ✓ Verified act: {}", act.trim());
+    if !act.contains("\"sub\":\"user_12345\"") {
+        return Err(format!("verified act has the wrong sub: {act}"));
+    }
+
+    println!("\n5. A token for another agent is refused...");
+    let refused = Command::new(&bin)
+        .args(["act", "verify", "--public-key"])
+        .arg(&public)
+        .args(["--audience", "https://other-agent.example.com/invoke", jwt])
+        .output()
+        .map_err(|e| format!("cannot run the dual-auth command: {e}"))?;
+    if refused.status.success() {
+        return Err("a token for another audience was accepted".into());
+    }
+    println!("   ✓ {}", String::from_utf8_lossy(&refused.stderr).trim());
+
+    println!("\n{line}\n✓ ACT JWT DEMO PASSED\n{line}");
+    Ok(())
+}
