@@ -448,3 +448,35 @@ fn usage_errors_exit_2() {
         Some(2)
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_private_key_readable_by_others_still_signs_but_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (private, _) = keygen(dir.path(), "EdDSA");
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = dual_auth(&[
+        "act",
+        "sign",
+        "--private-key",
+        &private,
+        "--audience",
+        AUD,
+        "--sub",
+        "u",
+    ]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("private key file is readable by others: chmod 600 it"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("mode=644"), "{stderr}");
+    let pem = std::fs::read_to_string(&private).unwrap();
+    let body_line = pem.lines().nth(1).unwrap();
+    assert!(
+        !stderr.contains(body_line),
+        "no key material in the warning"
+    );
+}

@@ -258,6 +258,21 @@ fn private_key_type(pem: &Pem) -> Result<KeyType, KeyError> {
     }
 }
 
+/// The algorithm asked for, if it fits the key; else the one the key's kind implies.
+fn pick_algorithm(
+    key_type: KeyType,
+    wanted: Option<SigningAlgorithm>,
+) -> Result<SigningAlgorithm, KeyError> {
+    match wanted {
+        None => Ok(key_type.default_algorithm()),
+        Some(algorithm) if algorithm.key_type() == key_type => Ok(algorithm),
+        Some(algorithm) => Err(KeyError::AlgorithmMismatch {
+            algorithm: algorithm.as_str().into(),
+            key_type: key_type.name(),
+        }),
+    }
+}
+
 fn josekit_reason(err: &josekit::JoseError) -> String {
     // josekit's messages describe formats and sizes, never key material.
     let text = err.to_string();
@@ -303,9 +318,7 @@ impl SigningKey {
     /// # Errors
     /// [`KeyError::InvalidKey`] for anything else, including RSA keys under 2048 bits.
     pub fn from_pem(pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
-        let parsed = parse_pem(pem.as_ref())?;
-        let key_type = private_key_type(&parsed)?;
-        Self::build(pem.as_ref(), key_type, key_type.default_algorithm())
+        Self::load(pem.as_ref(), None)
     }
 
     /// Loads a PEM private key for a chosen algorithm (for example PS256 with an RSA key).
@@ -316,15 +329,12 @@ impl SigningKey {
         pem: impl AsRef<[u8]>,
         algorithm: SigningAlgorithm,
     ) -> Result<Self, KeyError> {
-        let parsed = parse_pem(pem.as_ref())?;
-        let key_type = private_key_type(&parsed)?;
-        if key_type != algorithm.key_type() {
-            return Err(KeyError::AlgorithmMismatch {
-                algorithm: algorithm.as_str().into(),
-                key_type: key_type.name(),
-            });
-        }
-        Self::build(pem.as_ref(), key_type, algorithm)
+        Self::load(pem.as_ref(), Some(algorithm))
+    }
+
+    fn load(pem: &[u8], algorithm: Option<SigningAlgorithm>) -> Result<Self, KeyError> {
+        let key_type = private_key_type(&parse_pem(pem)?)?;
+        Self::build(pem, key_type, pick_algorithm(key_type, algorithm)?)
     }
 
     /// Reads and loads a PEM private key file; warns when others can read it.
@@ -443,9 +453,7 @@ impl VerifyingKey {
     /// # Errors
     /// [`KeyError::InvalidKey`] for anything else.
     pub fn from_pem(pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
-        let parsed = parse_pem(pem.as_ref())?;
-        let key_type = public_key_type(&parsed)?;
-        Self::build(&parsed, key_type, key_type.default_algorithm())
+        Self::load(pem.as_ref(), None)
     }
 
     /// Loads a PEM public key for a chosen algorithm (for example PS256 with an RSA key).
@@ -456,15 +464,13 @@ impl VerifyingKey {
         pem: impl AsRef<[u8]>,
         algorithm: SigningAlgorithm,
     ) -> Result<Self, KeyError> {
-        let parsed = parse_pem(pem.as_ref())?;
+        Self::load(pem.as_ref(), Some(algorithm))
+    }
+
+    fn load(pem: &[u8], algorithm: Option<SigningAlgorithm>) -> Result<Self, KeyError> {
+        let parsed = parse_pem(pem)?;
         let key_type = public_key_type(&parsed)?;
-        if key_type != algorithm.key_type() {
-            return Err(KeyError::AlgorithmMismatch {
-                algorithm: algorithm.as_str().into(),
-                key_type: key_type.name(),
-            });
-        }
-        Self::build(&parsed, key_type, algorithm)
+        Self::build(&parsed, key_type, pick_algorithm(key_type, algorithm)?)
     }
 
     /// Reads and loads a PEM public key file.
