@@ -1,6 +1,187 @@
 //! # dual-auth-auth0
 //!
-//! The Auth0 adapter: an [`dual_auth_core::IamAdapter`] for Auth0's `/oauth/token`.
+//! The Auth0 adapter: asks Auth0's `/oauth/token` for a dual-subject token. The agent
+//! authenticates with a client assertion carrying the human as `act`; an Action
+//! (credentials exchange) copies it into the access token.
 //!
-//! **Status: not built yet (issue 3).** No adapter is exported today.
+//! Wire format: `POST` form `grant_type=client_credentials`, `client_id`, `audience` (the
+//! API), `scope` (the requested scopes; upstream dropped them), `client_assertion_type`,
+//! `client_assertion`. The assertion's `aud` is the tenant URL with a trailing slash.
+//! Auth0 documents private-key assertions (`private_key_jwt`); `client_secret_jwt` is kept
+//! for compatibility with the Python package.
 #![forbid(unsafe_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dual_auth_core::token_endpoint::{
+    AdapterOptions, TokenEndpoint, client_assertion_fields, ensure_agent, field,
+};
+use dual_auth_core::{
+    ASSERTION_LIFETIME, AssertionClaims, ClientAuthentication, Clock, IamAdapter, IamError,
+    TokenRequest, TokenResponse, Vendor,
+};
+
+/// `expires_in` when Auth0 sends none (upstream default: 24 h).
+pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(86_400);
+
+/// What the Auth0 adapter needs.
+#[derive(Debug)]
+pub struct Auth0Config {
+    /// `AUTH0_TOKEN_URL`: `https://TENANT.auth0.com/oauth/token`.
+    pub token_url: String,
+    /// `AGENT_CLIENT_ID`.
+    pub client_id: String,
+    /// `client_secret_jwt` or `private_key_jwt`.
+    pub client_auth: ClientAuthentication,
+    /// `API_AUDIENCE`: the API identifier the token is for.
+    pub api_audience: String,
+    /// The assertion's `aud`; the tenant URL with a trailing slash when `None`.
+    pub assertion_audience: Option<String>,
+}
+
+impl Auth0Config {
+    /// A configuration with the default assertion audience.
+    pub fn new(
+        token_url: impl Into<String>,
+        client_id: impl Into<String>,
+        client_auth: ClientAuthentication,
+        api_audience: impl Into<String>,
+    ) -> Self {
+        Self {
+            token_url: token_url.into(),
+            client_id: client_id.into(),
+            client_auth,
+            api_audience: api_audience.into(),
+            assertion_audience: None,
+        }
+    }
+
+    /// Sets the assertion's `aud`.
+    #[must_use]
+    pub fn with_assertion_audience(mut self, audience: impl Into<String>) -> Self {
+        self.assertion_audience = Some(audience.into());
+        self
+    }
+}
+
+/// The Auth0 [`IamAdapter`].
+#[derive(Debug)]
+pub struct Auth0Adapter {
+    endpoint: TokenEndpoint,
+    client_id: String,
+    client_auth: ClientAuthentication,
+    api_audience: String,
+    assertion_audience: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl Auth0Adapter {
+    /// An adapter for this tenant.
+    ///
+    /// # Errors
+    /// [`IamError::Configuration`] for a non-HTTPS token URL, an empty client id or API
+    /// audience, or a token URL without `/oauth/` when no assertion audience is configured.
+    pub fn new(config: Auth0Config, options: AdapterOptions) -> Result<Self, IamError> {
+        let vendor = Vendor::Auth0;
+        let (endpoint, clock) = options.endpoint(vendor, &config.token_url)?;
+        if config.client_id.trim().is_empty() {
+            return Err(IamError::Configuration {
+                vendor,
+                reason: "AGENT_CLIENT_ID is empty".into(),
+            });
+        }
+        if config.api_audience.trim().is_empty() {
+            return Err(IamError::Configuration {
+                vendor,
+                reason: "API_AUDIENCE is required: the Auth0 API identifier tokens are for".into(),
+            });
+        }
+        let assertion_audience = match config.assertion_audience {
+            Some(audience) => audience,
+            None => tenant_url(endpoint.url().as_str()).ok_or_else(|| IamError::Configuration {
+                vendor,
+                reason: "AUTH0_TOKEN_URL has no \"/oauth/\" to derive the tenant URL from: use https://TENANT/oauth/token or set the assertion audience".into(),
+            })?,
+        };
+        Ok(Self {
+            endpoint,
+            client_id: config.client_id,
+            client_auth: config.client_auth,
+            api_audience: config.api_audience,
+            assertion_audience,
+            clock,
+        })
+    }
+
+    /// The `aud` of the client assertions this adapter signs.
+    pub fn assertion_audience(&self) -> &str {
+        &self.assertion_audience
+    }
+}
+
+/// The tenant URL with a trailing slash: the token URL up to `/oauth/`, plus `/`.
+fn tenant_url(token_url: &str) -> Option<String> {
+    token_url
+        .rsplit_once("/oauth/")
+        .map(|(tenant, _)| format!("{tenant}/"))
+}
+
+#[async_trait]
+impl IamAdapter for Auth0Adapter {
+    fn vendor(&self) -> Vendor {
+        Vendor::Auth0
+    }
+
+    async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
+        ensure_agent(Vendor::Auth0, &self.client_id, request.agent_id())?;
+        tracing::info!(event = "token_request_start", vendor = "auth0", agent_id = %self.client_id, human_id = %request.act().log_id(), audience = %self.api_audience, scope = %request.scope_string());
+        let claims = AssertionClaims {
+            issuer: &self.client_id,
+            audience: &self.assertion_audience,
+            lifetime: ASSERTION_LIFETIME,
+            act: Some(request.act()),
+            authorized_party: None,
+            not_before: false,
+        };
+        let grant = self
+            .endpoint
+            .request(|| {
+                let assertion =
+                    self.client_auth
+                        .sign(&claims, self.clock.now())
+                        .map_err(|source| IamError::Assertion {
+                            vendor: Vendor::Auth0,
+                            source,
+                        })?;
+                let mut form = vec![
+                    field("grant_type", "client_credentials"),
+                    field("client_id", self.client_id.as_str()),
+                    field("audience", self.api_audience.as_str()),
+                    field("scope", request.scope_string()),
+                ];
+                form.extend(client_assertion_fields(assertion));
+                Ok(form)
+            })
+            .await?;
+        let response =
+            grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now());
+        tracing::info!(event = "token_request_success", vendor = "auth0", agent_id = %self.client_id, expires_in = response.expires_in().as_secs());
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_url_keeps_a_trailing_slash() {
+        assert_eq!(
+            tenant_url("https://corp.auth0.com/oauth/token").as_deref(),
+            Some("https://corp.auth0.com/")
+        );
+        assert_eq!(tenant_url("https://corp.auth0.com/token"), None);
+    }
+}

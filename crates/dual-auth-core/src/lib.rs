@@ -45,6 +45,7 @@ mod replay;
 mod secret;
 mod session;
 mod token;
+pub mod token_endpoint;
 
 pub use act::{Act, HumanLogId};
 pub use adapter::{IamAdapter, TokenRequest, UnknownVendor, Vendor};
@@ -57,6 +58,10 @@ pub use jose::act_jwt::{
     ActJwtSigner, ActJwtVerifier, ActJwtVerifierBuilder, DEFAULT_ACT_JWT_ISSUER,
     DEFAULT_ACT_JWT_TTL, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, MAX_ACT_JWT_TTL, MAX_LEEWAY,
     MIN_ACT_JWT_TTL, VerifiedActJwt, check_agent_endpoint, new_jti,
+};
+pub use jose::assertion::{
+    ASSERTION_LIFETIME, AssertionClaims, CLIENT_ASSERTION_TYPE, ClientAuthentication, HmacKey,
+    MIN_HS256_SECRET_BYTES, sign_assertion_with_key,
 };
 pub use jose::compact::UnverifiedJwt;
 pub use jose::keys::{

@@ -10,9 +10,7 @@ use dual_auth_core::{KeyError, SigningAlgorithm, SigningKey, VerifyingKey, gener
 use secrecy::ExposeSecret;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/keys")
-        .join(name)
+    dual_auth_test_support::key_fixture(name)
 }
 
 fn sign_and_check(private: &str, public: &str, expected: SigningAlgorithm) {

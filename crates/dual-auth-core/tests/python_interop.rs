@@ -22,9 +22,7 @@ use serde_json::{Value, json};
 const AUD: &str = "https://agent.example.com/invoke";
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/keys")
-        .join(name)
+    dual_auth_test_support::key_fixture(name)
 }
 
 fn script() -> PathBuf {

@@ -1,7 +1,188 @@
 //! # dual-auth-entraid
 //!
-//! The Microsoft Entra ID adapter: client credentials from Microsoft, plus an act assertion
-//! signed with the application's key that travels beside the token as `X-Act-Assertion`.
+//! The Microsoft Entra ID adapter. Entra ID cannot put a caller-provided claim into its
+//! tokens, so the adapter gets a plain client-credentials token from Microsoft and signs an
+//! **act assertion** with the application's key; it travels beside the token (the API call
+//! sends it as `X-Act-Assertion`).
 //!
-//! **Status: not built yet (issue 3).** No adapter is exported today.
+//! - Token request: `POST` form `grant_type=client_credentials`, `client_id`, then either
+//!   `client_secret` or a certificate credential (`client_assertion_type`,
+//!   `client_assertion` with an `x5t#S256` header), then `scope`. Every requested scope must
+//!   be a `.../.default` scope, as Microsoft's client-credentials flow requires.
+//! - Act assertion: `iss` = `sub` = `APP_ID`, `aud` = `API_AUDIENCE`, `exp` = now + 300,
+//!   `iat`, `jti`, `act`, and `azp` = the agent's client id, so the API can check that the
+//!   assertion and the Microsoft token (`azp` in v2, `appid` in v1) name the same agent.
 #![forbid(unsafe_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dual_auth_core::secrecy::SecretString;
+use dual_auth_core::token_endpoint::{
+    AdapterOptions, TokenEndpoint, client_assertion_fields, ensure_agent, field,
+};
+use dual_auth_core::{
+    ASSERTION_LIFETIME, AssertionClaims, Clock, IamAdapter, IamError, SigningKey, TokenRequest,
+    TokenResponse, Vendor, sign_assertion_with_key,
+};
+
+/// `expires_in` when Microsoft sends none (upstream default).
+pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(3599);
+
+/// How the agent authenticates to Microsoft.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum EntraClientAuthentication {
+    /// A client secret (`AGENT_CLIENT_SECRET`), sent in the form as Microsoft requires.
+    ClientSecret(SecretString),
+    /// A certificate credential: a key with its certificate attached
+    /// ([`SigningKey::with_certificate`]), sent as a client assertion with `x5t#S256`.
+    Certificate(SigningKey),
+}
+
+/// What the Entra ID adapter needs.
+#[derive(Debug)]
+pub struct EntraIdConfig {
+    /// `ENTRAID_TOKEN_URL`: `https://login.microsoftonline.com/TENANT/oauth2/v2.0/token`.
+    pub token_url: String,
+    /// `AGENT_CLIENT_ID`: the agent's app registration.
+    pub client_id: String,
+    /// Client secret or certificate.
+    pub client_auth: EntraClientAuthentication,
+    /// `APP_ID`: the application that vouches for the human (the act assertion's `iss`).
+    pub app_id: String,
+    /// The application's key (`APP_PRIVATE_KEY_PATH`), RS256 for the Python package.
+    pub app_key: SigningKey,
+    /// `API_AUDIENCE`: the API the act assertion is for.
+    pub api_audience: String,
+}
+
+/// The Entra ID [`IamAdapter`].
+#[derive(Debug)]
+pub struct EntraIdAdapter {
+    endpoint: TokenEndpoint,
+    client_id: String,
+    client_auth: EntraClientAuthentication,
+    app_id: String,
+    app_key: SigningKey,
+    api_audience: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl EntraIdAdapter {
+    /// An adapter for this tenant and application.
+    ///
+    /// # Errors
+    /// [`IamError::Configuration`] for a non-HTTPS token URL, an empty id or audience, or a
+    /// certificate credential without its certificate.
+    pub fn new(config: EntraIdConfig, options: AdapterOptions) -> Result<Self, IamError> {
+        let vendor = Vendor::EntraId;
+        let (endpoint, clock) = options.endpoint(vendor, &config.token_url)?;
+        for (name, value) in [
+            ("AGENT_CLIENT_ID", &config.client_id),
+            ("APP_ID", &config.app_id),
+            ("API_AUDIENCE", &config.api_audience),
+        ] {
+            if value.trim().is_empty() {
+                return Err(IamError::Configuration {
+                    vendor,
+                    reason: format!("{name} is empty"),
+                });
+            }
+        }
+        if let EntraClientAuthentication::Certificate(key) = &config.client_auth
+            && key.certificate_thumbprint().is_none()
+        {
+            return Err(IamError::Configuration {
+                vendor,
+                reason: "a certificate credential needs its certificate: load it with SigningKey::with_certificate".into(),
+            });
+        }
+        Ok(Self {
+            endpoint,
+            client_id: config.client_id,
+            client_auth: config.client_auth,
+            app_id: config.app_id,
+            app_key: config.app_key,
+            api_audience: config.api_audience,
+            clock,
+        })
+    }
+
+    fn credential_fields(&self) -> Result<Vec<(&'static str, SecretString)>, IamError> {
+        Ok(match &self.client_auth {
+            EntraClientAuthentication::ClientSecret(secret) => {
+                vec![("client_secret", secret.clone())]
+            }
+            EntraClientAuthentication::Certificate(key) => {
+                let claims = AssertionClaims {
+                    issuer: &self.client_id,
+                    audience: self.endpoint.url().as_str(),
+                    lifetime: ASSERTION_LIFETIME,
+                    act: None,
+                    authorized_party: None,
+                    not_before: true,
+                };
+                let assertion =
+                    sign_assertion_with_key(key, &claims, self.clock.now()).map_err(|source| {
+                        IamError::Assertion {
+                            vendor: Vendor::EntraId,
+                            source,
+                        }
+                    })?;
+                client_assertion_fields(assertion).into()
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl IamAdapter for EntraIdAdapter {
+    fn vendor(&self) -> Vendor {
+        Vendor::EntraId
+    }
+
+    async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
+        ensure_agent(Vendor::EntraId, &self.client_id, request.agent_id())?;
+        if let Some(scope) = request.scopes().iter().find(|s| !s.ends_with("/.default")) {
+            return Err(IamError::InvalidRequest {
+                reason: format!(
+                    "scope \"{scope}\": Entra ID client credentials take \"<resource>/.default\" scopes (API_SCOPE, for example api://finance-api/.default)"
+                ),
+            });
+        }
+        tracing::info!(event = "token_request_start", vendor = "entraid", agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
+        let grant = self
+            .endpoint
+            .request(|| {
+                let mut form = vec![
+                    field("grant_type", "client_credentials"),
+                    field("client_id", self.client_id.as_str()),
+                ];
+                form.extend(self.credential_fields()?);
+                form.push(field("scope", request.scope_string()));
+                Ok(form)
+            })
+            .await?;
+        let act_claims = AssertionClaims {
+            issuer: &self.app_id,
+            audience: &self.api_audience,
+            lifetime: ASSERTION_LIFETIME,
+            act: Some(request.act()),
+            authorized_party: Some(&self.client_id),
+            not_before: false,
+        };
+        let act_assertion = sign_assertion_with_key(&self.app_key, &act_claims, self.clock.now())
+            .map_err(|source| IamError::Assertion {
+            vendor: Vendor::EntraId,
+            source,
+        })?;
+        use dual_auth_core::secrecy::ExposeSecret;
+        let response = grant
+            .into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now())
+            .with_act_assertion(act_assertion.expose_secret());
+        tracing::info!(event = "token_request_success", vendor = "entraid", agent_id = %self.client_id, expires_in = response.expires_in().as_secs(), has_act_assertion = true);
+        Ok(response)
+    }
+}

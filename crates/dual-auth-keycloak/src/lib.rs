@@ -1,7 +1,193 @@
 //! # dual-auth-keycloak
 //!
-//! The Keycloak adapter: an [`dual_auth_core::IamAdapter`] that asks a Keycloak realm for a
-//! dual-subject token with a client assertion carrying `act`.
+//! The Keycloak adapter: asks a Keycloak realm for a dual-subject token. The agent
+//! authenticates with a client assertion (RFC 7523) that carries the human as a top-level
+//! `act` claim; a protocol mapper in the realm copies `act` into the access token.
 //!
-//! **Status: not built yet (issue 3).** No adapter is exported today.
+//! Wire format (as the Python package 1.0.1): `POST` form `grant_type=client_credentials`,
+//! `scope`, `client_assertion_type`, `client_assertion`; the assertion's `aud` is the realm
+//! URL (the token URL up to `/protocol/`) unless configured.
+//!
+//! ```no_run
+//! use dual_auth_core::{Act, ClientAuthentication, IamAdapter, TokenRequest};
+//! use dual_auth_core::secrecy::SecretString;
+//! use dual_auth_core::token_endpoint::AdapterOptions;
+//! use dual_auth_keycloak::{KeycloakAdapter, KeycloakConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let secret = SecretString::from("the client secret from Keycloak, 32+ bytes long");
+//! let config = KeycloakConfig::new(
+//!     "https://keycloak.example.com/realms/corp/protocol/openid-connect/token",
+//!     "finance-agent",
+//!     ClientAuthentication::client_secret_jwt(&secret)?,
+//! );
+//! let adapter = KeycloakAdapter::new(config, AdapterOptions::default())?;
+//! let request = TokenRequest::new("finance-agent", Act::new("user_12345")?, ["finance.read"])?;
+//! let token = adapter.request_token(&request).await?;
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dual_auth_core::token_endpoint::{
+    AdapterOptions, TokenEndpoint, client_assertion_fields, ensure_agent, field,
+};
+use dual_auth_core::{
+    ASSERTION_LIFETIME, AssertionClaims, ClientAuthentication, Clock, IamAdapter, IamError,
+    TokenRequest, TokenResponse, Vendor,
+};
+
+/// `expires_in` when Keycloak sends none (upstream default).
+pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(3600);
+
+/// What the Keycloak adapter needs.
+#[derive(Debug)]
+pub struct KeycloakConfig {
+    /// `KEYCLOAK_TOKEN_URL`: `https://HOST/realms/REALM/protocol/openid-connect/token`.
+    pub token_url: String,
+    /// `AGENT_CLIENT_ID`.
+    pub client_id: String,
+    /// `client_secret_jwt` (from `AGENT_CLIENT_SECRET`) or `private_key_jwt`.
+    pub client_auth: ClientAuthentication,
+    /// The assertion's `aud`; the realm URL when `None`.
+    pub assertion_audience: Option<String>,
+}
+
+impl KeycloakConfig {
+    /// A configuration with the default assertion audience.
+    pub fn new(
+        token_url: impl Into<String>,
+        client_id: impl Into<String>,
+        client_auth: ClientAuthentication,
+    ) -> Self {
+        Self {
+            token_url: token_url.into(),
+            client_id: client_id.into(),
+            client_auth,
+            assertion_audience: None,
+        }
+    }
+
+    /// Sets the assertion's `aud`.
+    #[must_use]
+    pub fn with_assertion_audience(mut self, audience: impl Into<String>) -> Self {
+        self.assertion_audience = Some(audience.into());
+        self
+    }
+}
+
+/// The Keycloak [`IamAdapter`].
+#[derive(Debug)]
+pub struct KeycloakAdapter {
+    endpoint: TokenEndpoint,
+    client_id: String,
+    client_auth: ClientAuthentication,
+    assertion_audience: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl KeycloakAdapter {
+    /// An adapter for this realm.
+    ///
+    /// # Errors
+    /// [`IamError::Configuration`] for a non-HTTPS token URL, an empty client id, or a
+    /// token URL without `/protocol/` when no assertion audience is configured.
+    pub fn new(config: KeycloakConfig, options: AdapterOptions) -> Result<Self, IamError> {
+        let vendor = Vendor::Keycloak;
+        let (endpoint, clock) = options.endpoint(vendor, &config.token_url)?;
+        if config.client_id.trim().is_empty() {
+            return Err(IamError::Configuration {
+                vendor,
+                reason: "AGENT_CLIENT_ID is empty".into(),
+            });
+        }
+        let assertion_audience = match config.assertion_audience {
+            Some(audience) => audience,
+            None => realm_url(endpoint.url().as_str()).ok_or_else(|| IamError::Configuration {
+                vendor,
+                reason: "KEYCLOAK_TOKEN_URL has no \"/protocol/\" to derive the realm URL from: \
+                         use https://HOST/realms/REALM/protocol/openid-connect/token or set the assertion audience"
+                    .into(),
+            })?,
+        };
+        Ok(Self {
+            endpoint,
+            client_id: config.client_id,
+            client_auth: config.client_auth,
+            assertion_audience,
+            clock,
+        })
+    }
+
+    /// The `aud` of the client assertions this adapter signs.
+    pub fn assertion_audience(&self) -> &str {
+        &self.assertion_audience
+    }
+}
+
+/// The realm URL: the token URL up to `/protocol/`.
+fn realm_url(token_url: &str) -> Option<String> {
+    token_url
+        .rsplit_once("/protocol/")
+        .map(|(realm, _)| realm.to_owned())
+}
+
+#[async_trait]
+impl IamAdapter for KeycloakAdapter {
+    fn vendor(&self) -> Vendor {
+        Vendor::Keycloak
+    }
+
+    async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
+        ensure_agent(Vendor::Keycloak, &self.client_id, request.agent_id())?;
+        tracing::info!(event = "token_request_start", vendor = "keycloak", agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
+        let claims = AssertionClaims {
+            issuer: &self.client_id,
+            audience: &self.assertion_audience,
+            lifetime: ASSERTION_LIFETIME,
+            act: Some(request.act()),
+            authorized_party: None,
+            not_before: false,
+        };
+        let grant = self
+            .endpoint
+            .request(|| {
+                let assertion =
+                    self.client_auth
+                        .sign(&claims, self.clock.now())
+                        .map_err(|source| IamError::Assertion {
+                            vendor: Vendor::Keycloak,
+                            source,
+                        })?;
+                let mut form = vec![
+                    field("grant_type", "client_credentials"),
+                    field("scope", request.scope_string()),
+                ];
+                form.extend(client_assertion_fields(assertion));
+                Ok(form)
+            })
+            .await?;
+        let response =
+            grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now());
+        tracing::info!(event = "token_request_success", vendor = "keycloak", agent_id = %self.client_id, expires_in = response.expires_in().as_secs());
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn realm_url_is_the_token_url_up_to_protocol() {
+        assert_eq!(
+            realm_url("https://kc.example.com/realms/corp/protocol/openid-connect/token")
+                .as_deref(),
+            Some("https://kc.example.com/realms/corp")
+        );
+        assert_eq!(realm_url("https://kc.example.com/token"), None);
+    }
+}

@@ -5,7 +5,10 @@
 //! `cargo test` needs nothing but Rust, and `cargo xtask test` runs them with the venv ready.
 
 // Test helpers fail loudly: a panic here is a failed test with the reason in it.
-#![allow(clippy::panic)]
+#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
+
+pub mod https;
+pub mod jwt;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -46,4 +49,11 @@ pub fn run_python(script: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot start the reference Python: {e}"))
+}
+
+/// A test key or certificate from `fixtures/keys` (made with the openssl CLI; see its README).
+pub fn key_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/keys")
+        .join(name)
 }

@@ -63,19 +63,53 @@ pub(crate) fn split(token: &str) -> Result<Parts<'_>, ActJwtError> {
     })
 }
 
-/// Signs `claims` as a compact JWS with `key`: header `{"alg","typ":"JWT"[,"kid"]}`.
+/// Whatever can sign a compact JWS: an asymmetric [`SigningKey`] or an HMAC secret.
+pub(crate) trait JwsSign {
+    /// The JOSE `alg` name.
+    fn alg(&self) -> &str;
+    /// The `kid` to write, if any.
+    fn kid(&self) -> Option<&str> {
+        None
+    }
+    /// The `x5t#S256` certificate thumbprint to write, if any.
+    fn x5t_s256(&self) -> Option<&str> {
+        None
+    }
+    /// The signature over `message`.
+    fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, KeyError>;
+}
+
+impl JwsSign for SigningKey {
+    fn alg(&self) -> &str {
+        self.algorithm().as_str()
+    }
+    fn kid(&self) -> Option<&str> {
+        self.key_id()
+    }
+    fn x5t_s256(&self) -> Option<&str> {
+        self.certificate_thumbprint()
+    }
+    fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        SigningKey::sign_bytes(self, message)
+    }
+}
+
+/// Signs `claims` as a compact JWS: header `{"alg","typ":"JWT"[,"kid"][,"x5t#S256"]}`.
 pub(crate) fn sign<T: Serialize + ?Sized>(
-    key: &SigningKey,
+    key: &dyn JwsSign,
     claims: &T,
 ) -> Result<String, KeyError> {
     let mut header = Map::new();
-    header.insert("alg".into(), Value::String(key.algorithm().as_str().into()));
+    header.insert("alg".into(), Value::String(key.alg().into()));
     header.insert("typ".into(), Value::String("JWT".into()));
-    if let Some(kid) = key.key_id() {
+    if let Some(kid) = key.kid() {
         header.insert("kid".into(), Value::String(kid.into()));
     }
+    if let Some(thumbprint) = key.x5t_s256() {
+        header.insert("x5t#S256".into(), Value::String(thumbprint.into()));
+    }
     let failed = |reason: String| KeyError::Signing {
-        algorithm: key.algorithm().as_str().into(),
+        algorithm: key.alg().into(),
         reason,
     };
     let header_json = serde_json::to_vec(&header).map_err(|e| failed(format!("header: {e}")))?;

@@ -178,12 +178,12 @@ const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2B, 0x65, 0x70];
 /// The algorithm identifier sits within the first bytes of every structure we parse.
 const OID_WINDOW: usize = 64;
 
-struct Pem {
-    label: String,
-    der: Vec<u8>,
+pub(crate) struct Pem {
+    pub(crate) label: String,
+    pub(crate) der: Vec<u8>,
 }
 
-fn parse_pem(bytes: &[u8]) -> Result<Pem, KeyError> {
+pub(crate) fn parse_pem(bytes: &[u8]) -> Result<Pem, KeyError> {
     let text = std::str::from_utf8(bytes).map_err(|_| KeyError::InvalidKey {
         reason: "not PEM text (not UTF-8)".into(),
     })?;
@@ -309,6 +309,7 @@ pub struct SigningKey {
     signer: Arc<dyn JwsSigner>,
     public_spki_der: Arc<[u8]>,
     verifying_key: VerifyingKey,
+    certificate_thumbprint: Option<String>,
 }
 
 impl SigningKey {
@@ -381,6 +382,7 @@ impl SigningKey {
             signer: Arc::from(signer),
             public_spki_der: public.into(),
             verifying_key,
+            certificate_thumbprint: None,
         })
     }
 
@@ -391,6 +393,41 @@ impl SigningKey {
         self.verifying_key.key_id = Some(key_id.clone());
         self.key_id = Some(key_id);
         self
+    }
+
+    /// Attaches the certificate issued for this key: every JWT signed then carries the
+    /// certificate's SHA-256 thumbprint as `x5t#S256` (how Microsoft Entra ID identifies a
+    /// certificate credential).
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidKey`] when `certificate_pem` is not a certificate, or is a
+    /// certificate for another key.
+    pub fn with_certificate(mut self, certificate_pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
+        let pem = parse_pem(certificate_pem.as_ref())?;
+        if pem.label != "CERTIFICATE" {
+            return Err(KeyError::InvalidKey {
+                reason: format!("expected a PEM CERTIFICATE, found \"{}\"", pem.label),
+            });
+        }
+        let invalid = |reason: String| KeyError::InvalidKey { reason };
+        let certificate = openssl::x509::X509::from_der(&pem.der)
+            .map_err(|_| invalid("the certificate is not valid DER".into()))?;
+        let certificate_key = certificate
+            .public_key()
+            .and_then(|k| k.public_key_to_der())
+            .map_err(|_| invalid("cannot read the certificate's public key".into()))?;
+        if certificate_key.as_slice() != &*self.public_spki_der {
+            return Err(invalid("the certificate was issued for another key".into()));
+        }
+        let digest = openssl::sha::sha256(&pem.der);
+        self.certificate_thumbprint =
+            Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest));
+        Ok(self)
+    }
+
+    /// The certificate's `x5t#S256` thumbprint, if a certificate is attached.
+    pub fn certificate_thumbprint(&self) -> Option<&str> {
+        self.certificate_thumbprint.as_deref()
     }
 
     /// The algorithm this key signs with.

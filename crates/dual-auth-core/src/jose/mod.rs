@@ -2,6 +2,7 @@
 //! rest of the workspace never depends on it directly.
 
 pub(crate) mod act_jwt;
+pub(crate) mod assertion;
 pub(crate) mod compact;
 pub(crate) mod keys;
 

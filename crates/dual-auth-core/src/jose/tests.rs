@@ -20,9 +20,7 @@ const AUD: &str = "https://agent.example.com/invoke";
 const NOW: u64 = 1_800_000_000;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/keys")
-        .join(name)
+    dual_auth_test_support::key_fixture(name)
 }
 
 fn rsa_key() -> SigningKey {

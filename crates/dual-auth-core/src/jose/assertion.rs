@@ -1,0 +1,196 @@
+//! Client assertions (RFC 7523) and act assertions: short-lived JWTs an agent signs to
+//! authenticate to an identity provider, or to carry the human beside a token.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use josekit::jws::{HS256, JwsSigner};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+
+use super::act_jwt::new_jti;
+use super::compact::{self, JwsSign};
+use super::keys::SigningKey;
+use crate::act::Act;
+use crate::clock::unix_seconds;
+use crate::error::KeyError;
+
+/// RFC 7523's `client_assertion_type` for JWT client authentication.
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How long client and act assertions live: 300 s, as upstream.
+pub const ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
+
+/// The shortest client secret accepted for HS256: RFC 7518 §3.2 wants a key at least as
+/// long as the hash (256 bits).
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+
+/// An HMAC-SHA-256 key made from a client secret (`client_secret_jwt`).
+pub struct HmacKey {
+    signer: Box<dyn JwsSigner>,
+}
+
+impl HmacKey {
+    /// An HS256 key from the client secret.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidKey`] when the secret is shorter than 32 bytes.
+    pub fn hs256(secret: &SecretString) -> Result<Self, KeyError> {
+        let bytes = secret.expose_secret().as_bytes();
+        if bytes.len() < MIN_HS256_SECRET_BYTES {
+            return Err(KeyError::InvalidKey {
+                reason: format!(
+                    "the client secret is {} bytes; HS256 needs at least {MIN_HS256_SECRET_BYTES} (RFC 7518 §3.2): \
+                     use the secret your identity provider generated, or private_key_jwt",
+                    bytes.len()
+                ),
+            });
+        }
+        let signer = HS256
+            .signer_from_bytes(bytes)
+            .map_err(|_| KeyError::InvalidKey {
+                reason: "the client secret cannot key HS256".into(),
+            })?;
+        Ok(Self {
+            signer: Box::new(signer),
+        })
+    }
+}
+
+impl fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HmacKey(HS256, [REDACTED])")
+    }
+}
+
+impl JwsSign for HmacKey {
+    fn alg(&self) -> &str {
+        "HS256"
+    }
+    fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.signer.sign(message).map_err(|_| KeyError::Signing {
+            algorithm: "HS256".into(),
+            reason: "HMAC failed".into(),
+        })
+    }
+}
+
+/// How an agent proves who it is to an identity provider with a signed JWT.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientAuthentication {
+    /// `client_secret_jwt`: HS256 with the client secret (the upstream default). The
+    /// secret itself is never sent.
+    ClientSecretJwt(HmacKey),
+    /// `private_key_jwt`: the agent's own key (RS256, PS256, ES256, ...), with `kid`.
+    PrivateKeyJwt(SigningKey),
+}
+
+impl ClientAuthentication {
+    /// `client_secret_jwt` with this client secret.
+    ///
+    /// # Errors
+    /// As [`HmacKey::hs256`].
+    pub fn client_secret_jwt(secret: &SecretString) -> Result<Self, KeyError> {
+        HmacKey::hs256(secret).map(Self::ClientSecretJwt)
+    }
+
+    /// `private_key_jwt` with this key.
+    pub fn private_key_jwt(key: SigningKey) -> Self {
+        Self::PrivateKeyJwt(key)
+    }
+
+    /// The RFC 7591 name: `client_secret_jwt` or `private_key_jwt`.
+    pub fn method_name(&self) -> &'static str {
+        match self {
+            Self::ClientSecretJwt(_) => "client_secret_jwt",
+            Self::PrivateKeyJwt(_) => "private_key_jwt",
+        }
+    }
+
+    fn signer(&self) -> &dyn JwsSign {
+        match self {
+            Self::ClientSecretJwt(key) => key,
+            Self::PrivateKeyJwt(key) => key,
+        }
+    }
+
+    /// Signs a fresh client assertion (new `jti`, `iat` = `now`).
+    ///
+    /// # Errors
+    /// [`KeyError::Signing`].
+    pub fn sign(
+        &self,
+        claims: &AssertionClaims<'_>,
+        now: SystemTime,
+    ) -> Result<SecretString, KeyError> {
+        sign_assertion(self.signer(), claims, now)
+    }
+}
+
+/// Signs an assertion with an asymmetric key (Entra ID's act assertion and certificate
+/// credential).
+///
+/// # Errors
+/// [`KeyError::Signing`].
+pub fn sign_assertion_with_key(
+    key: &SigningKey,
+    claims: &AssertionClaims<'_>,
+    now: SystemTime,
+) -> Result<SecretString, KeyError> {
+    sign_assertion(key, claims, now)
+}
+
+/// What goes into an assertion besides the times and `jti`, which are made fresh per call.
+#[derive(Debug, Clone, Copy)]
+pub struct AssertionClaims<'a> {
+    /// `iss` (and `sub`): the client id, or the app id for Entra ID's act assertion.
+    pub issuer: &'a str,
+    /// `aud`: whom the assertion is for.
+    pub audience: &'a str,
+    /// How long it lives ([`ASSERTION_LIFETIME`] upstream).
+    pub lifetime: Duration,
+    /// The human, as the top-level `act` claim.
+    pub act: Option<&'a Act>,
+    /// `azp`: the agent's client id, binding an Entra ID act assertion to the agent.
+    pub authorized_party: Option<&'a str>,
+    /// Whether to write `nbf` = `iat` (Microsoft requires it in client assertions).
+    pub not_before: bool,
+}
+
+#[derive(Serialize)]
+struct WireClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: u64,
+    iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
+    jti: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a Act>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    azp: Option<&'a str>,
+}
+
+fn sign_assertion(
+    signer: &dyn JwsSign,
+    claims: &AssertionClaims<'_>,
+    now: SystemTime,
+) -> Result<SecretString, KeyError> {
+    let iat = unix_seconds(now);
+    let jti = new_jti()?;
+    let wire = WireClaims {
+        iss: claims.issuer,
+        sub: claims.issuer,
+        aud: claims.audience,
+        exp: iat + claims.lifetime.as_secs(),
+        iat,
+        nbf: claims.not_before.then_some(iat),
+        jti: &jti,
+        act: claims.act,
+        azp: claims.authorized_party,
+    };
+    compact::sign(signer, &wire).map(SecretString::from)
+}

@@ -1,0 +1,699 @@
+//! The one token-endpoint client every vendor adapter uses: a form POST over HTTPS with
+//! timeouts, bounded retries (exponential backoff with jitter, `Retry-After` honoured, a
+//! fresh form, so a fresh assertion and `jti`, on every attempt), no redirects, and OAuth
+//! error parsing that keeps the status, `error` and `error_description`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{ACCEPT, HeaderMap, RETRY_AFTER};
+use secrecy::SecretString;
+use serde_json::Value;
+
+use crate::adapter::Vendor;
+use crate::clock::{Clock, SystemClock};
+use crate::error::{IamError, is_retryable_status};
+use crate::token::TokenResponse;
+
+/// The environment variable naming extra trusted root certificates (a PEM bundle), like
+/// Python's `REQUESTS_CA_BUNDLE`, for identity providers behind a private CA.
+pub const CA_BUNDLE_ENV: &str = "DUAL_AUTH_CA_BUNDLE";
+
+/// The largest token-endpoint response body read, in bytes.
+const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+
+/// When and how often to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1 = no retry).
+    pub max_attempts: u32,
+    /// The delay before the first retry; doubled each time, with jitter.
+    pub initial_backoff: Duration,
+    /// The longest delay between attempts.
+    pub max_backoff: Duration,
+    /// The longest `Retry-After` honoured; a server asking for more gets no retry.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 3 attempts, 0.5 s then 1 s (±50 % jitter), at most 10 s apart, `Retry-After` up to 30 s.
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries.
+    pub fn none() -> Self {
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    /// The delay before attempt `next_attempt` (2 for the first retry), or `None` when the
+    /// server's `Retry-After` exceeds what we honour.
+    pub fn delay(&self, next_attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
+        if let Some(asked) = retry_after {
+            return (asked <= self.max_retry_after).then_some(asked);
+        }
+        let exponent = next_attempt.saturating_sub(2).min(16);
+        let full = self
+            .initial_backoff
+            .saturating_mul(1 << exponent)
+            .min(self.max_backoff);
+        // Jitter in [full/2, full]: spreads retries of many agents without ever retrying at once.
+        let half = full / 2;
+        Some(half + half.mul_f64(random_unit()))
+    }
+}
+
+/// A number in [0, 1) from the operating system's random source (0.5 if it fails: the
+/// jitter then degrades to a fixed delay, never an error).
+fn random_unit() -> f64 {
+    let mut bytes = [0u8; 4];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0),
+        Err(_) => 0.5,
+    }
+}
+
+/// HTTP settings shared by every client the workspace builds.
+#[derive(Clone)]
+pub struct HttpSettings {
+    /// Time allowed for a whole request, body included (upstream: 10 s).
+    pub timeout: Duration,
+    /// Time allowed to connect (TCP and TLS).
+    pub connect_timeout: Duration,
+    /// Extra trusted roots, as PEM (one or more certificates), added to the system's.
+    pub extra_root_certificates_pem: Option<Vec<u8>>,
+    /// Retries for transient failures.
+    pub retry: RetryPolicy,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            extra_root_certificates_pem: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field(
+                "extra_root_certificates",
+                &self.extra_root_certificates_pem.as_ref().map(Vec::len),
+            )
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+/// Building an HTTP client failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpSetupError {
+    /// The extra root certificates are not a usable PEM bundle.
+    #[error("extra root certificates ({origin}): {reason}")]
+    InvalidCaBundle {
+        /// Where they came from (a path or "settings").
+        origin: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The TLS stack refused the configuration.
+    #[error("cannot build the HTTP client: {reason}")]
+    Client {
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl HttpSettings {
+    /// Default settings plus the roots named by `DUAL_AUTH_CA_BUNDLE`, if set.
+    ///
+    /// # Errors
+    /// [`HttpSetupError::InvalidCaBundle`] when the variable names an unreadable file.
+    pub fn from_env() -> Result<Self, HttpSetupError> {
+        let mut settings = Self::default();
+        if let Some(path) = std::env::var_os(CA_BUNDLE_ENV).filter(|p| !p.is_empty()) {
+            let pem = std::fs::read(&path).map_err(|e| HttpSetupError::InvalidCaBundle {
+                origin: format!("{CA_BUNDLE_ENV}={}", path.to_string_lossy()),
+                reason: e.to_string(),
+            })?;
+            settings.extra_root_certificates_pem = Some(pem);
+        }
+        Ok(settings)
+    }
+
+    /// Builds the client: HTTPS only, no redirects, these timeouts and roots.
+    ///
+    /// # Errors
+    /// [`HttpSetupError`] when the roots or the TLS configuration are unusable.
+    pub fn build_client(&self) -> Result<reqwest::Client, HttpSetupError> {
+        let mut builder = reqwest::Client::builder()
+            .https_only(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .user_agent(concat!("dual-auth-rs/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &self.extra_root_certificates_pem {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                HttpSetupError::InvalidCaBundle {
+                    origin: "settings".into(),
+                    reason: e.to_string(),
+                }
+            })?;
+            if certificates.is_empty() {
+                return Err(HttpSetupError::InvalidCaBundle {
+                    origin: "settings".into(),
+                    reason: "no certificate in the PEM".into(),
+                });
+            }
+            builder = builder.tls_certs_merge(certificates);
+        }
+        builder.build().map_err(|e| HttpSetupError::Client {
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// A successful token-endpoint answer, before vendor defaults are applied.
+#[derive(Clone)]
+pub struct TokenGrant {
+    /// `access_token`.
+    pub access_token: SecretString,
+    /// `token_type`, if sent.
+    pub token_type: Option<String>,
+    /// `expires_in`, if sent.
+    pub expires_in: Option<u64>,
+    /// `scope`, if sent.
+    pub scope: Option<String>,
+}
+
+impl fmt::Debug for TokenGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenGrant")
+            .field("access_token", &"[REDACTED]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+impl TokenGrant {
+    /// A [`TokenResponse`] with the upstream defaults: `token_type` `Bearer`, the vendor's
+    /// `expires_in`, and the requested scopes when the server sends none.
+    pub fn into_token_response(
+        self,
+        default_expires_in: Duration,
+        requested_scopes: &[String],
+        issued_at: SystemTime,
+    ) -> TokenResponse {
+        use secrecy::ExposeSecret;
+        let expires_in = self
+            .expires_in
+            .map_or(default_expires_in, Duration::from_secs);
+        let scopes: Vec<String> = match &self.scope {
+            Some(scope) => scope.split_whitespace().map(str::to_owned).collect(),
+            None => requested_scopes.to_vec(),
+        };
+        TokenResponse::new(
+            self.access_token.expose_secret(),
+            self.token_type.unwrap_or_else(|| "Bearer".into()),
+            expires_in,
+            issued_at,
+        )
+        .with_scopes(scopes)
+    }
+}
+
+/// A vendor's token endpoint: where to POST, with which client and retry policy.
+#[derive(Clone)]
+pub struct TokenEndpoint {
+    vendor: Vendor,
+    url: url::Url,
+    client: reqwest::Client,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for TokenEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenEndpoint")
+            .field("vendor", &self.vendor)
+            .field("url", &self.url.as_str())
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+/// Checks that a URL is `https://` with a host and no credentials.
+///
+/// # Errors
+/// A message naming what is wrong, for the caller to wrap with the setting's name.
+pub fn require_https_url(value: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(value.trim())
+        .map_err(|e| format!("\"{value}\" is not an absolute URL ({e})"))?;
+    if url.scheme() != "https" {
+        return Err(format!("must use https://, got \"{}://\"", url.scheme()));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("has no host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials".into());
+    }
+    Ok(url)
+}
+
+impl TokenEndpoint {
+    /// A token endpoint at `url` (which must be `https://`), using `client` (reuse one).
+    ///
+    /// # Errors
+    /// [`IamError::Configuration`] when the URL is not `https://` with a host.
+    pub fn new(
+        vendor: Vendor,
+        url: &str,
+        client: reqwest::Client,
+        retry: RetryPolicy,
+    ) -> Result<Self, IamError> {
+        let url = require_https_url(url).map_err(|reason| IamError::Configuration {
+            vendor,
+            reason: format!("token URL {reason}"),
+        })?;
+        Ok(Self {
+            vendor,
+            url,
+            client,
+            retry: RetryPolicy {
+                max_attempts: retry.max_attempts.max(1),
+                ..retry
+            },
+        })
+    }
+
+    /// The token endpoint URL.
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
+
+    /// The URL without query or fragment, for logs.
+    fn url_for_logs(&self) -> String {
+        let mut url = self.url.clone();
+        url.set_query(None);
+        url.set_fragment(None);
+        url.to_string()
+    }
+
+    /// POSTs the form that `make_form` builds, once per attempt, and parses the answer.
+    ///
+    /// `make_form` runs again before every retry, so each attempt carries a fresh client
+    /// assertion and `jti`.
+    ///
+    /// # Errors
+    /// The last failure as an [`IamError`]; after more than one attempt, wrapped in
+    /// [`IamError::RetriesExhausted`].
+    pub async fn request<F>(&self, mut make_form: F) -> Result<TokenGrant, IamError>
+    where
+        F: FnMut() -> Result<Vec<(&'static str, SecretString)>, IamError>,
+    {
+        let mut attempt = 1;
+        loop {
+            let form = make_form()?;
+            let outcome = self.send_once(&form).await;
+            drop(form);
+            let (error, retry_after) = match outcome {
+                Ok(grant) => return Ok(grant),
+                Err(failure) => failure,
+            };
+            let delay = if error.is_retryable() && attempt < self.retry.max_attempts {
+                self.retry.delay(attempt + 1, retry_after)
+            } else {
+                None
+            };
+            let Some(delay) = delay else {
+                return Err(if attempt > 1 {
+                    IamError::RetriesExhausted {
+                        vendor: self.vendor,
+                        attempts: attempt,
+                        last: Box::new(error),
+                    }
+                } else {
+                    error
+                });
+            };
+            tracing::warn!(
+                event = "token_request_retry",
+                vendor = %self.vendor,
+                url = %self.url_for_logs(),
+                attempt,
+                status = error.status(),
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "token request failed transiently; retrying"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    async fn send_once(
+        &self,
+        form: &[(&'static str, SecretString)],
+    ) -> Result<TokenGrant, (IamError, Option<Duration>)> {
+        use secrecy::ExposeSecret;
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.expose_secret())).collect();
+        let response = self
+            .client
+            .post(self.url.clone())
+            .header(ACCEPT, "application/json")
+            .form(&pairs)
+            .send()
+            .await
+            .map_err(|e| (self.transport_error(e), None))?;
+        let status = response.status().as_u16();
+        let retry_after = parse_retry_after(response.headers());
+        let body = read_limited(response)
+            .await
+            .map_err(|e| (self.transport_error(e), None))?;
+        if (200..300).contains(&status) {
+            return parse_grant(&body).map_err(|reason| {
+                (
+                    IamError::InvalidResponse {
+                        vendor: self.vendor,
+                        status,
+                        reason,
+                    },
+                    None,
+                )
+            });
+        }
+        let error = match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(map)) if map.get("error").and_then(Value::as_str).is_some() => {
+                IamError::OAuth {
+                    vendor: self.vendor,
+                    status,
+                    error: map
+                        .get("error")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    description: map
+                        .get("error_description")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                }
+            }
+            _ => IamError::HttpStatus {
+                vendor: self.vendor,
+                status,
+            },
+        };
+        let retry_after = if is_retryable_status(status) {
+            retry_after
+        } else {
+            None
+        };
+        Err((error, retry_after))
+    }
+
+    fn transport_error(&self, error: reqwest::Error) -> IamError {
+        let timed_out = error.is_timeout();
+        let reason = if timed_out {
+            "timed out".to_owned()
+        } else if error.is_connect() {
+            "connection failed (refused, unreachable, or TLS handshake)".to_owned()
+        } else {
+            "request failed before an answer".to_owned()
+        };
+        IamError::Transport {
+            vendor: self.vendor,
+            reason,
+            timed_out,
+            source: Some(Box::new(error.without_url())),
+        }
+    }
+}
+
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_RESPONSE_BYTES.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if room < chunk.len() {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    // Seconds only: an HTTP-date falls back to our own backoff.
+    headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+fn parse_grant(body: &[u8]) -> Result<TokenGrant, String> {
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
+        return Err("the body is not a JSON object".into());
+    };
+    let access_token = match map.get("access_token") {
+        Some(Value::String(token)) if !token.is_empty() => SecretString::from(token.clone()),
+        Some(_) => return Err("access_token is empty or not a string".into()),
+        None => return Err("no access_token".into()),
+    };
+    let token_type = match map.get("token_type") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => Some(t.clone()),
+        Some(_) => return Err("token_type is not a string".into()),
+    };
+    let expires_in = match map.get("expires_in") {
+        None | Some(Value::Null) => None,
+        // Some servers (older Microsoft endpoints) send it as a string.
+        Some(Value::String(s)) => Some(
+            s.trim()
+                .parse::<u64>()
+                .map_err(|_| "expires_in is not a whole number".to_owned())?,
+        ),
+        Some(Value::Number(n)) => Some(
+            n.as_u64()
+                .ok_or("expires_in is not a whole non-negative number")?,
+        ),
+        Some(_) => return Err("expires_in is not a number".into()),
+    };
+    let scope = match map.get("scope") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err("scope is not a string".into()),
+    };
+    Ok(TokenGrant {
+        access_token,
+        token_type,
+        expires_in,
+        scope,
+    })
+}
+
+/// What every vendor adapter takes besides its own configuration: HTTP settings (or a
+/// client to reuse) and a clock.
+#[derive(Clone, Default)]
+pub struct AdapterOptions {
+    /// Timeouts, extra roots and retries (ignored for the client when `client` is set,
+    /// except for the retry policy).
+    pub http: HttpSettings,
+    /// A client to reuse; one is built from `http` when absent.
+    pub client: Option<reqwest::Client>,
+    /// The clock for assertion times; the system clock when absent.
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+impl fmt::Debug for AdapterOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdapterOptions")
+            .field("http", &self.http)
+            .field("shared_client", &self.client.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdapterOptions {
+    /// Options with these HTTP settings.
+    pub fn with_http(http: HttpSettings) -> Self {
+        Self {
+            http,
+            ..Self::default()
+        }
+    }
+
+    /// The token endpoint at `url` and the clock, for an adapter of `vendor`.
+    ///
+    /// # Errors
+    /// [`IamError::Configuration`] for a non-HTTPS URL or an unusable HTTP setting.
+    pub fn endpoint(
+        &self,
+        vendor: Vendor,
+        url: &str,
+    ) -> Result<(TokenEndpoint, Arc<dyn Clock>), IamError> {
+        let client = match &self.client {
+            Some(client) => client.clone(),
+            None => self
+                .http
+                .build_client()
+                .map_err(|e| IamError::Configuration {
+                    vendor,
+                    reason: e.to_string(),
+                })?,
+        };
+        let endpoint = TokenEndpoint::new(vendor, url, client, self.http.retry)?;
+        let clock = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+        Ok((endpoint, clock))
+    }
+}
+
+/// Refuses to sign for another client than the configured one.
+///
+/// # Errors
+/// [`IamError::AgentMismatch`].
+pub fn ensure_agent(vendor: Vendor, configured: &str, requested: &str) -> Result<(), IamError> {
+    if configured == requested {
+        Ok(())
+    } else {
+        Err(IamError::AgentMismatch {
+            vendor,
+            configured: configured.to_owned(),
+            requested: requested.to_owned(),
+        })
+    }
+}
+
+/// The form fields of RFC 7523 client authentication.
+pub fn client_assertion_fields(assertion: SecretString) -> [(&'static str, SecretString); 2] {
+    [
+        (
+            "client_assertion_type",
+            SecretString::from(crate::CLIENT_ASSERTION_TYPE),
+        ),
+        ("client_assertion", assertion),
+    ]
+}
+
+/// A form field with a public value.
+pub fn field(name: &'static str, value: impl Into<String>) -> (&'static str, SecretString) {
+    (name, SecretString::from(value.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let policy = RetryPolicy {
+            max_attempts: 6,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(3),
+            ..RetryPolicy::default()
+        };
+        for _ in 0..50 {
+            let first = policy.delay(2, None).unwrap();
+            assert!(
+                first >= Duration::from_millis(500) && first <= Duration::from_secs(1),
+                "{first:?}"
+            );
+            let second = policy.delay(3, None).unwrap();
+            assert!(
+                second >= Duration::from_secs(1) && second <= Duration::from_secs(2),
+                "{second:?}"
+            );
+            let capped = policy.delay(6, None).unwrap();
+            assert!(
+                capped >= Duration::from_millis(1500) && capped <= Duration::from_secs(3),
+                "{capped:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_the_limit() {
+        let policy = RetryPolicy::default();
+        assert_eq!(
+            policy.delay(2, Some(Duration::from_secs(7))),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(policy.delay(2, Some(Duration::from_secs(31))), None);
+    }
+
+    #[test]
+    fn grants_are_parsed_strictly() {
+        let g = parse_grant(
+            br#"{"access_token":"t","token_type":"Bearer","expires_in":"3599","scope":"a b"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (g.token_type.as_deref(), g.expires_in, g.scope.as_deref()),
+            (Some("Bearer"), Some(3599), Some("a b"))
+        );
+        assert_eq!(
+            parse_grant(b"<html>").unwrap_err(),
+            "the body is not a JSON object"
+        );
+        assert_eq!(
+            parse_grant(br#"{"token_type":"Bearer"}"#).unwrap_err(),
+            "no access_token"
+        );
+        assert_eq!(
+            parse_grant(br#"{"access_token":""}"#).unwrap_err(),
+            "access_token is empty or not a string"
+        );
+        assert!(parse_grant(br#"{"access_token":"t","expires_in":-1}"#).is_err());
+    }
+
+    #[test]
+    fn defaults_apply_when_fields_are_absent() {
+        let g = parse_grant(br#"{"access_token":"t"}"#).unwrap();
+        let issued = SystemTime::UNIX_EPOCH;
+        let r = g.into_token_response(
+            Duration::from_secs(86_400),
+            &["read".into(), "write".into()],
+            issued,
+        );
+        assert_eq!(r.token_type(), "Bearer");
+        assert_eq!(r.expires_in(), Duration::from_secs(86_400));
+        assert_eq!(r.scopes(), ["read", "write"]);
+    }
+
+    #[test]
+    fn only_https_urls_with_a_host() {
+        assert!(require_https_url("https://idp.example.com/token").is_ok());
+        assert!(
+            require_https_url("http://idp.example.com/token")
+                .unwrap_err()
+                .contains("must use https://")
+        );
+        assert!(
+            require_https_url("https://u:p@idp.example.com/")
+                .unwrap_err()
+                .contains("credentials")
+        );
+        assert!(require_https_url("idp.example.com").is_err());
+    }
+}
