@@ -15,6 +15,8 @@ use std::process::{Command, ExitCode, Stdio};
 
 /// The reference Python package the interop tests drive. Pinned: it is the spec we match.
 const PYTHON_REFERENCE: &str = "dual-auth==1.0.1";
+/// panva's certified OAuth server, for the adapters' real-server tests.
+const OIDC_PROVIDER: (&str, &str) = ("oidc-provider", "9.13.3");
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -67,8 +69,45 @@ fn output(command: &mut Command) -> Result<String> {
     String::from_utf8(out.stdout).map_err(|_| format!("{command:?} printed non-UTF-8"))
 }
 
-/// Creates `target/it/venv` with the reference package, unless it is there already.
+/// Installs everything the integration suite needs under `target/it`, skipping what is
+/// there already. Returns the reference Python interpreter.
 fn setup() -> Result<PathBuf> {
+    let python = setup_python()?;
+    setup_node()?;
+    Ok(python)
+}
+
+/// `target/it/node/node_modules/oidc-provider` at the pinned version.
+fn setup_node() -> Result {
+    let dir = root().join("target/it/node");
+    let (name, version) = OIDC_PROVIDER;
+    let manifest = dir.join("node_modules").join(name).join("package.json");
+    let installed = fs::read_to_string(&manifest)
+        .is_ok_and(|text| text.contains(&format!("\"version\": \"{version}\"")));
+    if !installed {
+        eprintln!("xtask: installing {name}@{version} under {}", dir.display());
+        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        fs::write(
+            dir.join("package.json"),
+            "{\"name\":\"dual-auth-it\",\"private\":true,\"type\":\"module\"}\n",
+        )
+        .map_err(|e| format!("cannot write package.json: {e}"))?;
+        run(Command::new("npm")
+            .current_dir(&dir)
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--silent",
+                "--save-exact",
+            ])
+            .arg(format!("{name}@{version}")))?;
+    }
+    Ok(())
+}
+
+/// `target/it/venv` with the reference package.
+fn setup_python() -> Result<PathBuf> {
     let venv = root().join("target/it/venv");
     let python = venv.join("bin/python");
     let ready = python.exists()

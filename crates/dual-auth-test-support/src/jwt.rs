@@ -107,3 +107,24 @@ pub fn x5t_s256(certificate_pem: &[u8]) -> String {
     let digest = certificate.digest(MessageDigest::sha256()).expect("digest");
     URL_SAFE_NO_PAD.encode(digest)
 }
+
+impl DecodedJwt {
+    /// Whether an RS256 signature verifies with an RSA JWK (`n`, `e` base64url).
+    pub fn verifies_with_rsa_jwk(&self, jwk: &Value) -> bool {
+        let component = |name: &str| {
+            let text = jwk
+                .get(name)
+                .and_then(Value::as_str)
+                .expect("RSA JWK component");
+            BigNum::from_slice(&URL_SAFE_NO_PAD.decode(text).expect("base64url")).expect("bignum")
+        };
+        let rsa =
+            openssl::rsa::Rsa::from_public_components(component("n"), component("e")).expect("rsa");
+        let key = PKey::from_rsa(rsa).expect("pkey");
+        let mut verifier = Verifier::new(MessageDigest::sha256(), &key).expect("verifier");
+        verifier
+            .update(self.signing_input.as_bytes())
+            .expect("update");
+        verifier.verify(&self.signature).unwrap_or(false)
+    }
+}

@@ -9,6 +9,7 @@
 
 pub mod https;
 pub mod jwt;
+pub mod process;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,71 @@
+//! Servers in other processes (node, moto, OpenBao, redis): started on loopback, waited
+//! for, and always stopped, also when a test fails.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::workspace_root;
+
+/// A child process killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+}
+
+impl ServerProcess {
+    /// Spawns `command` with piped stdout and waits until a stdout line contains `ready`.
+    ///
+    /// # Panics
+    /// When the process cannot start, exits, or is not ready within `timeout`.
+    pub fn start(mut command: Command, ready: &str, timeout: Duration) -> Self {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        let ready = ready.to_owned();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains(&ready) {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let mut server = Self { child };
+        if rx.recv_timeout(timeout).is_err() {
+            let status = server.child.try_wait().ok().flatten();
+            panic!("{command:?} not ready within {timeout:?} (exit status: {status:?})");
+        }
+        server
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// oidc-provider's entry module, installed by `cargo xtask setup` under `target/it/node`.
+///
+/// # Panics
+/// With instructions, when it is not installed.
+pub fn oidc_provider_module() -> PathBuf {
+    let path = std::env::var_os("DUAL_AUTH_TEST_OIDC_PROVIDER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            workspace_root().join("target/it/node/node_modules/oidc-provider/lib/index.js")
+        });
+    assert!(
+        path.exists(),
+        "oidc-provider is not installed at {}: run `cargo xtask setup`",
+        path.display()
+    );
+    path
+}
