@@ -66,7 +66,7 @@ pub use jose::assertion::{
 pub use jose::compact::UnverifiedJwt;
 pub use jose::keys::{
     GeneratedKeyPair, KeyType, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, RSA_BITS_RANGE, SigningAlgorithm,
-    SigningKey, VerifyingKey, generate_key_pair, warn_if_readable_by_others,
+    SigningKey, VerifyingKey, generate_key_pair, jwk_thumbprint, warn_if_readable_by_others,
 };
 pub use replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayGuard, ReplayGuard};
 pub use secret::{SecretBackend, SecretSource, UnknownSecretBackend};

@@ -226,3 +226,67 @@ fn algorithm_names_parse() {
         Err(KeyError::UnsupportedAlgorithm { .. })
     ));
 }
+
+#[test]
+fn jwk_thumbprint_matches_rfc_7638_example() {
+    // RFC 7638 §3.1.
+    let jwk = serde_json::json!({
+        "kty": "RSA",
+        "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+        "e": "AQAB",
+        "alg": "RS256",
+        "kid": "2011-04-29"
+    });
+    let required: serde_json::Map<String, serde_json::Value> = ["e", "kty", "n"]
+        .iter()
+        .map(|k| ((*k).to_owned(), jwk[*k].clone()))
+        .collect();
+    assert_eq!(
+        dual_auth_core::jwk_thumbprint(&required),
+        "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+    );
+}
+
+#[test]
+fn public_jwks_carry_the_key_members_and_private_key_jwt_gets_a_thumbprint_kid() {
+    let rsa = SigningKey::from_pem_file(fixture("rsa2048-pkcs8.pem")).unwrap();
+    let jwk = rsa.public_jwk();
+    assert_eq!(jwk["kty"], "RSA");
+    assert_eq!(jwk["e"], "AQAB");
+    assert_eq!(jwk["alg"], "RS256");
+    assert!(jwk.get("d").is_none(), "no private member");
+    let ec = SigningKey::from_pem_file(fixture("ec-p256-pkcs8.pem")).unwrap();
+    assert_eq!(
+        (
+            ec.public_jwk()["kty"].as_str(),
+            ec.public_jwk()["crv"].as_str()
+        ),
+        (Some("EC"), Some("P-256"))
+    );
+    let ed = SigningKey::from_pem_file(fixture("ed25519-pkcs8.pem")).unwrap();
+    assert_eq!(
+        (
+            ed.public_jwk()["kty"].as_str(),
+            ed.public_jwk()["crv"].as_str()
+        ),
+        (Some("OKP"), Some("Ed25519"))
+    );
+
+    let thumbprint = rsa.jwk_thumbprint();
+    assert_eq!(thumbprint.len(), 43);
+    match dual_auth_core::ClientAuthentication::private_key_jwt(rsa) {
+        dual_auth_core::ClientAuthentication::PrivateKeyJwt(key) => {
+            assert_eq!(key.key_id(), Some(thumbprint.as_str()))
+        }
+        other => panic!("{other:?}"),
+    }
+    let named = SigningKey::from_pem_file(fixture("rsa2048-pkcs8.pem"))
+        .unwrap()
+        .with_key_id("mine");
+    match dual_auth_core::ClientAuthentication::private_key_jwt(named) {
+        dual_auth_core::ClientAuthentication::PrivateKeyJwt(key) => {
+            assert_eq!(key.key_id(), Some("mine"))
+        }
+        other => panic!("{other:?}"),
+    }
+}

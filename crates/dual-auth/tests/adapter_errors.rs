@@ -362,3 +362,29 @@ async fn redirects_are_not_followed() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn every_vendor_refuses_to_sign_for_another_agent() {
+    for vendor in Vendor::ALL {
+        let ca = TestCa::new();
+        let server = TestHttpsServer::start(&ca).await;
+        let adapter = adapter(vendor, &server.url(""), &ca, fast_retries());
+        let scope = if vendor == Vendor::EntraId {
+            "api://finance/.default"
+        } else {
+            "finance.read"
+        };
+        let other = TokenRequest::new(
+            "someone-elses-agent",
+            Act::new("user_12345").unwrap(),
+            [scope],
+        )
+        .unwrap();
+        let err = adapter.request_token(&other).await.unwrap_err();
+        assert!(
+            matches!(&err, IamError::AgentMismatch { vendor: v, configured, requested } if *v == vendor && configured == AGENT && requested == "someone-elses-agent"),
+            "{vendor}: {err:?}"
+        );
+        assert!(server.requests().is_empty(), "{vendor}: nothing sent");
+    }
+}

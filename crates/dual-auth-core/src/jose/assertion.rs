@@ -95,9 +95,11 @@ impl ClientAuthentication {
         HmacKey::hs256(secret).map(Self::ClientSecretJwt)
     }
 
-    /// `private_key_jwt` with this key.
+    /// `private_key_jwt` with this key. Assertions always carry a `kid`: the key's own,
+    /// else its RFC 7638 thumbprint, which identity providers can match against the key
+    /// registered for the client.
     pub fn private_key_jwt(key: SigningKey) -> Self {
-        Self::PrivateKeyJwt(key)
+        Self::PrivateKeyJwt(key.with_thumbprint_key_id_if_unset())
     }
 
     /// The RFC 7591 name: `client_secret_jwt` or `private_key_jwt`.

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use josekit::jwk::KeyPair;
 use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
 use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
@@ -281,14 +281,55 @@ fn josekit_reason(err: &josekit::JoseError) -> String {
         .unwrap_or(text)
 }
 
-fn public_spki_der(key_type: KeyType, private_pem: &[u8]) -> Result<Vec<u8>, josekit::JoseError> {
-    Ok(match key_type {
-        KeyType::Rsa => RsaKeyPair::from_pem(private_pem)?.to_der_public_key(),
-        KeyType::EcP256 => {
-            EcKeyPair::from_pem(private_pem, Some(EcCurve::P256))?.to_der_public_key()
+/// The public half as SPKI DER and as the JWK members RFC 7638 hashes.
+fn public_parts(
+    key_type: KeyType,
+    private_pem: &[u8],
+) -> Result<(Vec<u8>, serde_json::Map<String, serde_json::Value>), josekit::JoseError> {
+    let (der, jwk) = match key_type {
+        KeyType::Rsa => {
+            let pair = RsaKeyPair::from_pem(private_pem)?;
+            (pair.to_der_public_key(), pair.to_jwk_public_key())
         }
-        KeyType::Ed25519 => EdKeyPair::from_pem(private_pem)?.to_der_public_key(),
-    })
+        KeyType::EcP256 => {
+            let pair = EcKeyPair::from_pem(private_pem, Some(EcCurve::P256))?;
+            (pair.to_der_public_key(), pair.to_jwk_public_key())
+        }
+        KeyType::Ed25519 => {
+            let pair = EdKeyPair::from_pem(private_pem)?;
+            (pair.to_der_public_key(), pair.to_jwk_public_key())
+        }
+    };
+    let members: &[&str] = match key_type {
+        KeyType::Rsa => &["e", "kty", "n"],
+        KeyType::EcP256 => &["crv", "kty", "x", "y"],
+        KeyType::Ed25519 => &["crv", "kty", "x"],
+    };
+    let mut map = serde_json::Map::new();
+    for member in members {
+        let value = if *member == "kty" {
+            Some(serde_json::Value::String(jwk.key_type().to_owned()))
+        } else {
+            jwk.parameter(member).cloned()
+        };
+        if let Some(value) = value {
+            map.insert((*member).to_owned(), value);
+        }
+    }
+    Ok((der, map))
+}
+
+/// The RFC 7638 JWK thumbprint: base64url(SHA-256) of the required members, in
+/// lexicographic order, without white space.
+pub fn jwk_thumbprint(required_members: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut sorted: Vec<(&String, &serde_json::Value)> = required_members.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let canonical: serde_json::Map<String, serde_json::Value> = sorted
+        .into_iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let json = serde_json::Value::Object(canonical).to_string();
+    URL_SAFE_NO_PAD.encode(openssl::sha::sha256(json.as_bytes()))
 }
 
 /// A private key with its algorithm, for signing JWTs.
@@ -310,6 +351,7 @@ pub struct SigningKey {
     public_spki_der: Arc<[u8]>,
     verifying_key: VerifyingKey,
     certificate_thumbprint: Option<String>,
+    public_jwk_members: Arc<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl SigningKey {
@@ -369,7 +411,7 @@ impl SigningKey {
             reason: format!("{} private key: {}", key_type.name(), josekit_reason(&e)),
         };
         let signer = algorithm.signer_from_pem(pem).map_err(invalid)?;
-        let public = public_spki_der(key_type, pem).map_err(invalid)?;
+        let (public, jwk_members) = public_parts(key_type, pem).map_err(invalid)?;
         let verifier = algorithm.verifier_from_der(&public).map_err(invalid)?;
         let verifying_key = VerifyingKey {
             algorithm,
@@ -383,6 +425,7 @@ impl SigningKey {
             public_spki_der: public.into(),
             verifying_key,
             certificate_thumbprint: None,
+            public_jwk_members: Arc::new(jwk_members),
         })
     }
 
@@ -423,6 +466,34 @@ impl SigningKey {
         self.certificate_thumbprint =
             Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest));
         Ok(self)
+    }
+
+    /// The public key as a JWK (`kty` and its key members, plus `alg`, `use` and `kid` when
+    /// set), for registering the key with an identity provider.
+    pub fn public_jwk(&self) -> serde_json::Value {
+        let mut jwk = (*self.public_jwk_members).clone();
+        jwk.insert("alg".into(), self.algorithm.as_str().into());
+        jwk.insert("use".into(), "sig".into());
+        if let Some(kid) = &self.key_id {
+            jwk.insert("kid".into(), kid.clone().into());
+        }
+        serde_json::Value::Object(jwk)
+    }
+
+    /// The RFC 7638 thumbprint of the public key.
+    pub fn jwk_thumbprint(&self) -> String {
+        jwk_thumbprint(&self.public_jwk_members)
+    }
+
+    /// Sets the key id to the RFC 7638 thumbprint, unless a key id is set already.
+    #[must_use]
+    pub fn with_thumbprint_key_id_if_unset(self) -> Self {
+        if self.key_id.is_some() {
+            self
+        } else {
+            let kid = self.jwk_thumbprint();
+            self.with_key_id(kid)
+        }
     }
 
     /// The certificate's `x5t#S256` thumbprint, if a certificate is attached.
