@@ -1,7 +1,496 @@
 //! # dual-auth-api
 //!
-//! Calling APIs with a [`dual_auth_core::TokenResponse`]: `Authorization: Bearer`, plus
-//! `X-Act-Assertion` for Entra ID, HTTPS only, retries for idempotent requests.
+//! Calling APIs with a dual-subject [`TokenResponse`]: `Authorization: Bearer <token>`,
+//! plus `X-Act-Assertion` when the token response carries one (Entra ID).
 //!
-//! **Status: not built yet (issue 5).** No client is exported today.
+//! - HTTPS only: an `http://` URL is refused, and a redirect is never followed to
+//!   `http://`. `Authorization` and `X-Act-Assertion` are never sent to another origin:
+//!   after a cross-origin redirect the request continues without them.
+//! - Retries for 429, 500, 502, 503, 504 and connection failures, with backoff and
+//!   `Retry-After`, for idempotent methods only unless the request opts in.
+//! - 4xx and 5xx are answers, returned as [`ApiResponse`]; only transport failures are errors.
+//!
+//! ```no_run
+//! use dual_auth_api::{ApiClient, ApiRequest};
+//! # async fn run(token: dual_auth_core::TokenResponse) -> Result<(), Box<dyn std::error::Error>> {
+//! let client = ApiClient::new(dual_auth_api::default_api_settings())?;
+//! let response = client
+//!     .call_api(&token, ApiRequest::get("https://api.example.com/finance/report/Q4-2025").query("format", "json"))
+//!     .await?;
+//! if response.is_success() {
+//!     let report: serde_json::Value = response.json()?;
+//! }
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
+
+use std::fmt;
+use std::time::Duration;
+
+use dual_auth_core::secrecy::ExposeSecret;
+use dual_auth_core::token_endpoint::{HttpSettings, HttpSetupError, RetryPolicy};
+use dual_auth_core::{ACT_ASSERTION_HEADER, BoxError, TokenResponse, is_retryable_status};
+pub use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
+use serde_json::Value;
+
+/// The guide's name for the client, in an application's process.
+pub type InSessionAPICall = ApiClient;
+/// The guide's name for the client, in a remote agent.
+pub type OutOfSessionAPICall = ApiClient;
+
+/// The most redirects followed for one call.
+pub const MAX_REDIRECTS: usize = 5;
+/// The largest response body read, in bytes.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// An API call failed before an answer came back.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The URL is not `https://` with a host.
+    #[error("API URL must use HTTPS: {reason}")]
+    InsecureUrl {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The request cannot be built (a bad header name or value, a body that is not JSON).
+    #[error("invalid API request: {reason}")]
+    InvalidRequest {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A redirect pointed somewhere we do not follow (for example `http://`).
+    #[error("redirect refused: {reason}")]
+    RedirectRefused {
+        /// Why.
+        reason: String,
+    },
+    /// More than [`MAX_REDIRECTS`] redirects.
+    #[error("more than {max} redirects")]
+    TooManyRedirects {
+        /// The limit.
+        max: usize,
+    },
+    /// The answer's body is larger than [`MAX_RESPONSE_BYTES`].
+    #[error("response body larger than {max} bytes")]
+    BodyTooLarge {
+        /// The limit.
+        max: usize,
+    },
+    /// The request did not complete (connection, TLS, timeout).
+    #[error("API call to {url} failed: {reason}")]
+    Transport {
+        /// The URL without query.
+        url: String,
+        /// What went wrong.
+        reason: String,
+        /// Whether it timed out.
+        timed_out: bool,
+        /// The cause.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Setup(#[from] HttpSetupError),
+}
+
+impl ApiError {
+    /// Whether the call timed out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            Self::Transport {
+                timed_out: true,
+                ..
+            }
+        )
+    }
+}
+
+/// One API call.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ApiRequest {
+    method: Method,
+    url: String,
+    query: Vec<(String, String)>,
+    json: Option<Value>,
+    headers: Vec<(String, String)>,
+    retry_non_idempotent: bool,
+}
+
+impl ApiRequest {
+    /// A request with `method` to `url`.
+    pub fn new(method: Method, url: impl Into<String>) -> Self {
+        Self {
+            method,
+            url: url.into(),
+            query: Vec::new(),
+            json: None,
+            headers: Vec::new(),
+            retry_non_idempotent: false,
+        }
+    }
+
+    /// A `GET`.
+    pub fn get(url: impl Into<String>) -> Self {
+        Self::new(Method::GET, url)
+    }
+
+    /// A `POST`.
+    pub fn post(url: impl Into<String>) -> Self {
+        Self::new(Method::POST, url)
+    }
+
+    /// Adds a query parameter.
+    pub fn query(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sends `body` as JSON (`Content-Type: application/json`).
+    pub fn json(mut self, body: Value) -> Self {
+        self.json = Some(body);
+        self
+    }
+
+    /// Adds a header (not `Authorization` or `X-Act-Assertion`, which come from the token).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Retries this request on transient failures even if its method is not idempotent
+    /// (only when the API de-duplicates, for example by an idempotency key).
+    pub fn retry_non_idempotent(mut self) -> Self {
+        self.retry_non_idempotent = true;
+        self
+    }
+
+    fn may_retry(&self) -> bool {
+        self.retry_non_idempotent
+            || matches!(
+                self.method,
+                Method::GET
+                    | Method::HEAD
+                    | Method::OPTIONS
+                    | Method::PUT
+                    | Method::DELETE
+                    | Method::TRACE
+            )
+    }
+}
+
+/// An API's answer, whatever its status.
+#[derive(Clone)]
+pub struct ApiResponse {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    url: url::Url,
+}
+
+impl fmt::Debug for ApiResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiResponse")
+            .field("status", &self.status)
+            .field("url", &self.url.as_str())
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl ApiResponse {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+    /// The body as text (lossy UTF-8).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    /// The body parsed as JSON.
+    ///
+    /// # Errors
+    /// When it is not JSON of that shape.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.body)
+    }
+    /// The URL that answered (after redirects).
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
+}
+
+/// The API client: one `reqwest::Client`, reused.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    client: reqwest::Client,
+    retry: RetryPolicy,
+}
+
+/// The API client's defaults: 30 s per request (the guide's), retries as for tokens.
+pub fn default_api_settings() -> HttpSettings {
+    HttpSettings {
+        timeout: Duration::from_secs(30),
+        ..HttpSettings::default()
+    }
+}
+
+impl ApiClient {
+    /// A client with these settings (HTTPS only, redirects handled here).
+    ///
+    /// # Errors
+    /// [`ApiError::Setup`] when the roots or TLS settings are unusable.
+    pub fn new(settings: HttpSettings) -> Result<Self, ApiError> {
+        Ok(Self {
+            client: settings.build_client()?,
+            retry: settings.retry,
+        })
+    }
+
+    /// Calls the API with `token`.
+    ///
+    /// # Errors
+    /// [`ApiError`] for a non-HTTPS URL, a refused redirect, or a transport failure after
+    /// the allowed retries. A 4xx or 5xx answer is not an error.
+    pub async fn call_api(
+        &self,
+        token: &TokenResponse,
+        request: ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        let mut url = https_url(&request.url)?;
+        if !request.query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(request.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+        let mut extra = HeaderMap::new();
+        for (name, value) in &request.headers {
+            let name =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| ApiError::InvalidRequest {
+                    reason: format!("bad header name \"{name}\""),
+                })?;
+            if name == AUTHORIZATION || name.as_str().eq_ignore_ascii_case(ACT_ASSERTION_HEADER) {
+                return Err(ApiError::InvalidRequest {
+                    reason: format!("{name} comes from the token; do not set it by hand"),
+                });
+            }
+            let value = HeaderValue::from_str(value).map_err(|_| ApiError::InvalidRequest {
+                reason: format!("bad value for header {name}"),
+            })?;
+            extra.append(name, value);
+        }
+        let mut credentials = HeaderMap::new();
+        let bearer =
+            HeaderValue::from_str(&format!("Bearer {}", token.access_token().expose_secret()))
+                .map_err(|_| ApiError::InvalidRequest {
+                    reason: "the access token is not a valid header value".into(),
+                })?;
+        credentials.insert(AUTHORIZATION, mark_sensitive(bearer));
+        if let Some(assertion) = token.act_assertion() {
+            let value = HeaderValue::from_str(assertion.expose_secret()).map_err(|_| {
+                ApiError::InvalidRequest {
+                    reason: "the act assertion is not a valid header value".into(),
+                }
+            })?;
+            credentials.insert(
+                HeaderName::from_static("x-act-assertion"),
+                mark_sensitive(value),
+            );
+        }
+        let may_retry = request.may_retry();
+        let mut attempt = 1;
+        loop {
+            let outcome = self
+                .send_following_redirects(
+                    &request.method,
+                    url.clone(),
+                    &credentials,
+                    &extra,
+                    request.json.as_ref(),
+                )
+                .await;
+            let retry_after = match &outcome {
+                Ok(response) if is_retryable_status(response.status) => {
+                    Some(parse_retry_after(&response.headers))
+                }
+                Err(ApiError::Transport { .. }) => Some(None),
+                _ => None,
+            };
+            let delay = match retry_after {
+                Some(asked) if may_retry && attempt < self.retry.max_attempts => {
+                    self.retry.delay(attempt + 1, asked)
+                }
+                _ => None,
+            };
+            let Some(delay) = delay else {
+                if let Ok(response) = &outcome {
+                    tracing::info!(event = "api_call", method = %request.method, url = %without_query(&url), status = response.status, attempt);
+                }
+                return outcome;
+            };
+            tracing::warn!(event = "api_call_retry", method = %request.method, url = %without_query(&url), attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    async fn send_following_redirects(
+        &self,
+        method: &Method,
+        start: url::Url,
+        credentials: &HeaderMap,
+        extra: &HeaderMap,
+        json: Option<&Value>,
+    ) -> Result<ApiResponse, ApiError> {
+        let origin = start.origin();
+        let mut url = start;
+        let mut method = method.clone();
+        let mut json = json;
+        let mut send_credentials = true;
+        for _ in 0..=MAX_REDIRECTS {
+            let mut builder = self
+                .client
+                .request(method.clone(), url.clone())
+                .headers(extra.clone());
+            if send_credentials {
+                builder = builder.headers(credentials.clone());
+            }
+            if let Some(body) = json {
+                builder = builder.json(body);
+            }
+            let response = builder.send().await.map_err(|e| transport_error(&url, e))?;
+            let status = response.status();
+            if !status.is_redirection() || response.headers().get(LOCATION).is_none() {
+                let headers = response.headers().clone();
+                let final_url = response.url().clone();
+                let body = read_limited(response).await.map_err(|e| match e {
+                    ReadError::TooLarge => ApiError::BodyTooLarge {
+                        max: MAX_RESPONSE_BYTES,
+                    },
+                    ReadError::Transport(e) => transport_error(&url, e),
+                })?;
+                return Ok(ApiResponse {
+                    status: status.as_u16(),
+                    headers,
+                    body,
+                    url: final_url,
+                });
+            }
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let next = url.join(location).map_err(|_| ApiError::RedirectRefused {
+                reason: "the Location header is not a URL".into(),
+            })?;
+            if next.scheme() != "https" {
+                return Err(ApiError::RedirectRefused {
+                    reason: format!("to {}://, which is not HTTPS", next.scheme()),
+                });
+            }
+            if next.origin() != origin && send_credentials {
+                // Credentials are for the origin the caller named; once the request leaves
+                // it, they stay behind for every later hop.
+                send_credentials = false;
+                tracing::warn!(event = "api_redirect_cross_origin", from = %without_query(&url), to = %without_query(&next), "redirected to another origin: Authorization and X-Act-Assertion not sent");
+            }
+            if status == reqwest::StatusCode::SEE_OTHER
+                || (matches!(status.as_u16(), 301 | 302) && method == Method::POST)
+            {
+                method = Method::GET;
+                json = None;
+            }
+            url = next;
+        }
+        Err(ApiError::TooManyRedirects { max: MAX_REDIRECTS })
+    }
+}
+
+fn mark_sensitive(mut value: HeaderValue) -> HeaderValue {
+    value.set_sensitive(true);
+    value
+}
+
+fn https_url(value: &str) -> Result<url::Url, ApiError> {
+    let url = url::Url::parse(value.trim()).map_err(|e| ApiError::InsecureUrl {
+        reason: format!("\"{value}\" is not an absolute URL ({e})"),
+    })?;
+    if url.scheme() != "https" {
+        return Err(ApiError::InsecureUrl {
+            reason: format!("scheme is \"{}\"", url.scheme()),
+        });
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ApiError::InsecureUrl {
+            reason: "the URL has no host".into(),
+        });
+    }
+    Ok(url)
+}
+
+fn without_query(url: &url::Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}
+
+fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+fn transport_error(url: &url::Url, error: reqwest::Error) -> ApiError {
+    let timed_out = error.is_timeout();
+    let reason = if timed_out {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed (refused, unreachable, or TLS handshake)"
+    } else {
+        "request failed before an answer"
+    };
+    ApiError::Transport {
+        url: without_query(url),
+        reason: reason.into(),
+        timed_out,
+        source: Some(Box::new(error.without_url())),
+    }
+}
+
+enum ReadError {
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, ReadError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

@@ -134,6 +134,16 @@ impl IamAdapter for Auth0Adapter {
         Vendor::Auth0
     }
 
+    fn cache_scope(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.vendor(),
+            self.endpoint.url(),
+            self.client_id,
+            self.api_audience
+        )
+    }
+
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
         ensure_agent(Vendor::Auth0, &self.client_id, request.agent_id())?;
         tracing::info!(event = "token_request_start", vendor = "auth0", agent_id = %self.client_id, human_id = %request.act().log_id(), audience = %self.api_audience, scope = %request.scope_string());

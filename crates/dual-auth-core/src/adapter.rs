@@ -150,6 +150,14 @@ pub trait IamAdapter: Send + Sync + fmt::Debug {
     /// Which vendor this adapter speaks to.
     fn vendor(&self) -> Vendor;
 
+    /// What, besides the request, decides which token this adapter gets: the vendor, the
+    /// token endpoint, the client id and the audience. Token caches put it into their keys
+    /// so that two adapters never share a token. Implementations should override the
+    /// default (the vendor name alone).
+    fn cache_scope(&self) -> String {
+        self.vendor().to_string()
+    }
+
     /// Asks the identity provider for a token for `request.agent_id()` acting for
     /// `request.act()`.
     ///

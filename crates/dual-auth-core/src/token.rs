@@ -5,6 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use secrecy::{ExposeSecret, SecretString};
 
+/// The header that carries an act assertion (Entra ID) beside the access token.
+pub const ACT_ASSERTION_HEADER: &str = "X-Act-Assertion";
+
 /// A dual-subject access token and what is known about it.
 ///
 /// The access token and the Entra ID act assertion are secrets: `Debug` never shows them,

@@ -211,3 +211,63 @@ fn python_refuses_rust_tokens_it_should_refuse() {
     );
     assert_eq!(lines, ["err Act JWT expired"]);
 }
+
+#[test]
+#[ignore = "needs the reference Python venv: run `cargo xtask test`"]
+fn the_same_session_data_gives_the_same_act_as_the_python_package() {
+    use dual_auth_core::UserSession;
+    let cases = json!([
+        {"session": {"user_email": "alice@corp.example.com", "user_name": "Alice Smith", "user_id": "user_12345"}},
+        {"session": {"user_email": "alice@corp.example.com", "user_name": "", "user_id": "user_12345"}},
+        {"session": {"user_email": "alice@corp.example.com"}},
+        {"session": {"user_email": ""}},
+        {"claims": {"sub": "f1234567-89ab", "email": "alice@corp.example.com", "name": "Alice", "preferred_username": "alice"}},
+        {"claims": {"userPrincipalName": "alice@corp.onmicrosoft.com", "displayName": "Alice", "oid": "0000-oid"}},
+        {"claims": {"mail": "m@x.example", "user_email": "ue@x.example", "uid": "00u1", "display_name": "D"}},
+        {"claims": {"user_id": "id-1", "sub": "sub-1", "email": "e@x.example"}},
+        {"claims": {"sub": "u-only"}},
+    ]);
+    let out = run_python(&script(), &["extract", &cases.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let ours: Vec<String> = cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|case| {
+            let session = match case.get("session") {
+                Some(s) => {
+                    let mut session = UserSession::new(s["user_email"].as_str().unwrap());
+                    session.user_name = s
+                        .get("user_name")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    session.user_id = s.get("user_id").and_then(Value::as_str).map(str::to_owned);
+                    Ok(session)
+                }
+                None => UserSession::from_claims(case["claims"].as_object().unwrap()),
+            };
+            match session.and_then(|s| s.to_act()) {
+                Ok(act) => {
+                    let mut value = act.to_value();
+                    // Documented difference: we carry Entra ID's oid in the act; upstream drops it.
+                    if let Some(oid) = value.as_object_mut().unwrap().shift_remove("oid") {
+                        assert_eq!(case["claims"]["oid"], oid);
+                    }
+                    format!("ok {value}")
+                }
+                // The upstream message is ours too, followed by how to fix it.
+                Err(e) => format!("err {}", e.to_string().split(':').next().unwrap()),
+            }
+        })
+        .collect();
+    assert_eq!(ours, theirs);
+}

@@ -143,6 +143,16 @@ impl IamAdapter for EntraIdAdapter {
         Vendor::EntraId
     }
 
+    fn cache_scope(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.vendor(),
+            self.endpoint.url(),
+            self.client_id,
+            self.api_audience
+        )
+    }
+
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
         ensure_agent(Vendor::EntraId, &self.client_id, request.agent_id())?;
         if let Some(scope) = request.scopes().iter().find(|s| !s.ends_with("/.default")) {

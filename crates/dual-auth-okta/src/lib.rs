@@ -109,6 +109,16 @@ impl IamAdapter for OktaAdapter {
         Vendor::Okta
     }
 
+    fn cache_scope(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.vendor(),
+            self.endpoint.url(),
+            self.client_id,
+            self.assertion_audience
+        )
+    }
+
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
         ensure_agent(Vendor::Okta, &self.client_id, request.agent_id())?;
         tracing::info!(event = "token_request_start", vendor = "okta", agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());

@@ -1,8 +1,23 @@
 //! # dual-auth-session
 //!
-//! The two flows (`HybridSender`, `InSessionTokenRequest`, `OutOfSessionTokenRequest`)
-//! and a single-flight token cache, over any [`dual_auth_core::IamAdapter`].
+//! The two flows of the guide, over any [`dual_auth_core::IamAdapter`], and a token cache:
 //!
-//! **Status: not built yet (issue 5).** The act JWT signer and verifier these flows use are
-//! ready in `dual-auth-core` (`ActJwtSigner`, `ActJwtVerifier`).
+//! - [`HybridSender`]: the application side. The human's identity from a session or OIDC
+//!   claims; in memory for an in-session agent, or a signed act JWT for a remote one.
+//! - [`InSessionTokenRequest`] and [`OutOfSessionTokenRequest`]: the agent side. The
+//!   out-of-session handler verifies the act JWT (with replay protection) before it asks
+//!   for a token, and its errors keep "the JWT was refused" apart from "the identity
+//!   provider failed".
+//! - [`CachingAdapter`]: a single-flight, bounded token cache in front of any adapter,
+//!   keyed so that two humans never share a token.
 #![forbid(unsafe_code)]
+
+mod cache;
+mod error;
+mod flows;
+mod sender;
+
+pub use cache::{CacheKey, CachingAdapter, TokenCacheSettings};
+pub use error::SessionError;
+pub use flows::{InSessionTokenRequest, OutOfSessionTokenRequest};
+pub use sender::HybridSender;

@@ -184,9 +184,13 @@ impl CannedResponse {
     }
 }
 
+/// Computes an answer from the request (a checking API, for example).
+pub type Handler = Arc<dyn Fn(&RecordedRequest) -> CannedResponse + Send + Sync>;
+
 #[derive(Default)]
 struct Script {
     queue: VecDeque<CannedResponse>,
+    handler: Option<Handler>,
     fallback: Option<CannedResponse>,
     requests: Vec<RecordedRequest>,
 }
@@ -225,11 +229,14 @@ impl TestHttpsServer {
                         let mut s = script
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        s.requests.push(request);
-                        s.queue
+                        let response = s
+                            .queue
                             .pop_front()
+                            .or_else(|| s.handler.as_ref().map(|handler| handler(&request)))
                             .or_else(|| s.fallback.clone())
-                            .unwrap_or_else(|| CannedResponse::text(404, "no scripted answer"))
+                            .unwrap_or_else(|| CannedResponse::text(404, "no scripted answer"));
+                        s.requests.push(request);
+                        response
                     };
                     if !response.delay.is_zero() {
                         tokio::time::sleep(response.delay).await;
@@ -252,7 +259,15 @@ impl TestHttpsServer {
         self.lock().queue.push_back(response);
     }
 
-    /// Answers every request the queue does not.
+    /// Answers every request the queue does not by computing it from the request.
+    pub fn set_handler(
+        &self,
+        handler: impl Fn(&RecordedRequest) -> CannedResponse + Send + Sync + 'static,
+    ) {
+        self.lock().handler = Some(Arc::new(handler));
+    }
+
+    /// Answers every request the queue and handler do not.
     pub fn set_fallback(&self, response: CannedResponse) {
         self.lock().fallback = Some(response);
     }

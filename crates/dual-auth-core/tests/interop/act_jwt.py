@@ -3,6 +3,8 @@
   act_jwt.py sign PRIVATE_KEY_PATH AUDIENCE TTL ACT_JSON   -> prints the act JWT
   act_jwt.py verify PUBLIC_KEY_PATH AUDIENCE TOKEN [TOKEN...] -> one line per token:
       ok <act JSON>   or   err <message>
+  act_jwt.py extract CASES_JSON -> one line per case: ok <act JSON>  or  err <message>
+      a case is {"session": {...UserSession fields}} or {"claims": {...}}
 """
 import json
 import sys
@@ -27,6 +29,14 @@ def main() -> None:
             try:
                 act = handler.receive_and_verify_act_jwt(act_jwt=token, expected_audience=audience)
                 print("ok " + json.dumps(act, separators=(",", ":")))
+            except ValueError as e:
+                print(f"err {e}")
+    elif mode == "extract":
+        sender = HybridSender()
+        for case in json.loads(sys.argv[2]):
+            try:
+                source = UserSession(**case["session"]) if "session" in case else case["claims"]
+                print("ok " + json.dumps(sender.extract_act_from_session(source), separators=(",", ":")))
             except ValueError as e:
                 print(f"err {e}")
     else:

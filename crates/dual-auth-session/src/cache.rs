@@ -1,0 +1,272 @@
+//! A token cache in front of any [`IamAdapter`]: keyed by everything that changes the
+//! token, refreshed ahead of expiry with jitter, single-flight, bounded, never caching an
+//! error.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use dual_auth_core::{
+    Clock, IamAdapter, IamError, SystemClock, TokenRequest, TokenResponse, Vendor,
+};
+use serde_json::Value;
+
+/// How the cache behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenCacheSettings {
+    /// Whether tokens are cached at all (off: every request goes to the identity provider).
+    pub enabled: bool,
+    /// The most keys held; beyond it the expired, then the oldest, entries go.
+    pub max_entries: usize,
+    /// How long before expiry a token is refreshed.
+    pub refresh_buffer: Duration,
+    /// Up to this much more, chosen at random per token, so that many agents do not
+    /// refresh at the same moment.
+    pub refresh_jitter: Duration,
+}
+
+impl Default for TokenCacheSettings {
+    /// On, 10,000 keys, refresh 60 s before expiry plus up to 30 s of jitter.
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_entries: 10_000,
+            refresh_buffer: Duration::from_secs(60),
+            refresh_jitter: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The cache key: a SHA-256 over the adapter's scope (vendor, token endpoint, client,
+/// audience), the agent, the whole act and the sorted scopes. Hashed, so no personal data
+/// sits in the key (or in a shared store using it).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey([u8; 32]);
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex: String = self.0.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        write!(f, "CacheKey({hex}…)")
+    }
+}
+
+impl CacheKey {
+    /// The key for `request` through an adapter with this cache scope.
+    pub fn new(cache_scope: &str, request: &TokenRequest) -> Self {
+        let mut scopes: Vec<&str> = request.scopes().iter().map(String::as_str).collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        let material = serde_json::json!([
+            cache_scope,
+            request.agent_id(),
+            canonical(&request.act().to_value()),
+            scopes
+        ]);
+        Self(openssl::sha::sha256(material.to_string().as_bytes()))
+    }
+
+    /// The key as bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// JSON with object keys sorted at every level, so equal acts give equal keys.
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+struct Cached {
+    token: TokenResponse,
+    refresh_at: SystemTime,
+}
+
+/// One key's slot: its async lock is the single flight.
+type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
+
+#[derive(Default)]
+struct Slots {
+    by_key: HashMap<CacheKey, Slot>,
+    order: VecDeque<CacheKey>,
+}
+
+/// An [`IamAdapter`] that caches another's tokens.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # fn wrap(vendor_adapter: Arc<dyn dual_auth_core::IamAdapter>) {
+/// use dual_auth_session::{CachingAdapter, TokenCacheSettings};
+/// let adapter = Arc::new(CachingAdapter::new(vendor_adapter, TokenCacheSettings::default()));
+/// # }
+/// ```
+pub struct CachingAdapter {
+    inner: Arc<dyn IamAdapter>,
+    settings: TokenCacheSettings,
+    slots: Mutex<Slots>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for CachingAdapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachingAdapter")
+            .field("inner", &self.inner)
+            .field("settings", &self.settings)
+            .field("entries", &self.len())
+            .finish()
+    }
+}
+
+impl CachingAdapter {
+    /// A cache in front of `inner`, on the system clock.
+    pub fn new(inner: Arc<dyn IamAdapter>, settings: TokenCacheSettings) -> Self {
+        Self::with_clock(inner, settings, Arc::new(SystemClock))
+    }
+
+    /// A cache on the given clock (for tests).
+    pub fn with_clock(
+        inner: Arc<dyn IamAdapter>,
+        settings: TokenCacheSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            inner,
+            settings,
+            slots: Mutex::new(Slots::default()),
+            clock,
+        }
+    }
+
+    /// How many keys are held.
+    pub fn len(&self) -> usize {
+        self.lock().by_key.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets every cached token.
+    pub fn clear(&self) {
+        let mut slots = self.lock();
+        slots.by_key.clear();
+        slots.order.clear();
+    }
+
+    /// A fresh token from the identity provider, bypassing (and then refreshing) the cache.
+    ///
+    /// # Errors
+    /// The adapter's [`IamError`].
+    pub async fn request_fresh_token(
+        &self,
+        request: &TokenRequest,
+    ) -> Result<TokenResponse, IamError> {
+        let slot = self.slot(CacheKey::new(&self.inner.cache_scope(), request));
+        let mut guard = slot.lock().await;
+        let token = self.inner.request_token(request).await?;
+        *guard = self.cacheable(&token);
+        Ok(token)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The slot for `key`, created if needed, evicting to stay within bounds.
+    fn slot(&self, key: CacheKey) -> Slot {
+        let mut slots = self.lock();
+        if let Some(slot) = slots.by_key.get(&key) {
+            return Arc::clone(slot);
+        }
+        while slots.by_key.len() >= self.settings.max_entries.max(1) {
+            let Some(oldest) = slots.order.pop_front() else {
+                break;
+            };
+            slots.by_key.remove(&oldest);
+        }
+        let slot: Slot = Arc::new(tokio::sync::Mutex::new(None));
+        slots.by_key.insert(key.clone(), Arc::clone(&slot));
+        slots.order.push_back(key);
+        slot
+    }
+
+    /// The cache entry for a new token, or `None` when it would be stale at once.
+    fn cacheable(&self, token: &TokenResponse) -> Option<Cached> {
+        let jitter = self.settings.refresh_jitter.mul_f64(random_unit());
+        let margin = self.settings.refresh_buffer + jitter;
+        let refresh_at = token.expires_at().checked_sub(margin)?;
+        (refresh_at > self.clock.now()).then(|| Cached {
+            token: token.clone(),
+            refresh_at,
+        })
+    }
+}
+
+/// A number in [0, 1); a random-source failure only loses the jitter.
+fn random_unit() -> f64 {
+    let mut bytes = [0u8; 4];
+    let _ = openssl::rand::rand_bytes(&mut bytes);
+    f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
+}
+
+#[async_trait]
+impl IamAdapter for CachingAdapter {
+    fn vendor(&self) -> Vendor {
+        self.inner.vendor()
+    }
+
+    fn cache_scope(&self) -> String {
+        self.inner.cache_scope()
+    }
+
+    async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
+        if !self.settings.enabled {
+            return self.inner.request_token(request).await;
+        }
+        let slot = self.slot(CacheKey::new(&self.inner.cache_scope(), request));
+        // Holding the slot's lock across the fetch makes concurrent callers for this key
+        // wait for one identity-provider call instead of each making their own.
+        let mut guard = slot.lock().await;
+        let now = self.clock.now();
+        if let Some(cached) = guard.as_ref()
+            && now < cached.refresh_at
+        {
+            return Ok(cached.token.clone());
+        }
+        match self.inner.request_token(request).await {
+            Ok(token) => {
+                *guard = self.cacheable(&token);
+                Ok(token)
+            }
+            Err(error) => {
+                // Errors are never cached; a refresh that fails while the old token is
+                // still valid serves the old token.
+                match guard.as_ref() {
+                    Some(cached) if !cached.token.is_expired(now) => {
+                        tracing::warn!(event = "token_refresh_failed_serving_cached", vendor = %self.inner.vendor(), error = %error, "token refresh failed; the cached token is still valid");
+                        Ok(cached.token.clone())
+                    }
+                    _ => {
+                        *guard = None;
+                        Err(error)
+                    }
+                }
+            }
+        }
+    }
+}
