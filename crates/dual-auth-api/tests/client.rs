@@ -18,10 +18,7 @@ fn client(ca: &TestCa) -> ApiClient {
     ApiClient::new(HttpSettings {
         extra_root_certificates_pem: Some(ca.ca_pem().as_bytes().to_vec()),
         timeout: Duration::from_secs(2),
-        retry: RetryPolicy {
-            initial_backoff: Duration::from_millis(10),
-            ..RetryPolicy::default()
-        },
+        retry: RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() },
         ..HttpSettings::default()
     })
     .unwrap()
@@ -29,11 +26,7 @@ fn client(ca: &TestCa) -> ApiClient {
 
 fn token(with_assertion: bool) -> TokenResponse {
     let token = TokenResponse::new(TOKEN, "Bearer", Duration::from_secs(300), SystemTime::now());
-    if with_assertion {
-        token.with_act_assertion(ASSERTION)
-    } else {
-        token
-    }
+    if with_assertion { token.with_act_assertion(ASSERTION) } else { token }
 }
 
 #[tokio::test]
@@ -47,61 +40,31 @@ async fn sends_bearer_act_assertion_query_and_json() {
         .header("X-Request-Id", "r-1");
     let response = client(&ca).call_api(&token(true), request).await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.json::<serde_json::Value>().unwrap(),
-        json!({"ok": true})
-    );
+    assert_eq!(response.json::<serde_json::Value>().unwrap(), json!({"ok": true}));
 
     let sent = &api.requests()[0];
     assert_eq!(sent.method, "POST");
     assert_eq!(sent.target, "/finance/transactions?dry+run=yes%26no");
-    assert_eq!(
-        sent.header("authorization"),
-        Some("Bearer access-token-value")
-    );
+    assert_eq!(sent.header("authorization"), Some("Bearer access-token-value"));
     assert_eq!(sent.header("x-act-assertion"), Some(ASSERTION));
     assert_eq!(sent.header("content-type"), Some("application/json"));
     assert_eq!(sent.header("x-request-id"), Some("r-1"));
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&sent.body).unwrap(),
-        json!({"amount": 100, "currency": "EUR"})
-    );
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&sent.body).unwrap(), json!({"amount": 100, "currency": "EUR"}));
 
-    client(&ca)
-        .call_api(&token(false), ApiRequest::get(api.url("/x")))
-        .await
-        .unwrap();
-    assert_eq!(
-        api.requests()[1].header("x-act-assertion"),
-        None,
-        "no assertion, no header"
-    );
+    client(&ca).call_api(&token(false), ApiRequest::get(api.url("/x"))).await.unwrap();
+    assert_eq!(api.requests()[1].header("x-act-assertion"), None, "no assertion, no header");
 }
 
 #[tokio::test]
 async fn http_urls_are_refused_whatever_their_case() {
     let ca = TestCa::new();
-    for url in [
-        "http://api.example.com/x",
-        "HTTP://api.example.com/x",
-        "ftp://api.example.com/",
-        "api.example.com/x",
-    ] {
-        let err = client(&ca)
-            .call_api(&token(true), ApiRequest::get(url))
-            .await
-            .unwrap_err();
+    for url in ["http://api.example.com/x", "HTTP://api.example.com/x", "ftp://api.example.com/", "api.example.com/x"] {
+        let err = client(&ca).call_api(&token(true), ApiRequest::get(url)).await.unwrap_err();
         assert!(matches!(err, ApiError::InsecureUrl { .. }), "{url}: {err}");
-        assert!(
-            err.to_string().starts_with("API URL must use HTTPS"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("API URL must use HTTPS"), "{err}");
     }
     let err = client(&ca)
-        .call_api(
-            &token(true),
-            ApiRequest::get("https://api.example.com/").header("Authorization", "Basic x"),
-        )
+        .call_api(&token(true), ApiRequest::get("https://api.example.com/").header("Authorization", "Basic x"))
         .await
         .unwrap_err();
     assert!(matches!(err, ApiError::InvalidRequest { .. }), "{err}");
@@ -113,14 +76,8 @@ async fn a_redirect_to_http_is_refused() {
     let api = TestHttpsServer::start(&ca).await;
     let plain = api.url("/elsewhere").replace("https://", "http://");
     api.push(CannedResponse::text(302, "").with_header("Location", &plain));
-    let err = client(&ca)
-        .call_api(&token(true), ApiRequest::get(api.url("/start")))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ApiError::RedirectRefused { reason } if reason.contains("http://")),
-        "{err}"
-    );
+    let err = client(&ca).call_api(&token(true), ApiRequest::get(api.url("/start"))).await.unwrap_err();
+    assert!(matches!(&err, ApiError::RedirectRefused { reason } if reason.contains("http://")), "{err}");
     assert_eq!(api.requests().len(), 1, "nothing followed the redirect");
 }
 
@@ -132,28 +89,17 @@ async fn a_cross_origin_redirect_strips_both_credentials_and_a_same_origin_one_k
     other.set_fallback(CannedResponse::json(200, r#"{"where":"other"}"#));
     api.push(CannedResponse::text(302, "").with_header("Location", "/moved"));
     api.push(CannedResponse::text(307, "").with_header("Location", &other.url("/landing")));
-    let response = client(&ca)
-        .call_api(&token(true), ApiRequest::get(api.url("/start")))
-        .await
-        .unwrap();
+    let response = client(&ca).call_api(&token(true), ApiRequest::get(api.url("/start"))).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.url().as_str(), other.url("/landing"));
 
     let same = &api.requests()[1];
     assert_eq!(same.target, "/moved");
-    assert_eq!(
-        same.header("authorization"),
-        Some("Bearer access-token-value"),
-        "same origin keeps them"
-    );
+    assert_eq!(same.header("authorization"), Some("Bearer access-token-value"), "same origin keeps them");
     assert_eq!(same.header("x-act-assertion"), Some(ASSERTION));
     let crossed = &other.requests()[0];
     assert_eq!(crossed.target, "/landing");
-    assert_eq!(
-        crossed.header("authorization"),
-        None,
-        "never sent to another origin"
-    );
+    assert_eq!(crossed.header("authorization"), None, "never sent to another origin");
     assert_eq!(crossed.header("x-act-assertion"), None);
 }
 
@@ -163,63 +109,25 @@ async fn get_is_retried_post_is_not_unless_opted_in() {
     let api = TestHttpsServer::start(&ca).await;
     api.push(CannedResponse::json(503, "{}"));
     api.push(CannedResponse::json(200, "{}"));
-    let response = client(&ca)
-        .call_api(&token(false), ApiRequest::get(api.url("/r")))
-        .await
-        .unwrap();
-    assert_eq!(
-        (response.status(), api.requests().len()),
-        (200, 2),
-        "GET retried"
-    );
+    let response = client(&ca).call_api(&token(false), ApiRequest::get(api.url("/r"))).await.unwrap();
+    assert_eq!((response.status(), api.requests().len()), (200, 2), "GET retried");
 
     let api = TestHttpsServer::start(&ca).await;
     api.push(CannedResponse::json(503, r#"{"error":"busy"}"#));
     api.push(CannedResponse::json(200, "{}"));
-    let response = client(&ca)
-        .call_api(
-            &token(false),
-            ApiRequest::post(api.url("/pay")).json(json!({"n": 1})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        (response.status(), api.requests().len()),
-        (503, 1),
-        "POST not retried; the 503 is the answer"
-    );
+    let response = client(&ca).call_api(&token(false), ApiRequest::post(api.url("/pay")).json(json!({"n": 1}))).await.unwrap();
+    assert_eq!((response.status(), api.requests().len()), (503, 1), "POST not retried; the 503 is the answer");
 
-    let response = client(&ca)
-        .call_api(
-            &token(false),
-            ApiRequest::post(api.url("/pay"))
-                .json(json!({"n": 1}))
-                .retry_non_idempotent(),
-        )
-        .await
-        .unwrap();
+    let response =
+        client(&ca).call_api(&token(false), ApiRequest::post(api.url("/pay")).json(json!({"n": 1})).retry_non_idempotent()).await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        api.requests().len(),
-        2,
-        "opted in: the queued 200 answered the first try"
-    );
+    assert_eq!(api.requests().len(), 2, "opted in: the queued 200 answered the first try");
 
     let api = TestHttpsServer::start(&ca).await;
     api.push(CannedResponse::json(502, "{}"));
     api.push(CannedResponse::json(200, "{}"));
-    let response = client(&ca)
-        .call_api(
-            &token(false),
-            ApiRequest::post(api.url("/pay")).retry_non_idempotent(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        (response.status(), api.requests().len()),
-        (200, 2),
-        "opted-in POST retried"
-    );
+    let response = client(&ca).call_api(&token(false), ApiRequest::post(api.url("/pay")).retry_non_idempotent()).await.unwrap();
+    assert_eq!((response.status(), api.requests().len()), (200, 2), "opted-in POST retried");
 }
 
 #[tokio::test]
@@ -229,21 +137,12 @@ async fn retry_after_is_honoured_and_client_errors_are_answers() {
     api.push(CannedResponse::json(429, "{}").with_header("Retry-After", "1"));
     api.push(CannedResponse::json(200, "{}"));
     let started = Instant::now();
-    let response = client(&ca)
-        .call_api(&token(false), ApiRequest::new(Method::PUT, api.url("/r")))
-        .await
-        .unwrap();
+    let response = client(&ca).call_api(&token(false), ApiRequest::new(Method::PUT, api.url("/r"))).await.unwrap();
     assert_eq!(response.status(), 200);
-    assert!(
-        started.elapsed() >= Duration::from_millis(950),
-        "waited for Retry-After"
-    );
+    assert!(started.elapsed() >= Duration::from_millis(950), "waited for Retry-After");
 
     api.push(CannedResponse::json(404, r#"{"error":"not found"}"#));
-    let response = client(&ca)
-        .call_api(&token(false), ApiRequest::get(api.url("/missing")))
-        .await
-        .unwrap();
+    let response = client(&ca).call_api(&token(false), ApiRequest::get(api.url("/missing"))).await.unwrap();
     assert_eq!(response.status(), 404);
     assert!(!response.is_success());
 }
@@ -253,13 +152,7 @@ async fn a_slow_api_times_out_as_a_typed_error() {
     let ca = TestCa::new();
     let api = TestHttpsServer::start(&ca).await;
     api.set_fallback(CannedResponse::json(200, "{}").with_delay(Duration::from_secs(5)));
-    let err = client(&ca)
-        .call_api(&token(false), ApiRequest::post(api.url("/slow")))
-        .await
-        .unwrap_err();
+    let err = client(&ca).call_api(&token(false), ApiRequest::post(api.url("/slow"))).await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
-    assert!(
-        !format!("{err} {err:?}").contains(TOKEN),
-        "no token in errors"
-    );
+    assert!(!format!("{err} {err:?}").contains(TOKEN), "no token in errors");
 }

@@ -15,12 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dual_auth_core::token_endpoint::{
-    AdapterOptions, TokenEndpoint, client_assertion_fields, ensure_agent, field,
-};
+use dual_auth_config::{ConfigError, ConfigReader, keys};
+use dual_auth_core::token_endpoint::{AdapterOptions, TokenEndpoint, client_assertion_fields, ensure_agent, field};
 use dual_auth_core::{
-    ASSERTION_LIFETIME, AssertionClaims, ClientAuthentication, Clock, IamAdapter, IamError,
-    TokenRequest, TokenResponse, Vendor,
+    ASSERTION_LIFETIME, AssertionClaims, ClientAuthentication, Clock, IamAdapter, IamError, TokenRequest, TokenResponse, Vendor,
 };
 
 /// `expires_in` when Auth0 sends none (upstream default: 24 h).
@@ -64,6 +62,21 @@ impl Auth0Config {
         self.assertion_audience = Some(audience.into());
         self
     }
+
+    /// Loads `AUTH0_TOKEN_URL`, `AGENT_CLIENT_ID`, the client authentication,
+    /// `API_AUDIENCE` and an optional `DUAL_AUTH_ASSERTION_AUDIENCE`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the key, the backend and the fix.
+    pub async fn load(reader: &ConfigReader<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            token_url: reader.https_url(keys::AUTH0_TOKEN_URL).await?,
+            client_id: reader.text(keys::AGENT_CLIENT_ID).await?,
+            client_auth: reader.client_authentication().await?,
+            api_audience: reader.text(keys::API_AUDIENCE).await?,
+            assertion_audience: reader.optional_text(keys::ASSERTION_AUDIENCE).await?,
+        })
+    }
 }
 
 /// The Auth0 [`IamAdapter`].
@@ -87,10 +100,7 @@ impl Auth0Adapter {
         let vendor = Vendor::Auth0;
         let (endpoint, clock) = options.endpoint(vendor, &config.token_url)?;
         if config.client_id.trim().is_empty() {
-            return Err(IamError::Configuration {
-                vendor,
-                reason: "AGENT_CLIENT_ID is empty".into(),
-            });
+            return Err(IamError::Configuration { vendor, reason: "AGENT_CLIENT_ID is empty".into() });
         }
         if config.api_audience.trim().is_empty() {
             return Err(IamError::Configuration {
@@ -123,9 +133,7 @@ impl Auth0Adapter {
 
 /// The tenant URL with a trailing slash: the token URL up to `/oauth/`, plus `/`.
 fn tenant_url(token_url: &str) -> Option<String> {
-    token_url
-        .rsplit_once("/oauth/")
-        .map(|(tenant, _)| format!("{tenant}/"))
+    token_url.rsplit_once("/oauth/").map(|(tenant, _)| format!("{tenant}/"))
 }
 
 #[async_trait]
@@ -135,13 +143,7 @@ impl IamAdapter for Auth0Adapter {
     }
 
     fn cache_scope(&self) -> String {
-        format!(
-            "{}|{}|{}|{}",
-            self.vendor(),
-            self.endpoint.url(),
-            self.client_id,
-            self.api_audience
-        )
+        format!("{}|{}|{}|{}", self.vendor(), self.endpoint.url(), self.client_id, self.api_audience)
     }
 
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
@@ -158,13 +160,10 @@ impl IamAdapter for Auth0Adapter {
         let grant = self
             .endpoint
             .request(|| {
-                let assertion =
-                    self.client_auth
-                        .sign(&claims, self.clock.now())
-                        .map_err(|source| IamError::Assertion {
-                            vendor: Vendor::Auth0,
-                            source,
-                        })?;
+                let assertion = self
+                    .client_auth
+                    .sign(&claims, self.clock.now())
+                    .map_err(|source| IamError::Assertion { vendor: Vendor::Auth0, source })?;
                 let mut form = vec![
                     field("grant_type", "client_credentials"),
                     field("client_id", self.client_id.as_str()),
@@ -175,8 +174,7 @@ impl IamAdapter for Auth0Adapter {
                 Ok(form)
             })
             .await?;
-        let response =
-            grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now());
+        let response = grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now());
         tracing::info!(event = "token_request_success", vendor = "auth0", agent_id = %self.client_id, expires_in = response.expires_in().as_secs());
         Ok(response)
     }
@@ -188,10 +186,7 @@ mod tests {
 
     #[test]
     fn tenant_url_keeps_a_trailing_slash() {
-        assert_eq!(
-            tenant_url("https://corp.auth0.com/oauth/token").as_deref(),
-            Some("https://corp.auth0.com/")
-        );
+        assert_eq!(tenant_url("https://corp.auth0.com/oauth/token").as_deref(), Some("https://corp.auth0.com/"));
         assert_eq!(tenant_url("https://corp.auth0.com/token"), None);
     }
 }

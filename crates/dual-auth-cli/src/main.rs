@@ -124,8 +124,7 @@ struct ActInput {
 impl ActInput {
     fn to_act(&self) -> Result<Act, String> {
         if let Some(json) = &self.act_json {
-            let value: Value = serde_json::from_str(json)
-                .map_err(|e| format!("--act-json is not valid JSON: {e}"))?;
+            let value: Value = serde_json::from_str(json).map_err(|e| format!("--act-json is not valid JSON: {e}"))?;
             return Act::from_value(value).map_err(|e| format!("--act-json: {e}"));
         }
         let sub = self.sub.as_deref().ok_or("give --act-json or --sub")?;
@@ -171,10 +170,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DUAL_AUTH_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("DUAL_AUTH_LOG").unwrap_or_else(|_| "warn".into()))
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
@@ -200,9 +196,7 @@ fn run(cli: Cli) -> Result<(), String> {
 
 fn keygen(args: &KeygenArgs) -> Result<(), String> {
     let pair = generate_key_pair(args.alg.into(), args.bits).map_err(|e| e.to_string())?;
-    let (private, public) = pair
-        .write_to_dir(&args.out_dir)
-        .map_err(|e| e.to_string())?;
+    let (private, public) = pair.write_to_dir(&args.out_dir).map_err(|e| e.to_string())?;
     println!("{}", private.display());
     println!("{}", public.display());
     Ok(())
@@ -218,9 +212,7 @@ fn sign(args: &SignArgs) -> Result<(), String> {
     if let Some(issuer) = &args.issuer {
         signer = signer.with_issuer(issuer);
     }
-    let jwt = signer
-        .sign(&act, &args.audience, Duration::from_secs(args.ttl))
-        .map_err(|e| e.to_string())?;
+    let jwt = signer.sign(&act, &args.audience, Duration::from_secs(args.ttl)).map_err(|e| e.to_string())?;
     println!("{}", jwt.expose_secret());
     Ok(())
 }
@@ -238,30 +230,18 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
         builder = builder.any_issuer();
     }
     let verifier = builder.build().map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let verified = runtime
-        .block_on(verifier.verify(&token))
-        .map_err(|e| e.to_string())?;
-    println!(
-        "{}",
-        serde_json::to_string(verified.act()).map_err(|e| e.to_string())?
-    );
+    let runtime = tokio::runtime::Builder::new_current_thread().build().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let verified = runtime.block_on(verifier.verify(&token)).map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string(verified.act()).map_err(|e| e.to_string())?);
     Ok(())
 }
 
 fn inspect(token: Option<String>) -> Result<(), String> {
     let token = token_or_stdin(token)?;
     let jwt = UnverifiedJwt::parse(&token).map_err(|e| e.to_string())?;
-    eprintln!(
-        "warning: NOT verified: this shows what the token claims, not that any of it is true"
-    );
+    eprintln!("warning: NOT verified: this shows what the token claims, not that any of it is true");
     let out = json!({"header": jwt.header(), "claims": jwt.claims()});
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
-    );
+    println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
     Ok(())
 }
 
@@ -275,11 +255,7 @@ fn token_or_stdin(token: Option<String>) -> Result<String, String> {
     }
     let mut buffer = String::new();
     // Bounded: a token is a few kilobytes; refuse to buffer an endless stream.
-    stdin
-        .by_ref()
-        .take(1024 * 1024)
-        .read_to_string(&mut buffer)
-        .map_err(|e| format!("cannot read stdin: {e}"))?;
+    stdin.by_ref().take(1024 * 1024).read_to_string(&mut buffer).map_err(|e| format!("cannot read stdin: {e}"))?;
     let token = buffer.trim();
     if token.is_empty() {
         return Err("no token given: pass it as an argument or on stdin".into());

@@ -10,11 +10,7 @@ use std::process::{Command, Output, Stdio};
 const AUD: &str = "https://agent.example.com/invoke";
 
 fn dual_auth(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dual-auth"))
-        .args(args)
-        .env_remove("DUAL_AUTH_LOG")
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_dual-auth")).args(args).env_remove("DUAL_AUTH_LOG").output().unwrap()
 }
 
 fn with_stdin(args: &[&str], input: &str) -> Output {
@@ -25,38 +21,21 @@ fn with_stdin(args: &[&str], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn stdout(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 /// Asserts a failure: exit status 1 and exactly one line on stderr containing `needle`.
 fn assert_fails_with(out: &Output, needle: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "stdout: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(out.status.code(), Some(1), "stdout: {}", String::from_utf8_lossy(&out.stdout));
     let stderr = String::from_utf8(out.stderr.clone()).unwrap();
     assert_eq!(stderr.lines().count(), 1, "one line on stderr: {stderr:?}");
-    assert!(
-        stderr.contains(needle),
-        "{stderr:?} should contain {needle:?}"
-    );
+    assert!(stderr.contains(needle), "{stderr:?} should contain {needle:?}");
     assert!(out.stdout.is_empty(), "nothing on stdout on failure");
 }
 
@@ -77,10 +56,7 @@ fn keygen_sign_verify_round_trip_for_each_algorithm() {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                std::fs::metadata(&private).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(std::fs::metadata(&private).unwrap().permissions().mode() & 0o777, 0o600);
         }
         let jwt = stdout(&dual_auth(&[
             "act",
@@ -98,25 +74,10 @@ fn keygen_sign_verify_round_trip_for_each_algorithm() {
         ]));
         let jwt = jwt.trim();
         assert_eq!(jwt.split('.').count(), 3);
-        let act = stdout(&dual_auth(&[
-            "act",
-            "verify",
-            "--public-key",
-            &public,
-            "--audience",
-            AUD,
-            jwt,
-        ]));
-        assert_eq!(
-            act.trim(),
-            r#"{"sub":"user_12345","email":"alice@corp.example.com","name":"Alice Smith"}"#,
-            "{alg}"
-        );
+        let act = stdout(&dual_auth(&["act", "verify", "--public-key", &public, "--audience", AUD, jwt]));
+        assert_eq!(act.trim(), r#"{"sub":"user_12345","email":"alice@corp.example.com","name":"Alice Smith"}"#, "{alg}");
         // The same token from stdin.
-        let act = stdout(&with_stdin(
-            &["act", "verify", "--public-key", &public, "--audience", AUD],
-            &format!("{jwt}\n"),
-        ));
+        let act = stdout(&with_stdin(&["act", "verify", "--public-key", &public, "--audience", AUD], &format!("{jwt}\n")));
         assert!(act.contains("user_12345"));
     }
 }
@@ -140,61 +101,19 @@ fn act_json_is_signed_verbatim_and_must_be_an_object() {
         "--key-id",
         "k1",
     ]));
-    let verified = stdout(&dual_auth(&[
-        "act",
-        "verify",
-        "--public-key",
-        &public,
-        "--audience",
-        AUD,
-        jwt.trim(),
-    ]));
+    let verified = stdout(&dual_auth(&["act", "verify", "--public-key", &public, "--audience", AUD, jwt.trim()]));
     assert_eq!(verified.trim(), act);
-    let inspected: serde_json::Value =
-        serde_json::from_str(&stdout(&dual_auth(&["inspect", jwt.trim()]))).unwrap();
+    let inspected: serde_json::Value = serde_json::from_str(&stdout(&dual_auth(&["inspect", jwt.trim()]))).unwrap();
     assert_eq!(inspected["header"]["kid"], "k1");
-    assert_eq!(
-        inspected["claims"]["exp"].as_u64().unwrap() - inspected["claims"]["iat"].as_u64().unwrap(),
-        30
-    );
+    assert_eq!(inspected["claims"]["exp"].as_u64().unwrap() - inspected["claims"]["iat"].as_u64().unwrap(), 30);
 
     assert_fails_with(
-        &dual_auth(&[
-            "act",
-            "sign",
-            "--private-key",
-            &private,
-            "--audience",
-            AUD,
-            "--act-json",
-            r#""u-1""#,
-        ]),
+        &dual_auth(&["act", "sign", "--private-key", &private, "--audience", AUD, "--act-json", r#""u-1""#]),
         "act must be a JSON object",
     );
+    assert_fails_with(&dual_auth(&["act", "sign", "--private-key", &private, "--audience", AUD, "--act-json", "{"]), "not valid JSON");
     assert_fails_with(
-        &dual_auth(&[
-            "act",
-            "sign",
-            "--private-key",
-            &private,
-            "--audience",
-            AUD,
-            "--act-json",
-            "{",
-        ]),
-        "not valid JSON",
-    );
-    assert_fails_with(
-        &dual_auth(&[
-            "act",
-            "sign",
-            "--private-key",
-            &private,
-            "--audience",
-            AUD,
-            "--sub",
-            " ",
-        ]),
+        &dual_auth(&["act", "sign", "--private-key", &private, "--audience", AUD, "--sub", " "]),
         "act.sub must not be empty",
     );
 }
@@ -204,57 +123,16 @@ fn sign_refuses_bad_inputs_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let (private, public) = keygen(dir.path(), "EdDSA");
     assert_fails_with(
-        &dual_auth(&[
-            "act",
-            "sign",
-            "--private-key",
-            &private,
-            "--audience",
-            "http://agent.example.com",
-            "--sub",
-            "u",
-        ]),
+        &dual_auth(&["act", "sign", "--private-key", &private, "--audience", "http://agent.example.com", "--sub", "u"]),
         "must use HTTPS",
     );
     assert_fails_with(
-        &dual_auth(&[
-            "act",
-            "sign",
-            "--private-key",
-            &private,
-            "--audience",
-            AUD,
-            "--sub",
-            "u",
-            "--ttl",
-            "3600",
-        ]),
+        &dual_auth(&["act", "sign", "--private-key", &private, "--audience", AUD, "--sub", "u", "--ttl", "3600"]),
         "TTL 3600 s is outside",
     );
+    assert_fails_with(&dual_auth(&["act", "sign", "--private-key", &public, "--audience", AUD, "--sub", "u"]), "this is a public key");
     assert_fails_with(
-        &dual_auth(&[
-            "act",
-            "sign",
-            "--private-key",
-            &public,
-            "--audience",
-            AUD,
-            "--sub",
-            "u",
-        ]),
-        "this is a public key",
-    );
-    assert_fails_with(
-        &dual_auth(&[
-            "act",
-            "sign",
-            "--private-key",
-            "/nonexistent/key.pem",
-            "--audience",
-            AUD,
-            "--sub",
-            "u",
-        ]),
+        &dual_auth(&["act", "sign", "--private-key", "/nonexistent/key.pem", "--audience", AUD, "--sub", "u"]),
         "/nonexistent/key.pem",
     );
 }
@@ -265,116 +143,29 @@ fn verify_failures_are_one_line_and_non_zero() {
     let (private, public) = keygen(dir.path(), "ES256");
     let other = tempfile::tempdir().unwrap();
     let (_, other_public) = keygen(other.path(), "ES256");
-    let jwt = stdout(&dual_auth(&[
-        "act",
-        "sign",
-        "--private-key",
-        &private,
-        "--audience",
-        AUD,
-        "--sub",
-        "u",
-    ]));
+    let jwt = stdout(&dual_auth(&["act", "sign", "--private-key", &private, "--audience", AUD, "--sub", "u"]));
     let jwt = jwt.trim();
     assert_fails_with(
-        &dual_auth(&[
-            "act",
-            "verify",
-            "--public-key",
-            &public,
-            "--audience",
-            "https://x.example/",
-            jwt,
-        ]),
+        &dual_auth(&["act", "verify", "--public-key", &public, "--audience", "https://x.example/", jwt]),
         "Act JWT invalid audience",
     );
+    assert_fails_with(&dual_auth(&["act", "verify", "--public-key", &other_public, "--audience", AUD, jwt]), "Act JWT signature invalid");
     assert_fails_with(
-        &dual_auth(&[
-            "act",
-            "verify",
-            "--public-key",
-            &other_public,
-            "--audience",
-            AUD,
-            jwt,
-        ]),
-        "Act JWT signature invalid",
-    );
-    assert_fails_with(
-        &dual_auth(&[
-            "act",
-            "verify",
-            "--public-key",
-            &public,
-            "--audience",
-            AUD,
-            "--issuer",
-            "payments",
-            jwt,
-        ]),
+        &dual_auth(&["act", "verify", "--public-key", &public, "--audience", AUD, "--issuer", "payments", jwt]),
         "Act JWT invalid issuer",
     );
-    assert_fails_with(
-        &dual_auth(&[
-            "act",
-            "verify",
-            "--public-key",
-            &public,
-            "--audience",
-            AUD,
-            "not.a.jwt",
-        ]),
-        "Act JWT malformed",
-    );
-    assert_fails_with(
-        &with_stdin(
-            &["act", "verify", "--public-key", &public, "--audience", AUD],
-            "  \n",
-        ),
-        "no token given",
-    );
+    assert_fails_with(&dual_auth(&["act", "verify", "--public-key", &public, "--audience", AUD, "not.a.jwt"]), "Act JWT malformed");
+    assert_fails_with(&with_stdin(&["act", "verify", "--public-key", &public, "--audience", AUD], "  \n"), "no token given");
     // RS256 key against an ES256 token: the key pins the algorithm.
     let rsa = tempfile::tempdir().unwrap();
     let (_, rsa_public) = keygen(rsa.path(), "RS256");
     assert_fails_with(
-        &dual_auth(&[
-            "act",
-            "verify",
-            "--public-key",
-            &rsa_public,
-            "--audience",
-            AUD,
-            jwt,
-        ]),
+        &dual_auth(&["act", "verify", "--public-key", &rsa_public, "--audience", AUD, jwt]),
         "algorithm \"ES256\" not allowed",
     );
     // Verification with --any-issuer accepts another issuer.
-    let jwt = stdout(&dual_auth(&[
-        "act",
-        "sign",
-        "--private-key",
-        &private,
-        "--audience",
-        AUD,
-        "--sub",
-        "u",
-        "--issuer",
-        "payments",
-    ]));
-    assert!(
-        dual_auth(&[
-            "act",
-            "verify",
-            "--public-key",
-            &public,
-            "--audience",
-            AUD,
-            "--any-issuer",
-            jwt.trim()
-        ])
-        .status
-        .success()
-    );
+    let jwt = stdout(&dual_auth(&["act", "sign", "--private-key", &private, "--audience", AUD, "--sub", "u", "--issuer", "payments"]));
+    assert!(dual_auth(&["act", "verify", "--public-key", &public, "--audience", AUD, "--any-issuer", jwt.trim()]).status.success());
 }
 
 #[test]
@@ -382,30 +173,10 @@ fn keygen_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     keygen(dir.path(), "EdDSA");
     let before = std::fs::read(dir.path().join("app-private-key.pem")).unwrap();
+    assert_fails_with(&dual_auth(&["keygen", "--alg", "EdDSA", "--out-dir", dir.path().to_str().unwrap()]), "exists already");
+    assert_eq!(std::fs::read(dir.path().join("app-private-key.pem")).unwrap(), before);
     assert_fails_with(
-        &dual_auth(&[
-            "keygen",
-            "--alg",
-            "EdDSA",
-            "--out-dir",
-            dir.path().to_str().unwrap(),
-        ]),
-        "exists already",
-    );
-    assert_eq!(
-        std::fs::read(dir.path().join("app-private-key.pem")).unwrap(),
-        before
-    );
-    assert_fails_with(
-        &dual_auth(&[
-            "keygen",
-            "--alg",
-            "RS256",
-            "--bits",
-            "1024",
-            "--out-dir",
-            dir.path().join("x").to_str().unwrap(),
-        ]),
+        &dual_auth(&["keygen", "--alg", "RS256", "--bits", "1024", "--out-dir", dir.path().join("x").to_str().unwrap()]),
         "RSA key size 1024",
     );
 }
@@ -415,10 +186,7 @@ fn inspect_warns_that_nothing_is_verified() {
     let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.";
     let out = dual_auth(&["inspect", token]);
     let printed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(
-        printed,
-        serde_json::json!({"header": {"alg": "none"}, "claims": {"sub": "x"}})
-    );
+    assert_eq!(printed, serde_json::json!({"header": {"alg": "none"}, "claims": {"sub": "x"}}));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.starts_with("warning: NOT verified"), "{stderr}");
     assert_fails_with(&dual_auth(&["inspect", "%%%"]), "malformed");
@@ -426,25 +194,9 @@ fn inspect_warns_that_nothing_is_verified() {
 
 #[test]
 fn usage_errors_exit_2() {
+    assert_eq!(dual_auth(&["act", "sign", "--audience", AUD]).status.code(), Some(2));
     assert_eq!(
-        dual_auth(&["act", "sign", "--audience", AUD]).status.code(),
-        Some(2)
-    );
-    assert_eq!(
-        dual_auth(&[
-            "act",
-            "sign",
-            "--private-key",
-            "k",
-            "--audience",
-            AUD,
-            "--act-json",
-            "{}",
-            "--sub",
-            "u"
-        ])
-        .status
-        .code(),
+        dual_auth(&["act", "sign", "--private-key", "k", "--audience", AUD, "--act-json", "{}", "--sub", "u"]).status.code(),
         Some(2)
     );
 }
@@ -456,27 +208,12 @@ fn a_private_key_readable_by_others_still_signs_but_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
     let (private, _) = keygen(dir.path(), "EdDSA");
     std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = dual_auth(&[
-        "act",
-        "sign",
-        "--private-key",
-        &private,
-        "--audience",
-        AUD,
-        "--sub",
-        "u",
-    ]);
+    let out = dual_auth(&["act", "sign", "--private-key", &private, "--audience", AUD, "--sub", "u"]);
     assert!(out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.contains("private key file is readable by others: chmod 600 it"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("private key file is readable by others: chmod 600 it"), "{stderr}");
     assert!(stderr.contains("mode=644"), "{stderr}");
     let pem = std::fs::read_to_string(&private).unwrap();
     let body_line = pem.lines().nth(1).unwrap();
-    assert!(
-        !stderr.contains(body_line),
-        "no key material in the warning"
-    );
+    assert!(!stderr.contains(body_line), "no key material in the warning");
 }

@@ -1,9 +1,37 @@
 //! # dual-auth-config
 //!
-//! Where configuration values come from: environment variables, `.env` files, and the
-//! secret stores (AWS Secrets Manager, GCP Secret Manager, Azure Key Vault, HashiCorp
-//! Vault), each behind its own feature, implementing [`dual_auth_core::SecretSource`].
+//! Where configuration values come from, with the Python package's names:
 //!
-//! **Status: not built yet (issue 4).** This crate exports no loader today; nothing here
-//! pretends to load configuration. See `docs/architecture.md`.
+//! - [`EnvSource`]: environment variables, over an optional `.env` file (never overriding
+//!   the real environment, never modifying it);
+//! - secret stores behind features (`aws`, `gcp`, `azure`, `vault`), each a
+//!   [`dual_auth_core::SecretSource`];
+//! - [`CachedSource`]: fetch once, keep for a while, one request for concurrent loads;
+//! - [`ConfigReader`]: typed, validated values (HTTPS URLs, readable key files, client
+//!   authentication, extra CA roots) whose errors name the key, the backend and the fix;
+//! - [`select_vendor`] and [`select_backend`]: `DUAL_AUTH_VENDOR` and
+//!   `DUAL_AUTH_SECRETS_BACKEND`.
+//!
+//! Vendors are not known here: each vendor crate loads its own typed configuration from a
+//! [`ConfigReader`].
 #![forbid(unsafe_code)]
+
+mod cache;
+mod env;
+mod error;
+mod names;
+mod open;
+mod reader;
+mod select;
+#[cfg(feature = "vault")]
+mod vault;
+
+pub use cache::{CachedSource, DEFAULT_SECRET_TTL};
+pub use env::EnvSource;
+pub use error::ConfigError;
+pub use names::store_name;
+pub use open::open_source;
+pub use reader::{ConfigReader, keys};
+pub use select::{select_backend, select_vendor};
+#[cfg(feature = "vault")]
+pub use vault::{KUBERNETES_TOKEN_PATH, VaultSource};

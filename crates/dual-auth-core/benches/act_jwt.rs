@@ -10,10 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dual_auth_core::secrecy::ExposeSecret;
-use dual_auth_core::{
-    Act, ActJwtSigner, ActJwtVerifier, ReplayError, ReplayGuard, SigningAlgorithm, SigningKey,
-    generate_key_pair,
-};
+use dual_auth_core::{Act, ActJwtSigner, ActJwtVerifier, ReplayError, ReplayGuard, SigningAlgorithm, SigningKey, generate_key_pair};
 
 const AUD: &str = "https://agent.example.com/invoke";
 
@@ -29,42 +26,18 @@ impl ReplayGuard for NoReplayStore {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let act = Act::new("user_12345")
-        .unwrap()
-        .with_email("alice@corp.example.com")
-        .with_name("Alice Smith");
-    for (alg, bits) in [
-        (SigningAlgorithm::Rs256, 2048),
-        (SigningAlgorithm::Es256, 0),
-        (SigningAlgorithm::EdDsa, 0),
-    ] {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let act = Act::new("user_12345").unwrap().with_email("alice@corp.example.com").with_name("Alice Smith");
+    for (alg, bits) in [(SigningAlgorithm::Rs256, 2048), (SigningAlgorithm::Es256, 0), (SigningAlgorithm::EdDsa, 0)] {
         let pair = generate_key_pair(alg, bits).unwrap();
         let key = SigningKey::from_pem(pair.private_key_pem.expose_secret()).unwrap();
         let signer = ActJwtSigner::new(key.clone());
-        let verifier = ActJwtVerifier::builder(key.verifying_key(), AUD)
-            .replay_guard(Arc::new(NoReplayStore))
-            .build()
-            .unwrap();
+        let verifier = ActJwtVerifier::builder(key.verifying_key(), AUD).replay_guard(Arc::new(NoReplayStore)).build().unwrap();
         let token = signer.sign(&act, AUD, Duration::from_secs(60)).unwrap();
 
         let mut group = c.benchmark_group(format!("act_jwt/{alg}"));
-        group.bench_function("sign", |b| {
-            b.iter(|| {
-                signer
-                    .sign(black_box(&act), AUD, Duration::from_secs(60))
-                    .unwrap()
-            })
-        });
-        group.bench_function("verify", |b| {
-            b.iter(|| {
-                runtime
-                    .block_on(verifier.verify(black_box(token.expose_secret())))
-                    .unwrap()
-            })
-        });
+        group.bench_function("sign", |b| b.iter(|| signer.sign(black_box(&act), AUD, Duration::from_secs(60)).unwrap()));
+        group.bench_function("verify", |b| b.iter(|| runtime.block_on(verifier.verify(black_box(token.expose_secret()))).unwrap()));
         group.finish();
     }
 }

@@ -49,13 +49,7 @@ impl Act {
         if sub.trim().is_empty() {
             return Err(ActError::EmptySub);
         }
-        Ok(Self {
-            sub,
-            email: None,
-            name: None,
-            oid: None,
-            extra: Map::new(),
-        })
+        Ok(Self { sub, email: None, name: None, oid: None, extra: Map::new() })
     }
 
     /// Sets the e-mail address.
@@ -87,9 +81,7 @@ impl Act {
     pub fn from_value(value: Value) -> Result<Self, ActError> {
         match value {
             Value::Object(map) => Self::try_from(map),
-            other => Err(ActError::NotAnObject {
-                found: json_type_name(&other),
-            }),
+            other => Err(ActError::NotAnObject { found: json_type_name(&other) }),
         }
     }
 
@@ -126,10 +118,7 @@ impl Act {
     pub fn insert_claim(&mut self, name: impl Into<String>, value: Value) -> Result<(), ActError> {
         let name = name.into();
         if [SUB, EMAIL, NAME, OID].contains(&name.as_str()) {
-            return Err(ActError::InvalidField {
-                field: name,
-                reason: "is a typed field: use Act::new or a with_* method".into(),
-            });
+            return Err(ActError::InvalidField { field: name, reason: "is a typed field: use Act::new or a with_* method".into() });
         }
         self.extra.insert(name, value);
         Ok(())
@@ -172,11 +161,7 @@ impl HumanLogId<'_> {
 
 impl fmt::Display for HumanLogId<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_withheld() {
-            f.write_str("[sub-is-email-withheld]")
-        } else {
-            f.write_str(self.0)
-        }
+        if self.is_withheld() { f.write_str("[sub-is-email-withheld]") } else { f.write_str(self.0) }
     }
 }
 
@@ -189,9 +174,7 @@ impl fmt::Debug for HumanLogId<'_> {
 /// Whether a string looks like an e-mail address (`local@domain.tld`).
 pub(crate) fn looks_like_email(value: &str) -> bool {
     match value.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-        }
+        Some((local, domain)) => !local.is_empty() && domain.contains('.') && !domain.starts_with('.'),
         None => false,
     }
 }
@@ -207,17 +190,13 @@ pub(crate) fn json_type_name(value: &Value) -> &'static str {
     }
 }
 
-fn take_optional_string(
-    map: &mut Map<String, Value>,
-    field: &str,
-) -> Result<Option<String>, ActError> {
+fn take_optional_string(map: &mut Map<String, Value>, field: &str) -> Result<Option<String>, ActError> {
     match map.shift_remove(field) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(ActError::InvalidField {
-            field: field.into(),
-            reason: format!("must be a string, found {}", json_type_name(&other)),
-        }),
+        Some(other) => {
+            Err(ActError::InvalidField { field: field.into(), reason: format!("must be a string, found {}", json_type_name(&other)) })
+        }
     }
 }
 
@@ -239,13 +218,7 @@ impl TryFrom<Map<String, Value>> for Act {
         let email = take_optional_string(&mut map, EMAIL)?;
         let name = take_optional_string(&mut map, NAME)?;
         let oid = take_optional_string(&mut map, OID)?;
-        Ok(Self {
-            sub,
-            email,
-            name,
-            oid,
-            extra: map,
-        })
+        Ok(Self { sub, email, name, oid, extra: map })
     }
 }
 
@@ -276,32 +249,17 @@ mod tests {
         assert_eq!(act.email(), Some("a@b.example"));
         assert_eq!(act.name(), Some("A"));
         assert_eq!(act.oid(), Some("o-1"));
-        assert_eq!(
-            act.extra_claims().keys().collect::<Vec<_>>(),
-            ["tenant", "roles", "n"]
-        );
+        assert_eq!(act.extra_claims().keys().collect::<Vec<_>>(), ["tenant", "roles", "n"]);
         assert_eq!(serde_json::to_string(&act).unwrap(), text);
     }
 
     #[test]
     fn sub_is_required_non_empty_and_a_string() {
-        assert!(matches!(
-            Act::from_value(json!({"email": "a@b.c"})),
-            Err(ActError::MissingSub)
-        ));
-        assert!(matches!(
-            Act::from_value(json!({"sub": ""})),
-            Err(ActError::EmptySub)
-        ));
-        assert!(matches!(
-            Act::from_value(json!({"sub": "  "})),
-            Err(ActError::EmptySub)
-        ));
+        assert!(matches!(Act::from_value(json!({"email": "a@b.c"})), Err(ActError::MissingSub)));
+        assert!(matches!(Act::from_value(json!({"sub": ""})), Err(ActError::EmptySub)));
+        assert!(matches!(Act::from_value(json!({"sub": "  "})), Err(ActError::EmptySub)));
         let err = Act::from_value(json!({"sub": 42})).unwrap_err();
-        assert!(
-            matches!(&err, ActError::InvalidField { field, .. } if field == "sub"),
-            "{err}"
-        );
+        assert!(matches!(&err, ActError::InvalidField { field, .. } if field == "sub"), "{err}");
         assert!(matches!(Act::new(""), Err(ActError::EmptySub)));
     }
 
@@ -309,10 +267,7 @@ mod tests {
     fn act_must_be_an_object() {
         let err = Act::from_value(json!("user_12345")).unwrap_err();
         assert!(matches!(err, ActError::NotAnObject { found: "a string" }));
-        assert_eq!(
-            err.to_string(),
-            "act must be a JSON object with a non-empty \"sub\", found a string"
-        );
+        assert_eq!(err.to_string(), "act must be a JSON object with a non-empty \"sub\", found a string");
         assert!(serde_json::from_str::<Act>("[1]").is_err());
     }
 
@@ -325,10 +280,7 @@ mod tests {
 
     #[test]
     fn debug_hides_email_and_name() {
-        let act = Act::new("u-1")
-            .unwrap()
-            .with_email("alice@corp.example.com")
-            .with_name("Alice Smith");
+        let act = Act::new("u-1").unwrap().with_email("alice@corp.example.com").with_name("Alice Smith");
         let debug = format!("{act:?}");
         assert!(debug.contains("u-1"), "{debug}");
         assert!(!debug.contains("alice"), "{debug}");

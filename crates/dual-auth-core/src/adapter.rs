@@ -25,12 +25,7 @@ pub enum Vendor {
 
 impl Vendor {
     /// Every vendor, in documentation order.
-    pub const ALL: [Vendor; 4] = [
-        Vendor::Keycloak,
-        Vendor::Auth0,
-        Vendor::Okta,
-        Vendor::EntraId,
-    ];
+    pub const ALL: [Vendor; 4] = [Vendor::Keycloak, Vendor::Auth0, Vendor::Okta, Vendor::EntraId];
 
     /// The name used in `DUAL_AUTH_VENDOR`: `keycloak`, `auth0`, `okta`, `entraid`.
     pub fn as_str(self) -> &'static str {
@@ -60,10 +55,7 @@ impl FromStr for Vendor {
     /// Case-insensitive and trimmed, as upstream.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let wanted = s.trim().to_ascii_lowercase();
-        Vendor::ALL
-            .into_iter()
-            .find(|v| v.as_str() == wanted)
-            .ok_or_else(|| UnknownVendor(s.trim().to_owned()))
+        Vendor::ALL.into_iter().find(|v| v.as_str() == wanted).ok_or_else(|| UnknownVendor(s.trim().to_owned()))
     }
 }
 
@@ -90,34 +82,18 @@ impl TokenRequest {
     ///
     /// # Errors
     /// [`IamError::InvalidRequest`] naming what is missing.
-    pub fn new<S: Into<String>>(
-        agent_id: impl Into<String>,
-        act: Act,
-        scopes: impl IntoIterator<Item = S>,
-    ) -> Result<Self, IamError> {
+    pub fn new<S: Into<String>>(agent_id: impl Into<String>, act: Act, scopes: impl IntoIterator<Item = S>) -> Result<Self, IamError> {
         let agent_id = agent_id.into();
         if agent_id.trim().is_empty() {
-            return Err(IamError::InvalidRequest {
-                reason: "agent_id required".into(),
-            });
+            return Err(IamError::InvalidRequest { reason: "agent_id required".into() });
         }
         let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
-        if scopes.is_empty()
-            || scopes
-                .iter()
-                .any(|s| s.trim().is_empty() || s.contains(char::is_whitespace))
-        {
+        if scopes.is_empty() || scopes.iter().any(|s| s.trim().is_empty() || s.contains(char::is_whitespace)) {
             return Err(IamError::InvalidRequest {
-                reason:
-                    "scope required: give one or more scopes, each non-empty and without spaces"
-                        .into(),
+                reason: "scope required: give one or more scopes, each non-empty and without spaces".into(),
             });
         }
-        Ok(Self {
-            agent_id,
-            act,
-            scopes,
-        })
+        Ok(Self { agent_id, act, scopes })
     }
 
     /// The agent's client id.
@@ -178,10 +154,7 @@ mod tests {
             assert_eq!(v.as_str().parse::<Vendor>().unwrap(), v);
         }
         let err = "azuread".parse::<Vendor>().unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unknown vendor \"azuread\": DUAL_AUTH_VENDOR must be one of keycloak, auth0, okta, entraid"
-        );
+        assert_eq!(err.to_string(), "unknown vendor \"azuread\": DUAL_AUTH_VENDOR must be one of keycloak, auth0, okta, entraid");
     }
 
     #[test]
@@ -190,10 +163,7 @@ mod tests {
         let err = TokenRequest::new(" ", act.clone(), ["s"]).unwrap_err();
         assert_eq!(err.to_string(), "Invalid inputs: agent_id required");
         let err = TokenRequest::new("a", act.clone(), Vec::<String>::new()).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("Invalid inputs: scope required")
-        );
+        assert!(err.to_string().starts_with("Invalid inputs: scope required"));
         assert!(TokenRequest::new("a", act.clone(), ["read write"]).is_err());
         let ok = TokenRequest::new("a", act, ["read", "write"]).unwrap();
         assert_eq!(ok.scope_string(), "read write");

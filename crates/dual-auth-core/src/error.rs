@@ -15,9 +15,7 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum ActError {
     /// The session has no e-mail address.
-    #[error(
-        "Session must contain email: set user_email (or an email, user_email, userPrincipalName or mail claim)"
-    )]
+    #[error("Session must contain email: set user_email (or an email, user_email, userPrincipalName or mail claim)")]
     MissingEmail,
     /// The act has no `sub`.
     #[error("act must contain a non-empty \"sub\" (the identity provider's user id)")]
@@ -69,9 +67,7 @@ pub enum KeyError {
         key_type: &'static str,
     },
     /// The algorithm name is not one we support.
-    #[error(
-        "unsupported algorithm \"{name}\": use one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, EdDSA"
-    )]
+    #[error("unsupported algorithm \"{name}\": use one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, EdDSA")]
     UnsupportedAlgorithm {
         /// The name given.
         name: String,
@@ -162,9 +158,7 @@ pub enum ActJwtError {
         leeway_secs: u64,
     },
     /// `nbf` or `iat` lies in the future (after leeway).
-    #[error(
-        "Act JWT not yet valid: \"{claim}\" is {ahead_secs} s in the future (leeway {leeway_secs} s); check the clocks"
-    )]
+    #[error("Act JWT not yet valid: \"{claim}\" is {ahead_secs} s in the future (leeway {leeway_secs} s); check the clocks")]
     NotYetValid {
         /// `nbf` or `iat`.
         claim: &'static str,
@@ -255,9 +249,7 @@ pub enum ReplayError {
     #[error("jti seen before")]
     Replayed,
     /// The store is full of unexpired entries; refusing keeps replay protection intact.
-    #[error(
-        "replay store full ({capacity} unexpired entries): raise its capacity or shorten act JWT lifetimes"
-    )]
+    #[error("replay store full ({capacity} unexpired entries): raise its capacity or shorten act JWT lifetimes")]
     CapacityExceeded {
         /// The store's capacity.
         capacity: usize,
@@ -381,9 +373,7 @@ impl IamError {
     /// The HTTP status the identity provider answered, if it answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::OAuth { status, .. }
-            | Self::HttpStatus { status, .. }
-            | Self::InvalidResponse { status, .. } => Some(*status),
+            Self::OAuth { status, .. } | Self::HttpStatus { status, .. } | Self::InvalidResponse { status, .. } => Some(*status),
             Self::RetriesExhausted { last, .. } => last.status(),
             _ => None,
         }
@@ -401,9 +391,7 @@ impl IamError {
     /// Whether trying again later may succeed: 429, 500, 502, 503, 504 and transport failures.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::OAuth { status, .. } | Self::HttpStatus { status, .. } => {
-                is_retryable_status(*status)
-            }
+            Self::OAuth { status, .. } | Self::HttpStatus { status, .. } => is_retryable_status(*status),
             Self::Transport { .. } => true,
             _ => false,
         }
@@ -503,18 +491,11 @@ mod tests {
             error: "invalid_client".into(),
             description: Some("Client authentication failed".into()),
         };
-        assert_eq!(
-            err.to_string(),
-            "okta token endpoint answered HTTP 401: invalid_client (Client authentication failed)"
-        );
+        assert_eq!(err.to_string(), "okta token endpoint answered HTTP 401: invalid_client (Client authentication failed)");
         assert_eq!(err.status(), Some(401));
         assert_eq!(err.oauth_error(), Some("invalid_client"));
         assert!(!err.is_retryable());
-        let wrapped = IamError::RetriesExhausted {
-            vendor: Vendor::Okta,
-            attempts: 3,
-            last: Box::new(err),
-        };
+        let wrapped = IamError::RetriesExhausted { vendor: Vendor::Okta, attempts: 3, last: Box::new(err) };
         assert_eq!(wrapped.status(), Some(401));
         assert_eq!(wrapped.oauth_error(), Some("invalid_client"));
     }
@@ -523,19 +504,7 @@ mod tests {
     fn retryable_statuses_are_exactly_the_transient_ones() {
         let retryable: Vec<u16> = (100..600).filter(|s| is_retryable_status(*s)).collect();
         assert_eq!(retryable, [429, 500, 502, 503, 504]);
-        assert!(
-            IamError::HttpStatus {
-                vendor: Vendor::Auth0,
-                status: 503
-            }
-            .is_retryable()
-        );
-        assert!(
-            !IamError::HttpStatus {
-                vendor: Vendor::Auth0,
-                status: 501
-            }
-            .is_retryable()
-        );
+        assert!(IamError::HttpStatus { vendor: Vendor::Auth0, status: 503 }.is_retryable());
+        assert!(!IamError::HttpStatus { vendor: Vendor::Auth0, status: 501 }.is_retryable());
     }
 }

@@ -50,23 +50,19 @@ pub mod token_endpoint;
 pub use act::{Act, HumanLogId};
 pub use adapter::{IamAdapter, TokenRequest, UnknownVendor, Vendor};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{
-    ActError, ActJwtError, BoxError, IamError, KeyError, ReplayError, SecretError,
-    is_retryable_status,
-};
+pub use error::{ActError, ActJwtError, BoxError, IamError, KeyError, ReplayError, SecretError, is_retryable_status};
 pub use jose::act_jwt::{
-    ActJwtSigner, ActJwtVerifier, ActJwtVerifierBuilder, DEFAULT_ACT_JWT_ISSUER,
-    DEFAULT_ACT_JWT_TTL, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, MAX_ACT_JWT_TTL, MAX_LEEWAY,
-    MIN_ACT_JWT_TTL, VerifiedActJwt, check_agent_endpoint, new_jti,
+    ActJwtSigner, ActJwtVerifier, ActJwtVerifierBuilder, DEFAULT_ACT_JWT_ISSUER, DEFAULT_ACT_JWT_TTL, DEFAULT_LEEWAY,
+    DEFAULT_MAX_TOKEN_BYTES, MAX_ACT_JWT_TTL, MAX_LEEWAY, MIN_ACT_JWT_TTL, VerifiedActJwt, check_agent_endpoint, new_jti,
 };
 pub use jose::assertion::{
-    ASSERTION_LIFETIME, AssertionClaims, CLIENT_ASSERTION_TYPE, ClientAuthentication, HmacKey,
-    MIN_HS256_SECRET_BYTES, sign_assertion_with_key,
+    ASSERTION_LIFETIME, AssertionClaims, CLIENT_ASSERTION_TYPE, ClientAuthentication, HmacKey, MIN_HS256_SECRET_BYTES,
+    sign_assertion_with_key,
 };
 pub use jose::compact::UnverifiedJwt;
 pub use jose::keys::{
-    GeneratedKeyPair, KeyType, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, RSA_BITS_RANGE, SigningAlgorithm,
-    SigningKey, VerifyingKey, generate_key_pair, jwk_thumbprint, warn_if_readable_by_others,
+    GeneratedKeyPair, KeyType, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, RSA_BITS_RANGE, SigningAlgorithm, SigningKey, VerifyingKey,
+    generate_key_pair, jwk_thumbprint, warn_if_readable_by_others,
 };
 pub use replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayGuard, ReplayGuard};
 pub use secret::{SecretBackend, SecretSource, UnknownSecretBackend};

@@ -84,11 +84,7 @@ impl InMemoryReplayGuard {
 
     /// A guard on the given clock (for tests).
     pub fn with_clock(capacity: usize, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            state: Mutex::new(ReplayState::default()),
-            capacity: capacity.max(1),
-            clock,
-        }
+        Self { state: Mutex::new(ReplayState::default()), capacity: capacity.max(1), clock }
     }
 
     /// How many entries are held now (expired ones may linger until the next insert).
@@ -115,10 +111,7 @@ impl Default for InMemoryReplayGuard {
 
 impl fmt::Debug for InMemoryReplayGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InMemoryReplayGuard")
-            .field("capacity", &self.capacity)
-            .field("len", &self.len())
-            .finish()
+        f.debug_struct("InMemoryReplayGuard").field("capacity", &self.capacity).field("len", &self.len()).finish()
     }
 }
 
@@ -134,9 +127,7 @@ impl ReplayGuard for InMemoryReplayGuard {
             return Err(ReplayError::Replayed);
         }
         if state.seen.len() >= self.capacity {
-            return Err(ReplayError::CapacityExceeded {
-                capacity: self.capacity,
-            });
+            return Err(ReplayError::CapacityExceeded { capacity: self.capacity });
         }
         state.seen.insert(jti.to_owned(), expires_at);
         state.by_expiry.push(Reverse((expires_at, jti.to_owned())));
@@ -159,15 +150,9 @@ mod tests {
         let clock = ManualClock::new(at(1_000));
         let guard = InMemoryReplayGuard::with_clock(10, Arc::new(clock.clone()));
         guard.check_and_record("a", at(1_060)).await.unwrap();
-        assert!(matches!(
-            guard.check_and_record("a", at(1_060)).await,
-            Err(ReplayError::Replayed)
-        ));
+        assert!(matches!(guard.check_and_record("a", at(1_060)).await, Err(ReplayError::Replayed)));
         clock.set(at(1_059));
-        assert!(matches!(
-            guard.check_and_record("a", at(1_060)).await,
-            Err(ReplayError::Replayed)
-        ));
+        assert!(matches!(guard.check_and_record("a", at(1_060)).await, Err(ReplayError::Replayed)));
         clock.set(at(1_060));
         guard.check_and_record("b", at(1_120)).await.unwrap();
         assert_eq!(guard.len(), 1, "the expired entry was purged");
@@ -181,19 +166,10 @@ mod tests {
         guard.check_and_record("b", at(20)).await.unwrap();
         let err = guard.check_and_record("c", at(30)).await.unwrap_err();
         assert!(matches!(err, ReplayError::CapacityExceeded { capacity: 2 }));
-        assert!(
-            matches!(
-                guard.check_and_record("a", at(10)).await,
-                Err(ReplayError::Replayed)
-            ),
-            "a is still remembered"
-        );
+        assert!(matches!(guard.check_and_record("a", at(10)).await, Err(ReplayError::Replayed)), "a is still remembered");
         clock.set(at(10));
         guard.check_and_record("c", at(30)).await.unwrap();
-        assert!(matches!(
-            guard.check_and_record("b", at(20)).await,
-            Err(ReplayError::Replayed)
-        ));
+        assert!(matches!(guard.check_and_record("b", at(20)).await, Err(ReplayError::Replayed)));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -203,12 +179,7 @@ mod tests {
         let mut tasks = Vec::new();
         for i in 0..400 {
             let guard = Arc::clone(&guard);
-            tasks.push(tokio::spawn(async move {
-                guard
-                    .check_and_record(&format!("jti-{}", i % 100), exp)
-                    .await
-                    .is_ok()
-            }));
+            tasks.push(tokio::spawn(async move { guard.check_and_record(&format!("jti-{}", i % 100), exp).await.is_ok() }));
         }
         let mut accepted = 0;
         for task in tasks {

@@ -48,9 +48,7 @@ impl fmt::Display for SecretBackend {
 
 /// A backend name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown secrets backend \"{0}\": DUAL_AUTH_SECRETS_BACKEND must be one of env, aws, gcp, azure, vault"
-)]
+#[error("unknown secrets backend \"{0}\": DUAL_AUTH_SECRETS_BACKEND must be one of env, aws, gcp, azure, vault")]
 pub struct UnknownSecretBackend(pub String);
 
 impl FromStr for SecretBackend {
@@ -78,6 +76,13 @@ pub trait SecretSource: Send + Sync + fmt::Debug {
     /// Which backend this is, for error messages.
     fn backend(&self) -> SecretBackend;
 
+    /// Where this source looks for `key`, in words a user can act on (for example
+    /// "the environment variable AGENT_CLIENT_SECRET", or "the secret
+    /// dual-auth/AGENT_CLIENT_SECRET in AWS Secrets Manager (us-east-1)").
+    fn location_of(&self, key: &str) -> String {
+        format!("\"{key}\" in the {} backend", self.backend())
+    }
+
     /// The value of `key`, or `None` when the store has no such key. Values are trimmed;
     /// an empty value counts as absent.
     ///
@@ -92,22 +97,11 @@ mod tests {
 
     #[test]
     fn backend_names_and_aliases() {
-        assert_eq!(
-            "Environment".parse::<SecretBackend>().unwrap(),
-            SecretBackend::Env
-        );
-        assert_eq!(
-            " hashicorp".parse::<SecretBackend>().unwrap(),
-            SecretBackend::Vault
-        );
+        assert_eq!("Environment".parse::<SecretBackend>().unwrap(), SecretBackend::Env);
+        assert_eq!(" hashicorp".parse::<SecretBackend>().unwrap(), SecretBackend::Vault);
         for b in SecretBackend::ALL {
             assert_eq!(b.as_str().parse::<SecretBackend>().unwrap(), b);
         }
-        assert!(
-            "s3".parse::<SecretBackend>()
-                .unwrap_err()
-                .to_string()
-                .contains("must be one of env, aws, gcp, azure, vault")
-        );
+        assert!("s3".parse::<SecretBackend>().unwrap_err().to_string().contains("must be one of env, aws, gcp, azure, vault"));
     }
 }

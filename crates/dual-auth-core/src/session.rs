@@ -55,12 +55,7 @@ pub struct UserSession {
 impl UserSession {
     /// A session for this e-mail address, with no name or ids yet.
     pub fn new(user_email: impl Into<String>) -> Self {
-        Self {
-            user_email: user_email.into(),
-            user_name: None,
-            user_id: None,
-            user_oid: None,
-        }
+        Self { user_email: user_email.into(), user_name: None, user_id: None, user_oid: None }
     }
 
     /// Sets the display name.
@@ -91,8 +86,7 @@ impl UserSession {
     /// [`ActError::MissingEmail`] when no e-mail claim is present;
     /// [`ActError::InvalidField`] when a claim used is not a string.
     pub fn from_claims(claims: &Map<String, Value>) -> Result<Self, ActError> {
-        let user_email =
-            first_string(claims, claim_lookup::EMAIL)?.ok_or(ActError::MissingEmail)?;
+        let user_email = first_string(claims, claim_lookup::EMAIL)?.ok_or(ActError::MissingEmail)?;
         Ok(Self {
             user_email,
             user_name: first_string(claims, claim_lookup::NAME)?,
@@ -128,10 +122,7 @@ impl UserSession {
             act = act.with_oid(oid);
         }
         if looks_like_email(act.sub()) && user_id.is_some() {
-            tracing::warn!(
-                event = "act_sub_looks_like_email",
-                "act.sub looks like an e-mail address"
-            );
+            tracing::warn!(event = "act_sub_looks_like_email", "act.sub looks like an e-mail address");
         }
         tracing::debug!(event = "act_extracted", human_id = %act.log_id(), has_name = act.name().is_some());
         Ok(act)
@@ -188,37 +179,21 @@ mod tests {
 
     #[test]
     fn struct_with_id_uses_it_as_sub() {
-        let act = UserSession::new("alice@corp.example.com")
-            .with_user_name("Alice Smith")
-            .with_user_id("user_12345")
-            .to_act()
-            .unwrap();
-        assert_eq!(
-            act.to_value(),
-            json!({"sub": "user_12345", "email": "alice@corp.example.com", "name": "Alice Smith"})
-        );
+        let act = UserSession::new("alice@corp.example.com").with_user_name("Alice Smith").with_user_id("user_12345").to_act().unwrap();
+        assert_eq!(act.to_value(), json!({"sub": "user_12345", "email": "alice@corp.example.com", "name": "Alice Smith"}));
     }
 
     #[test]
     fn without_id_sub_falls_back_to_email_and_empty_name_is_omitted() {
-        let act = UserSession::new("alice@corp.example.com")
-            .with_user_name("")
-            .to_act()
-            .unwrap();
-        assert_eq!(
-            act.to_value(),
-            json!({"sub": "alice@corp.example.com", "email": "alice@corp.example.com"})
-        );
+        let act = UserSession::new("alice@corp.example.com").with_user_name("").to_act().unwrap();
+        assert_eq!(act.to_value(), json!({"sub": "alice@corp.example.com", "email": "alice@corp.example.com"}));
         assert!(act.log_id().is_withheld());
     }
 
     #[test]
     fn empty_or_blank_email_is_an_error() {
         for email in ["", "   "] {
-            let err = UserSession::new(email)
-                .with_user_id("u")
-                .to_act()
-                .unwrap_err();
+            let err = UserSession::new(email).with_user_id("u").to_act().unwrap_err();
             assert!(matches!(err, ActError::MissingEmail));
             assert_eq!(
                 err.to_string(),
@@ -229,24 +204,14 @@ mod tests {
 
     #[test]
     fn blank_user_id_counts_as_absent() {
-        let act = UserSession::new("a@b.example")
-            .with_user_id("  ")
-            .to_act()
-            .unwrap();
+        let act = UserSession::new("a@b.example").with_user_id("  ").to_act().unwrap();
         assert_eq!(act.sub(), "a@b.example");
     }
 
     #[test]
     fn oid_is_carried_into_act() {
-        let act = UserSession::new("a@b.example")
-            .with_user_id("oid-1")
-            .with_user_oid("oid-1")
-            .to_act()
-            .unwrap();
-        assert_eq!(
-            act.to_value(),
-            json!({"sub": "oid-1", "email": "a@b.example", "oid": "oid-1"})
-        );
+        let act = UserSession::new("a@b.example").with_user_id("oid-1").with_user_oid("oid-1").to_act().unwrap();
+        assert_eq!(act.to_value(), json!({"sub": "oid-1", "email": "a@b.example", "oid": "oid-1"}));
     }
 
     #[test]
@@ -266,28 +231,16 @@ mod tests {
             "email": "e@x.example", "user_email": "ue@x.example", "user_id": "id-1", "sub": "sub-1", "name": "N"
         })))
         .unwrap();
-        assert_eq!(
-            (
-                s.user_email.as_str(),
-                s.user_id.as_deref(),
-                s.user_name.as_deref()
-            ),
-            ("e@x.example", Some("id-1"), Some("N"))
-        );
+        assert_eq!((s.user_email.as_str(), s.user_id.as_deref(), s.user_name.as_deref()), ("e@x.example", Some("id-1"), Some("N")));
     }
 
     #[test]
     fn entra_claims_give_oid_as_sub_when_no_sub() {
-        let act = UserSession::from_claims(&claims(
-            json!({"userPrincipalName": "a@x.example", "oid": "0000-oid", "name": "A"}),
-        ))
-        .unwrap()
-        .to_act()
-        .unwrap();
-        assert_eq!(
-            act.to_value(),
-            json!({"sub": "0000-oid", "email": "a@x.example", "name": "A", "oid": "0000-oid"})
-        );
+        let act = UserSession::from_claims(&claims(json!({"userPrincipalName": "a@x.example", "oid": "0000-oid", "name": "A"})))
+            .unwrap()
+            .to_act()
+            .unwrap();
+        assert_eq!(act.to_value(), json!({"sub": "0000-oid", "email": "a@x.example", "name": "A", "oid": "0000-oid"}));
     }
 
     #[test]
@@ -299,23 +252,14 @@ mod tests {
 
     #[test]
     fn non_string_claims_are_errors_not_silently_skipped() {
-        let err = UserSession::from_claims(&claims(json!({"email": "a@x.example", "sub": 7})))
-            .unwrap_err();
-        assert!(
-            matches!(&err, ActError::InvalidField { field, .. } if field == "sub"),
-            "{err}"
-        );
+        let err = UserSession::from_claims(&claims(json!({"email": "a@x.example", "sub": 7}))).unwrap_err();
+        assert!(matches!(&err, ActError::InvalidField { field, .. } if field == "sub"), "{err}");
     }
 
     #[test]
     fn debug_redacts_email_and_name() {
-        let s = UserSession::new("alice@corp.example.com")
-            .with_user_name("Alice")
-            .with_user_id("u-9");
+        let s = UserSession::new("alice@corp.example.com").with_user_name("Alice").with_user_id("u-9");
         let debug = format!("{s:?}");
-        assert!(
-            !debug.contains("alice") && !debug.contains("Alice") && debug.contains("u-9"),
-            "{debug}"
-        );
+        assert!(!debug.contains("alice") && !debug.contains("Alice") && debug.contains("u-9"), "{debug}");
     }
 }

@@ -37,12 +37,7 @@ pub struct TokenResponse {
 
 impl TokenResponse {
     /// A token of `token_type` (usually `Bearer`) valid for `expires_in` from `issued_at`.
-    pub fn new(
-        access_token: impl Into<String>,
-        token_type: impl Into<String>,
-        expires_in: Duration,
-        issued_at: SystemTime,
-    ) -> Self {
+    pub fn new(access_token: impl Into<String>, token_type: impl Into<String>, expires_in: Duration, issued_at: SystemTime) -> Self {
         Self {
             access_token: SecretString::from(access_token.into()),
             token_type: token_type.into(),
@@ -89,9 +84,7 @@ impl TokenResponse {
 
     /// How long the token remains valid at `now` (zero once expired).
     pub fn remaining(&self, now: SystemTime) -> Duration {
-        self.expires_at
-            .duration_since(now)
-            .unwrap_or(Duration::ZERO)
+        self.expires_at.duration_since(now).unwrap_or(Duration::ZERO)
     }
 
     /// Whether the token has expired at `now`.
@@ -118,10 +111,7 @@ impl fmt::Debug for TokenResponse {
             .field("expires_in", &self.expires_in)
             .field("expires_at", &self.expires_at)
             .field("scopes", &self.scopes)
-            .field(
-                "act_assertion",
-                &self.act_assertion.as_ref().map(|_| "[REDACTED]"),
-            )
+            .field("act_assertion", &self.act_assertion.as_ref().map(|_| "[REDACTED]"))
             .finish()
     }
 }
@@ -133,11 +123,7 @@ impl PartialEq for TokenResponse {
             && self.expires_in == other.expires_in
             && self.expires_at == other.expires_at
             && self.scopes == other.scopes
-            && self.act_assertion.as_ref().map(ExposeSecret::expose_secret)
-                == other
-                    .act_assertion
-                    .as_ref()
-                    .map(ExposeSecret::expose_secret)
+            && self.act_assertion.as_ref().map(ExposeSecret::expose_secret) == other.act_assertion.as_ref().map(ExposeSecret::expose_secret)
     }
 }
 
@@ -147,20 +133,12 @@ mod tests {
 
     #[test]
     fn debug_redacts_token_and_assertion() {
-        let t = TokenResponse::new(
-            "tok-SECRET",
-            "Bearer",
-            Duration::from_secs(60),
-            SystemTime::UNIX_EPOCH,
-        )
-        .with_act_assertion("assert-SECRET")
-        .with_scopes(["a"]);
+        let t = TokenResponse::new("tok-SECRET", "Bearer", Duration::from_secs(60), SystemTime::UNIX_EPOCH)
+            .with_act_assertion("assert-SECRET")
+            .with_scopes(["a"]);
         let debug = format!("{t:?}");
         assert!(!debug.contains("SECRET"), "{debug}");
-        assert!(
-            debug.contains("[REDACTED]") && debug.contains("Bearer"),
-            "{debug}"
-        );
+        assert!(debug.contains("[REDACTED]") && debug.contains("Bearer"), "{debug}");
         assert_eq!(t.act_assertion().unwrap().expose_secret(), "assert-SECRET");
     }
 
@@ -168,19 +146,10 @@ mod tests {
     fn expiry_is_an_instant() {
         let issued = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
         let t = TokenResponse::new("t", "Bearer", Duration::from_secs(300), issued);
-        assert_eq!(
-            t.expires_at(),
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_300)
-        );
-        assert_eq!(
-            t.remaining(issued + Duration::from_secs(100)),
-            Duration::from_secs(200)
-        );
+        assert_eq!(t.expires_at(), SystemTime::UNIX_EPOCH + Duration::from_secs(1_300));
+        assert_eq!(t.remaining(issued + Duration::from_secs(100)), Duration::from_secs(200));
         assert!(!t.is_expired(issued + Duration::from_secs(299)));
         assert!(t.is_expired(issued + Duration::from_secs(300)));
-        assert_eq!(
-            t.remaining(issued + Duration::from_secs(400)),
-            Duration::ZERO
-        );
+        assert_eq!(t.remaining(issued + Duration::from_secs(400)), Duration::ZERO);
     }
 }

@@ -51,10 +51,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// No retries.
     pub fn none() -> Self {
-        Self {
-            max_attempts: 1,
-            ..Self::default()
-        }
+        Self { max_attempts: 1, ..Self::default() }
     }
 
     /// The delay before attempt `next_attempt` (2 for the first retry), or `None` when the
@@ -64,10 +61,7 @@ impl RetryPolicy {
             return (asked <= self.max_retry_after).then_some(asked);
         }
         let exponent = next_attempt.saturating_sub(2).min(16);
-        let full = self
-            .initial_backoff
-            .saturating_mul(1 << exponent)
-            .min(self.max_backoff);
+        let full = self.initial_backoff.saturating_mul(1 << exponent).min(self.max_backoff);
         // Jitter in [full/2, full]: spreads retries of many agents without ever retrying at once.
         let half = full / 2;
         Some(half + half.mul_f64(random_unit()))
@@ -113,10 +107,7 @@ impl fmt::Debug for HttpSettings {
         f.debug_struct("HttpSettings")
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
-            .field(
-                "extra_root_certificates",
-                &self.extra_root_certificates_pem.as_ref().map(Vec::len),
-            )
+            .field("extra_root_certificates", &self.extra_root_certificates_pem.as_ref().map(Vec::len))
             .field("retry", &self.retry)
             .finish()
     }
@@ -171,23 +162,14 @@ impl HttpSettings {
             .connect_timeout(self.connect_timeout)
             .user_agent(concat!("dual-auth-rs/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &self.extra_root_certificates_pem {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                HttpSetupError::InvalidCaBundle {
-                    origin: "settings".into(),
-                    reason: e.to_string(),
-                }
-            })?;
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| HttpSetupError::InvalidCaBundle { origin: "settings".into(), reason: e.to_string() })?;
             if certificates.is_empty() {
-                return Err(HttpSetupError::InvalidCaBundle {
-                    origin: "settings".into(),
-                    reason: "no certificate in the PEM".into(),
-                });
+                return Err(HttpSetupError::InvalidCaBundle { origin: "settings".into(), reason: "no certificate in the PEM".into() });
             }
             builder = builder.tls_certs_merge(certificates);
         }
-        builder.build().map_err(|e| HttpSetupError::Client {
-            reason: e.to_string(),
-        })
+        builder.build().map_err(|e| HttpSetupError::Client { reason: e.to_string() })
     }
 }
 
@@ -218,27 +200,15 @@ impl fmt::Debug for TokenGrant {
 impl TokenGrant {
     /// A [`TokenResponse`] with the upstream defaults: `token_type` `Bearer`, the vendor's
     /// `expires_in`, and the requested scopes when the server sends none.
-    pub fn into_token_response(
-        self,
-        default_expires_in: Duration,
-        requested_scopes: &[String],
-        issued_at: SystemTime,
-    ) -> TokenResponse {
+    pub fn into_token_response(self, default_expires_in: Duration, requested_scopes: &[String], issued_at: SystemTime) -> TokenResponse {
         use secrecy::ExposeSecret;
-        let expires_in = self
-            .expires_in
-            .map_or(default_expires_in, Duration::from_secs);
+        let expires_in = self.expires_in.map_or(default_expires_in, Duration::from_secs);
         let scopes: Vec<String> = match &self.scope {
             Some(scope) => scope.split_whitespace().map(str::to_owned).collect(),
             None => requested_scopes.to_vec(),
         };
-        TokenResponse::new(
-            self.access_token.expose_secret(),
-            self.token_type.unwrap_or_else(|| "Bearer".into()),
-            expires_in,
-            issued_at,
-        )
-        .with_scopes(scopes)
+        TokenResponse::new(self.access_token.expose_secret(), self.token_type.unwrap_or_else(|| "Bearer".into()), expires_in, issued_at)
+            .with_scopes(scopes)
     }
 }
 
@@ -253,11 +223,7 @@ pub struct TokenEndpoint {
 
 impl fmt::Debug for TokenEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenEndpoint")
-            .field("vendor", &self.vendor)
-            .field("url", &self.url.as_str())
-            .field("retry", &self.retry)
-            .finish()
+        f.debug_struct("TokenEndpoint").field("vendor", &self.vendor).field("url", &self.url.as_str()).field("retry", &self.retry).finish()
     }
 }
 
@@ -266,8 +232,7 @@ impl fmt::Debug for TokenEndpoint {
 /// # Errors
 /// A message naming what is wrong, for the caller to wrap with the setting's name.
 pub fn require_https_url(value: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(value.trim())
-        .map_err(|e| format!("\"{value}\" is not an absolute URL ({e})"))?;
+    let url = url::Url::parse(value.trim()).map_err(|e| format!("\"{value}\" is not an absolute URL ({e})"))?;
     if url.scheme() != "https" {
         return Err(format!("must use https://, got \"{}://\"", url.scheme()));
     }
@@ -285,25 +250,9 @@ impl TokenEndpoint {
     ///
     /// # Errors
     /// [`IamError::Configuration`] when the URL is not `https://` with a host.
-    pub fn new(
-        vendor: Vendor,
-        url: &str,
-        client: reqwest::Client,
-        retry: RetryPolicy,
-    ) -> Result<Self, IamError> {
-        let url = require_https_url(url).map_err(|reason| IamError::Configuration {
-            vendor,
-            reason: format!("token URL {reason}"),
-        })?;
-        Ok(Self {
-            vendor,
-            url,
-            client,
-            retry: RetryPolicy {
-                max_attempts: retry.max_attempts.max(1),
-                ..retry
-            },
-        })
+    pub fn new(vendor: Vendor, url: &str, client: reqwest::Client, retry: RetryPolicy) -> Result<Self, IamError> {
+        let url = require_https_url(url).map_err(|reason| IamError::Configuration { vendor, reason: format!("token URL {reason}") })?;
+        Ok(Self { vendor, url, client, retry: RetryPolicy { max_attempts: retry.max_attempts.max(1), ..retry } })
     }
 
     /// The token endpoint URL.
@@ -340,18 +289,11 @@ impl TokenEndpoint {
                 Ok(grant) => return Ok(grant),
                 Err(failure) => failure,
             };
-            let delay = if error.is_retryable() && attempt < self.retry.max_attempts {
-                self.retry.delay(attempt + 1, retry_after)
-            } else {
-                None
-            };
+            let delay =
+                if error.is_retryable() && attempt < self.retry.max_attempts { self.retry.delay(attempt + 1, retry_after) } else { None };
             let Some(delay) = delay else {
                 return Err(if attempt > 1 {
-                    IamError::RetriesExhausted {
-                        vendor: self.vendor,
-                        attempts: attempt,
-                        last: Box::new(error),
-                    }
+                    IamError::RetriesExhausted { vendor: self.vendor, attempts: attempt, last: Box::new(error) }
                 } else {
                     error
                 });
@@ -370,10 +312,7 @@ impl TokenEndpoint {
         }
     }
 
-    async fn send_once(
-        &self,
-        form: &[(&'static str, SecretString)],
-    ) -> Result<TokenGrant, (IamError, Option<Duration>)> {
+    async fn send_once(&self, form: &[(&'static str, SecretString)]) -> Result<TokenGrant, (IamError, Option<Duration>)> {
         use secrecy::ExposeSecret;
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.expose_secret())).collect();
         let response = self
@@ -386,47 +325,20 @@ impl TokenEndpoint {
             .map_err(|e| (self.transport_error(e), None))?;
         let status = response.status().as_u16();
         let retry_after = parse_retry_after(response.headers());
-        let body = read_limited(response)
-            .await
-            .map_err(|e| (self.transport_error(e), None))?;
+        let body = read_limited(response).await.map_err(|e| (self.transport_error(e), None))?;
         if (200..300).contains(&status) {
-            return parse_grant(&body).map_err(|reason| {
-                (
-                    IamError::InvalidResponse {
-                        vendor: self.vendor,
-                        status,
-                        reason,
-                    },
-                    None,
-                )
-            });
+            return parse_grant(&body).map_err(|reason| (IamError::InvalidResponse { vendor: self.vendor, status, reason }, None));
         }
         let error = match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(map)) if map.get("error").and_then(Value::as_str).is_some() => {
-                IamError::OAuth {
-                    vendor: self.vendor,
-                    status,
-                    error: map
-                        .get("error")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    description: map
-                        .get("error_description")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                }
-            }
-            _ => IamError::HttpStatus {
+            Ok(Value::Object(map)) if map.get("error").and_then(Value::as_str).is_some() => IamError::OAuth {
                 vendor: self.vendor,
                 status,
+                error: map.get("error").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                description: map.get("error_description").and_then(Value::as_str).map(str::to_owned),
             },
+            _ => IamError::HttpStatus { vendor: self.vendor, status },
         };
-        let retry_after = if is_retryable_status(status) {
-            retry_after
-        } else {
-            None
-        };
+        let retry_after = if is_retryable_status(status) { retry_after } else { None };
         Err((error, retry_after))
     }
 
@@ -439,12 +351,7 @@ impl TokenEndpoint {
         } else {
             "request failed before an answer".to_owned()
         };
-        IamError::Transport {
-            vendor: self.vendor,
-            reason,
-            timed_out,
-            source: Some(Box::new(error.without_url())),
-        }
+        IamError::Transport { vendor: self.vendor, reason, timed_out, source: Some(Box::new(error.without_url())) }
     }
 }
 
@@ -462,14 +369,7 @@ async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, reqwes
 
 fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     // Seconds only: an HTTP-date falls back to our own backoff.
-    headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 fn parse_grant(body: &[u8]) -> Result<TokenGrant, String> {
@@ -489,15 +389,8 @@ fn parse_grant(body: &[u8]) -> Result<TokenGrant, String> {
     let expires_in = match map.get("expires_in") {
         None | Some(Value::Null) => None,
         // Some servers (older Microsoft endpoints) send it as a string.
-        Some(Value::String(s)) => Some(
-            s.trim()
-                .parse::<u64>()
-                .map_err(|_| "expires_in is not a whole number".to_owned())?,
-        ),
-        Some(Value::Number(n)) => Some(
-            n.as_u64()
-                .ok_or("expires_in is not a whole non-negative number")?,
-        ),
+        Some(Value::String(s)) => Some(s.trim().parse::<u64>().map_err(|_| "expires_in is not a whole number".to_owned())?),
+        Some(Value::Number(n)) => Some(n.as_u64().ok_or("expires_in is not a whole non-negative number")?),
         Some(_) => return Err("expires_in is not a number".into()),
     };
     let scope = match map.get("scope") {
@@ -505,12 +398,7 @@ fn parse_grant(body: &[u8]) -> Result<TokenGrant, String> {
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err("scope is not a string".into()),
     };
-    Ok(TokenGrant {
-        access_token,
-        token_type,
-        expires_in,
-        scope,
-    })
+    Ok(TokenGrant { access_token, token_type, expires_in, scope })
 }
 
 /// What every vendor adapter takes besides its own configuration: HTTP settings (or a
@@ -528,40 +416,24 @@ pub struct AdapterOptions {
 
 impl fmt::Debug for AdapterOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AdapterOptions")
-            .field("http", &self.http)
-            .field("shared_client", &self.client.is_some())
-            .finish_non_exhaustive()
+        f.debug_struct("AdapterOptions").field("http", &self.http).field("shared_client", &self.client.is_some()).finish_non_exhaustive()
     }
 }
 
 impl AdapterOptions {
     /// Options with these HTTP settings.
     pub fn with_http(http: HttpSettings) -> Self {
-        Self {
-            http,
-            ..Self::default()
-        }
+        Self { http, ..Self::default() }
     }
 
     /// The token endpoint at `url` and the clock, for an adapter of `vendor`.
     ///
     /// # Errors
     /// [`IamError::Configuration`] for a non-HTTPS URL or an unusable HTTP setting.
-    pub fn endpoint(
-        &self,
-        vendor: Vendor,
-        url: &str,
-    ) -> Result<(TokenEndpoint, Arc<dyn Clock>), IamError> {
+    pub fn endpoint(&self, vendor: Vendor, url: &str) -> Result<(TokenEndpoint, Arc<dyn Clock>), IamError> {
         let client = match &self.client {
             Some(client) => client.clone(),
-            None => self
-                .http
-                .build_client()
-                .map_err(|e| IamError::Configuration {
-                    vendor,
-                    reason: e.to_string(),
-                })?,
+            None => self.http.build_client().map_err(|e| IamError::Configuration { vendor, reason: e.to_string() })?,
         };
         let endpoint = TokenEndpoint::new(vendor, url, client, self.http.retry)?;
         let clock = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
@@ -577,23 +449,13 @@ pub fn ensure_agent(vendor: Vendor, configured: &str, requested: &str) -> Result
     if configured == requested {
         Ok(())
     } else {
-        Err(IamError::AgentMismatch {
-            vendor,
-            configured: configured.to_owned(),
-            requested: requested.to_owned(),
-        })
+        Err(IamError::AgentMismatch { vendor, configured: configured.to_owned(), requested: requested.to_owned() })
     }
 }
 
 /// The form fields of RFC 7523 client authentication.
 pub fn client_assertion_fields(assertion: SecretString) -> [(&'static str, SecretString); 2] {
-    [
-        (
-            "client_assertion_type",
-            SecretString::from(crate::CLIENT_ASSERTION_TYPE),
-        ),
-        ("client_assertion", assertion),
-    ]
+    [("client_assertion_type", SecretString::from(crate::CLIENT_ASSERTION_TYPE)), ("client_assertion", assertion)]
 }
 
 /// A form field with a public value.
@@ -615,55 +477,28 @@ mod tests {
         };
         for _ in 0..50 {
             let first = policy.delay(2, None).unwrap();
-            assert!(
-                first >= Duration::from_millis(500) && first <= Duration::from_secs(1),
-                "{first:?}"
-            );
+            assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1), "{first:?}");
             let second = policy.delay(3, None).unwrap();
-            assert!(
-                second >= Duration::from_secs(1) && second <= Duration::from_secs(2),
-                "{second:?}"
-            );
+            assert!(second >= Duration::from_secs(1) && second <= Duration::from_secs(2), "{second:?}");
             let capped = policy.delay(6, None).unwrap();
-            assert!(
-                capped >= Duration::from_millis(1500) && capped <= Duration::from_secs(3),
-                "{capped:?}"
-            );
+            assert!(capped >= Duration::from_millis(1500) && capped <= Duration::from_secs(3), "{capped:?}");
         }
     }
 
     #[test]
     fn retry_after_is_honoured_up_to_the_limit() {
         let policy = RetryPolicy::default();
-        assert_eq!(
-            policy.delay(2, Some(Duration::from_secs(7))),
-            Some(Duration::from_secs(7))
-        );
+        assert_eq!(policy.delay(2, Some(Duration::from_secs(7))), Some(Duration::from_secs(7)));
         assert_eq!(policy.delay(2, Some(Duration::from_secs(31))), None);
     }
 
     #[test]
     fn grants_are_parsed_strictly() {
-        let g = parse_grant(
-            br#"{"access_token":"t","token_type":"Bearer","expires_in":"3599","scope":"a b"}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            (g.token_type.as_deref(), g.expires_in, g.scope.as_deref()),
-            (Some("Bearer"), Some(3599), Some("a b"))
-        );
-        assert_eq!(
-            parse_grant(b"<html>").unwrap_err(),
-            "the body is not a JSON object"
-        );
-        assert_eq!(
-            parse_grant(br#"{"token_type":"Bearer"}"#).unwrap_err(),
-            "no access_token"
-        );
-        assert_eq!(
-            parse_grant(br#"{"access_token":""}"#).unwrap_err(),
-            "access_token is empty or not a string"
-        );
+        let g = parse_grant(br#"{"access_token":"t","token_type":"Bearer","expires_in":"3599","scope":"a b"}"#).unwrap();
+        assert_eq!((g.token_type.as_deref(), g.expires_in, g.scope.as_deref()), (Some("Bearer"), Some(3599), Some("a b")));
+        assert_eq!(parse_grant(b"<html>").unwrap_err(), "the body is not a JSON object");
+        assert_eq!(parse_grant(br#"{"token_type":"Bearer"}"#).unwrap_err(), "no access_token");
+        assert_eq!(parse_grant(br#"{"access_token":""}"#).unwrap_err(), "access_token is empty or not a string");
         assert!(parse_grant(br#"{"access_token":"t","expires_in":-1}"#).is_err());
     }
 
@@ -671,11 +506,7 @@ mod tests {
     fn defaults_apply_when_fields_are_absent() {
         let g = parse_grant(br#"{"access_token":"t"}"#).unwrap();
         let issued = SystemTime::UNIX_EPOCH;
-        let r = g.into_token_response(
-            Duration::from_secs(86_400),
-            &["read".into(), "write".into()],
-            issued,
-        );
+        let r = g.into_token_response(Duration::from_secs(86_400), &["read".into(), "write".into()], issued);
         assert_eq!(r.token_type(), "Bearer");
         assert_eq!(r.expires_in(), Duration::from_secs(86_400));
         assert_eq!(r.scopes(), ["read", "write"]);
@@ -684,16 +515,8 @@ mod tests {
     #[test]
     fn only_https_urls_with_a_host() {
         assert!(require_https_url("https://idp.example.com/token").is_ok());
-        assert!(
-            require_https_url("http://idp.example.com/token")
-                .unwrap_err()
-                .contains("must use https://")
-        );
-        assert!(
-            require_https_url("https://u:p@idp.example.com/")
-                .unwrap_err()
-                .contains("credentials")
-        );
+        assert!(require_https_url("http://idp.example.com/token").unwrap_err().contains("must use https://"));
+        assert!(require_https_url("https://u:p@idp.example.com/").unwrap_err().contains("credentials"));
         assert!(require_https_url("idp.example.com").is_err());
     }
 }

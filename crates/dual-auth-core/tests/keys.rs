@@ -20,79 +20,30 @@ fn sign_and_check(private: &str, public: &str, expected: SigningAlgorithm) {
     let public_key = VerifyingKey::from_pem_file(fixture(public)).unwrap();
     assert_eq!(public_key.algorithm(), expected, "{public}");
     // The key's own exported public half is the openssl-made one.
-    assert_eq!(
-        VerifyingKey::from_pem(key.public_key_pem())
-            .unwrap()
-            .algorithm(),
-        expected
-    );
-    assert_eq!(
-        key.public_key_pem(),
-        std::fs::read_to_string(fixture(public)).unwrap(),
-        "{private}: SPKI export matches openssl's"
-    );
+    assert_eq!(VerifyingKey::from_pem(key.public_key_pem()).unwrap().algorithm(), expected);
+    assert_eq!(key.public_key_pem(), std::fs::read_to_string(fixture(public)).unwrap(), "{private}: SPKI export matches openssl's");
     assert_eq!(token.split('.').count(), 3);
 }
 
 #[test]
 fn every_supported_pem_form_loads_with_the_algorithm_its_kind_implies() {
-    sign_and_check(
-        "rsa2048-pkcs8.pem",
-        "rsa2048-spki.pub.pem",
-        SigningAlgorithm::Rs256,
-    );
-    sign_and_check(
-        "rsa2048-pkcs1.pem",
-        "rsa2048-spki.pub.pem",
-        SigningAlgorithm::Rs256,
-    );
-    sign_and_check(
-        "ec-p256-sec1.pem",
-        "ec-p256.pub.pem",
-        SigningAlgorithm::Es256,
-    );
-    sign_and_check(
-        "ec-p256-pkcs8.pem",
-        "ec-p256.pub.pem",
-        SigningAlgorithm::Es256,
-    );
-    sign_and_check(
-        "ed25519-pkcs8.pem",
-        "ed25519.pub.pem",
-        SigningAlgorithm::EdDsa,
-    );
+    sign_and_check("rsa2048-pkcs8.pem", "rsa2048-spki.pub.pem", SigningAlgorithm::Rs256);
+    sign_and_check("rsa2048-pkcs1.pem", "rsa2048-spki.pub.pem", SigningAlgorithm::Rs256);
+    sign_and_check("ec-p256-sec1.pem", "ec-p256.pub.pem", SigningAlgorithm::Es256);
+    sign_and_check("ec-p256-pkcs8.pem", "ec-p256.pub.pem", SigningAlgorithm::Es256);
+    sign_and_check("ed25519-pkcs8.pem", "ed25519.pub.pem", SigningAlgorithm::EdDsa);
     let pkcs1_public = VerifyingKey::from_pem_file(fixture("rsa2048-pkcs1.pub.pem")).unwrap();
     assert_eq!(pkcs1_public.algorithm(), SigningAlgorithm::Rs256);
 }
 
 #[test]
 fn rsa_keys_can_be_pinned_to_pss_but_not_to_another_kind() {
-    let key = SigningKey::from_pem_file_with_algorithm(
-        fixture("rsa2048-pkcs8.pem"),
-        SigningAlgorithm::Ps256,
-    )
-    .unwrap();
+    let key = SigningKey::from_pem_file_with_algorithm(fixture("rsa2048-pkcs8.pem"), SigningAlgorithm::Ps256).unwrap();
     assert_eq!(key.algorithm(), SigningAlgorithm::Ps256);
-    let err = SigningKey::from_pem_file_with_algorithm(
-        fixture("rsa2048-pkcs8.pem"),
-        SigningAlgorithm::Es256,
-    )
-    .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            KeyError::AlgorithmMismatch {
-                key_type: "RSA",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let err = SigningKey::from_pem_file_with_algorithm(fixture("rsa2048-pkcs8.pem"), SigningAlgorithm::Es256).unwrap_err();
+    assert!(matches!(err, KeyError::AlgorithmMismatch { key_type: "RSA", .. }), "{err}");
     let pem = std::fs::read(fixture("ed25519.pub.pem")).unwrap();
-    assert!(matches!(
-        VerifyingKey::from_pem_with_algorithm(pem, SigningAlgorithm::Rs256),
-        Err(KeyError::AlgorithmMismatch { .. })
-    ));
+    assert!(matches!(VerifyingKey::from_pem_with_algorithm(pem, SigningAlgorithm::Rs256), Err(KeyError::AlgorithmMismatch { .. })));
 }
 
 #[test]
@@ -103,90 +54,42 @@ fn unsupported_keys_are_refused_with_a_reason() {
     };
     assert!(reason(SigningKey::from_pem_file(fixture("rsa1024.pem"))).contains("2048"));
     assert!(reason(SigningKey::from_pem_file(fixture("ec-p384-sec1.pem"))).contains("P-256"));
-    assert!(
-        reason(SigningKey::from_pem_file(fixture("rsa2048-encrypted.pem"))).contains("encrypted")
-    );
-    assert!(
-        reason(SigningKey::from_pem_file(fixture("rsa2048-spki.pub.pem"))).contains("public key")
-    );
+    assert!(reason(SigningKey::from_pem_file(fixture("rsa2048-encrypted.pem"))).contains("encrypted"));
+    assert!(reason(SigningKey::from_pem_file(fixture("rsa2048-spki.pub.pem"))).contains("public key"));
     assert!(reason(SigningKey::from_pem(b"not a key")).contains("BEGIN"));
-    assert!(
-        reason(SigningKey::from_pem(
-            b"-----BEGIN PRIVATE KEY-----\n!!!\n-----END PRIVATE KEY-----\n"
-        ))
-        .contains("base64")
-    );
+    assert!(reason(SigningKey::from_pem(b"-----BEGIN PRIVATE KEY-----\n!!!\n-----END PRIVATE KEY-----\n")).contains("base64"));
     let public_reason = |r: Result<VerifyingKey, KeyError>| match r {
         Err(KeyError::InvalidKey { reason }) => reason,
         other => panic!("expected InvalidKey, got {other:?}"),
     };
-    assert!(
-        public_reason(VerifyingKey::from_pem_file(fixture("rsa2048-pkcs8.pem")))
-            .contains("private key")
-    );
-    assert!(
-        public_reason(VerifyingKey::from_pem_file(fixture("ec-p384.pub.pem"))).contains("P-256")
-    );
-    assert!(
-        public_reason(VerifyingKey::from_pem_file(fixture("rsa1024.pub.pem"))).contains("2048")
-    );
+    assert!(public_reason(VerifyingKey::from_pem_file(fixture("rsa2048-pkcs8.pem"))).contains("private key"));
+    assert!(public_reason(VerifyingKey::from_pem_file(fixture("ec-p384.pub.pem"))).contains("P-256"));
+    assert!(public_reason(VerifyingKey::from_pem_file(fixture("rsa1024.pub.pem"))).contains("2048"));
     let err = SigningKey::from_pem_file(fixture("no-such-file.pem")).unwrap_err();
-    assert!(
-        matches!(&err, KeyError::Io { path, .. } if path.ends_with("no-such-file.pem")),
-        "{err}"
-    );
+    assert!(matches!(&err, KeyError::Io { path, .. } if path.ends_with("no-such-file.pem")), "{err}");
 }
 
 #[test]
 fn debug_never_shows_key_material() {
-    let key = SigningKey::from_pem_file(fixture("rsa2048-pkcs8.pem"))
-        .unwrap()
-        .with_key_id("k1");
+    let key = SigningKey::from_pem_file(fixture("rsa2048-pkcs8.pem")).unwrap().with_key_id("k1");
     let debug = format!("{key:?}");
-    assert_eq!(
-        debug,
-        "SigningKey { algorithm: Rs256, key_id: Some(\"k1\"), .. }"
-    );
+    assert_eq!(debug, "SigningKey { algorithm: Rs256, key_id: Some(\"k1\"), .. }");
     let pair = generate_key_pair(SigningAlgorithm::EdDsa, 0).unwrap();
     assert!(!format!("{pair:?}").contains("PRIVATE"));
 }
 
 #[test]
 fn generated_pairs_load_back_for_every_algorithm_family() {
-    for (alg, bits) in [
-        (SigningAlgorithm::Rs256, 2048),
-        (SigningAlgorithm::Es256, 0),
-        (SigningAlgorithm::EdDsa, 0),
-    ] {
+    for (alg, bits) in [(SigningAlgorithm::Rs256, 2048), (SigningAlgorithm::Es256, 0), (SigningAlgorithm::EdDsa, 0)] {
         let pair = generate_key_pair(alg, bits).unwrap();
         let key = SigningKey::from_pem(pair.private_key_pem.expose_secret()).unwrap();
         assert_eq!(key.algorithm(), alg);
-        assert!(
-            pair.private_key_pem
-                .expose_secret()
-                .starts_with("-----BEGIN PRIVATE KEY-----"),
-            "PKCS#8"
-        );
-        assert!(
-            pair.public_key_pem
-                .starts_with("-----BEGIN PUBLIC KEY-----"),
-            "SPKI"
-        );
-        assert_eq!(
-            VerifyingKey::from_pem(&pair.public_key_pem)
-                .unwrap()
-                .algorithm(),
-            alg
-        );
+        assert!(pair.private_key_pem.expose_secret().starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8");
+        assert!(pair.public_key_pem.starts_with("-----BEGIN PUBLIC KEY-----"), "SPKI");
+        assert_eq!(VerifyingKey::from_pem(&pair.public_key_pem).unwrap().algorithm(), alg);
     }
-    assert!(matches!(
-        generate_key_pair(SigningAlgorithm::Rs256, 1024),
-        Err(KeyError::InvalidKey { .. })
-    ));
-    assert!(matches!(
-        generate_key_pair(SigningAlgorithm::Rs256, 2050),
-        Err(KeyError::InvalidKey { .. })
-    ));
+    assert!(matches!(generate_key_pair(SigningAlgorithm::Rs256, 1024), Err(KeyError::InvalidKey { .. })));
+    assert!(matches!(generate_key_pair(SigningAlgorithm::Rs256, 2050), Err(KeyError::InvalidKey { .. })));
 }
 
 #[cfg(unix)]
@@ -196,14 +99,8 @@ fn key_files_are_written_private_and_never_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let pair = generate_key_pair(SigningAlgorithm::Es256, 0).unwrap();
     let (private, public) = pair.write_to_dir(&dir.path().join("keys")).unwrap();
-    assert_eq!(
-        std::fs::metadata(&private).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    assert_eq!(
-        std::fs::metadata(&public).unwrap().permissions().mode() & 0o777 & !0o022,
-        0o644 & !0o022
-    );
+    assert_eq!(std::fs::metadata(&private).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(&public).unwrap().permissions().mode() & 0o777 & !0o022, 0o644 & !0o022);
     assert_eq!(private.file_name().unwrap(), "app-private-key.pem");
     assert_eq!(public.file_name().unwrap(), "app-public-key.pem");
     let err = pair.write_to_dir(&dir.path().join("keys")).unwrap_err();
@@ -213,18 +110,9 @@ fn key_files_are_written_private_and_never_overwritten() {
 
 #[test]
 fn algorithm_names_parse() {
-    assert_eq!(
-        "eddsa".parse::<SigningAlgorithm>().unwrap(),
-        SigningAlgorithm::EdDsa
-    );
-    assert_eq!(
-        "RS256".parse::<SigningAlgorithm>().unwrap(),
-        SigningAlgorithm::Rs256
-    );
-    assert!(matches!(
-        "HS256".parse::<SigningAlgorithm>(),
-        Err(KeyError::UnsupportedAlgorithm { .. })
-    ));
+    assert_eq!("eddsa".parse::<SigningAlgorithm>().unwrap(), SigningAlgorithm::EdDsa);
+    assert_eq!("RS256".parse::<SigningAlgorithm>().unwrap(), SigningAlgorithm::Rs256);
+    assert!(matches!("HS256".parse::<SigningAlgorithm>(), Err(KeyError::UnsupportedAlgorithm { .. })));
 }
 
 #[test]
@@ -237,14 +125,9 @@ fn jwk_thumbprint_matches_rfc_7638_example() {
         "alg": "RS256",
         "kid": "2011-04-29"
     });
-    let required: serde_json::Map<String, serde_json::Value> = ["e", "kty", "n"]
-        .iter()
-        .map(|k| ((*k).to_owned(), jwk[*k].clone()))
-        .collect();
-    assert_eq!(
-        dual_auth_core::jwk_thumbprint(&required),
-        "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-    );
+    let required: serde_json::Map<String, serde_json::Value> =
+        ["e", "kty", "n"].iter().map(|k| ((*k).to_owned(), jwk[*k].clone())).collect();
+    assert_eq!(dual_auth_core::jwk_thumbprint(&required), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
 }
 
 #[test]
@@ -256,21 +139,9 @@ fn public_jwks_carry_the_key_members_and_private_key_jwt_gets_a_thumbprint_kid()
     assert_eq!(jwk["alg"], "RS256");
     assert!(jwk.get("d").is_none(), "no private member");
     let ec = SigningKey::from_pem_file(fixture("ec-p256-pkcs8.pem")).unwrap();
-    assert_eq!(
-        (
-            ec.public_jwk()["kty"].as_str(),
-            ec.public_jwk()["crv"].as_str()
-        ),
-        (Some("EC"), Some("P-256"))
-    );
+    assert_eq!((ec.public_jwk()["kty"].as_str(), ec.public_jwk()["crv"].as_str()), (Some("EC"), Some("P-256")));
     let ed = SigningKey::from_pem_file(fixture("ed25519-pkcs8.pem")).unwrap();
-    assert_eq!(
-        (
-            ed.public_jwk()["kty"].as_str(),
-            ed.public_jwk()["crv"].as_str()
-        ),
-        (Some("OKP"), Some("Ed25519"))
-    );
+    assert_eq!((ed.public_jwk()["kty"].as_str(), ed.public_jwk()["crv"].as_str()), (Some("OKP"), Some("Ed25519")));
 
     let thumbprint = rsa.jwk_thumbprint();
     assert_eq!(thumbprint.len(), 43);
@@ -280,9 +151,7 @@ fn public_jwks_carry_the_key_members_and_private_key_jwt_gets_a_thumbprint_kid()
         }
         other => panic!("{other:?}"),
     }
-    let named = SigningKey::from_pem_file(fixture("rsa2048-pkcs8.pem"))
-        .unwrap()
-        .with_key_id("mine");
+    let named = SigningKey::from_pem_file(fixture("rsa2048-pkcs8.pem")).unwrap().with_key_id("mine");
     match dual_auth_core::ClientAuthentication::private_key_jwt(named) {
         dual_auth_core::ClientAuthentication::PrivateKeyJwt(key) => {
             assert_eq!(key.key_id(), Some("mine"))

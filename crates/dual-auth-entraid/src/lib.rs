@@ -18,13 +18,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use dual_auth_config::{ConfigError, ConfigReader, keys};
 use dual_auth_core::secrecy::SecretString;
-use dual_auth_core::token_endpoint::{
-    AdapterOptions, TokenEndpoint, client_assertion_fields, ensure_agent, field,
-};
+use dual_auth_core::token_endpoint::{AdapterOptions, TokenEndpoint, client_assertion_fields, ensure_agent, field};
 use dual_auth_core::{
-    ASSERTION_LIFETIME, AssertionClaims, Clock, IamAdapter, IamError, SigningKey, TokenRequest,
-    TokenResponse, Vendor, sign_assertion_with_key,
+    ASSERTION_LIFETIME, AssertionClaims, Clock, IamAdapter, IamError, SigningKey, TokenRequest, TokenResponse, Vendor,
+    sign_assertion_with_key,
 };
 
 /// `expires_in` when Microsoft sends none (upstream default).
@@ -56,6 +55,56 @@ pub struct EntraIdConfig {
     pub app_key: SigningKey,
     /// `API_AUDIENCE`: the API the act assertion is for.
     pub api_audience: String,
+    /// `API_SCOPE`: the `.../.default` scope programs request for this API. The adapter
+    /// sends the scopes each request names; this is the value to name.
+    pub api_scope: String,
+}
+
+impl EntraIdConfig {
+    /// Loads `ENTRAID_TOKEN_URL`, `AGENT_CLIENT_ID`, the client credential
+    /// (`AGENT_CLIENT_AUTH_METHOD` = `client_secret` with `AGENT_CLIENT_SECRET`, the
+    /// default, or `certificate` with `AGENT_PRIVATE_KEY_PATH` and `AGENT_CERTIFICATE_PATH`),
+    /// `APP_PRIVATE_KEY_PATH`, `APP_ID`, `API_AUDIENCE` and `API_SCOPE` (warned about
+    /// unless it ends in `/.default`).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the key, the backend and the fix.
+    pub async fn load(reader: &ConfigReader<'_>) -> Result<Self, ConfigError> {
+        let token_url = reader.https_url(keys::ENTRAID_TOKEN_URL).await?;
+        let client_id = reader.text(keys::AGENT_CLIENT_ID).await?;
+        let client_auth = match reader.choice(keys::AGENT_CLIENT_AUTH_METHOD, &["client_secret", "certificate"], "client_secret").await? {
+            "certificate" => {
+                let key = reader.agent_key().await?;
+                let path = reader.readable_file(keys::AGENT_CERTIFICATE_PATH, false).await?;
+                let certificate = std::fs::read(&path).map_err(|e| ConfigError::File {
+                    key: keys::AGENT_CERTIFICATE_PATH.into(),
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                let key = key
+                    .with_certificate(certificate)
+                    .map_err(|source| ConfigError::Key { key: keys::AGENT_CERTIFICATE_PATH.into(), source })?;
+                EntraClientAuthentication::Certificate(key)
+            }
+            _ => EntraClientAuthentication::ClientSecret(reader.secret(keys::AGENT_CLIENT_SECRET).await?),
+        };
+        let app_key_path = reader.readable_file(keys::APP_PRIVATE_KEY_PATH, true).await?;
+        let app_key = SigningKey::from_pem_file(&app_key_path)
+            .map_err(|source| ConfigError::Key { key: keys::APP_PRIVATE_KEY_PATH.into(), source })?;
+        let api_scope = reader.text(keys::API_SCOPE).await?;
+        if !api_scope.ends_with("/.default") {
+            tracing::warn!(event = "entraid_scope_not_default", scope = %api_scope, "API_SCOPE should end in /.default for client credentials");
+        }
+        Ok(Self {
+            token_url,
+            client_id,
+            client_auth,
+            app_id: reader.text(keys::APP_ID).await?,
+            app_key,
+            api_audience: reader.text(keys::API_AUDIENCE).await?,
+            api_scope,
+        })
+    }
 }
 
 /// The Entra ID [`IamAdapter`].
@@ -79,16 +128,9 @@ impl EntraIdAdapter {
     pub fn new(config: EntraIdConfig, options: AdapterOptions) -> Result<Self, IamError> {
         let vendor = Vendor::EntraId;
         let (endpoint, clock) = options.endpoint(vendor, &config.token_url)?;
-        for (name, value) in [
-            ("AGENT_CLIENT_ID", &config.client_id),
-            ("APP_ID", &config.app_id),
-            ("API_AUDIENCE", &config.api_audience),
-        ] {
+        for (name, value) in [("AGENT_CLIENT_ID", &config.client_id), ("APP_ID", &config.app_id), ("API_AUDIENCE", &config.api_audience)] {
             if value.trim().is_empty() {
-                return Err(IamError::Configuration {
-                    vendor,
-                    reason: format!("{name} is empty"),
-                });
+                return Err(IamError::Configuration { vendor, reason: format!("{name} is empty") });
             }
         }
         if let EntraClientAuthentication::Certificate(key) = &config.client_auth
@@ -124,13 +166,8 @@ impl EntraIdAdapter {
                     authorized_party: None,
                     not_before: true,
                 };
-                let assertion =
-                    sign_assertion_with_key(key, &claims, self.clock.now()).map_err(|source| {
-                        IamError::Assertion {
-                            vendor: Vendor::EntraId,
-                            source,
-                        }
-                    })?;
+                let assertion = sign_assertion_with_key(key, &claims, self.clock.now())
+                    .map_err(|source| IamError::Assertion { vendor: Vendor::EntraId, source })?;
                 client_assertion_fields(assertion).into()
             }
         })
@@ -144,13 +181,7 @@ impl IamAdapter for EntraIdAdapter {
     }
 
     fn cache_scope(&self) -> String {
-        format!(
-            "{}|{}|{}|{}",
-            self.vendor(),
-            self.endpoint.url(),
-            self.client_id,
-            self.api_audience
-        )
+        format!("{}|{}|{}|{}", self.vendor(), self.endpoint.url(), self.client_id, self.api_audience)
     }
 
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
@@ -166,10 +197,7 @@ impl IamAdapter for EntraIdAdapter {
         let grant = self
             .endpoint
             .request(|| {
-                let mut form = vec![
-                    field("grant_type", "client_credentials"),
-                    field("client_id", self.client_id.as_str()),
-                ];
+                let mut form = vec![field("grant_type", "client_credentials"), field("client_id", self.client_id.as_str())];
                 form.extend(self.credential_fields()?);
                 form.push(field("scope", request.scope_string()));
                 Ok(form)
@@ -184,10 +212,7 @@ impl IamAdapter for EntraIdAdapter {
             not_before: false,
         };
         let act_assertion = sign_assertion_with_key(&self.app_key, &act_claims, self.clock.now())
-            .map_err(|source| IamError::Assertion {
-            vendor: Vendor::EntraId,
-            source,
-        })?;
+            .map_err(|source| IamError::Assertion { vendor: Vendor::EntraId, source })?;
         use dual_auth_core::secrecy::ExposeSecret;
         let response = grant
             .into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now())

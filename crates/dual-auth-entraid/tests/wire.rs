@@ -7,10 +7,7 @@ use std::time::Duration;
 
 use dual_auth_core::secrecy::{ExposeSecret, SecretString};
 use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings};
-use dual_auth_core::{
-    Act, ActJwtVerifier, CLIENT_ASSERTION_TYPE, IamAdapter, IamError, SigningKey, TokenRequest,
-    VerifyingKey,
-};
+use dual_auth_core::{Act, ActJwtVerifier, CLIENT_ASSERTION_TYPE, IamAdapter, IamError, SigningKey, TokenRequest, VerifyingKey};
 use dual_auth_entraid::{EntraClientAuthentication, EntraIdAdapter, EntraIdConfig};
 use dual_auth_test_support::https::{CannedResponse, TestCa, TestHttpsServer};
 use dual_auth_test_support::{jwt, key_fixture};
@@ -42,10 +39,9 @@ fn config(url: String, auth: EntraClientAuthentication) -> EntraIdConfig {
         client_id: AGENT.into(),
         client_auth: auth,
         app_id: APP_ID.into(),
-        app_key: SigningKey::from_pem_file(key_fixture("rsa2048-other.pem"))
-            .unwrap()
-            .with_key_id("app-key-1"),
+        app_key: SigningKey::from_pem_file(key_fixture("rsa2048-other.pem")).unwrap().with_key_id("app-key-1"),
         api_audience: API_AUDIENCE.into(),
+        api_scope: "api://finance-api/.default".into(),
     }
 }
 
@@ -55,30 +51,18 @@ async fn client_secret_request_and_a_bound_act_assertion() {
     let server = TestHttpsServer::start(&ca).await;
     server.push(CannedResponse::json(200, r#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"ms-token"}"#));
     let adapter = EntraIdAdapter::new(
-        config(
-            server.url(TOKEN_PATH),
-            EntraClientAuthentication::ClientSecret(SecretString::from(SECRET)),
-        ),
+        config(server.url(TOKEN_PATH), EntraClientAuthentication::ClientSecret(SecretString::from(SECRET))),
         options(&ca),
     )
     .unwrap();
-    let token = adapter
-        .request_token(&TokenRequest::new(AGENT, act(), ["api://finance-api/.default"]).unwrap())
-        .await
-        .unwrap();
+    let token = adapter.request_token(&TokenRequest::new(AGENT, act(), ["api://finance-api/.default"]).unwrap()).await.unwrap();
     assert_eq!(token.access_token().expose_secret(), "ms-token");
     assert_eq!(token.expires_in(), Duration::from_secs(3599));
 
     let requests = server.requests();
     let sent = &requests[0];
-    assert_eq!(
-        (sent.method.as_str(), sent.target.as_str()),
-        ("POST", TOKEN_PATH)
-    );
-    assert_eq!(
-        sent.header("content-type"),
-        Some("application/x-www-form-urlencoded")
-    );
+    assert_eq!((sent.method.as_str(), sent.target.as_str()), ("POST", TOKEN_PATH));
+    assert_eq!(sent.header("content-type"), Some("application/x-www-form-urlencoded"));
     let form = sent.form();
     assert_eq!(
         form,
@@ -93,110 +77,46 @@ async fn client_secret_request_and_a_bound_act_assertion() {
     // The act assertion: RS256 with the app key and its kid; azp binds it to the agent.
     let assertion_text = token.act_assertion().unwrap().expose_secret().to_owned();
     let assertion = jwt::decode(&assertion_text);
-    assert_eq!(
-        serde_json::Value::Object(assertion.header.clone()),
-        json!({"alg": "RS256", "typ": "JWT", "kid": "app-key-1"})
-    );
-    assert_eq!(
-        assertion.claim_names(),
-        ["iss", "sub", "aud", "exp", "iat", "jti", "act", "azp"]
-    );
-    assert_eq!(
-        (
-            assertion.claims["iss"].as_str(),
-            assertion.claims["sub"].as_str()
-        ),
-        (Some(APP_ID), Some(APP_ID))
-    );
+    assert_eq!(serde_json::Value::Object(assertion.header.clone()), json!({"alg": "RS256", "typ": "JWT", "kid": "app-key-1"}));
+    assert_eq!(assertion.claim_names(), ["iss", "sub", "aud", "exp", "iat", "jti", "act", "azp"]);
+    assert_eq!((assertion.claims["iss"].as_str(), assertion.claims["sub"].as_str()), (Some(APP_ID), Some(APP_ID)));
     assert_eq!(assertion.claims["aud"], API_AUDIENCE);
-    assert_eq!(
-        assertion.claims["exp"].as_u64().unwrap() - assertion.claims["iat"].as_u64().unwrap(),
-        300
-    );
+    assert_eq!(assertion.claims["exp"].as_u64().unwrap() - assertion.claims["iat"].as_u64().unwrap(), 300);
     assert_eq!(assertion.claims["act"], act().to_value());
     assert_eq!(assertion.claims["azp"], AGENT);
-    assert!(
-        assertion.verifies_with_public_key(
-            &std::fs::read(key_fixture("rsa2048-other.pub.pem")).unwrap()
-        )
-    );
+    assert!(assertion.verifies_with_public_key(&std::fs::read(key_fixture("rsa2048-other.pub.pem")).unwrap()));
     // And our own act JWT verifier accepts it as an act JWT from APP_ID.
-    let verifier = ActJwtVerifier::builder(
-        VerifyingKey::from_pem_file(key_fixture("rsa2048-other.pub.pem")).unwrap(),
-        API_AUDIENCE,
-    )
-    .issuer(APP_ID)
-    .build()
-    .unwrap();
-    assert_eq!(
-        verifier.verify(&assertion_text).await.unwrap().act(),
-        &act()
-    );
+    let verifier = ActJwtVerifier::builder(VerifyingKey::from_pem_file(key_fixture("rsa2048-other.pub.pem")).unwrap(), API_AUDIENCE)
+        .issuer(APP_ID)
+        .build()
+        .unwrap();
+    assert_eq!(verifier.verify(&assertion_text).await.unwrap().act(), &act());
 }
 
 #[tokio::test]
 async fn certificate_credential_sends_an_assertion_with_x5t_s256_and_no_secret() {
     let ca = TestCa::new();
     let server = TestHttpsServer::start(&ca).await;
-    server.push(CannedResponse::json(
-        200,
-        r#"{"token_type":"Bearer","expires_in":"3599","access_token":"ms-token"}"#,
-    ));
+    server.push(CannedResponse::json(200, r#"{"token_type":"Bearer","expires_in":"3599","access_token":"ms-token"}"#));
     let certificate = std::fs::read(key_fixture("rsa2048.cert.pem")).unwrap();
-    let key = SigningKey::from_pem_file(key_fixture("rsa2048-pkcs8.pem"))
-        .unwrap()
-        .with_certificate(&certificate)
-        .unwrap();
-    let adapter = EntraIdAdapter::new(
-        config(
-            server.url(TOKEN_PATH),
-            EntraClientAuthentication::Certificate(key),
-        ),
-        options(&ca),
-    )
-    .unwrap();
-    let token = adapter
-        .request_token(&TokenRequest::new(AGENT, act(), ["api://finance-api/.default"]).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(
-        token.expires_in(),
-        Duration::from_secs(3599),
-        "a string expires_in is read too"
-    );
+    let key = SigningKey::from_pem_file(key_fixture("rsa2048-pkcs8.pem")).unwrap().with_certificate(&certificate).unwrap();
+    let adapter = EntraIdAdapter::new(config(server.url(TOKEN_PATH), EntraClientAuthentication::Certificate(key)), options(&ca)).unwrap();
+    let token = adapter.request_token(&TokenRequest::new(AGENT, act(), ["api://finance-api/.default"]).unwrap()).await.unwrap();
+    assert_eq!(token.expires_in(), Duration::from_secs(3599), "a string expires_in is read too");
 
     let form = server.requests()[0].form();
     assert_eq!(
         form.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
-        [
-            "grant_type",
-            "client_id",
-            "client_assertion_type",
-            "client_assertion",
-            "scope"
-        ]
+        ["grant_type", "client_id", "client_assertion_type", "client_assertion", "scope"]
     );
     assert_eq!(form[2].1, CLIENT_ASSERTION_TYPE);
     let assertion = jwt::decode(&form[3].1);
     let expected = jwt::x5t_s256(&certificate);
-    assert_eq!(
-        serde_json::Value::Object(assertion.header.clone()),
-        json!({"alg": "RS256", "typ": "JWT", "x5t#S256": expected})
-    );
-    assert_eq!(
-        assertion.claim_names(),
-        ["iss", "sub", "aud", "exp", "iat", "nbf", "jti"]
-    );
-    assert_eq!(
-        assertion.claims["aud"],
-        server.url(TOKEN_PATH),
-        "Microsoft wants the token endpoint"
-    );
+    assert_eq!(serde_json::Value::Object(assertion.header.clone()), json!({"alg": "RS256", "typ": "JWT", "x5t#S256": expected}));
+    assert_eq!(assertion.claim_names(), ["iss", "sub", "aud", "exp", "iat", "nbf", "jti"]);
+    assert_eq!(assertion.claims["aud"], server.url(TOKEN_PATH), "Microsoft wants the token endpoint");
     assert_eq!(assertion.claims["nbf"], assertion.claims["iat"]);
-    assert!(
-        assertion
-            .verifies_with_public_key(&std::fs::read(key_fixture("rsa2048-spki.pub.pem")).unwrap())
-    );
+    assert!(assertion.verifies_with_public_key(&std::fs::read(key_fixture("rsa2048-spki.pub.pem")).unwrap()));
 }
 
 #[tokio::test]
@@ -204,38 +124,20 @@ async fn non_default_scopes_and_a_certificate_for_another_key_are_refused() {
     let ca = TestCa::new();
     let server = TestHttpsServer::start(&ca).await;
     let adapter = EntraIdAdapter::new(
-        config(
-            server.url(TOKEN_PATH),
-            EntraClientAuthentication::ClientSecret(SecretString::from(SECRET)),
-        ),
+        config(server.url(TOKEN_PATH), EntraClientAuthentication::ClientSecret(SecretString::from(SECRET))),
         options(&ca),
     )
     .unwrap();
-    let err = adapter
-        .request_token(&TokenRequest::new(AGENT, act(), ["finance.read"]).unwrap())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, IamError::InvalidRequest { reason } if reason.contains("/.default")),
-        "{err}"
-    );
+    let err = adapter.request_token(&TokenRequest::new(AGENT, act(), ["finance.read"]).unwrap()).await.unwrap_err();
+    assert!(matches!(&err, IamError::InvalidRequest { reason } if reason.contains("/.default")), "{err}");
     assert!(server.requests().is_empty());
 
     let other_cert = std::fs::read(key_fixture("rsa2048-other.cert.pem")).unwrap();
-    let err = SigningKey::from_pem_file(key_fixture("rsa2048-pkcs8.pem"))
-        .unwrap()
-        .with_certificate(&other_cert)
-        .unwrap_err();
+    let err = SigningKey::from_pem_file(key_fixture("rsa2048-pkcs8.pem")).unwrap().with_certificate(&other_cert).unwrap_err();
     assert!(err.to_string().contains("issued for another key"), "{err}");
-    let key_without_certificate =
-        SigningKey::from_pem_file(key_fixture("rsa2048-pkcs8.pem")).unwrap();
-    let err = EntraIdAdapter::new(
-        config(
-            server.url(TOKEN_PATH),
-            EntraClientAuthentication::Certificate(key_without_certificate),
-        ),
-        options(&ca),
-    )
-    .unwrap_err();
+    let key_without_certificate = SigningKey::from_pem_file(key_fixture("rsa2048-pkcs8.pem")).unwrap();
+    let err =
+        EntraIdAdapter::new(config(server.url(TOKEN_PATH), EntraClientAuthentication::Certificate(key_without_certificate)), options(&ca))
+            .unwrap_err();
     assert!(err.to_string().contains("with_certificate"), "{err}");
 }

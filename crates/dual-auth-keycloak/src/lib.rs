@@ -32,12 +32,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dual_auth_core::token_endpoint::{
-    AdapterOptions, TokenEndpoint, client_assertion_fields, ensure_agent, field,
-};
+use dual_auth_config::{ConfigError, ConfigReader, keys};
+use dual_auth_core::token_endpoint::{AdapterOptions, TokenEndpoint, client_assertion_fields, ensure_agent, field};
 use dual_auth_core::{
-    ASSERTION_LIFETIME, AssertionClaims, ClientAuthentication, Clock, IamAdapter, IamError,
-    TokenRequest, TokenResponse, Vendor,
+    ASSERTION_LIFETIME, AssertionClaims, ClientAuthentication, Clock, IamAdapter, IamError, TokenRequest, TokenResponse, Vendor,
 };
 
 /// `expires_in` when Keycloak sends none (upstream default).
@@ -58,17 +56,8 @@ pub struct KeycloakConfig {
 
 impl KeycloakConfig {
     /// A configuration with the default assertion audience.
-    pub fn new(
-        token_url: impl Into<String>,
-        client_id: impl Into<String>,
-        client_auth: ClientAuthentication,
-    ) -> Self {
-        Self {
-            token_url: token_url.into(),
-            client_id: client_id.into(),
-            client_auth,
-            assertion_audience: None,
-        }
+    pub fn new(token_url: impl Into<String>, client_id: impl Into<String>, client_auth: ClientAuthentication) -> Self {
+        Self { token_url: token_url.into(), client_id: client_id.into(), client_auth, assertion_audience: None }
     }
 
     /// Sets the assertion's `aud`.
@@ -76,6 +65,20 @@ impl KeycloakConfig {
     pub fn with_assertion_audience(mut self, audience: impl Into<String>) -> Self {
         self.assertion_audience = Some(audience.into());
         self
+    }
+
+    /// Loads `KEYCLOAK_TOKEN_URL`, `AGENT_CLIENT_ID`, the client authentication
+    /// (`AGENT_CLIENT_SECRET` by default) and an optional `DUAL_AUTH_ASSERTION_AUDIENCE`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the key, the backend and the fix.
+    pub async fn load(reader: &ConfigReader<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            token_url: reader.https_url(keys::KEYCLOAK_TOKEN_URL).await?,
+            client_id: reader.text(keys::AGENT_CLIENT_ID).await?,
+            client_auth: reader.client_authentication().await?,
+            assertion_audience: reader.optional_text(keys::ASSERTION_AUDIENCE).await?,
+        })
     }
 }
 
@@ -99,10 +102,7 @@ impl KeycloakAdapter {
         let vendor = Vendor::Keycloak;
         let (endpoint, clock) = options.endpoint(vendor, &config.token_url)?;
         if config.client_id.trim().is_empty() {
-            return Err(IamError::Configuration {
-                vendor,
-                reason: "AGENT_CLIENT_ID is empty".into(),
-            });
+            return Err(IamError::Configuration { vendor, reason: "AGENT_CLIENT_ID is empty".into() });
         }
         let assertion_audience = match config.assertion_audience {
             Some(audience) => audience,
@@ -113,13 +113,7 @@ impl KeycloakAdapter {
                     .into(),
             })?,
         };
-        Ok(Self {
-            endpoint,
-            client_id: config.client_id,
-            client_auth: config.client_auth,
-            assertion_audience,
-            clock,
-        })
+        Ok(Self { endpoint, client_id: config.client_id, client_auth: config.client_auth, assertion_audience, clock })
     }
 
     /// The `aud` of the client assertions this adapter signs.
@@ -130,9 +124,7 @@ impl KeycloakAdapter {
 
 /// The realm URL: the token URL up to `/protocol/`.
 fn realm_url(token_url: &str) -> Option<String> {
-    token_url
-        .rsplit_once("/protocol/")
-        .map(|(realm, _)| realm.to_owned())
+    token_url.rsplit_once("/protocol/").map(|(realm, _)| realm.to_owned())
 }
 
 #[async_trait]
@@ -142,13 +134,7 @@ impl IamAdapter for KeycloakAdapter {
     }
 
     fn cache_scope(&self) -> String {
-        format!(
-            "{}|{}|{}|{}",
-            self.vendor(),
-            self.endpoint.url(),
-            self.client_id,
-            self.assertion_audience
-        )
+        format!("{}|{}|{}|{}", self.vendor(), self.endpoint.url(), self.client_id, self.assertion_audience)
     }
 
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
@@ -165,23 +151,16 @@ impl IamAdapter for KeycloakAdapter {
         let grant = self
             .endpoint
             .request(|| {
-                let assertion =
-                    self.client_auth
-                        .sign(&claims, self.clock.now())
-                        .map_err(|source| IamError::Assertion {
-                            vendor: Vendor::Keycloak,
-                            source,
-                        })?;
-                let mut form = vec![
-                    field("grant_type", "client_credentials"),
-                    field("scope", request.scope_string()),
-                ];
+                let assertion = self
+                    .client_auth
+                    .sign(&claims, self.clock.now())
+                    .map_err(|source| IamError::Assertion { vendor: Vendor::Keycloak, source })?;
+                let mut form = vec![field("grant_type", "client_credentials"), field("scope", request.scope_string())];
                 form.extend(client_assertion_fields(assertion));
                 Ok(form)
             })
             .await?;
-        let response =
-            grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now());
+        let response = grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now());
         tracing::info!(event = "token_request_success", vendor = "keycloak", agent_id = %self.client_id, expires_in = response.expires_in().as_secs());
         Ok(response)
     }
@@ -194,8 +173,7 @@ mod tests {
     #[test]
     fn realm_url_is_the_token_url_up_to_protocol() {
         assert_eq!(
-            realm_url("https://kc.example.com/realms/corp/protocol/openid-connect/token")
-                .as_deref(),
+            realm_url("https://kc.example.com/realms/corp/protocol/openid-connect/token").as_deref(),
             Some("https://kc.example.com/realms/corp")
         );
         assert_eq!(realm_url("https://kc.example.com/token"), None);

@@ -14,12 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dual_auth_core::token_endpoint::{
-    AdapterOptions, TokenEndpoint, client_assertion_fields, ensure_agent, field,
-};
+use dual_auth_config::{ConfigError, ConfigReader, keys};
+use dual_auth_core::token_endpoint::{AdapterOptions, TokenEndpoint, client_assertion_fields, ensure_agent, field};
 use dual_auth_core::{
-    ASSERTION_LIFETIME, AssertionClaims, ClientAuthentication, Clock, IamAdapter, IamError,
-    TokenRequest, TokenResponse, Vendor,
+    ASSERTION_LIFETIME, AssertionClaims, ClientAuthentication, Clock, IamAdapter, IamError, TokenRequest, TokenResponse, Vendor,
 };
 
 /// `expires_in` when Okta sends none (upstream default).
@@ -40,17 +38,8 @@ pub struct OktaConfig {
 
 impl OktaConfig {
     /// A configuration with the default assertion audience.
-    pub fn new(
-        token_url: impl Into<String>,
-        client_id: impl Into<String>,
-        client_auth: ClientAuthentication,
-    ) -> Self {
-        Self {
-            token_url: token_url.into(),
-            client_id: client_id.into(),
-            client_auth,
-            assertion_audience: None,
-        }
+    pub fn new(token_url: impl Into<String>, client_id: impl Into<String>, client_auth: ClientAuthentication) -> Self {
+        Self { token_url: token_url.into(), client_id: client_id.into(), client_auth, assertion_audience: None }
     }
 
     /// Sets the assertion's `aud`.
@@ -58,6 +47,21 @@ impl OktaConfig {
     pub fn with_assertion_audience(mut self, audience: impl Into<String>) -> Self {
         self.assertion_audience = Some(audience.into());
         self
+    }
+
+    /// Loads `OKTA_TOKEN_URL`, `AGENT_CLIENT_ID`, the client authentication and an
+    /// optional `DUAL_AUTH_ASSERTION_AUDIENCE`. (`API_AUDIENCE`, which upstream required
+    /// but never sent, is not needed.)
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the key, the backend and the fix.
+    pub async fn load(reader: &ConfigReader<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            token_url: reader.https_url(keys::OKTA_TOKEN_URL).await?,
+            client_id: reader.text(keys::AGENT_CLIENT_ID).await?,
+            client_auth: reader.client_authentication().await?,
+            assertion_audience: reader.optional_text(keys::ASSERTION_AUDIENCE).await?,
+        })
     }
 }
 
@@ -80,21 +84,10 @@ impl OktaAdapter {
         let vendor = Vendor::Okta;
         let (endpoint, clock) = options.endpoint(vendor, &config.token_url)?;
         if config.client_id.trim().is_empty() {
-            return Err(IamError::Configuration {
-                vendor,
-                reason: "AGENT_CLIENT_ID is empty".into(),
-            });
+            return Err(IamError::Configuration { vendor, reason: "AGENT_CLIENT_ID is empty".into() });
         }
-        let assertion_audience = config
-            .assertion_audience
-            .unwrap_or_else(|| endpoint.url().to_string());
-        Ok(Self {
-            endpoint,
-            client_id: config.client_id,
-            client_auth: config.client_auth,
-            assertion_audience,
-            clock,
-        })
+        let assertion_audience = config.assertion_audience.unwrap_or_else(|| endpoint.url().to_string());
+        Ok(Self { endpoint, client_id: config.client_id, client_auth: config.client_auth, assertion_audience, clock })
     }
 
     /// The `aud` of the client assertions this adapter signs.
@@ -110,13 +103,7 @@ impl IamAdapter for OktaAdapter {
     }
 
     fn cache_scope(&self) -> String {
-        format!(
-            "{}|{}|{}|{}",
-            self.vendor(),
-            self.endpoint.url(),
-            self.client_id,
-            self.assertion_audience
-        )
+        format!("{}|{}|{}|{}", self.vendor(), self.endpoint.url(), self.client_id, self.assertion_audience)
     }
 
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
@@ -133,23 +120,16 @@ impl IamAdapter for OktaAdapter {
         let grant = self
             .endpoint
             .request(|| {
-                let assertion =
-                    self.client_auth
-                        .sign(&claims, self.clock.now())
-                        .map_err(|source| IamError::Assertion {
-                            vendor: Vendor::Okta,
-                            source,
-                        })?;
-                let mut form = vec![
-                    field("grant_type", "client_credentials"),
-                    field("scope", request.scope_string()),
-                ];
+                let assertion = self
+                    .client_auth
+                    .sign(&claims, self.clock.now())
+                    .map_err(|source| IamError::Assertion { vendor: Vendor::Okta, source })?;
+                let mut form = vec![field("grant_type", "client_credentials"), field("scope", request.scope_string())];
                 form.extend(client_assertion_fields(assertion));
                 Ok(form)
             })
             .await?;
-        let response =
-            grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now());
+        let response = grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now());
         tracing::info!(event = "token_request_success", vendor = "okta", agent_id = %self.client_id, expires_in = response.expires_in().as_secs());
         Ok(response)
     }

@@ -5,9 +5,7 @@
 
 use dual_auth_core::secrecy::SecretString;
 use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings};
-use dual_auth_core::{
-    Act, CLIENT_ASSERTION_TYPE, ClientAuthentication, IamAdapter, SigningKey, TokenRequest,
-};
+use dual_auth_core::{Act, CLIENT_ASSERTION_TYPE, ClientAuthentication, IamAdapter, SigningKey, TokenRequest};
 use dual_auth_okta::{OktaAdapter, OktaConfig};
 use dual_auth_test_support::https::{CannedResponse, TestCa, TestHttpsServer};
 use dual_auth_test_support::{jwt, key_fixture};
@@ -24,10 +22,7 @@ fn options(ca: &TestCa) -> AdapterOptions {
 }
 
 fn act() -> Act {
-    Act::new("00u1okta2user3id")
-        .unwrap()
-        .with_email("alice@corp.example.com")
-        .with_name("Alice Smith")
+    Act::new("00u1okta2user3id").unwrap().with_email("alice@corp.example.com").with_name("Alice Smith")
 }
 
 #[tokio::test]
@@ -35,50 +30,31 @@ async fn assertion_audience_is_the_full_token_endpoint_url() {
     for path in ["/oauth2/default/v1/token", "/oauth2/v1/token"] {
         let ca = TestCa::new();
         let server = TestHttpsServer::start(&ca).await;
-        server.push(CannedResponse::json(200, r#"{"access_token":"okta-token","token_type":"Bearer","expires_in":3600,"scope":"finance.read"}"#));
+        server.push(CannedResponse::json(
+            200,
+            r#"{"access_token":"okta-token","token_type":"Bearer","expires_in":3600,"scope":"finance.read"}"#,
+        ));
         let auth = ClientAuthentication::client_secret_jwt(&SecretString::from(SECRET)).unwrap();
-        let adapter =
-            OktaAdapter::new(OktaConfig::new(server.url(path), AGENT, auth), options(&ca)).unwrap();
-        adapter
-            .request_token(&TokenRequest::new(AGENT, act(), ["finance.read"]).unwrap())
-            .await
-            .unwrap();
+        let adapter = OktaAdapter::new(OktaConfig::new(server.url(path), AGENT, auth), options(&ca)).unwrap();
+        adapter.request_token(&TokenRequest::new(AGENT, act(), ["finance.read"]).unwrap()).await.unwrap();
 
         let requests = server.requests();
         let sent = &requests[0];
         assert_eq!((sent.method.as_str(), sent.target.as_str()), ("POST", path));
-        assert_eq!(
-            sent.header("content-type"),
-            Some("application/x-www-form-urlencoded")
-        );
+        assert_eq!(sent.header("content-type"), Some("application/x-www-form-urlencoded"));
         let form = sent.form();
         assert_eq!(
             form.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
-            [
-                "grant_type",
-                "scope",
-                "client_assertion_type",
-                "client_assertion"
-            ]
+            ["grant_type", "scope", "client_assertion_type", "client_assertion"]
         );
         assert_eq!(
             (form[0].1.as_str(), form[1].1.as_str(), form[2].1.as_str()),
             ("client_credentials", "finance.read", CLIENT_ASSERTION_TYPE)
         );
         let assertion = jwt::decode(&form[3].1);
-        assert_eq!(
-            serde_json::Value::Object(assertion.header.clone()),
-            json!({"alg": "HS256", "typ": "JWT"})
-        );
-        assert_eq!(
-            assertion.claim_names(),
-            ["iss", "sub", "aud", "exp", "iat", "jti", "act"]
-        );
-        assert_eq!(
-            assertion.claims["aud"],
-            server.url(path),
-            "Okta wants the token endpoint URL (upstream broke the org server)"
-        );
+        assert_eq!(serde_json::Value::Object(assertion.header.clone()), json!({"alg": "HS256", "typ": "JWT"}));
+        assert_eq!(assertion.claim_names(), ["iss", "sub", "aud", "exp", "iat", "jti", "act"]);
+        assert_eq!(assertion.claims["aud"], server.url(path), "Okta wants the token endpoint URL (upstream broke the org server)");
         assert_eq!(assertion.claims["act"], act().to_value());
         assert!(assertion.verifies_hs256(SECRET.as_bytes()));
         assert!(!sent.body_text().contains(SECRET));
@@ -90,28 +66,13 @@ async fn private_key_jwt_and_an_audience_override() {
     let ca = TestCa::new();
     let server = TestHttpsServer::start(&ca).await;
     server.push(CannedResponse::json(200, r#"{"access_token":"t"}"#));
-    let key = SigningKey::from_pem_file(key_fixture("rsa2048-pkcs1.pem"))
-        .unwrap()
-        .with_key_id("okta-kid");
-    let config = OktaConfig::new(
-        server.url("/oauth2/aus1/v1/token"),
-        AGENT,
-        ClientAuthentication::private_key_jwt(key),
-    )
-    .with_assertion_audience("https://corp.okta.com/oauth2/aus1");
+    let key = SigningKey::from_pem_file(key_fixture("rsa2048-pkcs1.pem")).unwrap().with_key_id("okta-kid");
+    let config = OktaConfig::new(server.url("/oauth2/aus1/v1/token"), AGENT, ClientAuthentication::private_key_jwt(key))
+        .with_assertion_audience("https://corp.okta.com/oauth2/aus1");
     let adapter = OktaAdapter::new(config, options(&ca)).unwrap();
-    adapter
-        .request_token(&TokenRequest::new(AGENT, act(), ["finance.read"]).unwrap())
-        .await
-        .unwrap();
+    adapter.request_token(&TokenRequest::new(AGENT, act(), ["finance.read"]).unwrap()).await.unwrap();
     let assertion = jwt::decode(&server.requests()[0].form_value("client_assertion").unwrap());
-    assert_eq!(
-        serde_json::Value::Object(assertion.header.clone()),
-        json!({"alg": "RS256", "typ": "JWT", "kid": "okta-kid"})
-    );
+    assert_eq!(serde_json::Value::Object(assertion.header.clone()), json!({"alg": "RS256", "typ": "JWT", "kid": "okta-kid"}));
     assert_eq!(assertion.claims["aud"], "https://corp.okta.com/oauth2/aus1");
-    assert!(
-        assertion
-            .verifies_with_public_key(&std::fs::read(key_fixture("rsa2048-spki.pub.pem")).unwrap())
-    );
+    assert!(assertion.verifies_with_public_key(&std::fs::read(key_fixture("rsa2048-spki.pub.pem")).unwrap()));
 }

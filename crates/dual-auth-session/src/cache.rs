@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use dual_auth_core::{
-    Clock, IamAdapter, IamError, SystemClock, TokenRequest, TokenResponse, Vendor,
-};
+use dual_auth_core::{Clock, IamAdapter, IamError, SystemClock, TokenRequest, TokenResponse, Vendor};
 use serde_json::Value;
 
 /// How the cache behaves.
@@ -30,12 +28,7 @@ pub struct TokenCacheSettings {
 impl Default for TokenCacheSettings {
     /// On, 10,000 keys, refresh 60 s before expiry plus up to 30 s of jitter.
     fn default() -> Self {
-        Self {
-            enabled: true,
-            max_entries: 10_000,
-            refresh_buffer: Duration::from_secs(60),
-            refresh_jitter: Duration::from_secs(30),
-        }
+        Self { enabled: true, max_entries: 10_000, refresh_buffer: Duration::from_secs(60), refresh_jitter: Duration::from_secs(30) }
     }
 }
 
@@ -58,12 +51,7 @@ impl CacheKey {
         let mut scopes: Vec<&str> = request.scopes().iter().map(String::as_str).collect();
         scopes.sort_unstable();
         scopes.dedup();
-        let material = serde_json::json!([
-            cache_scope,
-            request.agent_id(),
-            canonical(&request.act().to_value()),
-            scopes
-        ]);
+        let material = serde_json::json!([cache_scope, request.agent_id(), canonical(&request.act().to_value()), scopes]);
         Self(openssl::sha::sha256(material.to_string().as_bytes()))
     }
 
@@ -79,12 +67,7 @@ fn canonical(value: &Value) -> Value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k.clone(), canonical(v)))
-                    .collect(),
-            )
+            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), canonical(v))).collect())
         }
         Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
         other => other.clone(),
@@ -138,17 +121,8 @@ impl CachingAdapter {
     }
 
     /// A cache on the given clock (for tests).
-    pub fn with_clock(
-        inner: Arc<dyn IamAdapter>,
-        settings: TokenCacheSettings,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self {
-            inner,
-            settings,
-            slots: Mutex::new(Slots::default()),
-            clock,
-        }
+    pub fn with_clock(inner: Arc<dyn IamAdapter>, settings: TokenCacheSettings, clock: Arc<dyn Clock>) -> Self {
+        Self { inner, settings, slots: Mutex::new(Slots::default()), clock }
     }
 
     /// How many keys are held.
@@ -172,10 +146,7 @@ impl CachingAdapter {
     ///
     /// # Errors
     /// The adapter's [`IamError`].
-    pub async fn request_fresh_token(
-        &self,
-        request: &TokenRequest,
-    ) -> Result<TokenResponse, IamError> {
+    pub async fn request_fresh_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
         let slot = self.slot(CacheKey::new(&self.inner.cache_scope(), request));
         let mut guard = slot.lock().await;
         let token = self.inner.request_token(request).await?;
@@ -210,10 +181,7 @@ impl CachingAdapter {
         let jitter = self.settings.refresh_jitter.mul_f64(random_unit());
         let margin = self.settings.refresh_buffer + jitter;
         let refresh_at = token.expires_at().checked_sub(margin)?;
-        (refresh_at > self.clock.now()).then(|| Cached {
-            token: token.clone(),
-            refresh_at,
-        })
+        (refresh_at > self.clock.now()).then(|| Cached { token: token.clone(), refresh_at })
     }
 }
 

@@ -34,9 +34,7 @@ impl HybridSender {
 
     /// A sender that can also sign act JWTs for remote agents.
     pub fn with_signer(signer: ActJwtSigner) -> Self {
-        Self {
-            signer: Some(signer),
-        }
+        Self { signer: Some(signer) }
     }
 
     /// A sender signing with the PEM private key at `path` (the guide's `APP_PRIVATE_KEY_PATH`).
@@ -44,9 +42,7 @@ impl HybridSender {
     /// # Errors
     /// [`SessionError::Key`] when the key cannot be read or used.
     pub fn from_private_key_file(path: impl AsRef<Path>) -> Result<Self, SessionError> {
-        Ok(Self::with_signer(ActJwtSigner::new(
-            SigningKey::from_pem_file(path)?,
-        )))
+        Ok(Self::with_signer(ActJwtSigner::new(SigningKey::from_pem_file(path)?)))
     }
 
     /// The act for a [`UserSession`].
@@ -61,10 +57,7 @@ impl HybridSender {
     ///
     /// # Errors
     /// [`SessionError::Act`].
-    pub fn extract_act_from_claims(
-        &self,
-        claims: &Map<String, Value>,
-    ) -> Result<Act, SessionError> {
+    pub fn extract_act_from_claims(&self, claims: &Map<String, Value>) -> Result<Act, SessionError> {
         Ok(UserSession::from_claims(claims)?.to_act()?)
     }
 
@@ -79,16 +72,8 @@ impl HybridSender {
     /// # Errors
     /// [`SessionError::OutOfSessionNotConfigured`] without a key; [`SessionError::ActJwt`]
     /// for a non-HTTPS endpoint or a TTL out of bounds.
-    pub fn prepare_out_of_session_act(
-        &self,
-        act: &Act,
-        agent_endpoint: &str,
-        ttl: Duration,
-    ) -> Result<SecretString, SessionError> {
-        let signer = self
-            .signer
-            .as_ref()
-            .ok_or(SessionError::OutOfSessionNotConfigured)?;
+    pub fn prepare_out_of_session_act(&self, act: &Act, agent_endpoint: &str, ttl: Duration) -> Result<SecretString, SessionError> {
+        let signer = self.signer.as_ref().ok_or(SessionError::OutOfSessionNotConfigured)?;
         Ok(signer.sign(act, agent_endpoint, ttl)?)
     }
 }

@@ -9,9 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use dual_auth_core::secrecy::ExposeSecret;
-use dual_auth_core::{
-    Act, Clock, IamAdapter, IamError, ManualClock, TokenRequest, TokenResponse, Vendor,
-};
+use dual_auth_core::{Act, Clock, IamAdapter, IamError, ManualClock, TokenRequest, TokenResponse, Vendor};
 use dual_auth_session::{CachingAdapter, TokenCacheSettings};
 
 /// An identity provider double that counts calls and can be told to fail.
@@ -26,13 +24,7 @@ struct CountingIdp {
 
 impl CountingIdp {
     fn new(lifetime: Duration, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            calls: AtomicUsize::new(0),
-            failures_left: AtomicUsize::new(0),
-            lifetime,
-            delay: Duration::ZERO,
-            clock,
-        }
+        Self { calls: AtomicUsize::new(0), failures_left: AtomicUsize::new(0), lifetime, delay: Duration::ZERO, clock }
     }
     fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
@@ -54,35 +46,19 @@ impl IamAdapter for CountingIdp {
         }
         if self.failures_left.load(Ordering::SeqCst) > 0 {
             self.failures_left.fetch_sub(1, Ordering::SeqCst);
-            return Err(IamError::HttpStatus {
-                vendor: Vendor::Okta,
-                status: 503,
-            });
+            return Err(IamError::HttpStatus { vendor: Vendor::Okta, status: 503 });
         }
         let token = format!("token-for-{}-#{n}", request.act().sub());
-        Ok(
-            TokenResponse::new(token, "Bearer", self.lifetime, self.clock.now())
-                .with_scopes(request.scopes().iter().cloned()),
-        )
+        Ok(TokenResponse::new(token, "Bearer", self.lifetime, self.clock.now()).with_scopes(request.scopes().iter().cloned()))
     }
 }
 
 fn request(sub: &str, scopes: &[&str]) -> TokenRequest {
-    TokenRequest::new(
-        "agent",
-        Act::new(sub)
-            .unwrap()
-            .with_email(format!("{sub}@corp.example.com")),
-        scopes.iter().copied(),
-    )
-    .unwrap()
+    TokenRequest::new("agent", Act::new(sub).unwrap().with_email(format!("{sub}@corp.example.com")), scopes.iter().copied()).unwrap()
 }
 
 fn no_jitter() -> TokenCacheSettings {
-    TokenCacheSettings {
-        refresh_jitter: Duration::ZERO,
-        ..TokenCacheSettings::default()
-    }
+    TokenCacheSettings { refresh_jitter: Duration::ZERO, ..TokenCacheSettings::default() }
 }
 
 fn at(secs: u64) -> SystemTime {
@@ -92,30 +68,16 @@ fn at(secs: u64) -> SystemTime {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_concurrent_requests_for_one_key_make_one_token_request() {
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at(0)));
-    let idp = Arc::new(CountingIdp {
-        delay: Duration::from_millis(50),
-        ..CountingIdp::new(Duration::from_secs(3600), clock.clone())
-    });
+    let idp = Arc::new(CountingIdp { delay: Duration::from_millis(50), ..CountingIdp::new(Duration::from_secs(3600), clock.clone()) });
     let cache = Arc::new(CachingAdapter::with_clock(idp.clone(), no_jitter(), clock));
     let mut tasks = Vec::new();
     for _ in 0..1_000 {
         let cache = Arc::clone(&cache);
-        tasks.push(tokio::spawn(async move {
-            cache
-                .request_token(&request("alice", &["finance.read"]))
-                .await
-                .unwrap()
-        }));
+        tasks.push(tokio::spawn(async move { cache.request_token(&request("alice", &["finance.read"])).await.unwrap() }));
     }
     let mut tokens = std::collections::HashSet::new();
     for task in tasks {
-        tokens.insert(
-            task.await
-                .unwrap()
-                .access_token()
-                .expose_secret()
-                .to_owned(),
-        );
+        tokens.insert(task.await.unwrap().access_token().expose_secret().to_owned());
     }
     assert_eq!(idp.calls(), 1, "single flight");
     assert_eq!(tokens.len(), 1, "everyone got the same token");
@@ -126,59 +88,25 @@ async fn two_humans_never_share_a_token_and_the_whole_act_is_the_key() {
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at(0)));
     let idp = Arc::new(CountingIdp::new(Duration::from_secs(3600), clock.clone()));
     let cache = CachingAdapter::with_clock(idp.clone(), no_jitter(), clock);
-    let alice = cache
-        .request_token(&request("alice", &["finance.read"]))
-        .await
-        .unwrap();
-    let bob = cache
-        .request_token(&request("bob", &["finance.read"]))
-        .await
-        .unwrap();
-    assert_ne!(
-        alice.access_token().expose_secret(),
-        bob.access_token().expose_secret()
-    );
-    assert!(
-        alice.access_token().expose_secret().contains("alice")
-            && bob.access_token().expose_secret().contains("bob")
-    );
+    let alice = cache.request_token(&request("alice", &["finance.read"])).await.unwrap();
+    let bob = cache.request_token(&request("bob", &["finance.read"])).await.unwrap();
+    assert_ne!(alice.access_token().expose_secret(), bob.access_token().expose_secret());
+    assert!(alice.access_token().expose_secret().contains("alice") && bob.access_token().expose_secret().contains("bob"));
 
     // Same sub, another e-mail: another act, another token.
-    let other = TokenRequest::new(
-        "agent",
-        Act::new("alice")
-            .unwrap()
-            .with_email("alice@elsewhere.example"),
-        ["finance.read"],
-    )
-    .unwrap();
+    let other = TokenRequest::new("agent", Act::new("alice").unwrap().with_email("alice@elsewhere.example"), ["finance.read"]).unwrap();
     cache.request_token(&other).await.unwrap();
     assert_eq!(idp.calls(), 3);
 
     // Scope order does not matter; another scope set does.
-    cache
-        .request_token(&request("alice", &["finance.read"]))
-        .await
-        .unwrap();
+    cache.request_token(&request("alice", &["finance.read"])).await.unwrap();
     assert_eq!(idp.calls(), 3, "served from cache");
-    cache
-        .request_token(&request("alice", &["b", "a"]))
-        .await
-        .unwrap();
-    cache
-        .request_token(&request("alice", &["a", "b"]))
-        .await
-        .unwrap();
+    cache.request_token(&request("alice", &["b", "a"])).await.unwrap();
+    cache.request_token(&request("alice", &["a", "b"])).await.unwrap();
     assert_eq!(idp.calls(), 4);
     // Another agent id is another key too.
-    let other_agent = TokenRequest::new(
-        "agent-2",
-        Act::new("alice")
-            .unwrap()
-            .with_email("alice@corp.example.com"),
-        ["finance.read"],
-    )
-    .unwrap();
+    let other_agent =
+        TokenRequest::new("agent-2", Act::new("alice").unwrap().with_email("alice@corp.example.com"), ["finance.read"]).unwrap();
     cache.request_token(&other_agent).await.unwrap();
     assert_eq!(idp.calls(), 5);
 }
@@ -186,64 +114,30 @@ async fn two_humans_never_share_a_token_and_the_whole_act_is_the_key() {
 #[tokio::test]
 async fn a_token_is_refreshed_before_it_expires() {
     let clock = ManualClock::new(at(0));
-    let idp = Arc::new(CountingIdp::new(
-        Duration::from_secs(300),
-        Arc::new(clock.clone()),
-    ));
+    let idp = Arc::new(CountingIdp::new(Duration::from_secs(300), Arc::new(clock.clone())));
     let cache = CachingAdapter::with_clock(idp.clone(), no_jitter(), Arc::new(clock.clone()));
-    let first = cache
-        .request_token(&request("alice", &["r"]))
-        .await
-        .unwrap();
+    let first = cache.request_token(&request("alice", &["r"])).await.unwrap();
     clock.set(at(239));
-    assert_eq!(
-        cache
-            .request_token(&request("alice", &["r"]))
-            .await
-            .unwrap(),
-        first,
-        "still fresh"
-    );
+    assert_eq!(cache.request_token(&request("alice", &["r"])).await.unwrap(), first, "still fresh");
     assert_eq!(idp.calls(), 1);
     clock.set(at(240)); // 300 s lifetime - 60 s buffer
-    let second = cache
-        .request_token(&request("alice", &["r"]))
-        .await
-        .unwrap();
+    let second = cache.request_token(&request("alice", &["r"])).await.unwrap();
     assert_eq!(idp.calls(), 2, "refreshed 60 s before expiry");
-    assert_ne!(
-        second.access_token().expose_secret(),
-        first.access_token().expose_secret()
-    );
+    assert_ne!(second.access_token().expose_secret(), first.access_token().expose_secret());
 }
 
 #[tokio::test]
 async fn jitter_spreads_refreshes_within_its_bound() {
     let clock = ManualClock::new(at(0));
-    let idp = Arc::new(CountingIdp::new(
-        Duration::from_secs(300),
-        Arc::new(clock.clone()),
-    ));
-    let settings = TokenCacheSettings {
-        refresh_jitter: Duration::from_secs(30),
-        ..TokenCacheSettings::default()
-    };
+    let idp = Arc::new(CountingIdp::new(Duration::from_secs(300), Arc::new(clock.clone())));
+    let settings = TokenCacheSettings { refresh_jitter: Duration::from_secs(30), ..TokenCacheSettings::default() };
     let cache = CachingAdapter::with_clock(idp.clone(), settings, Arc::new(clock.clone()));
-    cache
-        .request_token(&request("alice", &["r"]))
-        .await
-        .unwrap();
+    cache.request_token(&request("alice", &["r"])).await.unwrap();
     clock.set(at(209)); // before the earliest refresh (300 - 60 - 30)
-    cache
-        .request_token(&request("alice", &["r"]))
-        .await
-        .unwrap();
+    cache.request_token(&request("alice", &["r"])).await.unwrap();
     assert_eq!(idp.calls(), 1);
     clock.set(at(240)); // at or after the latest refresh point
-    cache
-        .request_token(&request("alice", &["r"]))
-        .await
-        .unwrap();
+    cache.request_token(&request("alice", &["r"])).await.unwrap();
     assert_eq!(idp.calls(), 2);
 }
 
@@ -253,96 +147,45 @@ async fn errors_are_not_cached() {
     let idp = Arc::new(CountingIdp::new(Duration::from_secs(3600), clock.clone()));
     idp.failures_left.store(1, Ordering::SeqCst);
     let cache = CachingAdapter::with_clock(idp.clone(), no_jitter(), clock);
-    assert!(
-        cache
-            .request_token(&request("alice", &["r"]))
-            .await
-            .is_err()
-    );
-    assert!(
-        cache.request_token(&request("alice", &["r"])).await.is_ok(),
-        "the next call asks again"
-    );
+    assert!(cache.request_token(&request("alice", &["r"])).await.is_err());
+    assert!(cache.request_token(&request("alice", &["r"])).await.is_ok(), "the next call asks again");
     assert_eq!(idp.calls(), 2);
 }
 
 #[tokio::test]
 async fn a_failed_refresh_serves_the_still_valid_token_then_the_error_once_it_expires() {
     let clock = ManualClock::new(at(0));
-    let idp = Arc::new(CountingIdp::new(
-        Duration::from_secs(300),
-        Arc::new(clock.clone()),
-    ));
+    let idp = Arc::new(CountingIdp::new(Duration::from_secs(300), Arc::new(clock.clone())));
     let cache = CachingAdapter::with_clock(idp.clone(), no_jitter(), Arc::new(clock.clone()));
-    let first = cache
-        .request_token(&request("alice", &["r"]))
-        .await
-        .unwrap();
+    let first = cache.request_token(&request("alice", &["r"])).await.unwrap();
     idp.failures_left.store(10, Ordering::SeqCst);
     clock.set(at(250));
-    assert_eq!(
-        cache
-            .request_token(&request("alice", &["r"]))
-            .await
-            .unwrap(),
-        first
-    );
+    assert_eq!(cache.request_token(&request("alice", &["r"])).await.unwrap(), first);
     clock.set(at(300));
-    assert!(
-        cache
-            .request_token(&request("alice", &["r"]))
-            .await
-            .is_err(),
-        "expired: the error comes through"
-    );
+    assert!(cache.request_token(&request("alice", &["r"])).await.is_err(), "expired: the error comes through");
 }
 
 #[tokio::test]
 async fn disabled_bypassed_bounded_and_short_lived() {
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at(0)));
     let idp = Arc::new(CountingIdp::new(Duration::from_secs(3600), clock.clone()));
-    let off = CachingAdapter::with_clock(
-        idp.clone(),
-        TokenCacheSettings {
-            enabled: false,
-            ..no_jitter()
-        },
-        clock.clone(),
-    );
+    let off = CachingAdapter::with_clock(idp.clone(), TokenCacheSettings { enabled: false, ..no_jitter() }, clock.clone());
     off.request_token(&request("alice", &["r"])).await.unwrap();
     off.request_token(&request("alice", &["r"])).await.unwrap();
     assert_eq!(idp.calls(), 2, "disabled: every call goes through");
 
-    let cache = CachingAdapter::with_clock(
-        idp.clone(),
-        TokenCacheSettings {
-            max_entries: 2,
-            ..no_jitter()
-        },
-        clock.clone(),
-    );
+    let cache = CachingAdapter::with_clock(idp.clone(), TokenCacheSettings { max_entries: 2, ..no_jitter() }, clock.clone());
     for sub in ["a", "b", "c"] {
         cache.request_token(&request(sub, &["r"])).await.unwrap();
     }
     assert_eq!(cache.len(), 2, "bounded");
     let before = idp.calls();
-    cache
-        .request_fresh_token(&request("c", &["r"]))
-        .await
-        .unwrap();
-    assert_eq!(
-        idp.calls(),
-        before + 1,
-        "bypass goes to the identity provider"
-    );
+    cache.request_fresh_token(&request("c", &["r"])).await.unwrap();
+    assert_eq!(idp.calls(), before + 1, "bypass goes to the identity provider");
 
     let short = Arc::new(CountingIdp::new(Duration::from_secs(30), clock.clone()));
     let cache = CachingAdapter::with_clock(short.clone(), no_jitter(), clock);
     cache.request_token(&request("a", &["r"])).await.unwrap();
     cache.request_token(&request("a", &["r"])).await.unwrap();
-    assert_eq!(
-        short.calls(),
-        2,
-        "a token shorter than the refresh buffer is not cached"
-    );
+    assert_eq!(short.calls(), 2, "a token shorter than the refresh buffer is not cached");
 }

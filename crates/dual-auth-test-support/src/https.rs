@@ -28,28 +28,19 @@ impl TestCa {
     pub fn new() -> Self {
         let ca_key = KeyPair::generate().expect("CA key");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "dual-auth test CA");
+        ca_params.distinguished_name.push(DnType::CommonName, "dual-auth test CA");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
         let issuer = Issuer::new(ca_params, ca_key);
 
         let leaf_key = KeyPair::generate().expect("leaf key");
-        let mut leaf_params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                .expect("leaf params");
-        leaf_params
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
-        let leaf_cert = leaf_params
-            .signed_by(&leaf_key, &issuer)
-            .expect("leaf certificate");
+        let mut leaf_params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("leaf params");
+        leaf_params.distinguished_name.push(DnType::CommonName, "localhost");
+        let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer).expect("leaf certificate");
 
         let chain = vec![CertificateDer::from(leaf_cert.der().to_vec())];
-        let key = PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes())
-            .expect("leaf key PEM");
+        let key = PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes()).expect("leaf key PEM");
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let server_config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -60,13 +51,7 @@ impl TestCa {
         let dir = tempfile::tempdir().expect("temp dir");
         let ca_pem = ca_cert.pem();
         std::fs::write(dir.path().join("ca.pem"), &ca_pem).expect("write CA");
-        Self {
-            dir,
-            ca_pem,
-            server_config: Arc::new(server_config),
-            leaf_cert_pem: leaf_cert.pem(),
-            leaf_key_pem: leaf_key.serialize_pem(),
-        }
+        Self { dir, ca_pem, server_config: Arc::new(server_config), leaf_cert_pem: leaf_cert.pem(), leaf_key_pem: leaf_key.serialize_pem() }
     }
 
     /// The CA certificate, PEM.
@@ -112,25 +97,17 @@ impl RecordedRequest {
     /// The first header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
     /// The body as `application/x-www-form-urlencoded` pairs, in order.
     pub fn form(&self) -> Vec<(String, String)> {
-        url::form_urlencoded::parse(&self.body)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
+        url::form_urlencoded::parse(&self.body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
     }
 
     /// One form field's value.
     pub fn form_value(&self, name: &str) -> Option<String> {
-        self.form()
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
+        self.form().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
     /// The body as text.
@@ -151,22 +128,12 @@ pub struct CannedResponse {
 impl CannedResponse {
     /// A JSON answer.
     pub fn json(status: u16, body: &str) -> Self {
-        Self {
-            status,
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: body.to_owned(),
-            delay: Duration::ZERO,
-        }
+        Self { status, headers: vec![("Content-Type".into(), "application/json".into())], body: body.to_owned(), delay: Duration::ZERO }
     }
 
     /// A plain-text (or HTML) answer.
     pub fn text(status: u16, body: &str) -> Self {
-        Self {
-            status,
-            headers: vec![("Content-Type".into(), "text/html".into())],
-            body: body.to_owned(),
-            delay: Duration::ZERO,
-        }
+        Self { status, headers: vec![("Content-Type".into(), "text/html".into())], body: body.to_owned(), delay: Duration::ZERO }
     }
 
     /// Adds a header.
@@ -226,9 +193,7 @@ impl TestHttpsServer {
                         return;
                     };
                     let response = {
-                        let mut s = script
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let mut s = script.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                         let response = s
                             .queue
                             .pop_front()
@@ -260,10 +225,7 @@ impl TestHttpsServer {
     }
 
     /// Answers every request the queue does not by computing it from the request.
-    pub fn set_handler(
-        &self,
-        handler: impl Fn(&RecordedRequest) -> CannedResponse + Send + Sync + 'static,
-    ) {
+    pub fn set_handler(&self, handler: impl Fn(&RecordedRequest) -> CannedResponse + Send + Sync + 'static) {
         self.lock().handler = Some(Arc::new(handler));
     }
 
@@ -278,9 +240,7 @@ impl TestHttpsServer {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Script> {
-        self.script
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.script.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -320,15 +280,9 @@ async fn read_request<S: AsyncReadExt + Unpin>(stream: &mut S) -> Option<Recorde
     let mut request_line = lines.next()?.split(' ');
     let method = request_line.next()?.to_owned();
     let target = request_line.next()?.to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
+    let length: usize = headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
     if length > MAX_BODY {
         return None;
     }
@@ -342,12 +296,7 @@ async fn read_request<S: AsyncReadExt + Unpin>(stream: &mut S) -> Option<Recorde
         body.extend_from_slice(&chunk[..n]);
     }
     body.truncate(length);
-    Some(RecordedRequest {
-        method,
-        target,
-        headers,
-        body,
-    })
+    Some(RecordedRequest { method, target, headers, body })
 }
 
 fn render(response: &CannedResponse) -> Vec<u8> {
@@ -365,10 +314,7 @@ fn render(response: &CannedResponse) -> Vec<u8> {
     for (name, value) in &response.headers {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
-    out.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        response.body.len()
-    ));
+    out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", response.body.len()));
     out.push_str(&response.body);
     out.into_bytes()
 }

@@ -25,9 +25,7 @@ pub fn decode(token: &str) -> DecodedJwt {
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "a compact JWT has three parts");
     let object = |part: &str| -> Map<String, Value> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(part)
-            .expect("base64url without padding");
+        let bytes = URL_SAFE_NO_PAD.decode(part).expect("base64url without padding");
         match serde_json::from_slice(&bytes).expect("JSON") {
             Value::Object(map) => map,
             other => panic!("expected a JSON object, got {other}"),
@@ -37,9 +35,7 @@ pub fn decode(token: &str) -> DecodedJwt {
         header: object(parts[0]),
         claims: object(parts[1]),
         signing_input: format!("{}.{}", parts[0], parts[1]),
-        signature: URL_SAFE_NO_PAD
-            .decode(parts[2])
-            .expect("signature base64url"),
+        signature: URL_SAFE_NO_PAD.decode(parts[2]).expect("signature base64url"),
     }
 }
 
@@ -53,9 +49,7 @@ impl DecodedJwt {
     pub fn verifies_hs256(&self, secret: &[u8]) -> bool {
         let key = PKey::hmac(secret).expect("hmac key");
         let mut signer = Signer::new(MessageDigest::sha256(), &key).expect("signer");
-        signer
-            .update(self.signing_input.as_bytes())
-            .expect("update");
+        signer.update(self.signing_input.as_bytes()).expect("update");
         let mac = signer.sign_to_vec().expect("mac");
         openssl::memcmp::eq(&mac, &self.signature) && mac.len() == self.signature.len()
     }
@@ -63,22 +57,14 @@ impl DecodedJwt {
     /// Whether an RS256, PS256 or ES256 signature verifies with the PEM public key.
     pub fn verifies_with_public_key(&self, public_pem: &[u8]) -> bool {
         let key = PKey::public_key_from_pem(public_pem).expect("public key PEM");
-        let alg = self
-            .header
-            .get("alg")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let alg = self.header.get("alg").and_then(Value::as_str).unwrap_or_default();
         let mut signature = self.signature.clone();
         let mut verifier = Verifier::new(MessageDigest::sha256(), &key).expect("verifier");
         match alg {
             "RS256" => {}
             "PS256" => {
-                verifier
-                    .set_rsa_padding(openssl::rsa::Padding::PKCS1_PSS)
-                    .expect("pss");
-                verifier
-                    .set_rsa_pss_saltlen(openssl::sign::RsaPssSaltlen::DIGEST_LENGTH)
-                    .expect("salt");
+                verifier.set_rsa_padding(openssl::rsa::Padding::PKCS1_PSS).expect("pss");
+                verifier.set_rsa_pss_saltlen(openssl::sign::RsaPssSaltlen::DIGEST_LENGTH).expect("salt");
             }
             "ES256" => {
                 // JWS carries r||s; OpenSSL wants DER.
@@ -87,16 +73,11 @@ impl DecodedJwt {
                 }
                 let r = BigNum::from_slice(&signature[..32]).expect("r");
                 let s = BigNum::from_slice(&signature[32..]).expect("s");
-                signature = EcdsaSig::from_private_components(r, s)
-                    .expect("sig")
-                    .to_der()
-                    .expect("der");
+                signature = EcdsaSig::from_private_components(r, s).expect("sig").to_der().expect("der");
             }
             other => panic!("verifies_with_public_key does not handle {other}"),
         }
-        verifier
-            .update(self.signing_input.as_bytes())
-            .expect("update");
+        verifier.update(self.signing_input.as_bytes()).expect("update");
         verifier.verify(&signature).unwrap_or(false)
     }
 }
@@ -112,19 +93,13 @@ impl DecodedJwt {
     /// Whether an RS256 signature verifies with an RSA JWK (`n`, `e` base64url).
     pub fn verifies_with_rsa_jwk(&self, jwk: &Value) -> bool {
         let component = |name: &str| {
-            let text = jwk
-                .get(name)
-                .and_then(Value::as_str)
-                .expect("RSA JWK component");
+            let text = jwk.get(name).and_then(Value::as_str).expect("RSA JWK component");
             BigNum::from_slice(&URL_SAFE_NO_PAD.decode(text).expect("base64url")).expect("bignum")
         };
-        let rsa =
-            openssl::rsa::Rsa::from_public_components(component("n"), component("e")).expect("rsa");
+        let rsa = openssl::rsa::Rsa::from_public_components(component("n"), component("e")).expect("rsa");
         let key = PKey::from_rsa(rsa).expect("pkey");
         let mut verifier = Verifier::new(MessageDigest::sha256(), &key).expect("verifier");
-        verifier
-            .update(self.signing_input.as_bytes())
-            .expect("update");
+        verifier.update(self.signing_input.as_bytes()).expect("update");
         verifier.verify(&self.signature).unwrap_or(false)
     }
 }

@@ -10,6 +10,7 @@
 pub mod https;
 pub mod jwt;
 pub mod process;
+pub mod servers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -20,11 +21,7 @@ pub const PYTHON_ENV: &str = "DUAL_AUTH_TEST_PYTHON";
 /// The workspace root (the folder with the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .ancestors()
-        .nth(2)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| manifest_dir.to_path_buf())
+    manifest_dir.ancestors().nth(2).map(Path::to_path_buf).unwrap_or_else(|| manifest_dir.to_path_buf())
 }
 
 /// The Python interpreter of the reference venv, with `dual-auth==1.0.1` installed.
@@ -32,9 +29,7 @@ pub fn workspace_root() -> PathBuf {
 /// # Panics
 /// With instructions, when the venv is missing: run `cargo xtask test` (or `cargo xtask setup`).
 pub fn reference_python() -> PathBuf {
-    let path = std::env::var_os(PYTHON_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/it/venv/bin/python"));
+    let path = std::env::var_os(PYTHON_ENV).map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target/it/venv/bin/python"));
     assert!(
         path.exists(),
         "the reference Python venv is missing at {}: run `cargo xtask setup` (or `cargo xtask test`), or set {PYTHON_ENV}",
@@ -45,16 +40,10 @@ pub fn reference_python() -> PathBuf {
 
 /// Runs a Python script with the reference interpreter and returns its output.
 pub fn run_python(script: &Path, args: &[&str]) -> Output {
-    Command::new(reference_python())
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start the reference Python: {e}"))
+    Command::new(reference_python()).arg(script).args(args).output().unwrap_or_else(|e| panic!("cannot start the reference Python: {e}"))
 }
 
 /// A test key or certificate from `fixtures/keys` (made with the openssl CLI; see its README).
 pub fn key_fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/keys")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys").join(name)
 }

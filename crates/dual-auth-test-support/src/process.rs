@@ -59,13 +59,18 @@ impl Drop for ServerProcess {
 pub fn oidc_provider_module() -> PathBuf {
     let path = std::env::var_os("DUAL_AUTH_TEST_OIDC_PROVIDER")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            workspace_root().join("target/it/node/node_modules/oidc-provider/lib/index.js")
-        });
-    assert!(
-        path.exists(),
-        "oidc-provider is not installed at {}: run `cargo xtask setup`",
-        path.display()
-    );
+        .unwrap_or_else(|| workspace_root().join("target/it/node/node_modules/oidc-provider/lib/index.js"));
+    assert!(path.exists(), "oidc-provider is not installed at {}: run `cargo xtask setup`", path.display());
+    path
+}
+
+/// A server binary installed by `cargo xtask setup` in `target/it/servers/bin` (OpenBao's
+/// `bao`, moto's `moto_server`).
+///
+/// # Panics
+/// With instructions, when it is not installed.
+pub fn server_tool(name: &str) -> PathBuf {
+    let path = workspace_root().join("target/it/servers/bin").join(name);
+    assert!(path.exists(), "{name} is not installed at {}: run `cargo xtask setup`", path.display());
     path
 }

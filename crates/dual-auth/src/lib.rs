@@ -38,6 +38,9 @@ pub use dual_auth_session as session;
 /// The API client (`dual-auth-api`).
 pub use dual_auth_api as api;
 
+/// Configuration sources and validation (`dual-auth-config`).
+pub use dual_auth_config as config;
+
 /// The Keycloak adapter crate (feature `keycloak`).
 #[cfg(feature = "keycloak")]
 pub use dual_auth_keycloak as keycloak;
@@ -89,11 +92,7 @@ pub fn ensure_vendor_compiled(vendor: Vendor) -> Result<(), IamError> {
     if compiled {
         Ok(())
     } else {
-        Err(IamError::NotSupported {
-            what: format!(
-                "vendor {vendor} is not compiled in: enable the dual-auth feature \"{vendor}\""
-            ),
-        })
+        Err(IamError::NotSupported { what: format!("vendor {vendor} is not compiled in: enable the dual-auth feature \"{vendor}\"") })
     }
 }
 
@@ -105,12 +104,7 @@ pub fn ensure_vendor_compiled(vendor: Vendor) -> Result<(), IamError> {
 /// The vendor adapter's [`IamError::Configuration`].
 // With no vendor compiled in, `VendorConfig` has no values and the body cannot run.
 #[cfg_attr(
-    not(any(
-        feature = "keycloak",
-        feature = "auth0",
-        feature = "okta",
-        feature = "entraid"
-    )),
+    not(any(feature = "keycloak", feature = "auth0", feature = "okta", feature = "entraid")),
     allow(unreachable_code, unused_variables)
 )]
 pub fn build_adapter(
@@ -120,9 +114,7 @@ pub fn build_adapter(
 ) -> Result<Arc<dyn IamAdapter>, IamError> {
     let adapter: Arc<dyn IamAdapter> = match config {
         #[cfg(feature = "keycloak")]
-        VendorConfig::Keycloak(config) => {
-            Arc::new(keycloak::KeycloakAdapter::new(config, options)?)
-        }
+        VendorConfig::Keycloak(config) => Arc::new(keycloak::KeycloakAdapter::new(config, options)?),
         #[cfg(feature = "auth0")]
         VendorConfig::Auth0(config) => Arc::new(auth0::Auth0Adapter::new(config, options)?),
         #[cfg(feature = "okta")]
@@ -130,29 +122,115 @@ pub fn build_adapter(
         #[cfg(feature = "entraid")]
         VendorConfig::EntraId(config) => Arc::new(entraid::EntraIdAdapter::new(config, options)?),
     };
-    if cache.enabled {
-        Ok(Arc::new(session::CachingAdapter::new(adapter, cache)))
-    } else {
-        Ok(adapter)
+    if cache.enabled { Ok(Arc::new(session::CachingAdapter::new(adapter, cache))) } else { Ok(adapter) }
+}
+
+/// Setting up failed: the configuration, or the adapter built from it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The configuration is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The adapter refused the configuration.
+    #[error(transparent)]
+    Iam(#[from] IamError),
+}
+
+/// Everything [`load_config`] read: the vendor's typed configuration and the HTTP settings.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct LoadedConfig {
+    /// Where the values came from.
+    pub backend: SecretBackend,
+    /// The vendor chosen.
+    pub vendor: Vendor,
+    /// The vendor's configuration.
+    pub vendor_config: VendorConfig,
+    /// HTTP settings (with `DUAL_AUTH_CA_BUNDLE`'s roots).
+    pub http: token_endpoint::HttpSettings,
+}
+
+impl LoadedConfig {
+    /// The adapter for this configuration, behind a token cache with default settings.
+    ///
+    /// # Errors
+    /// [`SetupError::Iam`] when the adapter refuses the configuration.
+    pub fn into_adapter(self) -> Result<Arc<dyn IamAdapter>, SetupError> {
+        Ok(build_adapter(self.vendor_config, token_endpoint::AdapterOptions::with_http(self.http), session::TokenCacheSettings::default())?)
     }
+}
+
+/// The guide's `get_config()` + `get_vendor()`: reads `.env` (if present, never overriding
+/// the environment), picks the backend (`backend`, else `DUAL_AUTH_SECRETS_BACKEND`, else
+/// env) and the vendor (`vendor`, else `DUAL_AUTH_VENDOR`, else keycloak), and loads that
+/// vendor's typed configuration.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), dual_auth::SetupError> {
+/// let adapter = dual_auth::load_config(None, None).await?.into_adapter()?;
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`SetupError::Config`] naming the key, the backend and the fix.
+pub async fn load_config(vendor: Option<Vendor>, backend: Option<SecretBackend>) -> Result<LoadedConfig, SetupError> {
+    let env = config::EnvSource::with_dotenv_if_present()?;
+    load_config_from(&env, vendor, backend).await
+}
+
+/// [`load_config`] with an explicit environment (for tests and embedding).
+///
+/// # Errors
+/// As [`load_config`].
+pub async fn load_config_from(
+    env: &config::EnvSource,
+    vendor: Option<Vendor>,
+    backend: Option<SecretBackend>,
+) -> Result<LoadedConfig, SetupError> {
+    let backend = config::select_backend(backend, env)?;
+    let source = config::open_source(backend, env).await?;
+    let vendor = config::select_vendor(vendor, source.as_ref(), env).await?;
+    ensure_vendor_compiled(vendor)?;
+    let reader = config::ConfigReader::new(source.as_ref());
+    let vendor_config = load_vendor_config(vendor, &reader).await?;
+    let http = config::ConfigReader::new(env).http_settings().await?;
+    Ok(LoadedConfig { backend, vendor, vendor_config, http })
+}
+
+// With no vendor compiled in, every vendor is refused before this runs.
+#[cfg_attr(
+    not(all(feature = "keycloak", feature = "auth0", feature = "okta", feature = "entraid")),
+    allow(unreachable_code, unused_variables)
+)]
+async fn load_vendor_config(vendor: Vendor, reader: &config::ConfigReader<'_>) -> Result<VendorConfig, SetupError> {
+    Ok(match vendor {
+        #[cfg(feature = "keycloak")]
+        Vendor::Keycloak => VendorConfig::Keycloak(keycloak::KeycloakConfig::load(reader).await?),
+        #[cfg(feature = "auth0")]
+        Vendor::Auth0 => VendorConfig::Auth0(auth0::Auth0Config::load(reader).await?),
+        #[cfg(feature = "okta")]
+        Vendor::Okta => VendorConfig::Okta(okta::OktaConfig::load(reader).await?),
+        #[cfg(feature = "entraid")]
+        Vendor::EntraId => VendorConfig::EntraId(entraid::EntraIdConfig::load(reader).await?),
+        other => {
+            return Err(ensure_vendor_compiled(other).err().unwrap_or(IamError::NotSupported { what: format!("vendor {other}") }).into());
+        }
+    })
 }
 
 /// The names most programs need, in one `use`.
 pub mod prelude {
-    pub use dual_auth_api::{
-        ApiClient, ApiRequest, ApiResponse, InSessionAPICall, OutOfSessionAPICall,
-    };
+    pub use dual_auth_api::{ApiClient, ApiRequest, ApiResponse, InSessionAPICall, OutOfSessionAPICall};
     pub use dual_auth_core::secrecy::{ExposeSecret, SecretString};
     pub use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings};
     pub use dual_auth_core::{
-        Act, ActError, ActJwtError, ActJwtSigner, ActJwtVerifier, ClientAuthentication, IamAdapter,
-        IamError, ReplayGuard, SecretSource, SigningKey, TokenRequest, TokenResponse, UserSession,
-        Vendor, VerifyingKey,
+        Act, ActError, ActJwtError, ActJwtSigner, ActJwtVerifier, ClientAuthentication, IamAdapter, IamError, ReplayGuard, SecretSource,
+        SigningKey, TokenRequest, TokenResponse, UserSession, Vendor, VerifyingKey,
     };
     pub use dual_auth_session::{
-        CachingAdapter, HybridSender, InSessionTokenRequest, OutOfSessionTokenRequest,
-        SessionError, TokenCacheSettings,
+        CachingAdapter, HybridSender, InSessionTokenRequest, OutOfSessionTokenRequest, SessionError, TokenCacheSettings,
     };
 
-    pub use crate::{VendorConfig, build_adapter};
+    pub use crate::{LoadedConfig, SetupError, VendorConfig, build_adapter, load_config};
 }

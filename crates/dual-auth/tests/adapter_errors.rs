@@ -13,9 +13,7 @@ use dual_auth::keycloak::{KeycloakAdapter, KeycloakConfig};
 use dual_auth::okta::{OktaAdapter, OktaConfig};
 use dual_auth::secrecy::SecretString;
 use dual_auth::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy};
-use dual_auth::{
-    Act, ClientAuthentication, IamAdapter, IamError, SigningKey, TokenRequest, Vendor,
-};
+use dual_auth::{Act, ClientAuthentication, IamAdapter, IamError, SigningKey, TokenRequest, Vendor};
 use dual_auth_test_support::https::{CannedResponse, TestCa, TestHttpsServer, closed_port};
 use dual_auth_test_support::{jwt, key_fixture};
 
@@ -32,51 +30,24 @@ fn path(vendor: Vendor) -> &'static str {
 }
 
 fn request(vendor: Vendor) -> TokenRequest {
-    let scope = if vendor == Vendor::EntraId {
-        "api://finance/.default"
-    } else {
-        "finance.read"
-    };
-    TokenRequest::new(
-        AGENT,
-        Act::new("user_12345")
-            .unwrap()
-            .with_email("alice@corp.example.com"),
-        [scope],
-    )
-    .unwrap()
+    let scope = if vendor == Vendor::EntraId { "api://finance/.default" } else { "finance.read" };
+    TokenRequest::new(AGENT, Act::new("user_12345").unwrap().with_email("alice@corp.example.com"), [scope]).unwrap()
 }
 
 /// An adapter for `vendor` at `base` (`https://localhost:PORT`). Entra ID uses its
 /// certificate credential, so that every vendor sends an assertion with a `jti`.
 fn adapter(vendor: Vendor, base: &str, ca: &TestCa, http: HttpSettings) -> Box<dyn IamAdapter> {
-    let http = HttpSettings {
-        extra_root_certificates_pem: Some(ca.ca_pem().as_bytes().to_vec()),
-        ..http
-    };
+    let http = HttpSettings { extra_root_certificates_pem: Some(ca.ca_pem().as_bytes().to_vec()), ..http };
     let options = AdapterOptions::with_http(http);
     let url = format!("{base}{}", path(vendor));
     let secret = || ClientAuthentication::client_secret_jwt(&SecretString::from(SECRET)).unwrap();
     match vendor {
-        Vendor::Keycloak => Box::new(
-            KeycloakAdapter::new(KeycloakConfig::new(url, AGENT, secret()), options).unwrap(),
-        ),
-        Vendor::Auth0 => Box::new(
-            Auth0Adapter::new(
-                Auth0Config::new(url, AGENT, secret(), "https://api.example.com"),
-                options,
-            )
-            .unwrap(),
-        ),
-        Vendor::Okta => {
-            Box::new(OktaAdapter::new(OktaConfig::new(url, AGENT, secret()), options).unwrap())
-        }
+        Vendor::Keycloak => Box::new(KeycloakAdapter::new(KeycloakConfig::new(url, AGENT, secret()), options).unwrap()),
+        Vendor::Auth0 => Box::new(Auth0Adapter::new(Auth0Config::new(url, AGENT, secret(), "https://api.example.com"), options).unwrap()),
+        Vendor::Okta => Box::new(OktaAdapter::new(OktaConfig::new(url, AGENT, secret()), options).unwrap()),
         _ => {
             let certificate = std::fs::read(key_fixture("rsa2048.cert.pem")).unwrap();
-            let key = SigningKey::from_pem_file(key_fixture("rsa2048-pkcs8.pem"))
-                .unwrap()
-                .with_certificate(certificate)
-                .unwrap();
+            let key = SigningKey::from_pem_file(key_fixture("rsa2048-pkcs8.pem")).unwrap().with_certificate(certificate).unwrap();
             let config = EntraIdConfig {
                 token_url: url,
                 client_id: AGENT.into(),
@@ -84,6 +55,7 @@ fn adapter(vendor: Vendor, base: &str, ca: &TestCa, http: HttpSettings) -> Box<d
                 app_id: "app".into(),
                 app_key: SigningKey::from_pem_file(key_fixture("rsa2048-other.pem")).unwrap(),
                 api_audience: "api://finance".into(),
+                api_scope: "api://finance-api/.default".into(),
             };
             Box::new(EntraIdAdapter::new(config, options).unwrap())
         }
@@ -91,13 +63,7 @@ fn adapter(vendor: Vendor, base: &str, ca: &TestCa, http: HttpSettings) -> Box<d
 }
 
 fn fast_retries() -> HttpSettings {
-    HttpSettings {
-        retry: RetryPolicy {
-            initial_backoff: Duration::from_millis(20),
-            ..RetryPolicy::default()
-        },
-        ..HttpSettings::default()
-    }
+    HttpSettings { retry: RetryPolicy { initial_backoff: Duration::from_millis(20), ..RetryPolicy::default() }, ..HttpSettings::default() }
 }
 
 /// Runs `script` against a fresh server for every vendor; returns each vendor's outcome and requests.
@@ -116,71 +82,35 @@ async fn each_vendor(
         let outcome = adapter.request_token(&request(vendor)).await;
         if let Err(error) = &outcome {
             let text = format!("{error} {error:?}");
-            assert!(
-                !text.contains(SECRET),
-                "{vendor}: the secret leaked into an error: {text}"
-            );
+            assert!(!text.contains(SECRET), "{vendor}: the secret leaked into an error: {text}");
         }
         check(vendor, outcome, &server);
     }
 }
 
 fn assertion_jti(server: &TestHttpsServer, index: usize) -> String {
-    let assertion = server.requests()[index]
-        .form_value("client_assertion")
-        .unwrap();
-    jwt::decode(&assertion).claims["jti"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    let assertion = server.requests()[index].form_value("client_assertion").unwrap();
+    jwt::decode(&assertion).claims["jti"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
 async fn oauth_errors_keep_status_code_and_description_and_are_not_retried() {
     let cases = [
-        (
-            400,
-            r#"{"error":"invalid_client","error_description":"Invalid client credentials"}"#,
-            "invalid_client",
-        ),
-        (
-            401,
-            r#"{"error":"invalid_client","error_description":"Client authentication failed"}"#,
-            "invalid_client",
-        ),
-        (
-            403,
-            r#"{"error":"unauthorized_client","error_description":"Grant type not allowed"}"#,
-            "unauthorized_client",
-        ),
+        (400, r#"{"error":"invalid_client","error_description":"Invalid client credentials"}"#, "invalid_client"),
+        (401, r#"{"error":"invalid_client","error_description":"Client authentication failed"}"#, "invalid_client"),
+        (403, r#"{"error":"unauthorized_client","error_description":"Grant type not allowed"}"#, "unauthorized_client"),
     ];
     for (status, body, code) in cases {
-        each_vendor(
-            &[CannedResponse::json(status, body)],
-            fast_retries(),
-            |vendor, outcome, server| {
-                let err = outcome.unwrap_err();
-                assert!(
-                    matches!(&err, IamError::OAuth { vendor: v, .. } if *v == vendor),
-                    "{vendor}: {err:?}"
-                );
-                assert_eq!(err.status(), Some(status), "{vendor}");
-                assert_eq!(err.oauth_error(), Some(code), "{vendor}");
-                assert!(!err.is_retryable());
-                let text = err.to_string();
-                assert!(
-                    text.contains(&format!(
-                        "{vendor} token endpoint answered HTTP {status}: {code} ("
-                    )),
-                    "{text}"
-                );
-                assert_eq!(
-                    server.requests().len(),
-                    1,
-                    "{vendor}: {status} is not retried"
-                );
-            },
-        )
+        each_vendor(&[CannedResponse::json(status, body)], fast_retries(), |vendor, outcome, server| {
+            let err = outcome.unwrap_err();
+            assert!(matches!(&err, IamError::OAuth { vendor: v, .. } if *v == vendor), "{vendor}: {err:?}");
+            assert_eq!(err.status(), Some(status), "{vendor}");
+            assert_eq!(err.oauth_error(), Some(code), "{vendor}");
+            assert!(!err.is_retryable());
+            let text = err.to_string();
+            assert!(text.contains(&format!("{vendor} token endpoint answered HTTP {status}: {code} (")), "{text}");
+            assert_eq!(server.requests().len(), 1, "{vendor}: {status} is not retried");
+        })
         .await;
     }
 }
@@ -188,8 +118,7 @@ async fn oauth_errors_keep_status_code_and_description_and_are_not_retried() {
 #[tokio::test]
 async fn too_many_requests_waits_for_retry_after_then_succeeds() {
     let script = [
-        CannedResponse::json(429, r#"{"error":"too_many_requests"}"#)
-            .with_header("Retry-After", "1"),
+        CannedResponse::json(429, r#"{"error":"too_many_requests"}"#).with_header("Retry-After", "1"),
         CannedResponse::json(200, r#"{"access_token":"t"}"#),
     ];
     for vendor in Vendor::ALL {
@@ -202,37 +131,19 @@ async fn too_many_requests_waits_for_retry_after_then_succeeds() {
         let started = Instant::now();
         adapter.request_token(&request(vendor)).await.unwrap();
         // A lower bound only: the adapter waited as asked instead of its 20 ms backoff.
-        assert!(
-            started.elapsed() >= Duration::from_millis(950),
-            "{vendor}: Retry-After honoured"
-        );
+        assert!(started.elapsed() >= Duration::from_millis(950), "{vendor}: Retry-After honoured");
         assert_eq!(server.requests().len(), 2);
-        assert_ne!(
-            assertion_jti(&server, 0),
-            assertion_jti(&server, 1),
-            "{vendor}: a fresh assertion per attempt"
-        );
+        assert_ne!(assertion_jti(&server, 0), assertion_jti(&server, 1), "{vendor}: a fresh assertion per attempt");
     }
 }
 
 #[tokio::test]
 async fn a_server_error_then_success_retries_with_a_fresh_jti() {
-    let script = [
-        CannedResponse::text(500, "boom"),
-        CannedResponse::json(200, r#"{"access_token":"t","expires_in":60}"#),
-    ];
+    let script = [CannedResponse::text(500, "boom"), CannedResponse::json(200, r#"{"access_token":"t","expires_in":60}"#)];
     each_vendor(&script, fast_retries(), |vendor, outcome, server| {
-        assert_eq!(
-            outcome.unwrap().expires_in(),
-            Duration::from_secs(60),
-            "{vendor}"
-        );
+        assert_eq!(outcome.unwrap().expires_in(), Duration::from_secs(60), "{vendor}");
         assert_eq!(server.requests().len(), 2, "{vendor}");
-        assert_ne!(
-            assertion_jti(server, 0),
-            assertion_jti(server, 1),
-            "{vendor}: the retry must not replay the jti"
-        );
+        assert_ne!(assertion_jti(server, 0), assertion_jti(server, 1), "{vendor}: the retry must not replay the jti");
     })
     .await;
 }
@@ -241,28 +152,15 @@ async fn a_server_error_then_success_retries_with_a_fresh_jti() {
 async fn unavailable_until_retries_run_out() {
     let unavailable = CannedResponse::json(503, r#"{"error":"temporarily_unavailable"}"#);
     each_vendor(
-        &[
-            unavailable.clone(),
-            unavailable.clone(),
-            unavailable.clone(),
-            unavailable,
-        ],
+        &[unavailable.clone(), unavailable.clone(), unavailable.clone(), unavailable],
         fast_retries(),
         |vendor, outcome, server| {
             let err = outcome.unwrap_err();
-            assert!(
-                matches!(&err, IamError::RetriesExhausted { attempts: 3, .. }),
-                "{vendor}: {err:?}"
-            );
+            assert!(matches!(&err, IamError::RetriesExhausted { attempts: 3, .. }), "{vendor}: {err:?}");
             assert_eq!(err.status(), Some(503));
             assert_eq!(err.oauth_error(), Some("temporarily_unavailable"));
-            assert_eq!(
-                server.requests().len(),
-                3,
-                "{vendor}: bounded at 3 attempts"
-            );
-            let jtis: std::collections::HashSet<String> =
-                (0..3).map(|i| assertion_jti(server, i)).collect();
+            assert_eq!(server.requests().len(), 3, "{vendor}: bounded at 3 attempts");
+            let jtis: std::collections::HashSet<String> = (0..3).map(|i| assertion_jti(server, i)).collect();
             assert_eq!(jtis.len(), 3, "{vendor}: three different jtis");
         },
     )
@@ -273,22 +171,14 @@ async fn unavailable_until_retries_run_out() {
 async fn a_slow_server_times_out() {
     let http = HttpSettings {
         timeout: Duration::from_millis(300),
-        retry: RetryPolicy {
-            max_attempts: 2,
-            initial_backoff: Duration::from_millis(10),
-            ..RetryPolicy::default()
-        },
+        retry: RetryPolicy { max_attempts: 2, initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() },
         ..HttpSettings::default()
     };
-    let slow =
-        CannedResponse::json(200, r#"{"access_token":"t"}"#).with_delay(Duration::from_secs(2));
+    let slow = CannedResponse::json(200, r#"{"access_token":"t"}"#).with_delay(Duration::from_secs(2));
     each_vendor(&[slow.clone(), slow], http, |vendor, outcome, server| {
         let err = outcome.unwrap_err();
         assert!(err.is_timeout(), "{vendor}: {err:?}");
-        assert!(
-            matches!(&err, IamError::RetriesExhausted { attempts: 2, .. }),
-            "{vendor}: {err:?}"
-        );
+        assert!(matches!(&err, IamError::RetriesExhausted { attempts: 2, .. }), "{vendor}: {err:?}");
         assert_eq!(server.requests().len(), 2);
     })
     .await;
@@ -298,29 +188,10 @@ async fn a_slow_server_times_out() {
 async fn connection_refused_is_a_transport_error_after_retries() {
     for vendor in Vendor::ALL {
         let ca = TestCa::new();
-        let adapter = adapter(
-            vendor,
-            &format!("https://localhost:{}", closed_port()),
-            &ca,
-            fast_retries(),
-        );
+        let adapter = adapter(vendor, &format!("https://localhost:{}", closed_port()), &ca, fast_retries());
         let err = adapter.request_token(&request(vendor)).await.unwrap_err();
-        let IamError::RetriesExhausted {
-            attempts: 3, last, ..
-        } = &err
-        else {
-            panic!("{vendor}: {err:?}")
-        };
-        assert!(
-            matches!(
-                last.as_ref(),
-                IamError::Transport {
-                    timed_out: false,
-                    ..
-                }
-            ),
-            "{vendor}: {last:?}"
-        );
+        let IamError::RetriesExhausted { attempts: 3, last, .. } = &err else { panic!("{vendor}: {err:?}") };
+        assert!(matches!(last.as_ref(), IamError::Transport { timed_out: false, .. }), "{vendor}: {last:?}");
         assert!(err.to_string().contains("connection failed"), "{err}");
         assert_eq!(err.status(), None);
     }
@@ -329,14 +200,8 @@ async fn connection_refused_is_a_transport_error_after_retries() {
 #[tokio::test]
 async fn a_success_status_with_an_unusable_body_is_its_own_error() {
     let cases = [
-        (
-            CannedResponse::text(200, "<html>login</html>"),
-            "the body is not a JSON object",
-        ),
-        (
-            CannedResponse::json(200, r#"{"token_type":"Bearer","expires_in":300}"#),
-            "no access_token",
-        ),
+        (CannedResponse::text(200, "<html>login</html>"), "the body is not a JSON object"),
+        (CannedResponse::json(200, r#"{"token_type":"Bearer","expires_in":300}"#), "no access_token"),
     ];
     for (response, reason) in cases {
         each_vendor(&[response], fast_retries(), |vendor, outcome, server| {
@@ -350,14 +215,10 @@ async fn a_success_status_with_an_unusable_body_is_its_own_error() {
 
 #[tokio::test]
 async fn redirects_are_not_followed() {
-    let redirect =
-        CannedResponse::text(302, "").with_header("Location", "https://attacker.example/steal");
+    let redirect = CannedResponse::text(302, "").with_header("Location", "https://attacker.example/steal");
     each_vendor(&[redirect], fast_retries(), |vendor, outcome, server| {
         let err = outcome.unwrap_err();
-        assert!(
-            matches!(&err, IamError::HttpStatus { status: 302, .. }),
-            "{vendor}: {err:?}"
-        );
+        assert!(matches!(&err, IamError::HttpStatus { status: 302, .. }), "{vendor}: {err:?}");
         assert_eq!(server.requests().len(), 1);
     })
     .await;
@@ -369,17 +230,8 @@ async fn every_vendor_refuses_to_sign_for_another_agent() {
         let ca = TestCa::new();
         let server = TestHttpsServer::start(&ca).await;
         let adapter = adapter(vendor, &server.url(""), &ca, fast_retries());
-        let scope = if vendor == Vendor::EntraId {
-            "api://finance/.default"
-        } else {
-            "finance.read"
-        };
-        let other = TokenRequest::new(
-            "someone-elses-agent",
-            Act::new("user_12345").unwrap(),
-            [scope],
-        )
-        .unwrap();
+        let scope = if vendor == Vendor::EntraId { "api://finance/.default" } else { "finance.read" };
+        let other = TokenRequest::new("someone-elses-agent", Act::new("user_12345").unwrap(), [scope]).unwrap();
         let err = adapter.request_token(&other).await.unwrap_err();
         assert!(
             matches!(&err, IamError::AgentMismatch { vendor: v, configured, requested } if *v == vendor && configured == AGENT && requested == "someone-elses-agent"),

@@ -27,10 +27,7 @@ fn app_public_pem() -> Vec<u8> {
 
 /// A Keycloak-style token endpoint: issues `tok.<act.sub>` only for a valid HS256 assertion.
 fn strict_keycloak_endpoint(request: &RecordedRequest) -> CannedResponse {
-    let denied = CannedResponse::json(
-        401,
-        r#"{"error":"invalid_client","error_description":"bad client assertion"}"#,
-    );
+    let denied = CannedResponse::json(401, r#"{"error":"invalid_client","error_description":"bad client assertion"}"#);
     if request.form_value("grant_type").as_deref() != Some("client_credentials") {
         return CannedResponse::json(400, r#"{"error":"unsupported_grant_type"}"#);
     }
@@ -41,38 +38,23 @@ fn strict_keycloak_endpoint(request: &RecordedRequest) -> CannedResponse {
     if !assertion.verifies_hs256(SECRET.as_bytes()) || assertion.claims["iss"] != AGENT {
         return denied;
     }
-    let sub = assertion.claims["act"]["sub"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    CannedResponse::json(
-        200,
-        &json!({"access_token": format!("tok.{sub}"), "token_type": "Bearer", "expires_in": 300})
-            .to_string(),
-    )
+    let sub = assertion.claims["act"]["sub"].as_str().unwrap_or_default().to_owned();
+    CannedResponse::json(200, &json!({"access_token": format!("tok.{sub}"), "token_type": "Bearer", "expires_in": 300}).to_string())
 }
 
 /// Microsoft-style: client secret in the form, a plain agent token back.
 fn strict_entra_endpoint(request: &RecordedRequest) -> CannedResponse {
-    if request.form_value("client_id").as_deref() != Some(AGENT)
-        || request.form_value("client_secret").as_deref() != Some(SECRET)
-    {
+    if request.form_value("client_id").as_deref() != Some(AGENT) || request.form_value("client_secret").as_deref() != Some(SECRET) {
         return CannedResponse::json(401, r#"{"error":"invalid_client"}"#);
     }
-    CannedResponse::json(
-        200,
-        r#"{"access_token":"ms-agent-token","token_type":"Bearer","expires_in":3599}"#,
-    )
+    CannedResponse::json(200, r#"{"access_token":"ms-agent-token","token_type":"Bearer","expires_in":3599}"#)
 }
 
 /// The API: Bearer required; with an act assertion, it must verify with the app's key
 /// and name the same agent (`azp`). Answers with the agent and human it saw.
 fn checking_api(request: &RecordedRequest) -> CannedResponse {
     let unauthorized = |why: &str| CannedResponse::json(401, &json!({"error": why}).to_string());
-    let Some(token) = request
-        .header("authorization")
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
+    let Some(token) = request.header("authorization").and_then(|v| v.strip_prefix("Bearer ")) else {
         return unauthorized("no bearer token");
     };
     let human = match request.header("x-act-assertion") {
@@ -84,10 +66,7 @@ fn checking_api(request: &RecordedRequest) -> CannedResponse {
             if assertion.claims["azp"] != AGENT || assertion.claims["aud"] != API_AUDIENCE {
                 return unauthorized("act assertion not for this agent or API");
             }
-            assertion.claims["act"]["sub"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
+            assertion.claims["act"]["sub"].as_str().unwrap_or_default().to_owned()
         }
         None => match token.strip_prefix("tok.") {
             Some(sub) => sub.to_owned(),
@@ -106,11 +85,7 @@ fn options(ca: &TestCa) -> AdapterOptions {
 }
 
 fn api_client(ca: &TestCa) -> ApiClient {
-    ApiClient::new(HttpSettings {
-        extra_root_certificates_pem: Some(ca.ca_pem().as_bytes().to_vec()),
-        ..HttpSettings::default()
-    })
-    .unwrap()
+    ApiClient::new(HttpSettings { extra_root_certificates_pem: Some(ca.ca_pem().as_bytes().to_vec()), ..HttpSettings::default() }).unwrap()
 }
 
 #[tokio::test]
@@ -124,11 +99,7 @@ async fn in_session_flow_from_session_to_api_answer() {
     // The web app: the logged-in user becomes the act, passed in memory.
     let sender = HybridSender::in_session();
     let act = sender
-        .extract_act_from_session(
-            &UserSession::new("alice@corp.example.com")
-                .with_user_name("Alice Smith")
-                .with_user_id("user_12345"),
-        )
+        .extract_act_from_session(&UserSession::new("alice@corp.example.com").with_user_name("Alice Smith").with_user_id("user_12345"))
         .unwrap();
     let act = sender.prepare_in_session_act(act);
 
@@ -138,46 +109,21 @@ async fn in_session_flow_from_session_to_api_answer() {
         AGENT,
         ClientAuthentication::client_secret_jwt(&SecretString::from(SECRET)).unwrap(),
     );
-    let adapter = build_adapter(
-        VendorConfig::Keycloak(config),
-        options(&ca),
-        TokenCacheSettings::default(),
-    )
-    .unwrap();
+    let adapter = build_adapter(VendorConfig::Keycloak(config), options(&ca), TokenCacheSettings::default()).unwrap();
     let tokens = InSessionTokenRequest::new(adapter);
-    let token = tokens
-        .request_token(AGENT, &act, ["finance.read"])
-        .await
-        .unwrap();
-    let response = api_client(&ca)
-        .call_api(&token, ApiRequest::get(api.url("/finance/report/Q4-2025")))
-        .await
-        .unwrap();
+    let token = tokens.request_token(AGENT, &act, ["finance.read"]).await.unwrap();
+    let response = api_client(&ca).call_api(&token, ApiRequest::get(api.url("/finance/report/Q4-2025"))).await.unwrap();
     assert_eq!(response.status(), 200, "{}", response.text());
-    assert_eq!(
-        response.json::<Value>().unwrap(),
-        json!({"agent": AGENT, "human": "user_12345"})
-    );
+    assert_eq!(response.json::<Value>().unwrap(), json!({"agent": AGENT, "human": "user_12345"}));
 
     // Again: served by the cache, no second token request.
-    tokens
-        .request_token(AGENT, &act, ["finance.read"])
-        .await
-        .unwrap();
+    tokens.request_token(AGENT, &act, ["finance.read"]).await.unwrap();
     assert_eq!(idp.requests().len(), 1);
 
     // Another human gets another token, and the API sees them.
-    let bob = Act::new("user_67890")
-        .unwrap()
-        .with_email("bob@corp.example.com");
-    let token = tokens
-        .request_token(AGENT, &bob, ["finance.read"])
-        .await
-        .unwrap();
-    let response = api_client(&ca)
-        .call_api(&token, ApiRequest::get(api.url("/finance/report/Q4-2025")))
-        .await
-        .unwrap();
+    let bob = Act::new("user_67890").unwrap().with_email("bob@corp.example.com");
+    let token = tokens.request_token(AGENT, &bob, ["finance.read"]).await.unwrap();
+    let response = api_client(&ca).call_api(&token, ApiRequest::get(api.url("/finance/report/Q4-2025"))).await.unwrap();
     assert_eq!(response.json::<Value>().unwrap()["human"], "user_67890");
     assert_eq!(idp.requests().len(), 2);
 }
@@ -192,10 +138,12 @@ async fn out_of_session_flow_with_entra_id_and_a_bound_act_assertion() {
 
     // The web app signs the act for the remote agent.
     let sender = HybridSender::from_private_key_file(key_fixture("rsa2048-other.pem")).unwrap();
-    let act = sender.extract_act_from_claims(json!({"email": "alice@corp.example.com", "oid": "00000000-0000-0000-0000-0000000000aa", "name": "Alice"}).as_object().unwrap()).unwrap();
-    let act_jwt = sender
-        .prepare_out_of_session_act(&act, AGENT_ENDPOINT, Duration::from_secs(60))
+    let act = sender
+        .extract_act_from_claims(
+            json!({"email": "alice@corp.example.com", "oid": "00000000-0000-0000-0000-0000000000aa", "name": "Alice"}).as_object().unwrap(),
+        )
         .unwrap();
+    let act_jwt = sender.prepare_out_of_session_act(&act, AGENT_ENDPOINT, Duration::from_secs(60)).unwrap();
 
     // The agent: verify the act JWT, get a token (Entra ID: plus an act assertion), call the API.
     let config = EntraIdConfig {
@@ -205,60 +153,27 @@ async fn out_of_session_flow_with_entra_id_and_a_bound_act_assertion() {
         app_id: "web-app".into(),
         app_key: SigningKey::from_pem_file(key_fixture("rsa2048-other.pem")).unwrap(),
         api_audience: API_AUDIENCE.into(),
+        api_scope: "api://finance-api/.default".into(),
     };
-    let adapter = build_adapter(
-        VendorConfig::EntraId(config),
-        options(&ca),
-        TokenCacheSettings::default(),
-    )
-    .unwrap();
-    let verifier = ActJwtVerifier::builder(
-        VerifyingKey::from_pem(app_public_pem()).unwrap(),
-        AGENT_ENDPOINT,
-    )
-    .build()
-    .unwrap();
+    let adapter = build_adapter(VendorConfig::EntraId(config), options(&ca), TokenCacheSettings::default()).unwrap();
+    let verifier = ActJwtVerifier::builder(VerifyingKey::from_pem(app_public_pem()).unwrap(), AGENT_ENDPOINT).build().unwrap();
     let agent = OutOfSessionTokenRequest::new(adapter, verifier);
-    let (verified_act, token) = agent
-        .verify_and_request_token(
-            act_jwt.expose_secret(),
-            AGENT,
-            ["api://finance-api/.default"],
-        )
-        .await
-        .unwrap();
+    let (verified_act, token) =
+        agent.verify_and_request_token(act_jwt.expose_secret(), AGENT, ["api://finance-api/.default"]).await.unwrap();
     assert_eq!(verified_act, act);
     assert!(token.act_assertion().is_some());
-    let response = api_client(&ca)
-        .call_api(
-            &token,
-            ApiRequest::post(api.url("/finance/transactions")).json(json!({"amount": 1})),
-        )
-        .await
-        .unwrap();
+    let response =
+        api_client(&ca).call_api(&token, ApiRequest::post(api.url("/finance/transactions")).json(json!({"amount": 1}))).await.unwrap();
     assert_eq!(response.status(), 200, "{}", response.text());
-    assert_eq!(
-        response.json::<Value>().unwrap(),
-        json!({"agent": AGENT, "human": "00000000-0000-0000-0000-0000000000aa"})
-    );
+    assert_eq!(response.json::<Value>().unwrap(), json!({"agent": AGENT, "human": "00000000-0000-0000-0000-0000000000aa"}));
     let seen = &api.requests()[0];
     assert_eq!(seen.header("authorization"), Some("Bearer ms-agent-token"));
     assert!(seen.header("x-act-assertion").is_some());
 
     // The same act JWT again: refused as a replay, and no token is requested for it.
     let before = idp.requests().len();
-    let err = agent
-        .verify_and_request_token(
-            act_jwt.expose_secret(),
-            AGENT,
-            ["api://finance-api/.default"],
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        err.is_act_jwt_rejected() && !err.is_identity_provider_failure(),
-        "{err}"
-    );
+    let err = agent.verify_and_request_token(act_jwt.expose_secret(), AGENT, ["api://finance-api/.default"]).await.unwrap_err();
+    assert!(err.is_act_jwt_rejected() && !err.is_identity_provider_failure(), "{err}");
     assert_eq!(err.to_string(), "Act JWT replay detected");
     assert_eq!(idp.requests().len(), before);
 }
@@ -269,64 +184,29 @@ async fn an_identity_provider_failure_never_looks_like_a_refused_jwt() {
     let idp = TestHttpsServer::start(&ca).await;
     idp.set_fallback(CannedResponse::json(401, r#"{"error":"invalid_client"}"#));
     let sender = HybridSender::from_private_key_file(key_fixture("rsa2048-other.pem")).unwrap();
-    let act_jwt = sender
-        .prepare_out_of_session_act(
-            &Act::new("u-1").unwrap(),
-            AGENT_ENDPOINT,
-            Duration::from_secs(60),
-        )
-        .unwrap();
+    let act_jwt = sender.prepare_out_of_session_act(&Act::new("u-1").unwrap(), AGENT_ENDPOINT, Duration::from_secs(60)).unwrap();
     let config = KeycloakConfig::new(
         idp.url("/realms/corp/protocol/openid-connect/token"),
         AGENT,
         ClientAuthentication::client_secret_jwt(&SecretString::from(SECRET)).unwrap(),
     );
-    let adapter = build_adapter(
-        VendorConfig::Keycloak(config),
-        options(&ca),
-        TokenCacheSettings::default(),
-    )
-    .unwrap();
-    let verifier = ActJwtVerifier::builder(
-        VerifyingKey::from_pem(app_public_pem()).unwrap(),
-        AGENT_ENDPOINT,
-    )
-    .build()
-    .unwrap();
+    let adapter = build_adapter(VendorConfig::Keycloak(config), options(&ca), TokenCacheSettings::default()).unwrap();
+    let verifier = ActJwtVerifier::builder(VerifyingKey::from_pem(app_public_pem()).unwrap(), AGENT_ENDPOINT).build().unwrap();
     let agent = OutOfSessionTokenRequest::new(adapter, verifier);
-    let err = agent
-        .verify_and_request_token(act_jwt.expose_secret(), AGENT, ["finance.read"])
-        .await
-        .unwrap_err();
-    assert!(
-        err.is_identity_provider_failure() && !err.is_act_jwt_rejected(),
-        "{err}"
-    );
+    let err = agent.verify_and_request_token(act_jwt.expose_secret(), AGENT, ["finance.read"]).await.unwrap_err();
+    assert!(err.is_identity_provider_failure() && !err.is_act_jwt_rejected(), "{err}");
 
-    let err = agent
-        .verify_and_request_token("not-a-jwt", AGENT, ["finance.read"])
-        .await
-        .unwrap_err();
+    let err = agent.verify_and_request_token("not-a-jwt", AGENT, ["finance.read"]).await.unwrap_err();
     assert!(err.is_act_jwt_rejected(), "{err}");
     let err = HybridSender::in_session()
-        .prepare_out_of_session_act(
-            &Act::new("u").unwrap(),
-            AGENT_ENDPOINT,
-            Duration::from_secs(60),
-        )
+        .prepare_out_of_session_act(&Act::new("u").unwrap(), AGENT_ENDPOINT, Duration::from_secs(60))
         .unwrap_err();
-    assert!(
-        matches!(err, SessionError::OutOfSessionNotConfigured),
-        "{err}"
-    );
+    assert!(matches!(err, SessionError::OutOfSessionNotConfigured), "{err}");
 }
 
 #[test]
 fn every_default_vendor_is_compiled_in() {
     for vendor in Vendor::ALL {
-        assert!(
-            dual_auth::ensure_vendor_compiled(vendor).is_ok(),
-            "{vendor}"
-        );
+        assert!(dual_auth::ensure_vendor_compiled(vendor).is_ok(), "{vendor}");
     }
 }

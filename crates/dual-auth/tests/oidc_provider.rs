@@ -18,10 +18,7 @@ use dual_auth::keycloak::{KeycloakAdapter, KeycloakConfig};
 use dual_auth::okta::{OktaAdapter, OktaConfig};
 use dual_auth::secrecy::{ExposeSecret, SecretString};
 use dual_auth::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy, TokenEndpoint, field};
-use dual_auth::{
-    Act, AssertionClaims, ClientAuthentication, IamAdapter, IamError, ManualClock, SigningKey,
-    TokenRequest, Vendor,
-};
+use dual_auth::{Act, AssertionClaims, ClientAuthentication, IamAdapter, IamError, ManualClock, SigningKey, TokenRequest, Vendor};
 use dual_auth_test_support::https::{TestCa, closed_port};
 use dual_auth_test_support::process::{ServerProcess, oidc_provider_module};
 use dual_auth_test_support::{jwt, key_fixture};
@@ -54,12 +51,7 @@ fn start_idp() -> Idp {
         .env("CLIENT_PUBLIC_KEY", key_fixture("rsa2048-spki.pub.pem"))
         .env("API_AUDIENCE", API);
     let process = ServerProcess::start(command, "READY", Duration::from_secs(30));
-    Idp {
-        _process: process,
-        _dir: dir,
-        port,
-        ca,
-    }
+    Idp { _process: process, _dir: dir, port, ca }
 }
 
 impl Idp {
@@ -82,36 +74,18 @@ impl Idp {
     /// Verifies the access token with the server's JWKS and returns its claims.
     async fn verify(&self, token: &str) -> serde_json::Map<String, Value> {
         let client = self.http().build_client().unwrap();
-        let jwks: Value = client
-            .get(self.url("/protocol/openid-connect/certs"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: Value = client.get(self.url("/protocol/openid-connect/certs")).send().await.unwrap().json().await.unwrap();
         let decoded = jwt::decode(token);
         let kid = decoded.header["kid"].as_str().unwrap();
-        let jwk = jwks["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|k| k["kid"] == kid)
-            .expect("the token's kid is in the JWKS");
+        let jwk = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid).expect("the token's kid is in the JWKS");
         assert_eq!(decoded.header["alg"], "RS256");
-        assert!(
-            decoded.verifies_with_rsa_jwk(jwk),
-            "the access token verifies with the server's JWKS"
-        );
+        assert!(decoded.verifies_with_rsa_jwk(jwk), "the access token verifies with the server's JWKS");
         decoded.claims
     }
 }
 
 fn act() -> Act {
-    Act::new("user_12345")
-        .unwrap()
-        .with_email("alice@corp.example.com")
-        .with_name("Alice Smith")
+    Act::new("user_12345").unwrap().with_email("alice@corp.example.com").with_name("Alice Smith")
 }
 
 fn secret_auth(secret: &str) -> ClientAuthentication {
@@ -129,10 +103,7 @@ async fn tokens_by_client_secret_jwt_and_private_key_jwt_carry_the_agent_and_the
         AdapterOptions::with_http(idp.http()),
     )
     .unwrap();
-    let token = keycloak
-        .request_token(&TokenRequest::new("secret-agent", act(), ["finance.read"]).unwrap())
-        .await
-        .unwrap();
+    let token = keycloak.request_token(&TokenRequest::new("secret-agent", act(), ["finance.read"]).unwrap()).await.unwrap();
     assert_eq!(token.token_type(), "Bearer");
     assert_eq!(token.scopes(), ["finance.read"]);
     let claims = idp.verify(token.access_token().expose_secret()).await;
@@ -140,29 +111,16 @@ async fn tokens_by_client_secret_jwt_and_private_key_jwt_carry_the_agent_and_the
     assert_eq!(claims["sub"], "secret-agent", "the agent");
     assert_eq!(claims["client_id"], "secret-agent");
     assert_eq!(claims["aud"], API);
-    assert_eq!(
-        claims["act"],
-        act().to_value(),
-        "the human, copied from the verified assertion"
-    );
+    assert_eq!(claims["act"], act().to_value(), "the human, copied from the verified assertion");
 
     // private_key_jwt, Okta's dialect: the assertion's aud is the token endpoint URL.
-    let key = SigningKey::from_pem_file(key_fixture("rsa2048-pkcs8.pem"))
-        .unwrap()
-        .with_key_id("agent-key-1");
+    let key = SigningKey::from_pem_file(key_fixture("rsa2048-pkcs8.pem")).unwrap().with_key_id("agent-key-1");
     let okta = OktaAdapter::new(
-        OktaConfig::new(
-            idp.token_url(),
-            "key-agent",
-            ClientAuthentication::private_key_jwt(key),
-        ),
+        OktaConfig::new(idp.token_url(), "key-agent", ClientAuthentication::private_key_jwt(key)),
         AdapterOptions::with_http(idp.http()),
     )
     .unwrap();
-    let token = okta
-        .request_token(&TokenRequest::new("key-agent", act(), ["finance.read"]).unwrap())
-        .await
-        .unwrap();
+    let token = okta.request_token(&TokenRequest::new("key-agent", act(), ["finance.read"]).unwrap()).await.unwrap();
     let claims = idp.verify(token.access_token().expose_secret()).await;
     assert_eq!(claims["sub"], "key-agent");
     assert_eq!(claims["act"], act().to_value());
@@ -175,54 +133,23 @@ async fn a_wrong_secret_an_expired_assertion_and_a_replayed_jti_are_refused() {
     let request = TokenRequest::new("secret-agent", act(), ["finance.read"]).unwrap();
 
     let wrong = KeycloakAdapter::new(
-        KeycloakConfig::new(
-            idp.token_url(),
-            "secret-agent",
-            secret_auth("not-the-secret-0123456789abcdefghijkl"),
-        ),
+        KeycloakConfig::new(idp.token_url(), "secret-agent", secret_auth("not-the-secret-0123456789abcdefghijkl")),
         AdapterOptions::with_http(idp.http()),
     )
     .unwrap();
     let err = wrong.request_token(&request).await.unwrap_err();
-    assert_eq!(
-        (err.status(), err.oauth_error()),
-        (Some(401), Some("invalid_client")),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .starts_with("keycloak token endpoint answered HTTP 401: invalid_client"),
-        "{err}"
-    );
+    assert_eq!((err.status(), err.oauth_error()), (Some(401), Some("invalid_client")), "{err}");
+    assert!(err.to_string().starts_with("keycloak token endpoint answered HTTP 401: invalid_client"), "{err}");
 
     // Signed on a clock ten minutes behind: the 300 s assertion has expired.
-    let behind = Arc::new(ManualClock::new(
-        SystemTime::now() - Duration::from_secs(600),
-    ));
-    let options = AdapterOptions {
-        clock: Some(behind),
-        ..AdapterOptions::with_http(idp.http())
-    };
-    let stale = KeycloakAdapter::new(
-        KeycloakConfig::new(idp.token_url(), "secret-agent", secret_auth(SECRET)),
-        options,
-    )
-    .unwrap();
+    let behind = Arc::new(ManualClock::new(SystemTime::now() - Duration::from_secs(600)));
+    let options = AdapterOptions { clock: Some(behind), ..AdapterOptions::with_http(idp.http()) };
+    let stale = KeycloakAdapter::new(KeycloakConfig::new(idp.token_url(), "secret-agent", secret_auth(SECRET)), options).unwrap();
     let err = stale.request_token(&request).await.unwrap_err();
-    assert_eq!(
-        (err.status(), err.oauth_error()),
-        (Some(401), Some("invalid_client")),
-        "{err}"
-    );
+    assert_eq!((err.status(), err.oauth_error()), (Some(401), Some("invalid_client")), "{err}");
 
     // The same assertion twice: the second use is refused.
-    let endpoint = TokenEndpoint::new(
-        Vendor::Keycloak,
-        &idp.token_url(),
-        idp.http().build_client().unwrap(),
-        RetryPolicy::none(),
-    )
-    .unwrap();
+    let endpoint = TokenEndpoint::new(Vendor::Keycloak, &idp.token_url(), idp.http().build_client().unwrap(), RetryPolicy::none()).unwrap();
     let claims = AssertionClaims {
         issuer: "secret-agent",
         audience: &idp.url(""),
@@ -231,23 +158,13 @@ async fn a_wrong_secret_an_expired_assertion_and_a_replayed_jti_are_refused() {
         authorized_party: None,
         not_before: false,
     };
-    let assertion = secret_auth(SECRET)
-        .sign(&claims, SystemTime::now())
-        .unwrap();
+    let assertion = secret_auth(SECRET).sign(&claims, SystemTime::now()).unwrap();
     let form = || {
-        let mut form = vec![
-            field("grant_type", "client_credentials"),
-            field("scope", "finance.read"),
-        ];
-        form.extend(dual_auth::token_endpoint::client_assertion_fields(
-            assertion.clone(),
-        ));
+        let mut form = vec![field("grant_type", "client_credentials"), field("scope", "finance.read")];
+        form.extend(dual_auth::token_endpoint::client_assertion_fields(assertion.clone()));
         Ok(form)
     };
     endpoint.request(form).await.unwrap();
     let err = endpoint.request(form).await.unwrap_err();
-    assert!(
-        matches!(&err, IamError::OAuth { status: 401, error, .. } if error == "invalid_client"),
-        "{err}"
-    );
+    assert!(matches!(&err, IamError::OAuth { status: 401, error, .. } if error == "invalid_client"), "{err}");
 }

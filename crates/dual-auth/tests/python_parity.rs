@@ -28,10 +28,7 @@ const AGENT: &str = "finance-agent";
 const API: &str = "https://api.example.com/finance";
 
 fn act() -> Act {
-    Act::new("user_12345")
-        .unwrap()
-        .with_email("alice@corp.example.com")
-        .with_name("Alice Smith")
+    Act::new("user_12345").unwrap().with_email("alice@corp.example.com").with_name("Alice Smith")
 }
 
 fn path(vendor: Vendor) -> &'static str {
@@ -44,11 +41,7 @@ fn path(vendor: Vendor) -> &'static str {
 }
 
 fn scope(vendor: Vendor) -> &'static str {
-    if vendor == Vendor::EntraId {
-        "api://finance-api/.default"
-    } else {
-        "finance.read"
-    }
+    if vendor == Vendor::EntraId { "api://finance-api/.default" } else { "finance.read" }
 }
 
 /// Python's adapter, through the reference venv; returns its printed token summary.
@@ -66,22 +59,11 @@ fn python_request(vendor: Vendor, url: &str, ca: &TestCa) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/adapters.py");
     let out = Command::new(reference_python())
         .arg(script)
-        .args([
-            vendor.as_str(),
-            url,
-            &config.to_string(),
-            AGENT,
-            &act().to_value().to_string(),
-            scope(vendor),
-        ])
+        .args([vendor.as_str(), url, &config.to_string(), AGENT, &act().to_value().to_string(), scope(vendor)])
         .env("REQUESTS_CA_BUNDLE", ca.ca_path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{vendor}: python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{vendor}: python failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -92,36 +74,26 @@ async fn rust_request(vendor: Vendor, url: String, ca: &TestCa) -> dual_auth::To
     });
     let secret = || ClientAuthentication::client_secret_jwt(&SecretString::from(SECRET)).unwrap();
     let adapter: Box<dyn IamAdapter> = match vendor {
-        Vendor::Keycloak => Box::new(
-            KeycloakAdapter::new(KeycloakConfig::new(url, AGENT, secret()), options).unwrap(),
-        ),
-        Vendor::Auth0 => Box::new(
-            Auth0Adapter::new(Auth0Config::new(url, AGENT, secret(), API), options).unwrap(),
-        ),
-        Vendor::Okta => {
-            Box::new(OktaAdapter::new(OktaConfig::new(url, AGENT, secret()), options).unwrap())
-        }
+        Vendor::Keycloak => Box::new(KeycloakAdapter::new(KeycloakConfig::new(url, AGENT, secret()), options).unwrap()),
+        Vendor::Auth0 => Box::new(Auth0Adapter::new(Auth0Config::new(url, AGENT, secret(), API), options).unwrap()),
+        Vendor::Okta => Box::new(OktaAdapter::new(OktaConfig::new(url, AGENT, secret()), options).unwrap()),
         _ => Box::new(
             EntraIdAdapter::new(
                 EntraIdConfig {
                     token_url: url,
                     client_id: AGENT.into(),
-                    client_auth: EntraClientAuthentication::ClientSecret(SecretString::from(
-                        SECRET,
-                    )),
+                    client_auth: EntraClientAuthentication::ClientSecret(SecretString::from(SECRET)),
                     app_id: "web-app".into(),
                     app_key: SigningKey::from_pem_file(key_fixture("rsa2048-other.pem")).unwrap(),
                     api_audience: API.into(),
+                    api_scope: "api://finance-api/.default".into(),
                 },
                 options,
             )
             .unwrap(),
         ),
     };
-    adapter
-        .request_token(&TokenRequest::new(AGENT, act(), [scope(vendor)]).unwrap())
-        .await
-        .unwrap()
+    adapter.request_token(&TokenRequest::new(AGENT, act(), [scope(vendor)]).unwrap()).await.unwrap()
 }
 
 /// The assertion's claims with `jti`, `exp` and `iat` replaced by what must hold of them.
@@ -130,21 +102,13 @@ fn normalised(assertion: &DecodedJwt) -> Value {
     let exp = claims.shift_remove("exp").unwrap().as_u64().unwrap();
     let iat = claims.shift_remove("iat").unwrap().as_u64().unwrap();
     let jti = claims.shift_remove("jti").unwrap();
-    assert_eq!(
-        jti.as_str().unwrap().len(),
-        43,
-        "32 random bytes, base64url"
-    );
+    assert_eq!(jti.as_str().unwrap().len(), 43, "32 random bytes, base64url");
     claims.insert("exp-iat".into(), json!(exp - iat));
     Value::Object(claims)
 }
 
 fn form_without(request: &RecordedRequest, skip: &[&str]) -> Vec<(String, String)> {
-    request
-        .form()
-        .into_iter()
-        .filter(|(k, _)| !skip.contains(&k.as_str()))
-        .collect()
+    request.form().into_iter().filter(|(k, _)| !skip.contains(&k.as_str())).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,10 +117,7 @@ async fn token_requests_match_the_python_package_field_by_field() {
     for vendor in Vendor::ALL {
         let ca = TestCa::new();
         let server = TestHttpsServer::start(&ca).await;
-        server.set_fallback(CannedResponse::json(
-            200,
-            r#"{"access_token":"captured","token_type":"Bearer","expires_in":300}"#,
-        ));
+        server.set_fallback(CannedResponse::json(200, r#"{"access_token":"captured","token_type":"Bearer","expires_in":300}"#));
         let url = server.url(path(vendor));
         // Python blocks this worker; the server keeps running on the other.
         let python = tokio::task::block_in_place(|| python_request(vendor, &url, &ca));
@@ -170,22 +131,10 @@ async fn token_requests_match_the_python_package_field_by_field() {
             (ours_sent.method.as_str(), ours_sent.target.as_str()),
             "{vendor}"
         );
-        assert_eq!(
-            theirs_sent.header("content-type"),
-            ours_sent.header("content-type"),
-            "{vendor}"
-        );
-        assert_eq!(
-            ours_sent.header("accept"),
-            Some("application/json"),
-            "{vendor}"
-        );
+        assert_eq!(theirs_sent.header("content-type"), ours_sent.header("content-type"), "{vendor}");
+        assert_eq!(ours_sent.header("accept"), Some("application/json"), "{vendor}");
         assert_eq!(python["token_type"], ours.token_type(), "{vendor}");
-        assert_eq!(
-            python["expires_in"].as_u64().unwrap(),
-            ours.expires_in().as_secs(),
-            "{vendor}"
-        );
+        assert_eq!(python["expires_in"].as_u64().unwrap(), ours.expires_in().as_secs(), "{vendor}");
 
         match vendor {
             Vendor::EntraId => {
@@ -196,66 +145,32 @@ async fn token_requests_match_the_python_package_field_by_field() {
                 assert_eq!(theirs.header, ours.header, "{vendor}: act assertion header");
                 // Documented difference: we add azp, the agent's client id.
                 let mut expected = normalised(&theirs);
-                expected
-                    .as_object_mut()
-                    .unwrap()
-                    .insert("azp".into(), json!(AGENT));
-                assert_eq!(
-                    normalised(&ours),
-                    expected,
-                    "{vendor}: act assertion claims"
-                );
+                expected.as_object_mut().unwrap().insert("azp".into(), json!(AGENT));
+                assert_eq!(normalised(&ours), expected, "{vendor}: act assertion claims");
             }
             _ => {
                 // Documented difference: Auth0 gets the requested scopes from us.
                 let theirs_form = theirs_sent.form();
-                let ours_form = form_without(
-                    ours_sent,
-                    if vendor == Vendor::Auth0 {
-                        &["scope"]
-                    } else {
-                        &[]
-                    },
-                );
-                let names = |form: &[(String, String)]| {
-                    form.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()
-                };
-                assert_eq!(
-                    names(&theirs_form),
-                    names(&ours_form),
-                    "{vendor}: the same fields in the same order"
-                );
+                let ours_form = form_without(ours_sent, if vendor == Vendor::Auth0 { &["scope"] } else { &[] });
+                let names = |form: &[(String, String)]| form.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+                assert_eq!(names(&theirs_form), names(&ours_form), "{vendor}: the same fields in the same order");
                 for ((name, theirs_value), (_, ours_value)) in theirs_form.iter().zip(&ours_form) {
                     if name != "client_assertion" {
                         assert_eq!(theirs_value, ours_value, "{vendor}: field {name}");
                     }
                 }
                 if vendor == Vendor::Auth0 {
-                    assert_eq!(
-                        ours_sent.form_value("scope").as_deref(),
-                        Some("finance.read")
-                    );
+                    assert_eq!(ours_sent.form_value("scope").as_deref(), Some("finance.read"));
                 }
                 let theirs = jwt::decode(&theirs_sent.form_value("client_assertion").unwrap());
                 let ours = jwt::decode(&ours_sent.form_value("client_assertion").unwrap());
                 assert_eq!(theirs.header, ours.header, "{vendor}: assertion header");
-                assert!(
-                    theirs.verifies_hs256(SECRET.as_bytes())
-                        && ours.verifies_hs256(SECRET.as_bytes()),
-                    "{vendor}"
-                );
+                assert!(theirs.verifies_hs256(SECRET.as_bytes()) && ours.verifies_hs256(SECRET.as_bytes()), "{vendor}");
                 let mut expected = normalised(&theirs);
                 if vendor == Vendor::Okta {
                     // Documented difference: Okta wants the full token endpoint URL as aud.
-                    assert_eq!(
-                        expected["aud"],
-                        server.url("/oauth2/default"),
-                        "upstream's value"
-                    );
-                    expected
-                        .as_object_mut()
-                        .unwrap()
-                        .insert("aud".into(), json!(url));
+                    assert_eq!(expected["aud"], server.url("/oauth2/default"), "upstream's value");
+                    expected.as_object_mut().unwrap().insert("aud".into(), json!(url));
                 }
                 assert_eq!(normalised(&ours), expected, "{vendor}: assertion claims");
             }

@@ -46,10 +46,8 @@ const JTI_BYTES: usize = 32;
 /// [`crate::KeyError::Signing`] if the operating system's random source fails.
 pub fn new_jti() -> Result<String, crate::KeyError> {
     let mut bytes = [0u8; JTI_BYTES];
-    getrandom::fill(&mut bytes).map_err(|e| crate::KeyError::Signing {
-        algorithm: "jti".into(),
-        reason: format!("random source failed: {e}"),
-    })?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| crate::KeyError::Signing { algorithm: "jti".into(), reason: format!("random source failed: {e}") })?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
@@ -126,10 +124,7 @@ impl ActJwtSigner {
     /// [`ActJwtError::InvalidSetting`] unless `1 s <= min <= max <= 3600 s`.
     pub fn with_ttl_bounds(mut self, min: Duration, max: Duration) -> Result<Self, ActJwtError> {
         if min < Duration::from_secs(1) || min > max || max > Duration::from_secs(3600) {
-            return Err(ActJwtError::InvalidSetting {
-                setting: "ttl bounds",
-                reason: "need 1 s <= min <= max <= 3600 s".into(),
-            });
+            return Err(ActJwtError::InvalidSetting { setting: "ttl bounds", reason: "need 1 s <= min <= max <= 3600 s".into() });
         }
         self.min_ttl = min;
         self.max_ttl = max;
@@ -153,32 +148,15 @@ impl ActJwtSigner {
     ///
     /// # Errors
     /// [`ActJwtError::InvalidAgentEndpoint`], [`ActJwtError::InvalidTtl`] or a signing failure.
-    pub fn sign(
-        &self,
-        act: &Act,
-        agent_endpoint: &str,
-        ttl: Duration,
-    ) -> Result<SecretString, ActJwtError> {
+    pub fn sign(&self, act: &Act, agent_endpoint: &str, ttl: Duration) -> Result<SecretString, ActJwtError> {
         check_agent_endpoint(agent_endpoint)?;
         let ttl_secs = ttl.as_secs();
         if ttl < self.min_ttl || ttl > self.max_ttl || ttl.subsec_nanos() != 0 {
-            return Err(ActJwtError::InvalidTtl {
-                ttl_secs,
-                min_secs: self.min_ttl.as_secs(),
-                max_secs: self.max_ttl.as_secs(),
-            });
+            return Err(ActJwtError::InvalidTtl { ttl_secs, min_secs: self.min_ttl.as_secs(), max_secs: self.max_ttl.as_secs() });
         }
         let iat = unix_seconds(self.clock.now());
         let jti = new_jti()?;
-        let claims = ActJwtClaims {
-            iss: &self.issuer,
-            sub: &self.subject,
-            aud: agent_endpoint,
-            exp: iat + ttl_secs,
-            iat,
-            jti: &jti,
-            act,
-        };
+        let claims = ActJwtClaims { iss: &self.issuer, sub: &self.subject, aud: agent_endpoint, exp: iat + ttl_secs, iat, jti: &jti, act };
         let token = self.key.sign_jwt(&claims)?;
         tracing::info!(event = "act_prepared_out_of_session", human_id = %act.log_id(), ttl_seconds = ttl_secs, jti = %jti, "act JWT signed");
         Ok(SecretString::from(token))
@@ -202,13 +180,9 @@ impl fmt::Debug for ActJwtSigner {
 /// [`ActJwtError::InvalidAgentEndpoint`] saying what is wrong.
 pub fn check_agent_endpoint(endpoint: &str) -> Result<(), ActJwtError> {
     let bad = |reason: String| ActJwtError::InvalidAgentEndpoint { reason };
-    let url = url::Url::parse(endpoint)
-        .map_err(|e| bad(format!("\"{endpoint}\" is not an absolute URL ({e})")))?;
+    let url = url::Url::parse(endpoint).map_err(|e| bad(format!("\"{endpoint}\" is not an absolute URL ({e})")))?;
     if url.scheme() != "https" {
-        return Err(bad(format!(
-            "scheme is \"{}\", expected \"https\"",
-            url.scheme()
-        )));
+        return Err(bad(format!("scheme is \"{}\", expected \"https\"", url.scheme())));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(bad("the URL has no host".into()));
@@ -341,11 +315,7 @@ impl ActJwtVerifier {
     pub async fn verify(&self, token: &str) -> Result<VerifiedActJwt, ActJwtError> {
         let verified = self.verify_signature_and_claims(token)?;
         let record_until = verified.expires_at + self.leeway;
-        match self
-            .replay_guard
-            .check_and_record(&verified.jti, record_until)
-            .await
-        {
+        match self.replay_guard.check_and_record(&verified.jti, record_until).await {
             Ok(()) => {}
             Err(ReplayError::Replayed) => {
                 tracing::warn!(event = "act_jwt_replay", jti = %verified.jti, "act JWT replay detected");
@@ -359,10 +329,7 @@ impl ActJwtVerifier {
 
     fn verify_signature_and_claims(&self, token: &str) -> Result<VerifiedActJwt, ActJwtError> {
         if token.len() > self.max_token_bytes {
-            return Err(ActJwtError::TooLarge {
-                size: token.len(),
-                max: self.max_token_bytes,
-            });
+            return Err(ActJwtError::TooLarge { size: token.len(), max: self.max_token_bytes });
         }
         let parts = compact::split(token)?;
         let key = self.select_key(&parts.header)?;
@@ -377,53 +344,32 @@ impl ActJwtVerifier {
         let alg = match header.get("alg") {
             Some(Value::String(alg)) => alg.as_str(),
             Some(_) => {
-                return Err(ActJwtError::Malformed {
-                    reason: "header \"alg\" is not a string".into(),
-                });
+                return Err(ActJwtError::Malformed { reason: "header \"alg\" is not a string".into() });
             }
             None => {
-                return Err(ActJwtError::Malformed {
-                    reason: "header has no \"alg\"".into(),
-                });
+                return Err(ActJwtError::Malformed { reason: "header has no \"alg\"".into() });
             }
         };
         match header.get("typ") {
             None => {}
             Some(Value::String(typ)) if typ.eq_ignore_ascii_case("JWT") => {}
             Some(_) => {
-                return Err(ActJwtError::UnsupportedHeader {
-                    name: "typ".into(),
-                    reason: "an act JWT's typ is \"JWT\"",
-                });
+                return Err(ActJwtError::UnsupportedHeader { name: "typ".into(), reason: "an act JWT's typ is \"JWT\"" });
             }
         }
         if header.contains_key("crit") {
-            return Err(ActJwtError::UnsupportedHeader {
-                name: "crit".into(),
-                reason: "no critical extensions are understood",
-            });
+            return Err(ActJwtError::UnsupportedHeader { name: "crit".into(), reason: "no critical extensions are understood" });
         }
-        if let Some(name) = KEY_MATERIAL_HEADERS
-            .iter()
-            .find(|h| header.contains_key(**h))
-        {
-            return Err(ActJwtError::UnsupportedHeader {
-                name: (*name).into(),
-                reason: "act JWTs are verified only with configured keys",
-            });
+        if let Some(name) = KEY_MATERIAL_HEADERS.iter().find(|h| header.contains_key(**h)) {
+            return Err(ActJwtError::UnsupportedHeader { name: (*name).into(), reason: "act JWTs are verified only with configured keys" });
         }
         let candidates: Vec<&VerifyingKey> = match header.get("kid") {
             None => self.keys.iter().collect(),
             Some(Value::String(kid)) => {
-                let named: Vec<&VerifyingKey> = self
-                    .keys
-                    .iter()
-                    .filter(|k| k.key_id() == Some(kid.as_str()))
-                    .collect();
+                let named: Vec<&VerifyingKey> = self.keys.iter().filter(|k| k.key_id() == Some(kid.as_str())).collect();
                 if named.is_empty() {
                     // A key without a kid accepts any kid; keys with other kids do not.
-                    let unnamed: Vec<&VerifyingKey> =
-                        self.keys.iter().filter(|k| k.key_id().is_none()).collect();
+                    let unnamed: Vec<&VerifyingKey> = self.keys.iter().filter(|k| k.key_id().is_none()).collect();
                     if unnamed.is_empty() {
                         return Err(ActJwtError::UnknownKeyId { kid: kid.clone() });
                     }
@@ -433,80 +379,44 @@ impl ActJwtVerifier {
                 }
             }
             Some(_) => {
-                return Err(ActJwtError::Malformed {
-                    reason: "header \"kid\" is not a string".into(),
-                });
+                return Err(ActJwtError::Malformed { reason: "header \"kid\" is not a string".into() });
             }
         };
-        candidates
-            .iter()
-            .copied()
-            .find(|k| k.algorithm().as_str() == alg)
-            .ok_or_else(|| {
-                let mut allowed: Vec<&str> =
-                    candidates.iter().map(|k| k.algorithm().as_str()).collect();
-                allowed.dedup();
-                ActJwtError::AlgorithmNotAllowed {
-                    found: alg.to_owned(),
-                    allowed: allowed.join(", "),
-                }
-            })
+        candidates.iter().copied().find(|k| k.algorithm().as_str() == alg).ok_or_else(|| {
+            let mut allowed: Vec<&str> = candidates.iter().map(|k| k.algorithm().as_str()).collect();
+            allowed.dedup();
+            ActJwtError::AlgorithmNotAllowed { found: alg.to_owned(), allowed: allowed.join(", ") }
+        })
     }
 
-    fn check_claims(
-        &self,
-        mut claims: Map<String, Value>,
-        key: &VerifyingKey,
-    ) -> Result<VerifiedActJwt, ActJwtError> {
+    fn check_claims(&self, mut claims: Map<String, Value>, key: &VerifyingKey) -> Result<VerifiedActJwt, ActJwtError> {
         let now = unix_seconds(self.clock.now());
         let leeway = self.leeway.as_secs();
-        let exp =
-            numeric_date(&claims, "exp")?.ok_or(ActJwtError::MissingClaim { claim: "exp" })?;
-        let iat =
-            numeric_date(&claims, "iat")?.ok_or(ActJwtError::MissingClaim { claim: "iat" })?;
+        let exp = numeric_date(&claims, "exp")?.ok_or(ActJwtError::MissingClaim { claim: "exp" })?;
+        let iat = numeric_date(&claims, "iat")?.ok_or(ActJwtError::MissingClaim { claim: "iat" })?;
         if now >= exp.saturating_add(leeway) {
-            return Err(ActJwtError::Expired {
-                ago_secs: now - exp,
-                leeway_secs: leeway,
-            });
+            return Err(ActJwtError::Expired { ago_secs: now - exp, leeway_secs: leeway });
         }
         if let Some(nbf) = numeric_date(&claims, "nbf")?
             && nbf > now.saturating_add(leeway)
         {
             {
-                return Err(ActJwtError::NotYetValid {
-                    claim: "nbf",
-                    ahead_secs: nbf - now,
-                    leeway_secs: leeway,
-                });
+                return Err(ActJwtError::NotYetValid { claim: "nbf", ahead_secs: nbf - now, leeway_secs: leeway });
             }
         }
         if iat > now.saturating_add(leeway) {
-            return Err(ActJwtError::NotYetValid {
-                claim: "iat",
-                ahead_secs: iat - now,
-                leeway_secs: leeway,
-            });
+            return Err(ActJwtError::NotYetValid { claim: "iat", ahead_secs: iat - now, leeway_secs: leeway });
         }
         if exp <= iat {
-            return Err(ActJwtError::InvalidClaim {
-                claim: "exp",
-                reason: "must be later than iat".into(),
-            });
+            return Err(ActJwtError::InvalidClaim { claim: "exp", reason: "must be later than iat".into() });
         }
         if exp - iat > self.max_lifetime.as_secs() {
-            return Err(ActJwtError::LifetimeTooLong {
-                lifetime_secs: exp - iat,
-                max_secs: self.max_lifetime.as_secs(),
-            });
+            return Err(ActJwtError::LifetimeTooLong { lifetime_secs: exp - iat, max_secs: self.max_lifetime.as_secs() });
         }
         match claims.get("aud") {
             Some(Value::String(aud)) if *aud == self.audience => {}
             Some(Value::String(aud)) => {
-                return Err(ActJwtError::InvalidAudience {
-                    expected: self.audience.clone(),
-                    found: format!("\"{aud}\""),
-                });
+                return Err(ActJwtError::InvalidAudience { expected: self.audience.clone(), found: format!("\"{aud}\"") });
             }
             Some(other) => {
                 return Err(ActJwtError::InvalidAudience {
@@ -515,10 +425,7 @@ impl ActJwtVerifier {
                 });
             }
             None => {
-                return Err(ActJwtError::InvalidAudience {
-                    expected: self.audience.clone(),
-                    found: "no aud claim".into(),
-                });
+                return Err(ActJwtError::InvalidAudience { expected: self.audience.clone(), found: "no aud claim".into() });
             }
         }
         let issuer = match claims.get("iss") {
@@ -535,22 +442,14 @@ impl ActJwtVerifier {
             && issuer.as_deref() != Some(expected.as_str())
         {
             {
-                let found = issuer
-                    .as_deref()
-                    .map_or_else(|| "no iss claim".to_owned(), |i| format!("\"{i}\""));
-                return Err(ActJwtError::InvalidIssuer {
-                    expected: expected.clone(),
-                    found,
-                });
+                let found = issuer.as_deref().map_or_else(|| "no iss claim".to_owned(), |i| format!("\"{i}\""));
+                return Err(ActJwtError::InvalidIssuer { expected: expected.clone(), found });
             }
         }
         let jti = match claims.remove("jti") {
             Some(Value::String(jti)) if !jti.is_empty() && jti.len() <= MAX_JTI_LEN => jti,
             Some(Value::String(_)) => {
-                return Err(ActJwtError::InvalidClaim {
-                    claim: "jti",
-                    reason: format!("must be 1 to {MAX_JTI_LEN} characters"),
-                });
+                return Err(ActJwtError::InvalidClaim { claim: "jti", reason: format!("must be 1 to {MAX_JTI_LEN} characters") });
             }
             Some(other) => {
                 return Err(ActJwtError::InvalidClaim {
@@ -577,10 +476,7 @@ impl ActJwtVerifier {
 }
 
 /// Reads a NumericDate claim: a non-negative JSON number of seconds (fractions floored).
-fn numeric_date(
-    claims: &Map<String, Value>,
-    claim: &'static str,
-) -> Result<Option<u64>, ActJwtError> {
+fn numeric_date(claims: &Map<String, Value>, claim: &'static str) -> Result<Option<u64>, ActJwtError> {
     match claims.get(claim) {
         None => Ok(None),
         Some(Value::Number(n)) => {
@@ -591,19 +487,13 @@ fn numeric_date(
                     // Truncation is the intent: NumericDate fractions are floored.
                     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                     Some(f) if (0.0..1e15).contains(&f) => Ok(Some(f.floor() as u64)),
-                    _ => Err(ActJwtError::InvalidClaim {
-                        claim,
-                        reason: "must be a non-negative number of seconds since 1970".into(),
-                    }),
+                    _ => Err(ActJwtError::InvalidClaim { claim, reason: "must be a non-negative number of seconds since 1970".into() }),
                 }
             }
         }
         Some(other) => Err(ActJwtError::InvalidClaim {
             claim,
-            reason: format!(
-                "must be a number (seconds since 1970), found {}",
-                json_type_name(other)
-            ),
+            reason: format!("must be a number (seconds since 1970), found {}", json_type_name(other)),
         }),
     }
 }
@@ -664,17 +554,9 @@ impl ActJwtVerifierBuilder {
     /// [`ActJwtError::InvalidSetting`] naming the setting out of range.
     pub fn build(self) -> Result<ActJwtVerifier, ActJwtError> {
         let v = &self.inner;
-        let invalid = |setting: &'static str, reason: &str| {
-            Err(ActJwtError::InvalidSetting {
-                setting,
-                reason: reason.into(),
-            })
-        };
+        let invalid = |setting: &'static str, reason: &str| Err(ActJwtError::InvalidSetting { setting, reason: reason.into() });
         if v.audience.trim().is_empty() {
-            return invalid(
-                "audience",
-                "must not be empty: use the agent endpoint URL the application signs for",
-            );
+            return invalid("audience", "must not be empty: use the agent endpoint URL the application signs for");
         }
         if v.leeway > MAX_LEEWAY {
             return invalid("leeway", "at most 300 s");

@@ -46,14 +46,9 @@ impl HmacKey {
                 ),
             });
         }
-        let signer = HS256
-            .signer_from_bytes(bytes)
-            .map_err(|_| KeyError::InvalidKey {
-                reason: "the client secret cannot key HS256".into(),
-            })?;
-        Ok(Self {
-            signer: Box::new(signer),
-        })
+        let signer =
+            HS256.signer_from_bytes(bytes).map_err(|_| KeyError::InvalidKey { reason: "the client secret cannot key HS256".into() })?;
+        Ok(Self { signer: Box::new(signer) })
     }
 }
 
@@ -68,10 +63,7 @@ impl JwsSign for HmacKey {
         "HS256"
     }
     fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
-        self.signer.sign(message).map_err(|_| KeyError::Signing {
-            algorithm: "HS256".into(),
-            reason: "HMAC failed".into(),
-        })
+        self.signer.sign(message).map_err(|_| KeyError::Signing { algorithm: "HS256".into(), reason: "HMAC failed".into() })
     }
 }
 
@@ -121,11 +113,7 @@ impl ClientAuthentication {
     ///
     /// # Errors
     /// [`KeyError::Signing`].
-    pub fn sign(
-        &self,
-        claims: &AssertionClaims<'_>,
-        now: SystemTime,
-    ) -> Result<SecretString, KeyError> {
+    pub fn sign(&self, claims: &AssertionClaims<'_>, now: SystemTime) -> Result<SecretString, KeyError> {
         sign_assertion(self.signer(), claims, now)
     }
 }
@@ -135,11 +123,7 @@ impl ClientAuthentication {
 ///
 /// # Errors
 /// [`KeyError::Signing`].
-pub fn sign_assertion_with_key(
-    key: &SigningKey,
-    claims: &AssertionClaims<'_>,
-    now: SystemTime,
-) -> Result<SecretString, KeyError> {
+pub fn sign_assertion_with_key(key: &SigningKey, claims: &AssertionClaims<'_>, now: SystemTime) -> Result<SecretString, KeyError> {
     sign_assertion(key, claims, now)
 }
 
@@ -176,11 +160,7 @@ struct WireClaims<'a> {
     azp: Option<&'a str>,
 }
 
-fn sign_assertion(
-    signer: &dyn JwsSign,
-    claims: &AssertionClaims<'_>,
-    now: SystemTime,
-) -> Result<SecretString, KeyError> {
+fn sign_assertion(signer: &dyn JwsSign, claims: &AssertionClaims<'_>, now: SystemTime) -> Result<SecretString, KeyError> {
     let iat = unix_seconds(now);
     let jti = new_jti()?;
     let wire = WireClaims {

@@ -19,15 +19,11 @@ pub(crate) struct Parts<'a> {
 }
 
 fn malformed(reason: impl Into<String>) -> ActJwtError {
-    ActJwtError::Malformed {
-        reason: reason.into(),
-    }
+    ActJwtError::Malformed { reason: reason.into() }
 }
 
 fn decode_part(part: &str, which: &str) -> Result<Vec<u8>, ActJwtError> {
-    URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| malformed(format!("{which} is not base64url without padding")))
+    URL_SAFE_NO_PAD.decode(part).map_err(|_| malformed(format!("{which} is not base64url without padding")))
 }
 
 pub(crate) fn json_object(bytes: &[u8], which: &str) -> Result<Map<String, Value>, ActJwtError> {
@@ -41,12 +37,8 @@ pub(crate) fn json_object(bytes: &[u8], which: &str) -> Result<Map<String, Value
 pub(crate) fn split(token: &str) -> Result<Parts<'_>, ActJwtError> {
     let token = token.trim();
     let mut pieces = token.split('.');
-    let (Some(header), Some(claims), Some(signature), None) =
-        (pieces.next(), pieces.next(), pieces.next(), pieces.next())
-    else {
-        return Err(malformed(
-            "expected three dot-separated parts (a compact JWS)",
-        ));
+    let (Some(header), Some(claims), Some(signature), None) = (pieces.next(), pieces.next(), pieces.next(), pieces.next()) else {
+        return Err(malformed("expected three dot-separated parts (a compact JWS)"));
     };
     if header.is_empty() || claims.is_empty() {
         return Err(malformed("empty header or claims part"));
@@ -55,12 +47,7 @@ pub(crate) fn split(token: &str) -> Result<Parts<'_>, ActJwtError> {
     let claims_bytes = decode_part(claims, "claims")?;
     let signature = decode_part(signature, "signature")?;
     let signing_input = &token[..header.len() + 1 + claims.len()];
-    Ok(Parts {
-        signing_input,
-        header: header_map,
-        claims_bytes,
-        signature,
-    })
+    Ok(Parts { signing_input, header: header_map, claims_bytes, signature })
 }
 
 /// Whatever can sign a compact JWS: an asymmetric [`SigningKey`] or an HMAC secret.
@@ -95,10 +82,7 @@ impl JwsSign for SigningKey {
 }
 
 /// Signs `claims` as a compact JWS: header `{"alg","typ":"JWT"[,"kid"][,"x5t#S256"]}`.
-pub(crate) fn sign<T: Serialize + ?Sized>(
-    key: &dyn JwsSign,
-    claims: &T,
-) -> Result<String, KeyError> {
+pub(crate) fn sign<T: Serialize + ?Sized>(key: &dyn JwsSign, claims: &T) -> Result<String, KeyError> {
     let mut header = Map::new();
     header.insert("alg".into(), Value::String(key.alg().into()));
     header.insert("typ".into(), Value::String("JWT".into()));
@@ -108,10 +92,7 @@ pub(crate) fn sign<T: Serialize + ?Sized>(
     if let Some(thumbprint) = key.x5t_s256() {
         header.insert("x5t#S256".into(), Value::String(thumbprint.into()));
     }
-    let failed = |reason: String| KeyError::Signing {
-        algorithm: key.alg().into(),
-        reason,
-    };
+    let failed = |reason: String| KeyError::Signing { algorithm: key.alg().into(), reason };
     let header_json = serde_json::to_vec(&header).map_err(|e| failed(format!("header: {e}")))?;
     let claims_json = serde_json::to_vec(claims).map_err(|e| failed(format!("claims: {e}")))?;
     let mut token = String::with_capacity(header_json.len() * 2 + claims_json.len() * 2 + 512);
@@ -148,10 +129,7 @@ impl UnverifiedJwt {
     /// [`ActJwtError::Malformed`] when it is not three base64url parts with JSON objects.
     pub fn parse(token: &str) -> Result<Self, ActJwtError> {
         let parts = split(token)?;
-        Ok(Self {
-            header: parts.header,
-            claims: json_object(&parts.claims_bytes, "claims")?,
-        })
+        Ok(Self { header: parts.header, claims: json_object(&parts.claims_bytes, "claims")? })
     }
 
     /// The JOSE header.

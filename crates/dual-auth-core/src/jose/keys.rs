@@ -92,9 +92,7 @@ impl SigningAlgorithm {
     /// The kind of key this algorithm needs.
     pub fn key_type(self) -> KeyType {
         match self {
-            Self::Rs256 | Self::Rs384 | Self::Rs512 | Self::Ps256 | Self::Ps384 | Self::Ps512 => {
-                KeyType::Rsa
-            }
+            Self::Rs256 | Self::Rs384 | Self::Rs512 | Self::Ps256 | Self::Ps384 | Self::Ps512 => KeyType::Rsa,
             Self::Es256 => KeyType::EcP256,
             Self::EdDsa => KeyType::Ed25519,
         }
@@ -106,24 +104,15 @@ impl SigningAlgorithm {
             Self::Rs384 => Box::new(jws::RS384.signer_from_pem(pem)?),
             Self::Rs512 => Box::new(jws::RS512.signer_from_pem(pem)?),
             // josekit's PSS PEM loader wants RSA-PSS-labelled PKCS#8; plain RSA keys go via DER.
-            Self::Ps256 => Box::new(
-                jws::PS256.signer_from_der(RsaKeyPair::from_pem(pem)?.to_der_private_key())?,
-            ),
-            Self::Ps384 => Box::new(
-                jws::PS384.signer_from_der(RsaKeyPair::from_pem(pem)?.to_der_private_key())?,
-            ),
-            Self::Ps512 => Box::new(
-                jws::PS512.signer_from_der(RsaKeyPair::from_pem(pem)?.to_der_private_key())?,
-            ),
+            Self::Ps256 => Box::new(jws::PS256.signer_from_der(RsaKeyPair::from_pem(pem)?.to_der_private_key())?),
+            Self::Ps384 => Box::new(jws::PS384.signer_from_der(RsaKeyPair::from_pem(pem)?.to_der_private_key())?),
+            Self::Ps512 => Box::new(jws::PS512.signer_from_der(RsaKeyPair::from_pem(pem)?.to_der_private_key())?),
             Self::Es256 => Box::new(jws::ES256.signer_from_pem(pem)?),
             Self::EdDsa => Box::new(jws::EdDSA.signer_from_pem(pem)?),
         })
     }
 
-    fn verifier_from_der(
-        self,
-        spki_der: &[u8],
-    ) -> Result<Box<dyn JwsVerifier>, josekit::JoseError> {
+    fn verifier_from_der(self, spki_der: &[u8]) -> Result<Box<dyn JwsVerifier>, josekit::JoseError> {
         Ok(match self {
             Self::Rs256 => Box::new(jws::RS256.verifier_from_der(spki_der)?),
             Self::Rs384 => Box::new(jws::RS384.verifier_from_der(spki_der)?),
@@ -159,19 +148,13 @@ impl FromStr for SigningAlgorithm {
         ];
         ALL.into_iter()
             .find(|a| a.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| KeyError::UnsupportedAlgorithm {
-                name: s.trim().to_owned(),
-            })
+            .ok_or_else(|| KeyError::UnsupportedAlgorithm { name: s.trim().to_owned() })
     }
 }
 
 // DER encodings of the algorithm identifiers we recognise inside PKCS#8, SEC1 and SPKI.
-const OID_RSA_ENCRYPTION: &[u8] = &[
-    0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01,
-];
-const OID_RSASSA_PSS: &[u8] = &[
-    0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0A,
-];
+const OID_RSA_ENCRYPTION: &[u8] = &[0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
+const OID_RSASSA_PSS: &[u8] = &[0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0A];
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
 const OID_P256: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
 const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2B, 0x65, 0x70];
@@ -184,34 +167,18 @@ pub(crate) struct Pem {
 }
 
 pub(crate) fn parse_pem(bytes: &[u8]) -> Result<Pem, KeyError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| KeyError::InvalidKey {
-        reason: "not PEM text (not UTF-8)".into(),
-    })?;
-    let invalid = |reason: &str| KeyError::InvalidKey {
-        reason: reason.into(),
-    };
-    let start = text
-        .find("-----BEGIN ")
-        .ok_or_else(|| invalid("no \"-----BEGIN ...-----\" line: expected a PEM key"))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| KeyError::InvalidKey { reason: "not PEM text (not UTF-8)".into() })?;
+    let invalid = |reason: &str| KeyError::InvalidKey { reason: reason.into() };
+    let start = text.find("-----BEGIN ").ok_or_else(|| invalid("no \"-----BEGIN ...-----\" line: expected a PEM key"))?;
     let rest = &text[start + "-----BEGIN ".len()..];
-    let label_end = rest
-        .find("-----")
-        .ok_or_else(|| invalid("unterminated PEM BEGIN line"))?;
+    let label_end = rest.find("-----").ok_or_else(|| invalid("unterminated PEM BEGIN line"))?;
     let label = rest[..label_end].to_owned();
     let body_and_end = &rest[label_end + 5..];
     let end_marker = format!("-----END {label}-----");
-    let body_end = body_and_end
-        .find(&end_marker)
-        .ok_or_else(|| KeyError::InvalidKey {
-            reason: format!("no matching \"{end_marker}\" line"),
-        })?;
-    let body: String = body_and_end[..body_end]
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    let der = STANDARD
-        .decode(body)
-        .map_err(|_| invalid("PEM body is not valid base64"))?;
+    let body_end =
+        body_and_end.find(&end_marker).ok_or_else(|| KeyError::InvalidKey { reason: format!("no matching \"{end_marker}\" line") })?;
+    let body: String = body_and_end[..body_end].chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let der = STANDARD.decode(body).map_err(|_| invalid("PEM body is not valid base64"))?;
     Ok(Pem { label, der })
 }
 
@@ -228,19 +195,14 @@ fn key_type_of_der(der: &[u8]) -> Result<KeyType, KeyError> {
         if contains(head, OID_P256) {
             Ok(KeyType::EcP256)
         } else {
-            Err(KeyError::InvalidKey {
-                reason: "EC key on a curve other than P-256: only P-256 (ES256) is supported"
-                    .into(),
-            })
+            Err(KeyError::InvalidKey { reason: "EC key on a curve other than P-256: only P-256 (ES256) is supported".into() })
         }
     } else if contains(head, OID_ED25519) {
         Ok(KeyType::Ed25519)
     } else if contains(head, OID_RSASSA_PSS) {
         Err(KeyError::InvalidKey { reason: "RSASSA-PSS-only keys are not supported: use a plain RSA key (it can sign PS256 too)".into() })
     } else {
-        Err(KeyError::InvalidKey {
-            reason: "unknown key algorithm: use an RSA, EC P-256 or Ed25519 key".into(),
-        })
+        Err(KeyError::InvalidKey { reason: "unknown key algorithm: use an RSA, EC P-256 or Ed25519 key".into() })
     }
 }
 
@@ -249,36 +211,32 @@ fn private_key_type(pem: &Pem) -> Result<KeyType, KeyError> {
         "PRIVATE KEY" => key_type_of_der(&pem.der),
         "RSA PRIVATE KEY" => Ok(KeyType::Rsa),
         "EC PRIVATE KEY" if contains(&pem.der, OID_P256) => Ok(KeyType::EcP256),
-        "EC PRIVATE KEY" => Err(KeyError::InvalidKey { reason: "EC key on a curve other than P-256: only P-256 (ES256) is supported".into() }),
+        "EC PRIVATE KEY" => {
+            Err(KeyError::InvalidKey { reason: "EC key on a curve other than P-256: only P-256 (ES256) is supported".into() })
+        }
         "ENCRYPTED PRIVATE KEY" => Err(KeyError::InvalidKey {
             reason: "encrypted private keys are not supported: decrypt it first (openssl pkcs8 -in KEY -out PLAIN)".into(),
         }),
-        "PUBLIC KEY" | "RSA PUBLIC KEY" => Err(KeyError::InvalidKey { reason: "this is a public key: signing needs the private key".into() }),
+        "PUBLIC KEY" | "RSA PUBLIC KEY" => {
+            Err(KeyError::InvalidKey { reason: "this is a public key: signing needs the private key".into() })
+        }
         other => Err(KeyError::InvalidKey { reason: format!("PEM label \"{other}\" is not a private key") }),
     }
 }
 
 /// The algorithm asked for, if it fits the key; else the one the key's kind implies.
-fn pick_algorithm(
-    key_type: KeyType,
-    wanted: Option<SigningAlgorithm>,
-) -> Result<SigningAlgorithm, KeyError> {
+fn pick_algorithm(key_type: KeyType, wanted: Option<SigningAlgorithm>) -> Result<SigningAlgorithm, KeyError> {
     match wanted {
         None => Ok(key_type.default_algorithm()),
         Some(algorithm) if algorithm.key_type() == key_type => Ok(algorithm),
-        Some(algorithm) => Err(KeyError::AlgorithmMismatch {
-            algorithm: algorithm.as_str().into(),
-            key_type: key_type.name(),
-        }),
+        Some(algorithm) => Err(KeyError::AlgorithmMismatch { algorithm: algorithm.as_str().into(), key_type: key_type.name() }),
     }
 }
 
 fn josekit_reason(err: &josekit::JoseError) -> String {
     // josekit's messages describe formats and sizes, never key material.
     let text = err.to_string();
-    text.split_once(": ")
-        .map(|(_, r)| r.to_owned())
-        .unwrap_or(text)
+    text.split_once(": ").map(|(_, r)| r.to_owned()).unwrap_or(text)
 }
 
 /// The public half as SPKI DER and as the JWK members RFC 7638 hashes.
@@ -307,11 +265,8 @@ fn public_parts(
     };
     let mut map = serde_json::Map::new();
     for member in members {
-        let value = if *member == "kty" {
-            Some(serde_json::Value::String(jwk.key_type().to_owned()))
-        } else {
-            jwk.parameter(member).cloned()
-        };
+        let value =
+            if *member == "kty" { Some(serde_json::Value::String(jwk.key_type().to_owned())) } else { jwk.parameter(member).cloned() };
         if let Some(value) = value {
             map.insert((*member).to_owned(), value);
         }
@@ -324,10 +279,7 @@ fn public_parts(
 pub fn jwk_thumbprint(required_members: &serde_json::Map<String, serde_json::Value>) -> String {
     let mut sorted: Vec<(&String, &serde_json::Value)> = required_members.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
-    let canonical: serde_json::Map<String, serde_json::Value> = sorted
-        .into_iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let canonical: serde_json::Map<String, serde_json::Value> = sorted.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let json = serde_json::Value::Object(canonical).to_string();
     URL_SAFE_NO_PAD.encode(openssl::sha::sha256(json.as_bytes()))
 }
@@ -368,10 +320,7 @@ impl SigningKey {
     ///
     /// # Errors
     /// [`KeyError::AlgorithmMismatch`] when the key is of another kind.
-    pub fn from_pem_with_algorithm(
-        pem: impl AsRef<[u8]>,
-        algorithm: SigningAlgorithm,
-    ) -> Result<Self, KeyError> {
+    pub fn from_pem_with_algorithm(pem: impl AsRef<[u8]>, algorithm: SigningAlgorithm) -> Result<Self, KeyError> {
         Self::load(pem.as_ref(), Some(algorithm))
     }
 
@@ -394,30 +343,19 @@ impl SigningKey {
     ///
     /// # Errors
     /// As [`SigningKey::from_pem_file`] and [`SigningKey::from_pem_with_algorithm`].
-    pub fn from_pem_file_with_algorithm(
-        path: impl AsRef<Path>,
-        algorithm: SigningAlgorithm,
-    ) -> Result<Self, KeyError> {
-        let key = Self::from_pem_with_algorithm(
-            read_private_key_file(path.as_ref())?.expose_secret(),
-            algorithm,
-        )?;
+    pub fn from_pem_file_with_algorithm(path: impl AsRef<Path>, algorithm: SigningAlgorithm) -> Result<Self, KeyError> {
+        let key = Self::from_pem_with_algorithm(read_private_key_file(path.as_ref())?.expose_secret(), algorithm)?;
         warn_if_readable_by_others(path.as_ref());
         Ok(key)
     }
 
     fn build(pem: &[u8], key_type: KeyType, algorithm: SigningAlgorithm) -> Result<Self, KeyError> {
-        let invalid = |e: josekit::JoseError| KeyError::InvalidKey {
-            reason: format!("{} private key: {}", key_type.name(), josekit_reason(&e)),
-        };
+        let invalid =
+            |e: josekit::JoseError| KeyError::InvalidKey { reason: format!("{} private key: {}", key_type.name(), josekit_reason(&e)) };
         let signer = algorithm.signer_from_pem(pem).map_err(invalid)?;
         let (public, jwk_members) = public_parts(key_type, pem).map_err(invalid)?;
         let verifier = algorithm.verifier_from_der(&public).map_err(invalid)?;
-        let verifying_key = VerifyingKey {
-            algorithm,
-            key_id: None,
-            verifier: Arc::from(verifier),
-        };
+        let verifying_key = VerifyingKey { algorithm, key_id: None, verifier: Arc::from(verifier) };
         Ok(Self {
             algorithm,
             key_id: None,
@@ -448,13 +386,10 @@ impl SigningKey {
     pub fn with_certificate(mut self, certificate_pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
         let pem = parse_pem(certificate_pem.as_ref())?;
         if pem.label != "CERTIFICATE" {
-            return Err(KeyError::InvalidKey {
-                reason: format!("expected a PEM CERTIFICATE, found \"{}\"", pem.label),
-            });
+            return Err(KeyError::InvalidKey { reason: format!("expected a PEM CERTIFICATE, found \"{}\"", pem.label) });
         }
         let invalid = |reason: String| KeyError::InvalidKey { reason };
-        let certificate = openssl::x509::X509::from_der(&pem.der)
-            .map_err(|_| invalid("the certificate is not valid DER".into()))?;
+        let certificate = openssl::x509::X509::from_der(&pem.der).map_err(|_| invalid("the certificate is not valid DER".into()))?;
         let certificate_key = certificate
             .public_key()
             .and_then(|k| k.public_key_to_der())
@@ -463,8 +398,7 @@ impl SigningKey {
             return Err(invalid("the certificate was issued for another key".into()));
         }
         let digest = openssl::sha::sha256(&pem.der);
-        self.certificate_thumbprint =
-            Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest));
+        self.certificate_thumbprint = Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest));
         Ok(self)
     }
 
@@ -530,19 +464,13 @@ impl SigningKey {
     }
 
     pub(crate) fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
-        self.signer.sign(message).map_err(|e| KeyError::Signing {
-            algorithm: self.algorithm.as_str().into(),
-            reason: josekit_reason(&e),
-        })
+        self.signer.sign(message).map_err(|e| KeyError::Signing { algorithm: self.algorithm.as_str().into(), reason: josekit_reason(&e) })
     }
 }
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("algorithm", &self.algorithm)
-            .field("key_id", &self.key_id)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("algorithm", &self.algorithm).field("key_id", &self.key_id).finish_non_exhaustive()
     }
 }
 
@@ -568,10 +496,7 @@ impl VerifyingKey {
     ///
     /// # Errors
     /// [`KeyError::AlgorithmMismatch`] when the key is of another kind.
-    pub fn from_pem_with_algorithm(
-        pem: impl AsRef<[u8]>,
-        algorithm: SigningAlgorithm,
-    ) -> Result<Self, KeyError> {
+    pub fn from_pem_with_algorithm(pem: impl AsRef<[u8]>, algorithm: SigningAlgorithm) -> Result<Self, KeyError> {
         Self::load(pem.as_ref(), Some(algorithm))
     }
 
@@ -587,10 +512,7 @@ impl VerifyingKey {
     /// [`KeyError::Io`] naming the file, or as [`VerifyingKey::from_pem`].
     pub fn from_pem_file(path: impl AsRef<Path>) -> Result<Self, KeyError> {
         let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|source| KeyError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = fs::read(path).map_err(|source| KeyError::Io { path: path.to_owned(), source })?;
         Self::from_pem(bytes)
     }
 
@@ -598,14 +520,8 @@ impl VerifyingKey {
         // PKCS#1 RSA public keys reach josekit as DER; it wraps them into SPKI itself.
         let verifier = algorithm
             .verifier_from_der(&pem.der)
-            .map_err(|e| KeyError::InvalidKey {
-                reason: format!("{} public key: {}", key_type.name(), josekit_reason(&e)),
-            })?;
-        Ok(Self {
-            algorithm,
-            key_id: None,
-            verifier: Arc::from(verifier),
-        })
+            .map_err(|e| KeyError::InvalidKey { reason: format!("{} public key: {}", key_type.name(), josekit_reason(&e)) })?;
+        Ok(Self { algorithm, key_id: None, verifier: Arc::from(verifier) })
     }
 
     /// Sets the key id; a token whose `kid` names another key is then refused by it.
@@ -633,10 +549,7 @@ impl VerifyingKey {
 
 impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyingKey")
-            .field("algorithm", &self.algorithm)
-            .field("key_id", &self.key_id)
-            .finish_non_exhaustive()
+        f.debug_struct("VerifyingKey").field("algorithm", &self.algorithm).field("key_id", &self.key_id).finish_non_exhaustive()
     }
 }
 
@@ -668,10 +581,7 @@ fn der_to_pem(label: &str, der: &[u8]) -> String {
 /// Reads a private key file into a secret (the caller warns about its permissions once it
 /// knows the file holds a private key).
 pub(crate) fn read_private_key_file(path: &Path) -> Result<SecretString, KeyError> {
-    let text = fs::read_to_string(path).map_err(|source| KeyError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = fs::read_to_string(path).map_err(|source| KeyError::Io { path: path.to_owned(), source })?;
     Ok(SecretString::from(text))
 }
 
@@ -722,19 +632,12 @@ pub const RSA_BITS_RANGE: std::ops::RangeInclusive<u32> = 2048..=8192;
 ///
 /// # Errors
 /// [`KeyError::InvalidKey`] for an RSA size outside [`RSA_BITS_RANGE`] or not a multiple of 8.
-pub fn generate_key_pair(
-    algorithm: SigningAlgorithm,
-    rsa_bits: u32,
-) -> Result<GeneratedKeyPair, KeyError> {
-    let fail = |e: josekit::JoseError| KeyError::InvalidKey {
-        reason: format!("key generation failed: {}", josekit_reason(&e)),
-    };
+pub fn generate_key_pair(algorithm: SigningAlgorithm, rsa_bits: u32) -> Result<GeneratedKeyPair, KeyError> {
+    let fail = |e: josekit::JoseError| KeyError::InvalidKey { reason: format!("key generation failed: {}", josekit_reason(&e)) };
     let (private, public) = match algorithm.key_type() {
         KeyType::Rsa => {
             if !RSA_BITS_RANGE.contains(&rsa_bits) || !rsa_bits.is_multiple_of(8) {
-                return Err(KeyError::InvalidKey {
-                    reason: format!("RSA key size {rsa_bits}: use 2048, 3072 or 4096 bits"),
-                });
+                return Err(KeyError::InvalidKey { reason: format!("RSA key size {rsa_bits}: use 2048, 3072 or 4096 bits") });
             }
             let pair = RsaKeyPair::generate(rsa_bits).map_err(fail)?;
             (pair.to_pem_private_key(), pair.to_pem_public_key())
@@ -767,10 +670,7 @@ impl GeneratedKeyPair {
     /// # Errors
     /// [`KeyError::AlreadyExists`] or [`KeyError::Io`].
     pub fn write_to_dir(&self, dir: &Path) -> Result<(PathBuf, PathBuf), KeyError> {
-        fs::create_dir_all(dir).map_err(|source| KeyError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
+        fs::create_dir_all(dir).map_err(|source| KeyError::Io { path: dir.to_owned(), source })?;
         let private_path = dir.join(PRIVATE_KEY_FILE);
         let public_path = dir.join(PUBLIC_KEY_FILE);
         for path in [&private_path, &public_path] {
@@ -778,21 +678,14 @@ impl GeneratedKeyPair {
                 return Err(KeyError::AlreadyExists { path: path.clone() });
             }
         }
-        write_new_file(
-            &private_path,
-            self.private_key_pem.expose_secret().as_bytes(),
-            0o600,
-        )?;
+        write_new_file(&private_path, self.private_key_pem.expose_secret().as_bytes(), 0o600)?;
         write_new_file(&public_path, self.public_key_pem.as_bytes(), 0o644)?;
         Ok((private_path, public_path))
     }
 }
 
 fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
-    let io = |source| KeyError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io = |source| KeyError::Io { path: path.to_owned(), source };
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -804,13 +697,7 @@ fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyErro
     #[cfg(not(unix))]
     let _ = mode;
     let mut file = options.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            KeyError::AlreadyExists {
-                path: path.to_owned(),
-            }
-        } else {
-            io(e)
-        }
+        if e.kind() == std::io::ErrorKind::AlreadyExists { KeyError::AlreadyExists { path: path.to_owned() } } else { io(e) }
     })?;
     file.write_all(contents).map_err(io)?;
     file.sync_all().map_err(io)

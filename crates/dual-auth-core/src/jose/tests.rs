@@ -12,8 +12,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::{
-    Act, ActError, ActJwtError, ActJwtSigner, ActJwtVerifier, InMemoryReplayGuard, ManualClock,
-    ReplayError, ReplayGuard, SigningKey, UnverifiedJwt, VerifyingKey,
+    Act, ActError, ActJwtError, ActJwtSigner, ActJwtVerifier, InMemoryReplayGuard, ManualClock, ReplayError, ReplayGuard, SigningKey,
+    UnverifiedJwt, VerifyingKey,
 };
 
 const AUD: &str = "https://agent.example.com/invoke";
@@ -32,17 +32,11 @@ fn clock() -> ManualClock {
 }
 
 fn act() -> Act {
-    Act::new("user_12345")
-        .unwrap()
-        .with_email("alice@corp.example.com")
-        .with_name("Alice Smith")
+    Act::new("user_12345").unwrap().with_email("alice@corp.example.com").with_name("Alice Smith")
 }
 
 fn verifier(key: VerifyingKey, clock: &ManualClock) -> ActJwtVerifier {
-    ActJwtVerifier::builder(key, AUD)
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap()
+    ActJwtVerifier::builder(key, AUD).clock(Arc::new(clock.clone())).build().unwrap()
 }
 
 fn b64(value: &Value) -> String {
@@ -85,16 +79,9 @@ async fn signed_token_has_the_upstream_wire_format_field_by_field() {
     let token = token.expose_secret();
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3);
-    assert_eq!(
-        URL_SAFE_NO_PAD.decode(parts[0]).unwrap(),
-        br#"{"alg":"RS256","typ":"JWT"}"#
-    );
-    let claims: serde_json::Map<String, Value> =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
-    assert_eq!(
-        claims.keys().collect::<Vec<_>>(),
-        ["iss", "sub", "aud", "exp", "iat", "jti", "act"]
-    );
+    assert_eq!(URL_SAFE_NO_PAD.decode(parts[0]).unwrap(), br#"{"alg":"RS256","typ":"JWT"}"#);
+    let claims: serde_json::Map<String, Value> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    assert_eq!(claims.keys().collect::<Vec<_>>(), ["iss", "sub", "aud", "exp", "iat", "jti", "act"]);
     assert_eq!(claims["iss"], "application");
     assert_eq!(claims["sub"], "application");
     assert_eq!(claims["aud"], AUD);
@@ -103,16 +90,10 @@ async fn signed_token_has_the_upstream_wire_format_field_by_field() {
     let jti = claims["jti"].as_str().unwrap();
     assert_eq!(jti.len(), 43);
     assert_eq!(URL_SAFE_NO_PAD.decode(jti).unwrap().len(), 32);
-    assert_eq!(
-        claims["act"],
-        json!({"sub": "user_12345", "email": "alice@corp.example.com", "name": "Alice Smith"})
-    );
+    assert_eq!(claims["act"], json!({"sub": "user_12345", "email": "alice@corp.example.com", "name": "Alice Smith"}));
     // RS256 signature over the first two parts, 256 bytes for a 2048-bit key.
     assert_eq!(URL_SAFE_NO_PAD.decode(parts[2]).unwrap().len(), 256);
-    let verified = verifier(rsa_key().verifying_key(), &clock)
-        .verify(token)
-        .await
-        .unwrap();
+    let verified = verifier(rsa_key().verifying_key(), &clock).verify(token).await.unwrap();
     assert_eq!(verified.act(), &act());
     assert_eq!(verified.jti(), jti);
     assert_eq!(verified.issuer(), Some("application"));
@@ -121,102 +102,46 @@ async fn signed_token_has_the_upstream_wire_format_field_by_field() {
 #[tokio::test]
 async fn every_token_gets_a_fresh_jti() {
     let signer = ActJwtSigner::new(rsa_key());
-    let a = UnverifiedJwt::parse(
-        signer
-            .sign(&act(), AUD, Duration::from_secs(60))
-            .unwrap()
-            .expose_secret(),
-    )
-    .unwrap();
-    let b = UnverifiedJwt::parse(
-        signer
-            .sign(&act(), AUD, Duration::from_secs(60))
-            .unwrap()
-            .expose_secret(),
-    )
-    .unwrap();
+    let a = UnverifiedJwt::parse(signer.sign(&act(), AUD, Duration::from_secs(60)).unwrap().expose_secret()).unwrap();
+    let b = UnverifiedJwt::parse(signer.sign(&act(), AUD, Duration::from_secs(60)).unwrap().expose_secret()).unwrap();
     assert_ne!(a.claims()["jti"], b.claims()["jti"]);
 }
 
 #[test]
 fn kid_is_written_when_the_key_has_one() {
     let signer = ActJwtSigner::new(rsa_key().with_key_id("app-2026-11"));
-    let jwt = UnverifiedJwt::parse(
-        signer
-            .sign(&act(), AUD, Duration::from_secs(60))
-            .unwrap()
-            .expose_secret(),
-    )
-    .unwrap();
-    assert_eq!(
-        Value::Object(jwt.header().clone()),
-        json!({"alg": "RS256", "typ": "JWT", "kid": "app-2026-11"})
-    );
+    let jwt = UnverifiedJwt::parse(signer.sign(&act(), AUD, Duration::from_secs(60)).unwrap().expose_secret()).unwrap();
+    assert_eq!(Value::Object(jwt.header().clone()), json!({"alg": "RS256", "typ": "JWT", "kid": "app-2026-11"}));
 }
 
 #[test]
 fn ttl_outside_bounds_and_non_https_endpoints_are_errors() {
     let signer = ActJwtSigner::new(rsa_key());
     for ttl in [0, 9, 301, 3600] {
-        let err = signer
-            .sign(&act(), AUD, Duration::from_secs(ttl))
-            .unwrap_err();
-        assert!(
-            matches!(err, ActJwtError::InvalidTtl { ttl_secs, min_secs: 10, max_secs: 300 } if ttl_secs == ttl),
-            "{err}"
-        );
+        let err = signer.sign(&act(), AUD, Duration::from_secs(ttl)).unwrap_err();
+        assert!(matches!(err, ActJwtError::InvalidTtl { ttl_secs, min_secs: 10, max_secs: 300 } if ttl_secs == ttl), "{err}");
     }
-    for endpoint in [
-        "http://agent.example.com/invoke",
-        "agent.example.com",
-        "https://",
-        "ftp://x.example",
-        "https://user:pw@agent.example.com/",
-    ] {
-        let err = signer
-            .sign(&act(), endpoint, Duration::from_secs(60))
-            .unwrap_err();
-        assert!(
-            matches!(err, ActJwtError::InvalidAgentEndpoint { .. }),
-            "{endpoint}: {err}"
-        );
-        assert!(
-            err.to_string()
-                .starts_with("Agent endpoint must use HTTPS for security"),
-            "{err}"
-        );
+    for endpoint in
+        ["http://agent.example.com/invoke", "agent.example.com", "https://", "ftp://x.example", "https://user:pw@agent.example.com/"]
+    {
+        let err = signer.sign(&act(), endpoint, Duration::from_secs(60)).unwrap_err();
+        assert!(matches!(err, ActJwtError::InvalidAgentEndpoint { .. }), "{endpoint}: {err}");
+        assert!(err.to_string().starts_with("Agent endpoint must use HTTPS for security"), "{err}");
     }
-    let signer = signer
-        .with_ttl_bounds(Duration::from_secs(1), Duration::from_secs(900))
-        .unwrap();
+    let signer = signer.with_ttl_bounds(Duration::from_secs(1), Duration::from_secs(900)).unwrap();
     assert!(signer.sign(&act(), AUD, Duration::from_secs(600)).is_ok());
 }
 
 #[tokio::test]
 async fn es256_eddsa_and_ps256_keys_sign_and_verify_with_their_own_algorithm() {
-    for (file, alg) in [
-        ("ec-p256-pkcs8.pem", "ES256"),
-        ("ec-p256-sec1.pem", "ES256"),
-        ("ed25519-pkcs8.pem", "EdDSA"),
-        ("rsa2048-pkcs1.pem", "PS256"),
-    ] {
-        let key =
-            SigningKey::from_pem_file_with_algorithm(fixture(file), alg.parse().unwrap()).unwrap();
+    for (file, alg) in
+        [("ec-p256-pkcs8.pem", "ES256"), ("ec-p256-sec1.pem", "ES256"), ("ed25519-pkcs8.pem", "EdDSA"), ("rsa2048-pkcs1.pem", "PS256")]
+    {
+        let key = SigningKey::from_pem_file_with_algorithm(fixture(file), alg.parse().unwrap()).unwrap();
         let clock = clock();
-        let token = ActJwtSigner::new(key.clone())
-            .with_clock(Arc::new(clock.clone()))
-            .sign(&act(), AUD, Duration::from_secs(30))
-            .unwrap();
-        assert_eq!(
-            UnverifiedJwt::parse(token.expose_secret())
-                .unwrap()
-                .header()["alg"],
-            alg
-        );
-        let verified = verifier(key.verifying_key(), &clock)
-            .verify(token.expose_secret())
-            .await
-            .unwrap();
+        let token = ActJwtSigner::new(key.clone()).with_clock(Arc::new(clock.clone())).sign(&act(), AUD, Duration::from_secs(30)).unwrap();
+        assert_eq!(UnverifiedJwt::parse(token.expose_secret()).unwrap().header()["alg"], alg);
+        let verified = verifier(key.verifying_key(), &clock).verify(token.expose_secret()).await.unwrap();
         assert_eq!(verified.algorithm().as_str(), alg);
         // The public key as users hold it (an openssl-made SPKI file) verifies too.
         let public = match alg {
@@ -224,174 +149,77 @@ async fn es256_eddsa_and_ps256_keys_sign_and_verify_with_their_own_algorithm() {
             "EdDSA" => "ed25519.pub.pem",
             _ => "rsa2048-spki.pub.pem",
         };
-        let public = VerifyingKey::from_pem_with_algorithm(
-            std::fs::read(fixture(public)).unwrap(),
-            alg.parse().unwrap(),
-        )
-        .unwrap();
-        let token = ActJwtSigner::new(key)
-            .with_clock(Arc::new(clock.clone()))
-            .sign(&act(), AUD, Duration::from_secs(30))
-            .unwrap();
-        assert!(
-            verifier(public, &clock)
-                .verify(token.expose_secret())
-                .await
-                .is_ok(),
-            "{alg}"
-        );
+        let public = VerifyingKey::from_pem_with_algorithm(std::fs::read(fixture(public)).unwrap(), alg.parse().unwrap()).unwrap();
+        let token = ActJwtSigner::new(key).with_clock(Arc::new(clock.clone())).sign(&act(), AUD, Duration::from_secs(30)).unwrap();
+        assert!(verifier(public, &clock).verify(token.expose_secret()).await.is_ok(), "{alg}");
     }
 }
 
 #[tokio::test]
 async fn alg_none_is_refused() {
-    let token = format!(
-        "{}.{}.",
-        b64(&json!({"alg": "none", "typ": "JWT"})),
-        b64(&good_claims())
-    );
-    let err = verifier(rsa_key().verifying_key(), &clock())
-        .verify(&token)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ActJwtError::AlgorithmNotAllowed { found, allowed } if found == "none" && allowed == "RS256"),
-        "{err}"
-    );
+    let token = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&good_claims()));
+    let err = verifier(rsa_key().verifying_key(), &clock()).verify(&token).await.unwrap_err();
+    assert!(matches!(&err, ActJwtError::AlgorithmNotAllowed { found, allowed } if found == "none" && allowed == "RS256"), "{err}");
 }
 
 #[tokio::test]
 async fn hs256_signed_with_the_public_key_bytes_is_refused() {
     let public_pem = std::fs::read(fixture("rsa2048-spki.pub.pem")).unwrap();
-    let input = format!(
-        "{}.{}",
-        b64(&json!({"alg": "HS256", "typ": "JWT"})),
-        b64(&good_claims())
-    );
-    let mac = HS256
-        .signer_from_bytes(&public_pem)
-        .unwrap()
-        .sign(input.as_bytes())
-        .unwrap();
+    let input = format!("{}.{}", b64(&json!({"alg": "HS256", "typ": "JWT"})), b64(&good_claims()));
+    let mac = HS256.signer_from_bytes(&public_pem).unwrap().sign(input.as_bytes()).unwrap();
     let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac));
     let key = VerifyingKey::from_pem(&public_pem).unwrap();
     let err = verifier(key, &clock()).verify(&token).await.unwrap_err();
-    assert!(
-        matches!(&err, ActJwtError::AlgorithmNotAllowed { found, .. } if found == "HS256"),
-        "{err}"
-    );
+    assert!(matches!(&err, ActJwtError::AlgorithmNotAllowed { found, .. } if found == "HS256"), "{err}");
 }
 
 #[tokio::test]
 async fn a_token_naming_another_algorithm_than_the_key_is_refused_before_crypto() {
     let es = SigningKey::from_pem_file(fixture("ec-p256-pkcs8.pem")).unwrap();
     let token = craft(&json!({"alg": "ES256", "typ": "JWT"}), &good_claims(), &es);
-    let err = verifier(rsa_key().verifying_key(), &clock())
-        .verify(&token)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ActJwtError::AlgorithmNotAllowed { .. }),
-        "{err}"
-    );
+    let err = verifier(rsa_key().verifying_key(), &clock()).verify(&token).await.unwrap_err();
+    assert!(matches!(err, ActJwtError::AlgorithmNotAllowed { .. }), "{err}");
 }
 
 #[tokio::test]
 async fn tampered_payload_and_wrong_key_fail_the_signature() {
     let clock = clock();
-    let token = ActJwtSigner::new(rsa_key())
-        .with_clock(Arc::new(clock.clone()))
-        .sign(&act(), AUD, Duration::from_secs(60))
-        .unwrap();
+    let token = ActJwtSigner::new(rsa_key()).with_clock(Arc::new(clock.clone())).sign(&act(), AUD, Duration::from_secs(60)).unwrap();
     let parts: Vec<&str> = token.expose_secret().split('.').collect();
     let tampered_claims = with(good_claims(), "act", Some(json!({"sub": "admin"})));
     let tampered = format!("{}.{}.{}", parts[0], b64(&tampered_claims), parts[2]);
-    let err = verifier(rsa_key().verifying_key(), &clock)
-        .verify(&tampered)
-        .await
-        .unwrap_err();
+    let err = verifier(rsa_key().verifying_key(), &clock).verify(&tampered).await.unwrap_err();
     assert!(matches!(err, ActJwtError::SignatureInvalid));
     assert_eq!(err.to_string(), "Act JWT signature invalid");
 
     let other = VerifyingKey::from_pem_file(fixture("rsa2048-other.pub.pem")).unwrap();
-    let err = verifier(other, &clock)
-        .verify(token.expose_secret())
-        .await
-        .unwrap_err();
+    let err = verifier(other, &clock).verify(token.expose_secret()).await.unwrap_err();
     assert!(matches!(err, ActJwtError::SignatureInvalid), "{err}");
 }
 
 #[tokio::test]
 async fn audience_must_be_exactly_the_expected_string() {
-    let err = verify_crafted(with(
-        good_claims(),
-        "aud",
-        Some(json!("https://evil.example.com/invoke")),
-    ))
-    .await
-    .unwrap_err();
+    let err = verify_crafted(with(good_claims(), "aud", Some(json!("https://evil.example.com/invoke")))).await.unwrap_err();
     assert!(matches!(err, ActJwtError::InvalidAudience { .. }));
-    assert!(
-        err.to_string().starts_with("Act JWT invalid audience"),
-        "{err}"
-    );
-    let err = verify_crafted(with(good_claims(), "aud", None))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ActJwtError::InvalidAudience { found, .. } if found == "no aud claim"),
-        "{err}"
-    );
-    let err = verify_crafted(with(good_claims(), "aud", Some(json!([AUD]))))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ActJwtError::InvalidAudience { found, .. } if found.contains("an array")),
-        "{err}"
-    );
-    let err = verify_crafted(with(good_claims(), "aud", Some(json!(format!("{AUD}/")))))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ActJwtError::InvalidAudience { .. }),
-        "no normalisation: a trailing slash is another audience"
-    );
+    assert!(err.to_string().starts_with("Act JWT invalid audience"), "{err}");
+    let err = verify_crafted(with(good_claims(), "aud", None)).await.unwrap_err();
+    assert!(matches!(&err, ActJwtError::InvalidAudience { found, .. } if found == "no aud claim"), "{err}");
+    let err = verify_crafted(with(good_claims(), "aud", Some(json!([AUD])))).await.unwrap_err();
+    assert!(matches!(&err, ActJwtError::InvalidAudience { found, .. } if found.contains("an array")), "{err}");
+    let err = verify_crafted(with(good_claims(), "aud", Some(json!(format!("{AUD}/"))))).await.unwrap_err();
+    assert!(matches!(err, ActJwtError::InvalidAudience { .. }), "no normalisation: a trailing slash is another audience");
 }
 
 #[tokio::test]
 async fn exp_and_iat_are_required_numbers() {
-    assert!(matches!(
-        verify_crafted(with(good_claims(), "exp", None)).await,
-        Err(ActJwtError::MissingClaim { claim: "exp" })
-    ));
-    assert!(matches!(
-        verify_crafted(with(good_claims(), "iat", None)).await,
-        Err(ActJwtError::MissingClaim { claim: "iat" })
-    ));
-    let err = verify_crafted(with(
-        good_claims(),
-        "exp",
-        Some(json!((NOW + 60).to_string())),
-    ))
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(&err, ActJwtError::InvalidClaim { claim: "exp", reason } if reason.contains("found a string")),
-        "{err}"
-    );
-    let err = verify_crafted(with(good_claims(), "iat", Some(json!(-5))))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ActJwtError::InvalidClaim { claim: "iat", .. }),
-        "{err}"
-    );
+    assert!(matches!(verify_crafted(with(good_claims(), "exp", None)).await, Err(ActJwtError::MissingClaim { claim: "exp" })));
+    assert!(matches!(verify_crafted(with(good_claims(), "iat", None)).await, Err(ActJwtError::MissingClaim { claim: "iat" })));
+    let err = verify_crafted(with(good_claims(), "exp", Some(json!((NOW + 60).to_string())))).await.unwrap_err();
+    assert!(matches!(&err, ActJwtError::InvalidClaim { claim: "exp", reason } if reason.contains("found a string")), "{err}");
+    let err = verify_crafted(with(good_claims(), "iat", Some(json!(-5)))).await.unwrap_err();
+    assert!(matches!(err, ActJwtError::InvalidClaim { claim: "iat", .. }), "{err}");
     // Fractional NumericDates are valid JSON Web Token times.
-    assert!(
-        verify_crafted(with(good_claims(), "iat", Some(json!(NOW as f64 + 0.5))))
-            .await
-            .is_ok()
-    );
+    assert!(verify_crafted(with(good_claims(), "iat", Some(json!(NOW as f64 + 0.5)))).await.is_ok());
 }
 
 #[tokio::test]
@@ -399,23 +227,13 @@ async fn expiry_is_judged_with_the_leeway() {
     let key = rsa_key();
     let token = craft(&RS256_HEADER(), &good_claims(), &key);
     let clock = clock();
-    let v = ActJwtVerifier::builder(key.verifying_key(), AUD)
-        .clock(Arc::new(clock.clone()))
-        .leeway(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let v =
+        ActJwtVerifier::builder(key.verifying_key(), AUD).clock(Arc::new(clock.clone())).leeway(Duration::from_secs(5)).build().unwrap();
     clock.advance(Duration::from_secs(64));
     let ok = v.verify(&token).await.unwrap();
-    assert_eq!(
-        ok.expires_at(),
-        SystemTime::UNIX_EPOCH + Duration::from_secs(NOW + 60)
-    );
+    assert_eq!(ok.expires_at(), SystemTime::UNIX_EPOCH + Duration::from_secs(NOW + 60));
 
-    let token = craft(
-        &RS256_HEADER(),
-        &with(good_claims(), "jti", Some(json!("other"))),
-        &key,
-    );
+    let token = craft(&RS256_HEADER(), &with(good_claims(), "jti", Some(json!("other"))), &key);
     clock.advance(Duration::from_secs(1));
     let err = v.verify(&token).await.unwrap_err();
     assert!(err.is_expired(), "{err}");
@@ -424,147 +242,56 @@ async fn expiry_is_judged_with_the_leeway() {
 
 #[tokio::test]
 async fn future_iat_and_nbf_are_refused() {
-    let err = verify_crafted(with(
-        with(good_claims(), "iat", Some(json!(NOW + 30))),
-        "exp",
-        Some(json!(NOW + 90)),
-    ))
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ActJwtError::NotYetValid {
-                claim: "iat",
-                ahead_secs: 30,
-                leeway_secs: 5
-            }
-        ),
-        "{err}"
-    );
-    let err = verify_crafted(with(good_claims(), "nbf", Some(json!(NOW + 20))))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ActJwtError::NotYetValid { claim: "nbf", .. }),
-        "{err}"
-    );
-    assert!(
-        verify_crafted(with(good_claims(), "nbf", Some(json!(NOW + 5))))
-            .await
-            .is_ok(),
-        "within leeway"
-    );
+    let err = verify_crafted(with(with(good_claims(), "iat", Some(json!(NOW + 30))), "exp", Some(json!(NOW + 90)))).await.unwrap_err();
+    assert!(matches!(err, ActJwtError::NotYetValid { claim: "iat", ahead_secs: 30, leeway_secs: 5 }), "{err}");
+    let err = verify_crafted(with(good_claims(), "nbf", Some(json!(NOW + 20)))).await.unwrap_err();
+    assert!(matches!(err, ActJwtError::NotYetValid { claim: "nbf", .. }), "{err}");
+    assert!(verify_crafted(with(good_claims(), "nbf", Some(json!(NOW + 5)))).await.is_ok(), "within leeway");
 }
 
 #[tokio::test]
 async fn lifetime_is_bounded() {
-    let err = verify_crafted(with(good_claims(), "exp", Some(json!(NOW + 301))))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ActJwtError::LifetimeTooLong {
-                lifetime_secs: 301,
-                max_secs: 300
-            }
-        ),
-        "{err}"
-    );
-    let err = verify_crafted(with(good_claims(), "exp", Some(json!(NOW))))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ActJwtError::Expired { .. } | ActJwtError::InvalidClaim { claim: "exp", .. }
-        ),
-        "{err}"
-    );
+    let err = verify_crafted(with(good_claims(), "exp", Some(json!(NOW + 301)))).await.unwrap_err();
+    assert!(matches!(err, ActJwtError::LifetimeTooLong { lifetime_secs: 301, max_secs: 300 }), "{err}");
+    let err = verify_crafted(with(good_claims(), "exp", Some(json!(NOW)))).await.unwrap_err();
+    assert!(matches!(err, ActJwtError::Expired { .. } | ActJwtError::InvalidClaim { claim: "exp", .. }), "{err}");
 }
 
 #[tokio::test]
 async fn issuer_is_checked_when_configured() {
-    let err = verify_crafted(with(good_claims(), "iss", Some(json!("someone-else"))))
-        .await
-        .unwrap_err();
+    let err = verify_crafted(with(good_claims(), "iss", Some(json!("someone-else")))).await.unwrap_err();
     assert!(
         matches!(&err, ActJwtError::InvalidIssuer { expected, found } if expected == "application" && found == "\"someone-else\""),
         "{err}"
     );
-    let err = verify_crafted(with(good_claims(), "iss", None))
-        .await
-        .unwrap_err();
+    let err = verify_crafted(with(good_claims(), "iss", None)).await.unwrap_err();
     assert!(matches!(err, ActJwtError::InvalidIssuer { .. }), "{err}");
 
     let key = rsa_key();
-    let token = craft(
-        &RS256_HEADER(),
-        &with(good_claims(), "iss", Some(json!("payments-app"))),
-        &key,
-    );
-    let v = ActJwtVerifier::builder(key.verifying_key(), AUD)
-        .clock(Arc::new(clock()))
-        .issuer("payments-app")
-        .build()
-        .unwrap();
-    assert_eq!(
-        v.verify(&token).await.unwrap().issuer(),
-        Some("payments-app")
-    );
+    let token = craft(&RS256_HEADER(), &with(good_claims(), "iss", Some(json!("payments-app"))), &key);
+    let v = ActJwtVerifier::builder(key.verifying_key(), AUD).clock(Arc::new(clock())).issuer("payments-app").build().unwrap();
+    assert_eq!(v.verify(&token).await.unwrap().issuer(), Some("payments-app"));
     let token = craft(&RS256_HEADER(), &with(good_claims(), "iss", None), &key);
-    let v = ActJwtVerifier::builder(key.verifying_key(), AUD)
-        .clock(Arc::new(clock()))
-        .any_issuer()
-        .build()
-        .unwrap();
+    let v = ActJwtVerifier::builder(key.verifying_key(), AUD).clock(Arc::new(clock())).any_issuer().build().unwrap();
     assert!(v.verify(&token).await.is_ok());
 }
 
 #[tokio::test]
 async fn act_must_be_an_object_with_a_non_empty_sub() {
-    let err = verify_crafted(with(good_claims(), "act", Some(json!("user_12345"))))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ActJwtError::InvalidAct(ActError::NotAnObject { .. })),
-        "{err}"
-    );
-    assert!(
-        err.to_string().starts_with("Act JWT must contain act.sub"),
-        "{err}"
-    );
-    let err = verify_crafted(with(good_claims(), "act", Some(json!({"sub": ""}))))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ActJwtError::InvalidAct(ActError::EmptySub)),
-        "{err}"
-    );
-    let err = verify_crafted(with(
-        good_claims(),
-        "act",
-        Some(json!({"email": "a@b.example"})),
-    ))
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(err, ActJwtError::InvalidAct(ActError::MissingSub)),
-        "{err}"
-    );
-    let err = verify_crafted(with(good_claims(), "act", None))
-        .await
-        .unwrap_err();
+    let err = verify_crafted(with(good_claims(), "act", Some(json!("user_12345")))).await.unwrap_err();
+    assert!(matches!(err, ActJwtError::InvalidAct(ActError::NotAnObject { .. })), "{err}");
+    assert!(err.to_string().starts_with("Act JWT must contain act.sub"), "{err}");
+    let err = verify_crafted(with(good_claims(), "act", Some(json!({"sub": ""})))).await.unwrap_err();
+    assert!(matches!(err, ActJwtError::InvalidAct(ActError::EmptySub)), "{err}");
+    let err = verify_crafted(with(good_claims(), "act", Some(json!({"email": "a@b.example"})))).await.unwrap_err();
+    assert!(matches!(err, ActJwtError::InvalidAct(ActError::MissingSub)), "{err}");
+    let err = verify_crafted(with(good_claims(), "act", None)).await.unwrap_err();
     assert!(matches!(err, ActJwtError::InvalidAct(_)), "{err}");
 }
 
 #[tokio::test]
 async fn jti_is_required() {
-    assert!(matches!(
-        verify_crafted(with(good_claims(), "jti", None)).await,
-        Err(ActJwtError::MissingClaim { claim: "jti" })
-    ));
+    assert!(matches!(verify_crafted(with(good_claims(), "jti", None)).await, Err(ActJwtError::MissingClaim { claim: "jti" })));
     assert!(matches!(
         verify_crafted(with(good_claims(), "jti", Some(json!("")))).await,
         Err(ActJwtError::InvalidClaim { claim: "jti", .. })
@@ -579,20 +306,14 @@ async fn jti_is_required() {
 async fn replayed_jti_is_refused_and_only_recorded_after_every_other_check() {
     let key = rsa_key();
     let clock = clock();
-    let guard = Arc::new(InMemoryReplayGuard::with_clock(
-        100,
-        Arc::new(clock.clone()),
-    ));
+    let guard = Arc::new(InMemoryReplayGuard::with_clock(100, Arc::new(clock.clone())));
     let wrong_aud = ActJwtVerifier::builder(key.verifying_key(), "https://other.example.com/")
         .clock(Arc::new(clock.clone()))
         .replay_guard(guard.clone())
         .build()
         .unwrap();
-    let right = ActJwtVerifier::builder(key.verifying_key(), AUD)
-        .clock(Arc::new(clock.clone()))
-        .replay_guard(guard.clone())
-        .build()
-        .unwrap();
+    let right =
+        ActJwtVerifier::builder(key.verifying_key(), AUD).clock(Arc::new(clock.clone())).replay_guard(guard.clone()).build().unwrap();
     let token = craft(&RS256_HEADER(), &good_claims(), &key);
     assert!(wrong_aud.verify(&token).await.is_err());
     assert!(guard.is_empty(), "a refused token must not use up its jti");
@@ -608,84 +329,42 @@ struct BrokenStore;
 #[async_trait::async_trait]
 impl ReplayGuard for BrokenStore {
     async fn check_and_record(&self, _: &str, _: SystemTime) -> Result<(), ReplayError> {
-        Err(ReplayError::Unavailable {
-            reason: "connection refused".into(),
-            source: None,
-        })
+        Err(ReplayError::Unavailable { reason: "connection refused".into(), source: None })
     }
 }
 
 #[tokio::test]
 async fn an_unavailable_replay_store_fails_closed() {
     let key = rsa_key();
-    let v = ActJwtVerifier::builder(key.verifying_key(), AUD)
-        .clock(Arc::new(clock()))
-        .replay_guard(Arc::new(BrokenStore))
-        .build()
-        .unwrap();
-    let err = v
-        .verify(&craft(&RS256_HEADER(), &good_claims(), &key))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ActJwtError::ReplayCheckFailed(ReplayError::Unavailable { .. })
-        ),
-        "{err}"
-    );
+    let v = ActJwtVerifier::builder(key.verifying_key(), AUD).clock(Arc::new(clock())).replay_guard(Arc::new(BrokenStore)).build().unwrap();
+    let err = v.verify(&craft(&RS256_HEADER(), &good_claims(), &key)).await.unwrap_err();
+    assert!(matches!(err, ActJwtError::ReplayCheckFailed(ReplayError::Unavailable { .. })), "{err}");
 }
 
 #[tokio::test]
 async fn hostile_headers_are_refused() {
     let key = rsa_key();
     let cases = [
-        (
-            json!({"alg": "RS256", "typ": "JWT", "crit": ["exp"]}),
-            "crit",
-        ),
-        (
-            json!({"alg": "RS256", "jwk": {"kty": "RSA", "n": "AQAB", "e": "AQAB"}}),
-            "jwk",
-        ),
-        (
-            json!({"alg": "RS256", "jku": "https://attacker.example/jwks.json"}),
-            "jku",
-        ),
-        (
-            json!({"alg": "RS256", "x5u": "https://attacker.example/cert.pem"}),
-            "x5u",
-        ),
+        (json!({"alg": "RS256", "typ": "JWT", "crit": ["exp"]}), "crit"),
+        (json!({"alg": "RS256", "jwk": {"kty": "RSA", "n": "AQAB", "e": "AQAB"}}), "jwk"),
+        (json!({"alg": "RS256", "jku": "https://attacker.example/jwks.json"}), "jku"),
+        (json!({"alg": "RS256", "x5u": "https://attacker.example/cert.pem"}), "x5u"),
         (json!({"alg": "RS256", "typ": "at+jwt"}), "typ"),
     ];
     for (header, name) in cases {
-        let err = verifier(key.verifying_key(), &clock())
-            .verify(&craft(&header, &good_claims(), &key))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, ActJwtError::UnsupportedHeader { name: n, .. } if n == name),
-            "{name}: {err}"
-        );
+        let err = verifier(key.verifying_key(), &clock()).verify(&craft(&header, &good_claims(), &key)).await.unwrap_err();
+        assert!(matches!(&err, ActJwtError::UnsupportedHeader { name: n, .. } if n == name), "{name}: {err}");
     }
-    let err = verifier(key.verifying_key(), &clock())
-        .verify(&craft(&json!({"typ": "JWT"}), &good_claims(), &key))
-        .await
-        .unwrap_err();
+    let err = verifier(key.verifying_key(), &clock()).verify(&craft(&json!({"typ": "JWT"}), &good_claims(), &key)).await.unwrap_err();
     assert!(matches!(err, ActJwtError::Malformed { .. }), "{err}");
-    let err = verifier(key.verifying_key(), &clock())
-        .verify(&craft(&json!({"alg": ["RS256"]}), &good_claims(), &key))
-        .await
-        .unwrap_err();
+    let err = verifier(key.verifying_key(), &clock()).verify(&craft(&json!({"alg": ["RS256"]}), &good_claims(), &key)).await.unwrap_err();
     assert!(matches!(err, ActJwtError::Malformed { .. }), "{err}");
 }
 
 #[tokio::test]
 async fn kid_selects_the_key_and_an_unknown_kid_is_refused() {
     let current = rsa_key().with_key_id("k2");
-    let previous = SigningKey::from_pem_file(fixture("rsa2048-other.pem"))
-        .unwrap()
-        .with_key_id("k1");
+    let previous = SigningKey::from_pem_file(fixture("rsa2048-other.pem")).unwrap().with_key_id("k1");
     let clock = clock();
     let v = ActJwtVerifier::builder(current.verifying_key(), AUD)
         .add_key(previous.verifying_key())
@@ -693,52 +372,28 @@ async fn kid_selects_the_key_and_an_unknown_kid_is_refused() {
         .build()
         .unwrap();
     for key in [&current, &previous] {
-        let token = ActJwtSigner::new(key.clone())
-            .with_clock(Arc::new(clock.clone()))
-            .sign(&act(), AUD, Duration::from_secs(60))
-            .unwrap();
-        assert_eq!(
-            v.verify(token.expose_secret()).await.unwrap().key_id(),
-            key.key_id()
-        );
+        let token = ActJwtSigner::new(key.clone()).with_clock(Arc::new(clock.clone())).sign(&act(), AUD, Duration::from_secs(60)).unwrap();
+        assert_eq!(v.verify(token.expose_secret()).await.unwrap().key_id(), key.key_id());
     }
     let stranger = rsa_key().with_key_id("k9");
-    let token = ActJwtSigner::new(stranger)
-        .with_clock(Arc::new(clock.clone()))
-        .sign(&act(), AUD, Duration::from_secs(60))
-        .unwrap();
+    let token = ActJwtSigner::new(stranger).with_clock(Arc::new(clock.clone())).sign(&act(), AUD, Duration::from_secs(60)).unwrap();
     let err = v.verify(token.expose_secret()).await.unwrap_err();
-    assert!(
-        matches!(&err, ActJwtError::UnknownKeyId { kid } if kid == "k9"),
-        "{err}"
-    );
+    assert!(matches!(&err, ActJwtError::UnknownKeyId { kid } if kid == "k9"), "{err}");
 }
 
 #[tokio::test]
 async fn upstream_tokens_without_kid_verify_with_a_key_that_has_one() {
     let key = rsa_key();
     let token = craft(&RS256_HEADER(), &good_claims(), &key);
-    assert!(
-        verifier(key.verifying_key().with_key_id("app-1"), &clock())
-            .verify(&token)
-            .await
-            .is_ok()
-    );
+    assert!(verifier(key.verifying_key().with_key_id("app-1"), &clock()).verify(&token).await.is_ok());
 }
 
 #[tokio::test]
 async fn oversized_and_broken_tokens_are_malformed_not_panics() {
     let key = rsa_key();
     let v = verifier(key.verifying_key(), &clock());
-    let huge = craft(
-        &RS256_HEADER(),
-        &with(good_claims(), "pad", Some(json!("x".repeat(10_000)))),
-        &key,
-    );
-    assert!(matches!(
-        v.verify(&huge).await,
-        Err(ActJwtError::TooLarge { max: 8192, .. })
-    ));
+    let huge = craft(&RS256_HEADER(), &with(good_claims(), "pad", Some(json!("x".repeat(10_000)))), &key);
+    assert!(matches!(v.verify(&huge).await, Err(ActJwtError::TooLarge { max: 8192, .. })));
     let good = craft(&RS256_HEADER(), &good_claims(), &key);
     let parts: Vec<&str> = good.split('.').collect();
     let cases = [
@@ -748,48 +403,20 @@ async fn oversized_and_broken_tokens_are_malformed_not_panics() {
         format!("{}.{}.{}.x", parts[0], parts[1], parts[2]),
         format!("{}!.{}.{}", parts[0], parts[1], parts[2]),
         format!("{}.{}==.{}", parts[0], parts[1], parts[2]),
-        format!(
-            "{}.{}.{}",
-            URL_SAFE_NO_PAD.encode("{not json"),
-            parts[1],
-            parts[2]
-        ),
-        format!(
-            "{}.{}.{}",
-            URL_SAFE_NO_PAD.encode("[1,2]"),
-            parts[1],
-            parts[2]
-        ),
-        format!(
-            "{}.{}.{}",
-            parts[0],
-            URL_SAFE_NO_PAD.encode([0xff, 0xfe]),
-            parts[2]
-        ),
+        format!("{}.{}.{}", URL_SAFE_NO_PAD.encode("{not json"), parts[1], parts[2]),
+        format!("{}.{}.{}", URL_SAFE_NO_PAD.encode("[1,2]"), parts[1], parts[2]),
+        format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode([0xff, 0xfe]), parts[2]),
         format!(".{}.{}", parts[1], parts[2]),
         "\u{0}\u{1}.\u{2}.\u{3}".to_owned(),
     ];
     for case in cases {
         let err = v.verify(&case).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ActJwtError::Malformed { .. } | ActJwtError::SignatureInvalid
-            ),
-            "{case:?}: {err}"
-        );
+        assert!(matches!(err, ActJwtError::Malformed { .. } | ActJwtError::SignatureInvalid), "{case:?}: {err}");
     }
     // A valid signature over claims that are not JSON is malformed, not a panic.
-    let input = format!(
-        "{}.{}",
-        b64(&RS256_HEADER()),
-        URL_SAFE_NO_PAD.encode("not json")
-    );
+    let input = format!("{}.{}", b64(&RS256_HEADER()), URL_SAFE_NO_PAD.encode("not json"));
     let sig = key.sign_bytes(input.as_bytes()).unwrap();
-    let err = v
-        .verify(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
-        .await
-        .unwrap_err();
+    let err = v.verify(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))).await.unwrap_err();
     assert!(matches!(err, ActJwtError::Malformed { .. }), "{err}");
 }
 
@@ -797,22 +424,7 @@ async fn oversized_and_broken_tokens_are_malformed_not_panics() {
 fn verifier_settings_are_bounded() {
     let key = rsa_key().verifying_key();
     assert!(ActJwtVerifier::builder(key.clone(), " ").build().is_err());
-    assert!(
-        ActJwtVerifier::builder(key.clone(), AUD)
-            .leeway(Duration::from_secs(301))
-            .build()
-            .is_err()
-    );
-    assert!(
-        ActJwtVerifier::builder(key.clone(), AUD)
-            .max_lifetime(Duration::from_secs(7200))
-            .build()
-            .is_err()
-    );
-    assert!(
-        ActJwtVerifier::builder(key, AUD)
-            .max_token_bytes(10)
-            .build()
-            .is_err()
-    );
+    assert!(ActJwtVerifier::builder(key.clone(), AUD).leeway(Duration::from_secs(301)).build().is_err());
+    assert!(ActJwtVerifier::builder(key.clone(), AUD).max_lifetime(Duration::from_secs(7200)).build().is_err());
+    assert!(ActJwtVerifier::builder(key, AUD).max_token_bytes(10).build().is_err());
 }

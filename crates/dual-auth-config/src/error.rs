@@ -1,0 +1,71 @@
+//! The configuration error: it names the key, the backend, and how to fix it; never a value.
+
+use std::path::PathBuf;
+
+use dual_auth_core::{KeyError, SecretBackend, SecretError};
+
+/// Configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required key is absent (or empty, or only white space).
+    #[error("{key} is missing: set {location}")]
+    Missing {
+        /// The key.
+        key: String,
+        /// The backend asked.
+        backend: SecretBackend,
+        /// Where the backend looks for it.
+        location: String,
+    },
+    /// A URL setting is not `https://` with a host.
+    #[error("{key} (from {backend}) {reason}")]
+    InvalidUrl {
+        /// The key.
+        key: String,
+        /// The backend.
+        backend: SecretBackend,
+        /// What is wrong, for example "must use https://, got \"http://\"".
+        reason: String,
+    },
+    /// A setting has a value that cannot be used.
+    #[error("{key} (from {backend}): {reason}")]
+    InvalidValue {
+        /// The key.
+        key: String,
+        /// The backend.
+        backend: SecretBackend,
+        /// What is wrong and what is accepted (never the value of a secret).
+        reason: String,
+    },
+    /// A file a setting names cannot be used.
+    #[error("{key} names {path}: {reason}")]
+    File {
+        /// The key.
+        key: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A key in a file could not be loaded.
+    #[error("{key}: {source}")]
+    Key {
+        /// The setting that named the key.
+        key: String,
+        /// The cause.
+        #[source]
+        source: KeyError,
+    },
+    /// The secret store failed.
+    #[error(transparent)]
+    Source(#[from] SecretError),
+    /// The vendor or backend is not compiled into this build.
+    #[error("{what} is not compiled in: enable the Cargo feature \"{feature}\"")]
+    NotCompiled {
+        /// What was asked for.
+        what: String,
+        /// The feature that adds it.
+        feature: String,
+    },
+}

@@ -1,0 +1,239 @@
+//! Reading typed, validated settings from any [`SecretSource`].
+
+use std::path::PathBuf;
+
+use dual_auth_core::secrecy::{ExposeSecret, SecretString};
+use dual_auth_core::token_endpoint::{HttpSettings, require_https_url};
+use dual_auth_core::{ClientAuthentication, SecretSource, SigningAlgorithm, SigningKey, warn_if_readable_by_others};
+
+use crate::error::ConfigError;
+
+/// Reads settings from a source; every error names the key, the backend and the fix.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigReader<'a> {
+    source: &'a dyn SecretSource,
+}
+
+impl<'a> ConfigReader<'a> {
+    /// A reader over `source`.
+    pub fn new(source: &'a dyn SecretSource) -> Self {
+        Self { source }
+    }
+
+    /// The source read from.
+    pub fn source(&self) -> &'a dyn SecretSource {
+        self.source
+    }
+
+    /// A secret value, if present (white space trimmed; empty counts as absent).
+    ///
+    /// # Errors
+    /// [`ConfigError::Source`] when the store fails.
+    pub async fn optional_secret(&self, key: &str) -> Result<Option<SecretString>, ConfigError> {
+        Ok(self.source.fetch(key).await?.and_then(|value| {
+            let trimmed = value.expose_secret().trim();
+            (!trimmed.is_empty()).then(|| SecretString::from(trimmed.to_owned()))
+        }))
+    }
+
+    /// A secret value.
+    ///
+    /// # Errors
+    /// [`ConfigError::Missing`] naming where to set it.
+    pub async fn secret(&self, key: &str) -> Result<SecretString, ConfigError> {
+        self.optional_secret(key).await?.ok_or_else(|| self.missing(key))
+    }
+
+    /// A plain (non-secret) value, if present.
+    ///
+    /// # Errors
+    /// [`ConfigError::Source`].
+    pub async fn optional_text(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        Ok(self.optional_secret(key).await?.map(|v| v.expose_secret().to_owned()))
+    }
+
+    /// A plain value.
+    ///
+    /// # Errors
+    /// [`ConfigError::Missing`].
+    pub async fn text(&self, key: &str) -> Result<String, ConfigError> {
+        self.optional_text(key).await?.ok_or_else(|| self.missing(key))
+    }
+
+    /// An `https://` URL with a host.
+    ///
+    /// # Errors
+    /// [`ConfigError::Missing`] or [`ConfigError::InvalidUrl`] naming the scheme it got.
+    pub async fn https_url(&self, key: &str) -> Result<String, ConfigError> {
+        let value = self.text(key).await?;
+        self.check_url(key, &value)?;
+        Ok(value)
+    }
+
+    /// An optional `https://` URL.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidUrl`].
+    pub async fn optional_https_url(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.optional_text(key).await? {
+            Some(value) => {
+                self.check_url(key, &value)?;
+                Ok(Some(value))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn check_url(&self, key: &str, value: &str) -> Result<(), ConfigError> {
+        require_https_url(value).map(|_| ()).map_err(|reason| ConfigError::InvalidUrl {
+            key: key.into(),
+            backend: self.source.backend(),
+            reason,
+        })
+    }
+
+    /// A path to a readable file; for a private key, a warning when others can read it.
+    ///
+    /// # Errors
+    /// [`ConfigError::Missing`] or [`ConfigError::File`].
+    pub async fn readable_file(&self, key: &str, private_key: bool) -> Result<PathBuf, ConfigError> {
+        let path = PathBuf::from(self.text(key).await?);
+        let file_error = |reason: String| ConfigError::File { key: key.into(), path: path.clone(), reason };
+        let meta = std::fs::metadata(&path).map_err(|e| file_error(format!("{e}: check the path")))?;
+        if !meta.is_file() {
+            return Err(file_error("is not a file".into()));
+        }
+        std::fs::File::open(&path).map_err(|e| file_error(format!("cannot be read: {e}")))?;
+        if private_key {
+            warn_if_readable_by_others(&path);
+        }
+        Ok(path)
+    }
+
+    /// A value from a fixed set, case-insensitive.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidValue`] listing what is accepted.
+    pub async fn choice(&self, key: &str, accepted: &[&'static str], default: &'static str) -> Result<&'static str, ConfigError> {
+        match self.optional_text(key).await? {
+            None => Ok(default),
+            Some(value) => accepted.iter().copied().find(|a| a.eq_ignore_ascii_case(&value)).ok_or_else(|| ConfigError::InvalidValue {
+                key: key.into(),
+                backend: self.source.backend(),
+                reason: format!("\"{value}\" is not one of {}", accepted.join(", ")),
+            }),
+        }
+    }
+
+    /// How the agent authenticates to Keycloak, Auth0 or Okta:
+    /// `AGENT_CLIENT_AUTH_METHOD` = `client_secret_jwt` (default; `AGENT_CLIENT_SECRET`) or
+    /// `private_key_jwt` (`AGENT_PRIVATE_KEY_PATH`, optional `AGENT_KEY_ALGORITHM` and
+    /// `AGENT_KEY_ID`).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the setting at fault.
+    pub async fn client_authentication(&self) -> Result<ClientAuthentication, ConfigError> {
+        match self.choice(keys::AGENT_CLIENT_AUTH_METHOD, &["client_secret_jwt", "private_key_jwt"], "client_secret_jwt").await? {
+            "private_key_jwt" => Ok(ClientAuthentication::private_key_jwt(self.agent_key().await?)),
+            _ => {
+                let secret = self.secret(keys::AGENT_CLIENT_SECRET).await?;
+                ClientAuthentication::client_secret_jwt(&secret)
+                    .map_err(|source| ConfigError::Key { key: keys::AGENT_CLIENT_SECRET.into(), source })
+            }
+        }
+    }
+
+    /// The agent's own key for `private_key_jwt`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the setting at fault.
+    pub async fn agent_key(&self) -> Result<SigningKey, ConfigError> {
+        let path = self.readable_file(keys::AGENT_PRIVATE_KEY_PATH, true).await?;
+        let key_error = |source| ConfigError::Key { key: keys::AGENT_PRIVATE_KEY_PATH.into(), source };
+        let key = match self.optional_text(keys::AGENT_KEY_ALGORITHM).await? {
+            Some(name) => {
+                let algorithm: SigningAlgorithm = name.parse().map_err(|e: dual_auth_core::KeyError| ConfigError::InvalidValue {
+                    key: keys::AGENT_KEY_ALGORITHM.into(),
+                    backend: self.source.backend(),
+                    reason: e.to_string(),
+                })?;
+                SigningKey::from_pem_file_with_algorithm(&path, algorithm).map_err(key_error)?
+            }
+            None => SigningKey::from_pem_file(&path).map_err(key_error)?,
+        };
+        Ok(match self.optional_text(keys::AGENT_KEY_ID).await? {
+            Some(kid) => key.with_key_id(kid),
+            None => key,
+        })
+    }
+
+    /// HTTP settings with the extra roots of `DUAL_AUTH_CA_BUNDLE`, if set.
+    ///
+    /// # Errors
+    /// [`ConfigError::File`] when the bundle cannot be read.
+    pub async fn http_settings(&self) -> Result<HttpSettings, ConfigError> {
+        let mut settings = HttpSettings::default();
+        if self.optional_text(keys::DUAL_AUTH_CA_BUNDLE).await?.is_some() {
+            let path = self.readable_file(keys::DUAL_AUTH_CA_BUNDLE, false).await?;
+            let pem = std::fs::read(&path).map_err(|e| ConfigError::File {
+                key: keys::DUAL_AUTH_CA_BUNDLE.into(),
+                path,
+                reason: e.to_string(),
+            })?;
+            settings.extra_root_certificates_pem = Some(pem);
+        }
+        Ok(settings)
+    }
+
+    fn missing(&self, key: &str) -> ConfigError {
+        ConfigError::Missing { key: key.into(), backend: self.source.backend(), location: self.source.location_of(key) }
+    }
+}
+
+/// The setting names, as the Python package and its guide use them (plus ours).
+pub mod keys {
+    /// Which vendor: keycloak, auth0, okta, entraid.
+    pub const DUAL_AUTH_VENDOR: &str = "DUAL_AUTH_VENDOR";
+    /// Which backend: env, aws, gcp, azure, vault.
+    pub const DUAL_AUTH_SECRETS_BACKEND: &str = "DUAL_AUTH_SECRETS_BACKEND";
+    /// Extra trusted roots (PEM file) for identity providers, stores and APIs.
+    pub const DUAL_AUTH_CA_BUNDLE: &str = "DUAL_AUTH_CA_BUNDLE";
+    /// Keycloak's token endpoint.
+    pub const KEYCLOAK_TOKEN_URL: &str = "KEYCLOAK_TOKEN_URL";
+    /// Auth0's token endpoint.
+    pub const AUTH0_TOKEN_URL: &str = "AUTH0_TOKEN_URL";
+    /// Okta's token endpoint.
+    pub const OKTA_TOKEN_URL: &str = "OKTA_TOKEN_URL";
+    /// Entra ID's token endpoint.
+    pub const ENTRAID_TOKEN_URL: &str = "ENTRAID_TOKEN_URL";
+    /// The agent's client id.
+    pub const AGENT_CLIENT_ID: &str = "AGENT_CLIENT_ID";
+    /// The agent's client secret.
+    pub const AGENT_CLIENT_SECRET: &str = "AGENT_CLIENT_SECRET";
+    /// `client_secret_jwt` (default) or `private_key_jwt` (ours).
+    pub const AGENT_CLIENT_AUTH_METHOD: &str = "AGENT_CLIENT_AUTH_METHOD";
+    /// The agent's private key for `private_key_jwt` (ours).
+    pub const AGENT_PRIVATE_KEY_PATH: &str = "AGENT_PRIVATE_KEY_PATH";
+    /// Its algorithm, when not the key's default (ours).
+    pub const AGENT_KEY_ALGORITHM: &str = "AGENT_KEY_ALGORITHM";
+    /// Its key id (ours; the RFC 7638 thumbprint when unset).
+    pub const AGENT_KEY_ID: &str = "AGENT_KEY_ID";
+    /// The certificate for Entra ID's certificate credential (ours).
+    pub const AGENT_CERTIFICATE_PATH: &str = "AGENT_CERTIFICATE_PATH";
+    /// The API the tokens are for (Auth0 `audience`; Entra ID act assertion `aud`).
+    pub const API_AUDIENCE: &str = "API_AUDIENCE";
+    /// Entra ID's `.../.default` scope.
+    pub const API_SCOPE: &str = "API_SCOPE";
+    /// The application's private key (act JWTs, Entra ID act assertions).
+    pub const APP_PRIVATE_KEY_PATH: &str = "APP_PRIVATE_KEY_PATH";
+    /// The application's public key (agents verifying act JWTs).
+    pub const APP_PUBLIC_KEY_PATH: &str = "APP_PUBLIC_KEY_PATH";
+    /// The application's id (Entra ID act assertion `iss`).
+    pub const APP_ID: &str = "APP_ID";
+    /// An override of the client assertion's `aud` (ours).
+    pub const ASSERTION_AUDIENCE: &str = "DUAL_AUTH_ASSERTION_AUDIENCE";
+    /// The API base URL the guide's programs call.
+    pub const API_URL: &str = "API_URL";
+    /// The remote agent's endpoint (act JWT `aud`).
+    pub const AGENT_ENDPOINT: &str = "AGENT_ENDPOINT";
+}

@@ -1,0 +1,71 @@
+//! Real servers started for a test and stopped with it.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::https::closed_port;
+use crate::process::{ServerProcess, server_tool};
+
+/// An OpenBao dev server (the Vault API) over TLS with root token `root`.
+pub struct Bao {
+    _process: ServerProcess,
+    _dir: tempfile::TempDir,
+    /// `https://127.0.0.1:PORT`.
+    pub address: String,
+    /// Its CA certificate file.
+    pub ca_path: String,
+    http: reqwest::Client,
+}
+
+impl Bao {
+    /// Starts one on a free port.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = closed_port();
+        let mut command = Command::new(server_tool("bao"));
+        command
+            .args(["server", "-dev", "-dev-root-token-id=root", "-dev-tls"])
+            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+            .arg(format!("-dev-tls-cert-dir={}", dir.path().display()));
+        let process = ServerProcess::start(command, "Development mode", Duration::from_secs(30));
+        let ca_path = dir.path().join("vault-ca.pem");
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&ca_path).expect("CA")).expect("CA PEM");
+        let http = reqwest::Client::builder().tls_certs_merge([ca]).build().expect("client");
+        Self { _process: process, ca_path: ca_path.display().to_string(), _dir: dir, address: format!("https://127.0.0.1:{port}"), http }
+    }
+
+    /// Calls the Vault API as root; panics unless it succeeds.
+    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        for attempt in 0..50 {
+            let mut request = self.http.request(method.clone(), format!("{}/v1/{path}", self.address)).header("X-Vault-Token", "root");
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let text = response.text().await.expect("body");
+                    assert!(status.is_success(), "{method} {path}: {status} {text}");
+                    return if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON") };
+                }
+                Err(_) if attempt < 49 => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => panic!("OpenBao not reachable: {e}"),
+            }
+        }
+        unreachable!()
+    }
+
+    /// Writes `{"value": value}` at `secret/data/{path}` (KV v2).
+    pub async fn put_kv2(&self, path: &str, value: &str) {
+        self.api(reqwest::Method::POST, &format!("secret/data/{path}"), Some(serde_json::json!({"data": {"value": value}}))).await;
+    }
+
+    /// `VAULT_ADDR` and `VAULT_CACERT` for this server, plus `extra`.
+    pub fn env_pairs(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut pairs = vec![("VAULT_ADDR".to_owned(), self.address.clone()), ("VAULT_CACERT".to_owned(), self.ca_path.clone())];
+        pairs.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        pairs
+    }
+}

@@ -1,0 +1,42 @@
+//! A whole configuration loaded from each secret store gives the same typed configuration
+//! as from the environment. Needs the servers of `cargo xtask setup`.
+// Helpers outside #[test] functions unwrap too: in a test, a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use dual_auth::config::{ConfigReader, EnvSource, open_source, store_name};
+use dual_auth::secrecy::ExposeSecret;
+use dual_auth::{SecretBackend, Vendor, load_config_from};
+
+/// Loads `vendor`'s settings from env and from `store_env` (which points at a store
+/// holding the same settings), and compares both the typed configs and every value.
+async fn same_as_env(vendor: Vendor, store_env: &EnvSource) {
+    let from_env = load_config_from(&EnvSource::from_pairs(common::base(vendor)), None, None).await.unwrap();
+    let from_store = load_config_from(store_env, None, None).await.unwrap();
+    assert_eq!(from_store.vendor, vendor, "DUAL_AUTH_VENDOR read from the store");
+    assert_ne!(from_store.backend, SecretBackend::Env);
+    assert_eq!(format!("{:?}", from_store.vendor_config), format!("{:?}", from_env.vendor_config), "{vendor}");
+    let source = open_source(from_store.backend, store_env).await.unwrap();
+    let env = EnvSource::from_pairs(common::base(vendor));
+    for (key, _) in common::base(vendor) {
+        let stored = ConfigReader::new(source.as_ref()).secret(&key).await.unwrap();
+        let plain = ConfigReader::new(&env).secret(&key).await.unwrap();
+        assert_eq!(stored.expose_secret(), plain.expose_secret(), "{vendor} {key}");
+    }
+}
+
+#[cfg(feature = "vault")]
+#[tokio::test]
+#[ignore = "needs OpenBao: run `cargo xtask test`"]
+async fn vault_gives_the_same_configuration_as_env() {
+    let bao = dual_auth_test_support::servers::Bao::start();
+    for vendor in Vendor::ALL {
+        for (key, value) in common::base(vendor) {
+            bao.put_kv2(&store_name(&key, "dual-auth/"), &value).await;
+        }
+        let mut pairs = bao.env_pairs(&[("VAULT_TOKEN", "root"), ("DUAL_AUTH_SECRETS_BACKEND", "vault")]);
+        pairs.push(("DUAL_AUTH_VENDOR".into(), "keycloak".into())); // the store's value wins, as upstream
+        same_as_env(vendor, &EnvSource::from_pairs(pairs)).await;
+    }
+}
