@@ -16,6 +16,8 @@
 //! [`ConfigReader`].
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "aws")]
+mod aws;
 mod cache;
 mod env;
 mod error;
@@ -26,6 +28,8 @@ mod select;
 #[cfg(feature = "vault")]
 mod vault;
 
+#[cfg(feature = "aws")]
+pub use aws::AwsSource;
 pub use cache::{CachedSource, DEFAULT_SECRET_TTL};
 pub use env::EnvSource;
 pub use error::ConfigError;

@@ -24,6 +24,8 @@ async fn open_store(backend: SecretBackend, env: &EnvSource) -> Result<Arc<dyn S
     let cached =
         |source: Arc<dyn SecretSource>| -> Arc<dyn SecretSource> { Arc::new(crate::CachedSource::new(source, crate::DEFAULT_SECRET_TTL)) };
     match backend {
+        #[cfg(feature = "aws")]
+        SecretBackend::Aws => Ok(cached(Arc::new(crate::AwsSource::from_env(env).await?))),
         #[cfg(feature = "vault")]
         SecretBackend::Vault => Ok(cached(Arc::new(crate::VaultSource::from_env(env).await?))),
         other => {

@@ -5,7 +5,7 @@
 //! `cargo test` needs nothing but Rust, and `cargo xtask test` runs them with the venv ready.
 
 // Test helpers fail loudly: a panic here is a failed test with the reason in it.
-#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
+#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used, clippy::print_stderr)]
 
 pub mod https;
 pub mod jwt;

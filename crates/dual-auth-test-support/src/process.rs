@@ -15,7 +15,8 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Spawns `command` with piped stdout and waits until a stdout line contains `ready`.
+    /// Spawns `command` and waits until a line on its stdout or stderr contains `ready`
+    /// (the lines are passed on to the test's stderr).
     ///
     /// # Panics
     /// When the process cannot start, exits, or is not ready within `timeout`.
@@ -23,19 +24,24 @@ impl ServerProcess {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-        let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
-        let ready = ready.to_owned();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains(&ready) {
-                    let _ = tx.send(());
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let watch = |stream: Box<dyn std::io::Read + Send>, tx: mpsc::Sender<()>, ready: String| {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    eprintln!("{line}");
+                    if line.contains(&ready) {
+                        let _ = tx.send(());
+                    }
                 }
-            }
-        });
+            });
+        };
+        watch(Box::new(stdout), tx.clone(), ready.to_owned());
+        watch(Box::new(stderr), tx, ready.to_owned());
         let mut server = Self { child };
         if rx.recv_timeout(timeout).is_err() {
             let status = server.child.try_wait().ok().flatten();

@@ -69,3 +69,36 @@ impl Bao {
         pairs
     }
 }
+
+/// A moto server (AWS APIs, Secrets Manager among them) over TLS with the test CA.
+pub struct Moto {
+    _process: ServerProcess,
+    _dir: tempfile::TempDir,
+    /// `https://localhost:PORT`.
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts one on a free port, serving the CA's `localhost` certificate.
+    pub fn start(ca: &crate::https::TestCa) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (cert, key) = ca.write_server_files(dir.path());
+        let port = closed_port();
+        let mut command = Command::new(server_tool("moto_server"));
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string(), "-c"]).arg(cert).arg("-k").arg(key);
+        let process = ServerProcess::start(command, "Running on", Duration::from_secs(60));
+        Self { _process: process, _dir: dir, endpoint: format!("https://localhost:{port}") }
+    }
+
+    /// The settings that point the aws backend at this server (dummy credentials, the CA).
+    pub fn env_pairs(&self, ca: &crate::https::TestCa, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut pairs = vec![
+            ("AWS_ENDPOINT_URL".to_owned(), self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID".to_owned(), "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), "testing".to_owned()),
+            ("DUAL_AUTH_CA_BUNDLE".to_owned(), ca.ca_path().display().to_string()),
+        ];
+        pairs.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        pairs
+    }
+}

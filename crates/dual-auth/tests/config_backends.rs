@@ -40,3 +40,25 @@ async fn vault_gives_the_same_configuration_as_env() {
         same_as_env(vendor, &EnvSource::from_pairs(pairs)).await;
     }
 }
+
+#[cfg(feature = "aws")]
+#[tokio::test]
+#[ignore = "needs moto: run `cargo xtask test`"]
+async fn aws_gives_the_same_configuration_as_env() {
+    let ca = dual_auth_test_support::https::TestCa::new();
+    let moto = dual_auth_test_support::servers::Moto::start(&ca);
+    let env = EnvSource::from_pairs(moto.env_pairs(&ca, &[("DUAL_AUTH_SECRETS_BACKEND", "aws")]));
+    let source = dual_auth::config::AwsSource::from_env(&env).await.unwrap();
+    for vendor in Vendor::ALL {
+        for (key, value) in common::base(vendor) {
+            let name = format!("dual-auth/{key}");
+            match source.sdk_client().create_secret().name(&name).secret_string(&value).send().await {
+                Ok(_) => {}
+                Err(_) => {
+                    source.sdk_client().put_secret_value().secret_id(&name).secret_string(&value).send().await.unwrap();
+                }
+            }
+        }
+        same_as_env(vendor, &env).await;
+    }
+}
