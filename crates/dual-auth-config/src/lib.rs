@@ -21,6 +21,8 @@ mod aws;
 mod cache;
 mod env;
 mod error;
+#[cfg(feature = "gcp")]
+mod gcp;
 mod names;
 mod open;
 mod reader;
@@ -33,6 +35,8 @@ pub use aws::AwsSource;
 pub use cache::{CachedSource, DEFAULT_SECRET_TTL};
 pub use env::EnvSource;
 pub use error::ConfigError;
+#[cfg(feature = "gcp")]
+pub use gcp::GcpSource;
 pub use names::store_name;
 pub use open::open_source;
 pub use reader::{ConfigReader, keys};

@@ -26,6 +26,8 @@ async fn open_store(backend: SecretBackend, env: &EnvSource) -> Result<Arc<dyn S
     match backend {
         #[cfg(feature = "aws")]
         SecretBackend::Aws => Ok(cached(Arc::new(crate::AwsSource::from_env(env).await?))),
+        #[cfg(feature = "gcp")]
+        SecretBackend::Gcp => Ok(cached(Arc::new(crate::GcpSource::from_env(env).await?))),
         #[cfg(feature = "vault")]
         SecretBackend::Vault => Ok(cached(Arc::new(crate::VaultSource::from_env(env).await?))),
         other => {

@@ -163,9 +163,11 @@ struct Script {
 }
 
 /// An HTTPS server on 127.0.0.1 that records requests and answers from a script: queued
-/// answers first, then the fallback (404 if none). Stops when dropped.
+/// answers first, then the handler, then the fallback (404 if none). Stops when dropped.
+/// The handler runs under the script's lock: it must not call the server's methods.
 pub struct TestHttpsServer {
     addr: SocketAddr,
+    scheme: &'static str,
     script: Arc<Mutex<Script>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -173,50 +175,48 @@ pub struct TestHttpsServer {
 impl TestHttpsServer {
     /// Starts a server with the CA's certificate on a free port.
     pub async fn start(ca: &TestCa) -> Self {
+        Self::spawn(Some(TlsAcceptor::from(Arc::clone(&ca.server_config)))).await
+    }
+
+    /// Starts a plain-HTTP server (a fake of a service whose client takes an `http://`
+    /// emulator endpoint on loopback).
+    pub async fn start_plain() -> Self {
+        Self::spawn(None).await
+    }
+
+    async fn spawn(acceptor: Option<TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let acceptor = TlsAcceptor::from(Arc::clone(&ca.server_config));
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
         let script = Arc::new(Mutex::new(Script::default()));
         let shared = Arc::clone(&script);
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
+                let Ok((stream, _)) = listener.accept().await else { continue };
                 let acceptor = acceptor.clone();
                 let script = Arc::clone(&shared);
                 tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    let Some(request) = read_request(&mut tls).await else {
-                        return;
-                    };
-                    let response = {
-                        let mut s = script.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                        let response = s
-                            .queue
-                            .pop_front()
-                            .or_else(|| s.handler.as_ref().map(|handler| handler(&request)))
-                            .or_else(|| s.fallback.clone())
-                            .unwrap_or_else(|| CannedResponse::text(404, "no scripted answer"));
-                        s.requests.push(request);
-                        response
-                    };
-                    if !response.delay.is_zero() {
-                        tokio::time::sleep(response.delay).await;
+                    match acceptor {
+                        Some(acceptor) => {
+                            if let Ok(tls) = acceptor.accept(stream).await {
+                                serve(tls, &script).await;
+                            }
+                        }
+                        None => serve(stream, &script).await,
                     }
-                    let _ = tls.write_all(&render(&response)).await;
-                    let _ = tls.shutdown().await;
                 });
             }
         });
-        Self { addr, script, task }
+        Self { addr, scheme, script, task }
     }
 
-    /// `https://localhost:PORT{path}`.
+    /// `https://localhost:PORT{path}` (`http://127.0.0.1:PORT{path}` for a plain server).
     pub fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.addr.port())
+        if self.scheme == "https" {
+            format!("https://localhost:{}{path}", self.addr.port())
+        } else {
+            format!("http://127.0.0.1:{}{path}", self.addr.port())
+        }
     }
 
     /// Queues an answer for the next request.
@@ -242,6 +242,27 @@ impl TestHttpsServer {
     fn lock(&self) -> std::sync::MutexGuard<'_, Script> {
         self.script.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// Reads one request, records it, answers it.
+async fn serve<S: AsyncReadExt + AsyncWriteExt + Unpin>(mut stream: S, script: &Mutex<Script>) {
+    let Some(request) = read_request(&mut stream).await else { return };
+    let response = {
+        let mut s = script.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let response = s
+            .queue
+            .pop_front()
+            .or_else(|| s.handler.as_ref().map(|handler| handler(&request)))
+            .or_else(|| s.fallback.clone())
+            .unwrap_or_else(|| CannedResponse::text(404, "no scripted answer"));
+        s.requests.push(request);
+        response
+    };
+    if !response.delay.is_zero() {
+        tokio::time::sleep(response.delay).await;
+    }
+    let _ = stream.write_all(&render(&response)).await;
+    let _ = stream.shutdown().await;
 }
 
 impl Drop for TestHttpsServer {

@@ -62,3 +62,20 @@ async fn aws_gives_the_same_configuration_as_env() {
         same_as_env(vendor, &env).await;
     }
 }
+
+#[cfg(feature = "gcp")]
+#[tokio::test]
+async fn gcp_gives_the_same_configuration_as_env() {
+    let fake = dual_auth_test_support::fakes::GcpSecretManagerFake::start().await;
+    for vendor in Vendor::ALL {
+        for (key, value) in common::base(vendor) {
+            fake.put("corp-prod", &store_name(&key, "dual-auth-"), value.as_bytes());
+        }
+        let env = EnvSource::from_pairs([
+            ("DUAL_AUTH_SECRETS_BACKEND", "gcp".to_owned()),
+            ("DUAL_AUTH_GCP_PROJECT", "corp-prod".to_owned()),
+            ("DUAL_AUTH_GCP_ENDPOINT", fake.endpoint()),
+        ]);
+        same_as_env(vendor, &env).await;
+    }
+}
