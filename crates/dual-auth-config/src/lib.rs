@@ -18,6 +18,8 @@
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "azure")]
+mod azure;
 mod cache;
 mod env;
 mod error;
@@ -32,6 +34,8 @@ mod vault;
 
 #[cfg(feature = "aws")]
 pub use aws::AwsSource;
+#[cfg(feature = "azure")]
+pub use azure::AzureSource;
 pub use cache::{CachedSource, DEFAULT_SECRET_TTL};
 pub use env::EnvSource;
 pub use error::ConfigError;

@@ -26,6 +26,8 @@ async fn open_store(backend: SecretBackend, env: &EnvSource) -> Result<Arc<dyn S
     match backend {
         #[cfg(feature = "aws")]
         SecretBackend::Aws => Ok(cached(Arc::new(crate::AwsSource::from_env(env).await?))),
+        #[cfg(feature = "azure")]
+        SecretBackend::Azure => Ok(cached(Arc::new(crate::AzureSource::from_env(env)?))),
         #[cfg(feature = "gcp")]
         SecretBackend::Gcp => Ok(cached(Arc::new(crate::GcpSource::from_env(env).await?))),
         #[cfg(feature = "vault")]

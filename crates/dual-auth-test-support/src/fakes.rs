@@ -108,3 +108,178 @@ mod tests {
         assert_eq!(super::crc32c(b"123456789"), 0xE306_9283);
     }
 }
+
+/// The tenant the Azure fake's authority knows.
+pub const AZURE_TENANT: &str = "00000000-0000-0000-0000-0000000000a1";
+/// The client id the Azure fake's authority knows.
+pub const AZURE_CLIENT_ID: &str = "11111111-2222-3333-4444-5555555555b2";
+/// That client's secret.
+pub const AZURE_CLIENT_SECRET: &str = "azure~test~client~secret";
+/// A secret name the Azure fake's vault refuses (403).
+pub const AZURE_FORBIDDEN_SECRET: &str = "dual-auth-forbidden";
+
+#[derive(Default)]
+struct AzureState {
+    secrets: HashMap<String, String>,
+    tokens: std::collections::HashSet<String>,
+}
+
+/// Azure Key Vault and its Entra ID authority, as the official clients see them: the vault
+/// answers a request without a token with `401` and
+/// `WWW-Authenticate: Bearer authorization="{authority}/{tenant}", resource="https://vault.azure.net"`;
+/// the authority issues client-credentials tokens for `https://vault.azure.net/.default`;
+/// the vault then answers `GET /secrets/{name}?api-version=...` with a secret bundle, or
+/// `SecretNotFound`, or `Forbidden`, in the real JSON shapes.
+pub struct AzureKeyVaultFake {
+    authority: TestHttpsServer,
+    vault: TestHttpsServer,
+    state: Arc<Mutex<AzureState>>,
+}
+
+impl AzureKeyVaultFake {
+    /// Starts the authority and the vault on free ports, with the CA's certificate.
+    pub async fn start(ca: &crate::https::TestCa) -> Self {
+        let authority = TestHttpsServer::start(ca).await;
+        let vault = TestHttpsServer::start(ca).await;
+        let state: Arc<Mutex<AzureState>> = Arc::default();
+        let tokens = Arc::clone(&state);
+        let (authority_url, vault_url) = (authority.url(""), vault.url(""));
+        let base = authority_url.clone();
+        authority.set_handler(move |request| {
+            azure_authority(request, &mut tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner), &base)
+        });
+        let vault_state = Arc::clone(&state);
+        vault.set_handler(move |request| {
+            azure_vault(request, &vault_state.lock().unwrap_or_else(std::sync::PoisonError::into_inner), &authority_url, &vault_url)
+        });
+        Self { authority, vault, state }
+    }
+
+    /// The authority host (`AZURE_AUTHORITY_HOST`).
+    pub fn authority_host(&self) -> String {
+        self.authority.url("")
+    }
+
+    /// The vault URL (`DUAL_AUTH_AZURE_VAULT_URL`).
+    pub fn vault_url(&self) -> String {
+        self.vault.url("")
+    }
+
+    /// Stores a secret.
+    pub fn put(&self, name: &str, value: &str) {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).secrets.insert(name.to_owned(), value.to_owned());
+    }
+
+    /// Requests the vault saw.
+    pub fn vault_requests(&self) -> Vec<RecordedRequest> {
+        self.vault.requests()
+    }
+
+    /// Requests the authority saw.
+    pub fn authority_requests(&self) -> Vec<RecordedRequest> {
+        self.authority.requests()
+    }
+}
+
+/// The authority: its OpenID configuration (which MSAL-based clients read first) and its
+/// token endpoint.
+fn azure_authority(request: &RecordedRequest, state: &mut AzureState, base: &str) -> CannedResponse {
+    if request.method == "GET" && request.target == format!("/{AZURE_TENANT}/v2.0/.well-known/openid-configuration") {
+        let issuer = format!("{base}/{AZURE_TENANT}/v2.0");
+        return CannedResponse::json(
+            200,
+            &json!({
+                "token_endpoint": format!("{base}/{AZURE_TENANT}/oauth2/v2.0/token"),
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+                "jwks_uri": format!("{base}/{AZURE_TENANT}/discovery/v2.0/keys"),
+                "response_modes_supported": ["query", "fragment", "form_post"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                "issuer": issuer,
+                "authorization_endpoint": format!("{base}/{AZURE_TENANT}/oauth2/v2.0/authorize"),
+                "device_authorization_endpoint": format!("{base}/{AZURE_TENANT}/oauth2/v2.0/devicecode"),
+                "end_session_endpoint": format!("{base}/{AZURE_TENANT}/oauth2/v2.0/logout"),
+                "tenant_region_scope": "EU",
+                "cloud_instance_name": "microsoftonline.com"
+            })
+            .to_string(),
+        );
+    }
+    azure_token(request, state)
+}
+
+fn azure_token(request: &RecordedRequest, state: &mut AzureState) -> CannedResponse {
+    let aad_error = |status: u16, error: &str, code: u32, description: &str| {
+        CannedResponse::json(
+            status,
+            &json!({"error": error, "error_description": format!("AADSTS{code}: {description}"), "error_codes": [code], "timestamp": "2026-11-30 00:00:00Z",
+                "trace_id": "00000000-0000-0000-0000-000000000000", "correlation_id": "00000000-0000-0000-0000-000000000000"})
+            .to_string(),
+        )
+    };
+    if request.method != "POST" || request.target.split('?').next() != Some(&format!("/{AZURE_TENANT}/oauth2/v2.0/token")) {
+        return aad_error(400, "invalid_request", 90002, "Tenant not found.");
+    }
+    if request.form_value("grant_type").as_deref() != Some("client_credentials") {
+        return aad_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.");
+    }
+    if request.form_value("client_id").as_deref() != Some(AZURE_CLIENT_ID)
+        || request.form_value("client_secret").as_deref() != Some(AZURE_CLIENT_SECRET)
+    {
+        return aad_error(401, "invalid_client", 7_000_215, "Invalid client secret provided.");
+    }
+    if request.form_value("scope").as_deref() != Some("https://vault.azure.net/.default") {
+        return aad_error(400, "invalid_scope", 1_002_012, "The provided value for scope is not valid.");
+    }
+    let token = format!("fake-vault-token-{}", state.tokens.len() + 1);
+    state.tokens.insert(token.clone());
+    CannedResponse::json(
+        200,
+        &json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}).to_string(),
+    )
+}
+
+fn azure_vault(request: &RecordedRequest, state: &AzureState, authority_url: &str, vault_url: &str) -> CannedResponse {
+    let vault_error = |status: u16, code: &str, message: String| {
+        CannedResponse::json(status, &json!({"error": {"code": code, "message": message}}).to_string())
+    };
+    let challenge = format!("Bearer authorization=\"{authority_url}/{AZURE_TENANT}\", resource=\"https://vault.azure.net\"");
+    let (path, query) = request.target.split_once('?').unwrap_or((&request.target, ""));
+    if !query.split('&').any(|pair| pair.starts_with("api-version=")) {
+        return vault_error(400, "BadParameter", "The request URI contains an invalid API version.".into());
+    }
+    let token = request.header("authorization").and_then(|v| v.strip_prefix("Bearer "));
+    match token {
+        None => {
+            return vault_error(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.".into())
+                .with_header("WWW-Authenticate", &challenge);
+        }
+        Some(token) if !state.tokens.contains(token) => {
+            return vault_error(401, "Unauthorized", "AKV10032: Invalid issuer.".into()).with_header("WWW-Authenticate", &challenge);
+        }
+        Some(_) => {}
+    }
+    let Some(rest) = path.strip_prefix("/secrets/") else { return vault_error(404, "NotFound", "Not Found".into()) };
+    let name = rest.split('/').next().unwrap_or_default();
+    if name == AZURE_FORBIDDEN_SECRET {
+        return CannedResponse::json(
+            403,
+            &json!({"error": {"code": "Forbidden", "message": "Caller is not authorized to perform action on resource.", "innererror": {"code": "ForbiddenByRbac"}}}).to_string(),
+        );
+    }
+    match state.secrets.get(name) {
+        Some(value) => CannedResponse::json(
+            200,
+            &json!({
+                "value": value,
+                "id": format!("{vault_url}/secrets/{name}/0123456789abcdef0123456789abcdef"),
+                "attributes": {"enabled": true, "created": 1_764_460_800, "updated": 1_764_460_800, "recoveryLevel": "Recoverable+Purgeable", "recoverableDays": 90},
+                "tags": {}
+            })
+            .to_string(),
+        ),
+        None => vault_error(404, "SecretNotFound", format!("A secret with (name/id) {name} was not found in this key vault.")),
+    }
+}

@@ -79,3 +79,27 @@ async fn gcp_gives_the_same_configuration_as_env() {
         same_as_env(vendor, &env).await;
     }
 }
+
+#[cfg(feature = "azure")]
+#[tokio::test]
+async fn azure_gives_the_same_configuration_as_env() {
+    use dual_auth_test_support::fakes::{AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT, AzureKeyVaultFake};
+    let ca = dual_auth_test_support::https::TestCa::new();
+    let fake = AzureKeyVaultFake::start(&ca).await;
+    for vendor in Vendor::ALL {
+        for (key, value) in common::base(vendor) {
+            fake.put(&store_name(&key, "dual-auth-"), &value);
+        }
+        let env = EnvSource::from_pairs([
+            ("DUAL_AUTH_SECRETS_BACKEND", "azure".to_owned()),
+            ("DUAL_AUTH_AZURE_VAULT_URL", fake.vault_url()),
+            ("AZURE_AUTHORITY_HOST", fake.authority_host()),
+            ("AZURE_TENANT_ID", AZURE_TENANT.to_owned()),
+            ("AZURE_CLIENT_ID", AZURE_CLIENT_ID.to_owned()),
+            ("AZURE_CLIENT_SECRET", AZURE_CLIENT_SECRET.to_owned()),
+            ("DUAL_AUTH_CA_BUNDLE", ca.ca_path().display().to_string()),
+            ("DUAL_AUTH_AZURE_VERIFY_CHALLENGE_RESOURCE", "false".to_owned()),
+        ]);
+        same_as_env(vendor, &env).await;
+    }
+}
