@@ -7,8 +7,9 @@ use dual_auth_core::{SecretBackend, SecretSource};
 use crate::env::EnvSource;
 use crate::error::ConfigError;
 
-/// The source for `backend`: the environment itself, or a secret store (configured from
-/// the environment, cached for [`crate::DEFAULT_SECRET_TTL`]).
+/// The source for `backend`: the environment itself, or a secret store configured from the
+/// environment and cached for `DUAL_AUTH_SECRET_CACHE_SECONDS` (default
+/// [`crate::DEFAULT_SECRET_TTL`], 300 s; 0 turns caching off).
 ///
 /// # Errors
 /// [`ConfigError::NotCompiled`] when the backend's feature is off; the store's own
@@ -21,8 +22,15 @@ pub async fn open_source(backend: SecretBackend, env: &EnvSource) -> Result<Arc<
 }
 
 async fn open_store(backend: SecretBackend, env: &EnvSource) -> Result<Arc<dyn SecretSource>, ConfigError> {
-    let cached =
-        |source: Arc<dyn SecretSource>| -> Arc<dyn SecretSource> { Arc::new(crate::CachedSource::new(source, crate::DEFAULT_SECRET_TTL)) };
+    let ttl = match env.get("DUAL_AUTH_SECRET_CACHE_SECONDS") {
+        None => crate::DEFAULT_SECRET_TTL,
+        Some(text) => text.parse::<u64>().map(std::time::Duration::from_secs).map_err(|_| ConfigError::InvalidValue {
+            key: "DUAL_AUTH_SECRET_CACHE_SECONDS".into(),
+            backend: SecretBackend::Env,
+            reason: format!("\"{text}\" is not a whole number of seconds"),
+        })?,
+    };
+    let cached = |source: Arc<dyn SecretSource>| -> Arc<dyn SecretSource> { Arc::new(crate::CachedSource::new(source, ttl)) };
     match backend {
         #[cfg(feature = "aws")]
         SecretBackend::Aws => Ok(cached(Arc::new(crate::AwsSource::from_env(env).await?))),

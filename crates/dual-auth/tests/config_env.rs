@@ -168,3 +168,12 @@ async fn backends_not_compiled_in_say_which_feature_adds_them() {
     let err = config_error(result);
     assert_eq!(err.to_string(), "the vault secrets backend is not compiled in: enable the Cargo feature \"vault\"");
 }
+
+#[tokio::test]
+async fn the_secret_cache_time_is_a_number() {
+    let mut pairs = base(Vendor::Okta);
+    pairs.push(("DUAL_AUTH_SECRETS_BACKEND".into(), "gcp".into()));
+    pairs.push(("DUAL_AUTH_SECRET_CACHE_SECONDS".into(), "five minutes".into()));
+    let err = config_error(load(&pairs).await);
+    assert!(err.to_string().contains("DUAL_AUTH_SECRET_CACHE_SECONDS"), "{err}");
+}
