@@ -13,8 +13,9 @@ use dual_auth::prelude::*;
 use dual_auth::session::TokenCacheSettings;
 use dual_auth::token_endpoint::RetryPolicy;
 use dual_auth_test_support::https::{CannedResponse, RecordedRequest, TestCa, TestHttpsServer};
-use dual_auth_test_support::{jwt, key_fixture};
-use serde_json::{Value, json};
+use dual_auth_test_support::key_fixture;
+use serde_json::Value;
+use serde_json::json;
 
 const SECRET: &str = "flows-client-secret-0123456789abcdefghij";
 const AGENT: &str = "finance-agent";
@@ -25,23 +26,6 @@ fn app_public_pem() -> Vec<u8> {
     std::fs::read(key_fixture("rsa2048-other.pub.pem")).unwrap()
 }
 
-/// A Keycloak-style token endpoint: issues `tok.<act.sub>` only for a valid HS256 assertion.
-fn strict_keycloak_endpoint(request: &RecordedRequest) -> CannedResponse {
-    let denied = CannedResponse::json(401, r#"{"error":"invalid_client","error_description":"bad client assertion"}"#);
-    if request.form_value("grant_type").as_deref() != Some("client_credentials") {
-        return CannedResponse::json(400, r#"{"error":"unsupported_grant_type"}"#);
-    }
-    let Some(assertion) = request.form_value("client_assertion") else {
-        return denied;
-    };
-    let assertion = jwt::decode(&assertion);
-    if !assertion.verifies_hs256(SECRET.as_bytes()) || assertion.claims["iss"] != AGENT {
-        return denied;
-    }
-    let sub = assertion.claims["act"]["sub"].as_str().unwrap_or_default().to_owned();
-    CannedResponse::json(200, &json!({"access_token": format!("tok.{sub}"), "token_type": "Bearer", "expires_in": 300}).to_string())
-}
-
 /// Microsoft-style: client secret in the form, a plain agent token back.
 fn strict_entra_endpoint(request: &RecordedRequest) -> CannedResponse {
     if request.form_value("client_id").as_deref() != Some(AGENT) || request.form_value("client_secret").as_deref() != Some(SECRET) {
@@ -50,30 +34,8 @@ fn strict_entra_endpoint(request: &RecordedRequest) -> CannedResponse {
     CannedResponse::json(200, r#"{"access_token":"ms-agent-token","token_type":"Bearer","expires_in":3599}"#)
 }
 
-/// The API: Bearer required; with an act assertion, it must verify with the app's key
-/// and name the same agent (`azp`). Answers with the agent and human it saw.
-fn checking_api(request: &RecordedRequest) -> CannedResponse {
-    let unauthorized = |why: &str| CannedResponse::json(401, &json!({"error": why}).to_string());
-    let Some(token) = request.header("authorization").and_then(|v| v.strip_prefix("Bearer ")) else {
-        return unauthorized("no bearer token");
-    };
-    let human = match request.header("x-act-assertion") {
-        Some(assertion) => {
-            let assertion = jwt::decode(assertion);
-            if !assertion.verifies_with_public_key(&app_public_pem()) {
-                return unauthorized("act assertion signature");
-            }
-            if assertion.claims["azp"] != AGENT || assertion.claims["aud"] != API_AUDIENCE {
-                return unauthorized("act assertion not for this agent or API");
-            }
-            assertion.claims["act"]["sub"].as_str().unwrap_or_default().to_owned()
-        }
-        None => match token.strip_prefix("tok.") {
-            Some(sub) => sub.to_owned(),
-            None => return unauthorized("unknown token"),
-        },
-    };
-    CannedResponse::json(200, &json!({"agent": AGENT, "human": human}).to_string())
+fn checking_api() -> impl Fn(&RecordedRequest) -> CannedResponse + Send + Sync + 'static {
+    dual_auth_test_support::fakes::checking_api(app_public_pem(), AGENT, API_AUDIENCE)
 }
 
 fn options(ca: &TestCa) -> AdapterOptions {
@@ -92,9 +54,9 @@ fn api_client(ca: &TestCa) -> ApiClient {
 async fn in_session_flow_from_session_to_api_answer() {
     let ca = TestCa::new();
     let idp = TestHttpsServer::start(&ca).await;
-    idp.set_handler(strict_keycloak_endpoint);
+    idp.set_handler(dual_auth_test_support::fakes::strict_keycloak_endpoint(SECRET, AGENT));
     let api = TestHttpsServer::start(&ca).await;
-    api.set_handler(checking_api);
+    api.set_handler(checking_api());
 
     // The web app: the logged-in user becomes the act, passed in memory.
     let sender = HybridSender::in_session();
@@ -134,7 +96,7 @@ async fn out_of_session_flow_with_entra_id_and_a_bound_act_assertion() {
     let idp = TestHttpsServer::start(&ca).await;
     idp.set_handler(strict_entra_endpoint);
     let api = TestHttpsServer::start(&ca).await;
-    api.set_handler(checking_api);
+    api.set_handler(checking_api());
 
     // The web app signs the act for the remote agent.
     let sender = HybridSender::from_private_key_file(key_fixture("rsa2048-other.pem")).unwrap();

@@ -1,0 +1,165 @@
+//! The example programs run as a user runs them, against a strict local token endpoint and
+//! an API that checks the token, all over HTTPS with a throw-away CA.
+
+// Helpers outside #[test] functions unwrap too: in a test, a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use dual_auth::prelude::*;
+use dual_auth_test_support::fakes::{checking_api, strict_keycloak_endpoint};
+use dual_auth_test_support::https::{TestCa, TestHttpsServer, closed_port};
+use dual_auth_test_support::key_fixture;
+use dual_auth_test_support::process::ServerProcess;
+use serde_json::{Value, json};
+
+const SECRET: &str = "examples-client-secret-0123456789abcdefg";
+const AGENT: &str = "finance-agent";
+
+struct Stack {
+    ca: TestCa,
+    idp: TestHttpsServer,
+    api: TestHttpsServer,
+    tls_dir: tempfile::TempDir,
+}
+
+impl Stack {
+    async fn start() -> Self {
+        let ca = TestCa::new();
+        let idp = TestHttpsServer::start(&ca).await;
+        idp.set_handler(strict_keycloak_endpoint(SECRET, AGENT));
+        let api = TestHttpsServer::start(&ca).await;
+        api.set_handler(checking_api(Vec::new(), AGENT, "unused"));
+        let tls_dir = tempfile::tempdir().unwrap();
+        ca.write_server_files(tls_dir.path());
+        Self { ca, idp, api, tls_dir }
+    }
+
+    /// The vendor settings, as a user would export them.
+    fn vendor_env(&self, command: &mut Command) {
+        command
+            .env("DUAL_AUTH_VENDOR", "keycloak")
+            .env("KEYCLOAK_TOKEN_URL", self.idp.url("/realms/corp/protocol/openid-connect/token"))
+            .env("AGENT_CLIENT_ID", AGENT)
+            .env("AGENT_CLIENT_SECRET", SECRET)
+            .env("API_URL", self.api.url(""))
+            .env("DUAL_AUTH_CA_BUNDLE", self.ca.ca_path())
+            .env("DUAL_AUTH_LOG", "warn");
+    }
+
+    fn tls(&self, file: &str) -> PathBuf {
+        self.tls_dir.path().join(file)
+    }
+
+    fn client(&self) -> reqwest::Client {
+        HttpSettings { extra_root_certificates_pem: Some(self.ca.ca_pem().as_bytes().to_vec()), ..HttpSettings::default() }
+            .build_client()
+            .unwrap()
+    }
+}
+
+fn start_agent(stack: &Stack) -> (ServerProcess, String) {
+    let port = closed_port();
+    let endpoint = format!("https://localhost:{port}/invoke");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_out_of_session_agent"));
+    stack.vendor_env(&mut command);
+    command
+        .env("APP_PUBLIC_KEY_PATH", key_fixture("rsa2048-other.pub.pem"))
+        .env("AGENT_ENDPOINT", &endpoint)
+        .env("AGENT_LISTEN", format!("127.0.0.1:{port}"))
+        .env("AGENT_TLS_CERT", stack.tls("server.pem"))
+        .env("AGENT_TLS_KEY", stack.tls("server-key.pem"));
+    (ServerProcess::start(command, "listening on", Duration::from_secs(60)), endpoint)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_out_of_session_pair_works_and_the_agent_refuses_what_it_should() {
+    let stack = Stack::start().await;
+    let (_agent, endpoint) = start_agent(&stack);
+
+    // The app program signs for the user and POSTs to the agent.
+    let out = tokio::task::block_in_place(|| {
+        Command::new(env!("CARGO_BIN_EXE_out_of_session_app"))
+            .args(["alice@corp.example.com", "Alice Smith", "user_12345"])
+            .env("APP_PRIVATE_KEY_PATH", key_fixture("rsa2048-other.pem"))
+            .env("AGENT_ENDPOINT", &endpoint)
+            .env("DUAL_AUTH_CA_BUNDLE", stack.ca.ca_path())
+            .env("DUAL_AUTH_LOG", "warn")
+            .output()
+            .unwrap()
+    });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    let body: Value = serde_json::from_str(stdout.trim().split_once(": ").unwrap().1).unwrap();
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["human_id"], "user_12345");
+    assert_eq!(body["api"], json!({"agent": AGENT, "human": "user_12345"}), "the API saw the agent's token for Alice");
+    assert_eq!(stack.api.requests()[0].header("authorization"), Some("Bearer tok.user_12345"));
+
+    let client = stack.client();
+    let base = endpoint.trim_end_matches("/invoke");
+    assert_eq!(client.get(format!("{base}/health")).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(format!("{base}/ready")).send().await.unwrap().status(), 200);
+    let missing = client.post(&endpoint).json(&json!({})).send().await.unwrap();
+    assert_eq!(missing.status(), 400);
+    let bad = client.post(&endpoint).json(&json!({"act_jwt": "not.a.jwt"})).send().await.unwrap();
+    assert_eq!(bad.status(), 401);
+    assert!(bad.text().await.unwrap().contains("JWT verification failed"));
+
+    // The same act JWT twice: the second is a replay.
+    let sender = HybridSender::from_private_key_file(key_fixture("rsa2048-other.pem")).unwrap();
+    let jwt = sender.prepare_out_of_session_act(&Act::new("user_777").unwrap(), &endpoint, Duration::from_secs(60)).unwrap();
+    let first = client.post(&endpoint).json(&json!({"act_jwt": jwt.expose_secret()})).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let again = client.post(&endpoint).json(&json!({"act_jwt": jwt.expose_secret()})).send().await.unwrap();
+    assert_eq!(again.status(), 401);
+    assert!(again.text().await.unwrap().contains("replay"), "replay refused");
+
+    // A JWT for another agent's endpoint.
+    let other = sender
+        .prepare_out_of_session_act(&Act::new("user_777").unwrap(), "https://other-agent.example.com/invoke", Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(client.post(&endpoint).json(&json!({"act_jwt": other.expose_secret()})).send().await.unwrap().status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_session_web_app_gets_a_token_for_the_logged_in_user() {
+    let stack = Stack::start().await;
+    let port = closed_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_in_session_app"));
+    stack.vendor_env(&mut command);
+    command
+        .env("WEBAPP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("WEBAPP_TLS_CERT", stack.tls("server.pem"))
+        .env("WEBAPP_TLS_KEY", stack.tls("server-key.pem"));
+    let _app = ServerProcess::start(command, "listening on", Duration::from_secs(60));
+
+    let client = stack.client();
+    let dashboard = format!("https://localhost:{port}/dashboard");
+    let response = client
+        .get(&dashboard)
+        .header("X-Demo-User-Email", "alice@corp.example.com")
+        .header("X-Demo-User-Name", "Alice Smith")
+        .header("X-Demo-User-Id", "user_12345")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({"user": "user_12345", "api_status": 200, "api": {"agent": AGENT, "human": "user_12345"}}));
+    assert_eq!(client.get(&dashboard).send().await.unwrap().status(), 401, "no session, no token");
+}
+
+#[test]
+fn a_misconfigured_agent_says_what_is_missing_and_exits() {
+    let out = Command::new(env!("CARGO_BIN_EXE_out_of_session_agent"))
+        .env_remove("KEYCLOAK_TOKEN_URL")
+        .env("DUAL_AUTH_VENDOR", "keycloak")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("KEYCLOAK_TOKEN_URL is missing: set the environment variable KEYCLOAK_TOKEN_URL"), "{stderr}");
+}
