@@ -12,8 +12,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod demo;
 use dual_auth::prelude::*;
-use dual_auth::{SigningAlgorithm, UnverifiedJwt, generate_key_pair};
+use dual_auth::{SigningAlgorithm, UnverifiedJwt, Vendor, generate_key_pair};
 use serde_json::{Value, json};
 
 /// dual-auth: let an AI agent act with two identities, its own and the human's.
@@ -36,6 +38,41 @@ enum Command {
         /// The JWT; read from stdin when absent.
         token: Option<String>,
     },
+    /// Run the guide's story end to end on an embedded identity provider and API.
+    Demo {
+        /// Which vendor's dialect.
+        #[arg(long, value_enum, default_value_t = DemoVendor::All)]
+        vendor: DemoVendor,
+        /// Which flow.
+        #[arg(long, value_enum, default_value_t = DemoFlow::Both)]
+        flow: DemoFlow,
+    },
+    /// Run the development identity provider and demo API until Ctrl-C, printing the
+    /// environment variables that point the library at them.
+    DevIdp {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8443)]
+        port: u16,
+        /// Where to write its CA certificate and the application's key pair.
+        #[arg(long, default_value = "dual-auth-dev-idp")]
+        out_dir: PathBuf,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum DemoVendor {
+    Keycloak,
+    Auth0,
+    Okta,
+    Entraid,
+    All,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum DemoFlow {
+    InSession,
+    OutOfSession,
+    Both,
 }
 
 #[derive(Args, Debug)]
@@ -191,7 +228,76 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Act(ActCommand::Sign(args)) => sign(&args),
         Command::Act(ActCommand::Verify(args)) => verify(args),
         Command::Inspect { token } => inspect(token),
+        Command::Demo { vendor, flow } => runtime()?.block_on(run_demo(vendor, flow)),
+        Command::DevIdp { port, out_dir } => runtime()?.block_on(run_dev_idp(port, &out_dir)),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+async fn run_demo(vendor: DemoVendor, flow: DemoFlow) -> Result<(), String> {
+    let vendors: Vec<Vendor> = match vendor {
+        DemoVendor::Keycloak => vec![Vendor::Keycloak],
+        DemoVendor::Auth0 => vec![Vendor::Auth0],
+        DemoVendor::Okta => vec![Vendor::Okta],
+        DemoVendor::Entraid => vec![Vendor::EntraId],
+        DemoVendor::All => Vendor::ALL.to_vec(),
+    };
+    let flows: Vec<demo::Flow> = match flow {
+        DemoFlow::InSession => vec![demo::Flow::InSession],
+        DemoFlow::OutOfSession => vec![demo::Flow::OutOfSession],
+        DemoFlow::Both => vec![demo::Flow::InSession, demo::Flow::OutOfSession],
+    };
+    let env = demo::start(([127, 0, 0, 1], 0).into()).await?;
+    println!("Embedded identity provider and demo API at {} (TLS with a throw-away CA)", env.idp.base_url());
+    let mut failures = Vec::new();
+    for vendor in &vendors {
+        for flow in &flows {
+            if let Err(e) = demo::run(&env, *vendor, *flow).await {
+                println!("\n✗ FAILED: {e}");
+                failures.push(format!("{vendor}: {e}"));
+            }
+        }
+    }
+    let total = vendors.len() * flows.len();
+    println!("\nsummary: {} passed, {} failed", total - failures.len(), failures.len());
+    if failures.is_empty() { Ok(()) } else { Err(format!("{} of {total} demo runs failed: {}", failures.len(), failures.join("; "))) }
+}
+
+async fn run_dev_idp(port: u16, out_dir: &std::path::Path) -> Result<(), String> {
+    let env = demo::start(([127, 0, 0, 1], port).into()).await?;
+    std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let ca = out_dir.join("ca.pem");
+    std::fs::write(&ca, env.idp.ca_pem()).map_err(|e| format!("{}: {e}", ca.display()))?;
+    // This run's application key pair (the provider trusts it for Entra ID act assertions).
+    for old in [dual_auth::PRIVATE_KEY_FILE, dual_auth::PUBLIC_KEY_FILE] {
+        let _ = std::fs::remove_file(out_dir.join(old));
+    }
+    let (private, public) = env.app_key_pair.write_to_dir(out_dir).map_err(|e| e.to_string())?;
+    let config = env.idp.config();
+    println!("# dual-auth development identity provider at {} (Ctrl-C stops it).", env.idp.base_url());
+    println!("# A throw-away CA and client secret, for this run only: never use them elsewhere.");
+    for (name, value) in [
+        ("DUAL_AUTH_CA_BUNDLE", ca.display().to_string()),
+        ("DUAL_AUTH_VENDOR", "keycloak".to_owned()),
+        ("KEYCLOAK_TOKEN_URL", env.idp.keycloak_token_url()),
+        ("AUTH0_TOKEN_URL", env.idp.auth0_token_url()),
+        ("OKTA_TOKEN_URL", env.idp.okta_token_url()),
+        ("ENTRAID_TOKEN_URL", env.idp.entra_token_url()),
+        ("AGENT_CLIENT_ID", demo::DEMO_AGENT.to_owned()),
+        ("AGENT_CLIENT_SECRET", env.secret.clone()),
+        ("API_AUDIENCE", config.api_audience.clone()),
+        ("API_URL", env.idp.api_url()),
+        ("APP_ID", demo::DEMO_APP_ID.to_owned()),
+        ("APP_PUBLIC_KEY_PATH", public.display().to_string()),
+        ("APP_PRIVATE_KEY_PATH", private.display().to_string()),
+    ] {
+        println!("export {name}='{value}'");
+    }
+    println!("# For entraid also: export API_AUDIENCE='{}' API_SCOPE='{}/.default'", config.entra_api, config.entra_api);
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())
 }
 
 fn keygen(args: &KeygenArgs) -> Result<(), String> {
@@ -230,8 +336,7 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
         builder = builder.any_issuer();
     }
     let verifier = builder.build().map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_current_thread().build().map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let verified = runtime.block_on(verifier.verify(&token)).map_err(|e| e.to_string())?;
+    let verified = runtime()?.block_on(verifier.verify(&token)).map_err(|e| e.to_string())?;
     println!("{}", serde_json::to_string(verified.act()).map_err(|e| e.to_string())?);
     Ok(())
 }

@@ -217,3 +217,28 @@ fn a_private_key_readable_by_others_still_signs_but_is_warned_about() {
     let body_line = pem.lines().nth(1).unwrap();
     assert!(!stderr.contains(body_line), "no key material in the warning");
 }
+
+#[test]
+fn the_demo_shows_both_subjects_arriving_at_the_api_for_every_vendor_and_flow() {
+    let out = dual_auth(&["demo"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for vendor in ["keycloak", "auth0", "okta", "entraid"] {
+        assert!(stdout.contains(&format!("IN-SESSION FLOW PASSED: {vendor}")), "{vendor}");
+        assert!(stdout.contains(&format!("OUT-OF-SESSION FLOW PASSED: {vendor}")), "{vendor}");
+    }
+    assert_eq!(stdout.matches("✓ agent: demo-agent").count(), 8);
+    assert_eq!(stdout.matches("✓ human: user_12345").count(), 8);
+    assert!(!stdout.contains("alice@corp.example.com"), "no e-mail in the output");
+    assert!(stdout.contains("summary: 8 passed, 0 failed"));
+}
+
+#[test]
+fn the_demo_runs_one_vendor_and_flow_when_asked() {
+    let out = dual_auth(&["demo", "--vendor", "okta", "--flow", "out-of-session"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("OUT-OF-SESSION FLOW PASSED: okta"));
+    assert!(!stdout.contains("keycloak"));
+    assert!(stdout.contains("summary: 1 passed, 0 failed"));
+}

@@ -1,0 +1,124 @@
+//! The identity provider's own JWT handling, with OpenSSL directly: it checks what the
+//! library sends without the library's code, so a mistake there cannot hide here.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openssl::bn::BigNum;
+use openssl::ecdsa::EcdsaSig;
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private, Public};
+use openssl::rsa::{Padding, Rsa};
+use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
+use serde_json::{Map, Value};
+
+/// A compact JWT, decoded but not yet trusted.
+pub(crate) struct Jwt {
+    pub(crate) header: Map<String, Value>,
+    pub(crate) claims: Map<String, Value>,
+    signing_input: String,
+    signature: Vec<u8>,
+}
+
+pub(crate) fn decode(token: &str) -> Result<Jwt, &'static str> {
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header, claims, signature] = parts.as_slice() else { return Err("not a compact JWT") };
+    let object = |part: &str| -> Result<Map<String, Value>, &'static str> {
+        let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| "not base64url")?;
+        match serde_json::from_slice(&bytes) {
+            Ok(Value::Object(map)) => Ok(map),
+            _ => Err("not a JSON object"),
+        }
+    };
+    Ok(Jwt {
+        header: object(header)?,
+        claims: object(claims)?,
+        signing_input: format!("{header}.{claims}"),
+        signature: URL_SAFE_NO_PAD.decode(signature).map_err(|_| "signature not base64url")?,
+    })
+}
+
+impl Jwt {
+    pub(crate) fn alg(&self) -> &str {
+        self.header.get("alg").and_then(Value::as_str).unwrap_or_default()
+    }
+
+    pub(crate) fn verifies_hs256(&self, secret: &[u8]) -> bool {
+        let (Ok(key), true) = (PKey::hmac(secret), self.alg() == "HS256") else { return false };
+        let Ok(mut signer) = Signer::new(MessageDigest::sha256(), &key) else { return false };
+        signer.update(self.signing_input.as_bytes()).is_ok()
+            && signer.sign_to_vec().is_ok_and(|mac| mac.len() == self.signature.len() && openssl::memcmp::eq(&mac, &self.signature))
+    }
+
+    /// RS256, PS256 or ES256 with a registered public key; the algorithm is the one the
+    /// key was registered for, never the header's alone.
+    pub(crate) fn verifies_with(&self, key: &PKey<Public>, registered_alg: &str) -> bool {
+        if self.alg() != registered_alg {
+            return false;
+        }
+        let mut signature = self.signature.clone();
+        let Ok(mut verifier) = Verifier::new(MessageDigest::sha256(), key) else { return false };
+        match registered_alg {
+            "RS256" => {}
+            "PS256" => {
+                if verifier.set_rsa_padding(Padding::PKCS1_PSS).is_err()
+                    || verifier.set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH).is_err()
+                {
+                    return false;
+                }
+            }
+            "ES256" => {
+                if signature.len() != 64 {
+                    return false;
+                }
+                let (Ok(r), Ok(s)) = (BigNum::from_slice(&signature[..32]), BigNum::from_slice(&signature[32..])) else { return false };
+                let Some(der) = EcdsaSig::from_private_components(r, s).ok().and_then(|sig| sig.to_der().ok()) else { return false };
+                signature = der;
+            }
+            _ => return false,
+        }
+        verifier.update(self.signing_input.as_bytes()).is_ok() && verifier.verify(&signature).unwrap_or(false)
+    }
+
+    pub(crate) fn str_claim(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+
+    pub(crate) fn u64_claim(&self, name: &str) -> Option<u64> {
+        self.claims.get(name).and_then(Value::as_u64)
+    }
+}
+
+/// The identity provider's RS256 signing key.
+pub(crate) struct TokenSigner {
+    key: PKey<Private>,
+    pub(crate) kid: String,
+}
+
+impl TokenSigner {
+    pub(crate) fn generate() -> Result<Self, openssl::error::ErrorStack> {
+        let rsa = Rsa::generate(2048)?;
+        let key = PKey::from_rsa(rsa)?;
+        let digest = openssl::sha::sha256(&key.public_key_to_der()?);
+        Ok(Self { key, kid: URL_SAFE_NO_PAD.encode(&digest[..12]) })
+    }
+
+    pub(crate) fn sign(&self, claims: &Value) -> Result<String, openssl::error::ErrorStack> {
+        let header = serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": self.kid});
+        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let mut signer = Signer::new(MessageDigest::sha256(), &self.key)?;
+        signer.update(input.as_bytes())?;
+        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signer.sign_to_vec()?)))
+    }
+
+    pub(crate) fn public_key(&self) -> Result<PKey<Public>, openssl::error::ErrorStack> {
+        PKey::public_key_from_der(&self.key.public_key_to_der()?)
+    }
+
+    pub(crate) fn jwk(&self) -> Result<Value, openssl::error::ErrorStack> {
+        let rsa = self.key.rsa()?;
+        Ok(serde_json::json!({
+            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid,
+            "n": URL_SAFE_NO_PAD.encode(rsa.n().to_vec()), "e": URL_SAFE_NO_PAD.encode(rsa.e().to_vec()),
+        }))
+    }
+}

@@ -1,0 +1,156 @@
+//! The development provider is strict: the wire mistakes an adapter could make are refused.
+
+// Helpers outside #[test] functions unwrap too: in a test, a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, SystemTime};
+
+use dual_auth::keycloak::{KeycloakAdapter, KeycloakConfig};
+use dual_auth::okta::{OktaAdapter, OktaConfig};
+use dual_auth::secrecy::{ExposeSecret, SecretString};
+use dual_auth::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy, TokenEndpoint, client_assertion_fields, field};
+use dual_auth::{Act, AssertionClaims, ClientAuthentication, IamAdapter, IamError, TokenRequest, Vendor};
+use dual_auth_devidp::{DevIdp, DevIdpConfig};
+
+const SECRET: &str = "devidp-strict-client-secret-0123456789ab";
+const AGENT: &str = "agent";
+
+async fn idp() -> (DevIdp, HttpSettings) {
+    let idp = DevIdp::start(DevIdpConfig::with_client(AGENT, SECRET), ([127, 0, 0, 1], 0).into()).await.unwrap();
+    let http = HttpSettings {
+        extra_root_certificates_pem: Some(idp.ca_pem().as_bytes().to_vec()),
+        retry: RetryPolicy::none(),
+        ..HttpSettings::default()
+    };
+    (idp, http)
+}
+
+fn secret(s: &str) -> ClientAuthentication {
+    ClientAuthentication::client_secret_jwt(&SecretString::from(s)).unwrap()
+}
+
+fn request() -> TokenRequest {
+    TokenRequest::new(AGENT, Act::new("user_1").unwrap(), ["finance.read"]).unwrap()
+}
+
+#[tokio::test]
+async fn wrong_secret_wrong_audience_and_expired_assertions_are_refused() {
+    let (idp, http) = idp().await;
+    let wrong = KeycloakAdapter::new(
+        KeycloakConfig::new(idp.keycloak_token_url(), AGENT, secret("another-secret-0123456789abcdefghijklm")),
+        AdapterOptions::with_http(http.clone()),
+    )
+    .unwrap();
+    let err = wrong.request_token(&request()).await.unwrap_err();
+    assert_eq!((err.status(), err.oauth_error()), (Some(401), Some("invalid_client")), "{err}");
+
+    // Upstream's Okta audience ({domain}/oauth2/{server}) is not the token endpoint: refused.
+    let upstream_aud = format!("{}/oauth2/default", idp.base_url());
+    let okta = OktaAdapter::new(
+        OktaConfig::new(idp.okta_token_url(), AGENT, secret(SECRET)).with_assertion_audience(upstream_aud),
+        AdapterOptions::with_http(http.clone()),
+    )
+    .unwrap();
+    let err = okta.request_token(&request()).await.unwrap_err();
+    assert!(matches!(&err, IamError::OAuth { description: Some(d), .. } if d.contains("aud must be one of")), "{err}");
+
+    let behind = std::sync::Arc::new(dual_auth::ManualClock::new(SystemTime::now() - Duration::from_secs(900)));
+    let stale = KeycloakAdapter::new(
+        KeycloakConfig::new(idp.keycloak_token_url(), AGENT, secret(SECRET)),
+        AdapterOptions { clock: Some(behind), ..AdapterOptions::with_http(http) },
+    )
+    .unwrap();
+    let err = stale.request_token(&request()).await.unwrap_err();
+    assert!(matches!(&err, IamError::OAuth { description: Some(d), .. } if d.contains("expired")), "{err}");
+}
+
+#[tokio::test]
+async fn a_replayed_assertion_and_a_missing_grant_are_refused() {
+    let (idp, http) = idp().await;
+    let endpoint =
+        TokenEndpoint::new(Vendor::Keycloak, &idp.keycloak_token_url(), http.build_client().unwrap(), RetryPolicy::none()).unwrap();
+    let realm = idp.keycloak_token_url().replace("/protocol/openid-connect/token", "");
+    let claims = AssertionClaims {
+        issuer: AGENT,
+        audience: &realm,
+        lifetime: Duration::from_secs(300),
+        act: None,
+        authorized_party: None,
+        not_before: false,
+    };
+    let assertion = secret(SECRET).sign(&claims, SystemTime::now()).unwrap();
+    let form = |grant: &'static str| {
+        let assertion = assertion.clone();
+        move || {
+            let mut form = vec![field("grant_type", grant), field("scope", "finance.read")];
+            form.extend(client_assertion_fields(assertion.clone()));
+            Ok(form)
+        }
+    };
+    let err = endpoint.request(form("password")).await.unwrap_err();
+    assert_eq!(err.oauth_error(), Some("unsupported_grant_type"));
+    endpoint.request(form("client_credentials")).await.unwrap();
+    let err = endpoint.request(form("client_credentials")).await.unwrap_err();
+    assert!(matches!(&err, IamError::OAuth { description: Some(d), .. } if d.contains("jti already used")), "{err}");
+}
+
+#[tokio::test]
+async fn the_api_refuses_tokens_without_a_human_and_entra_tokens_without_an_assertion() {
+    let (idp, http) = idp().await;
+    let client = http.build_client().unwrap();
+    // A Keycloak token for a request without act: valid token, but no human.
+    let endpoint = TokenEndpoint::new(Vendor::Keycloak, &idp.keycloak_token_url(), client.clone(), RetryPolicy::none()).unwrap();
+    let realm = idp.keycloak_token_url().replace("/protocol/openid-connect/token", "");
+    let claims = AssertionClaims {
+        issuer: AGENT,
+        audience: &realm,
+        lifetime: Duration::from_secs(300),
+        act: None,
+        authorized_party: None,
+        not_before: false,
+    };
+    let grant = endpoint
+        .request(|| {
+            let mut form = vec![field("grant_type", "client_credentials"), field("scope", "finance.read")];
+            form.extend(client_assertion_fields(secret(SECRET).sign(&claims, SystemTime::now()).unwrap()));
+            Ok(form)
+        })
+        .await
+        .unwrap();
+    let answer = client.get(format!("{}/x", idp.api_url())).bearer_auth(grant.access_token.expose_secret()).send().await.unwrap();
+    assert_eq!(answer.status(), 401);
+    assert!(answer.text().await.unwrap().contains("no human"));
+
+    // An Entra ID token alone is not enough.
+    let entra = TokenEndpoint::new(Vendor::EntraId, &idp.entra_token_url(), client.clone(), RetryPolicy::none()).unwrap();
+    let scope = format!("{}/.default", idp.config().entra_api);
+    let grant = entra
+        .request(|| {
+            Ok(vec![
+                field("grant_type", "client_credentials"),
+                field("client_id", AGENT),
+                field("client_secret", SECRET),
+                field("scope", scope.clone()),
+            ])
+        })
+        .await
+        .unwrap();
+    let answer = client.get(format!("{}/x", idp.api_url())).bearer_auth(grant.access_token.expose_secret()).send().await.unwrap();
+    assert_eq!(answer.status(), 401);
+    assert!(answer.text().await.unwrap().contains("X-Act-Assertion"));
+    // A non-/.default scope is refused by the Entra dialect.
+    let err = entra
+        .request(|| {
+            Ok(vec![
+                field("grant_type", "client_credentials"),
+                field("client_id", AGENT),
+                field("client_secret", SECRET),
+                field("scope", "finance.read".to_owned()),
+            ])
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.oauth_error(), Some("invalid_scope"));
+    let answer = client.get(format!("{}/x", idp.api_url())).send().await.unwrap();
+    assert_eq!(answer.status(), 401, "no token at all");
+}
