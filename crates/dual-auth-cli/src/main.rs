@@ -38,6 +38,11 @@ enum Command {
         /// The JWT; read from stdin when absent.
         token: Option<String>,
     },
+    /// Ask the configured identity provider for a dual-subject token (configuration from the
+    /// environment, .env, or the secret store DUAL_AUTH_SECRETS_BACKEND names).
+    Token(TokenArgs),
+    /// Get a token as `token` does, then call an API with it and print the answer.
+    Call(CallArgs),
     /// Run the guide's story end to end on an embedded identity provider and API.
     Demo {
         /// Which vendor's dialect.
@@ -57,6 +62,42 @@ enum Command {
         #[arg(long, default_value = "dual-auth-dev-idp")]
         out_dir: PathBuf,
     },
+}
+
+#[derive(Args, Debug)]
+struct TokenArgs {
+    /// A scope to ask for (repeat for more).
+    #[arg(long = "scope", required = true)]
+    scopes: Vec<String>,
+    /// The agent's client id (default: AGENT_CLIENT_ID of the configuration).
+    #[arg(long)]
+    agent_id: Option<String>,
+    /// Print the access token (and act assertion) too; they are secrets.
+    #[arg(long)]
+    show_token: bool,
+    #[command(flatten)]
+    act: ActInput,
+}
+
+#[derive(Args, Debug)]
+struct CallArgs {
+    /// The API URL (https only).
+    #[arg(long)]
+    url: String,
+    /// The HTTP method.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// A JSON body to send.
+    #[arg(long)]
+    json: Option<String>,
+    /// A scope to ask for (repeat for more).
+    #[arg(long = "scope", required = true)]
+    scopes: Vec<String>,
+    /// The agent's client id (default: AGENT_CLIENT_ID of the configuration).
+    #[arg(long)]
+    agent_id: Option<String>,
+    #[command(flatten)]
+    act: ActInput,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,9 +269,62 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Act(ActCommand::Sign(args)) => sign(&args),
         Command::Act(ActCommand::Verify(args)) => verify(args),
         Command::Inspect { token } => inspect(token),
+        Command::Token(args) => runtime()?.block_on(token(&args)),
+        Command::Call(args) => runtime()?.block_on(call(&args)),
         Command::Demo { vendor, flow } => runtime()?.block_on(run_demo(vendor, flow)),
         Command::DevIdp { port, out_dir } => runtime()?.block_on(run_dev_idp(port, &out_dir)),
     }
+}
+
+/// Loads the configuration and gets a token for the act; also returns the HTTP settings.
+async fn get_token(scopes: &[String], agent_id: Option<&str>, act: &ActInput) -> Result<(TokenResponse, HttpSettings), String> {
+    let act = act.to_act()?;
+    let loaded = dual_auth::load_config(None, None).await.map_err(|e| e.to_string())?;
+    let agent = agent_id.map_or_else(|| loaded.vendor_config.client_id().to_owned(), str::to_owned);
+    let http = loaded.http.clone();
+    let adapter = loaded.into_adapter().map_err(|e| e.to_string())?;
+    let token = InSessionTokenRequest::new(adapter).request_token(&agent, &act, scopes.iter().cloned()).await.map_err(|e| e.to_string())?;
+    Ok((token, http))
+}
+
+async fn token(args: &TokenArgs) -> Result<(), String> {
+    let (token, _) = get_token(&args.scopes, args.agent_id.as_deref(), &args.act).await?;
+    let expires_at = token.expires_at().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut out = json!({
+        "token_type": token.token_type(),
+        "expires_in": token.expires_in().as_secs(),
+        "expires_at": expires_at,
+        "scopes": token.scopes(),
+        "has_act_assertion": token.act_assertion().is_some(),
+    });
+    if args.show_token {
+        out["access_token"] = json!(token.access_token().expose_secret());
+        if let Some(assertion) = token.act_assertion() {
+            out["act_assertion"] = json!(assertion.expose_secret());
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+async fn call(args: &CallArgs) -> Result<(), String> {
+    let method = dual_auth::api::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| format!("--method \"{}\" is not an HTTP method", args.method))?;
+    let body = match &args.json {
+        Some(text) => Some(serde_json::from_str::<Value>(text).map_err(|e| format!("--json is not valid JSON: {e}"))?),
+        None => None,
+    };
+    // Refuse a non-HTTPS URL before asking for a token that would never be used.
+    dual_auth::token_endpoint::require_https_url(&args.url).map_err(|reason| format!("API URL must use HTTPS: --url {reason}"))?;
+    let (token, http) = get_token(&args.scopes, args.agent_id.as_deref(), &args.act).await?;
+    let mut request = ApiRequest::new(method, &args.url);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = ApiClient::new(http).map_err(|e| e.to_string())?.call_api(&token, request).await.map_err(|e| e.to_string())?;
+    println!("HTTP {}", response.status());
+    println!("{}", response.text());
+    if response.is_success() { Ok(()) } else { Err(format!("the API answered HTTP {}", response.status())) }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {

@@ -242,3 +242,84 @@ fn the_demo_runs_one_vendor_and_flow_when_asked() {
     assert!(!stdout.contains("keycloak"));
     assert!(stdout.contains("summary: 1 passed, 0 failed"));
 }
+
+/// A development provider in this process, and the environment pointing a command at it.
+fn dev_idp(runtime: &tokio::runtime::Runtime, dir: &Path) -> (dual_auth_devidp::DevIdp, Vec<(String, String)>) {
+    let secret = "cli-test-client-secret-0123456789abcdef";
+    let idp = runtime
+        .block_on(dual_auth_devidp::DevIdp::start(
+            dual_auth_devidp::DevIdpConfig::with_client("cli-agent", secret),
+            ([127, 0, 0, 1], 0).into(),
+        ))
+        .unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, idp.ca_pem()).unwrap();
+    let env = vec![
+        ("DUAL_AUTH_VENDOR".to_owned(), "keycloak".to_owned()),
+        ("KEYCLOAK_TOKEN_URL".to_owned(), idp.keycloak_token_url()),
+        ("AGENT_CLIENT_ID".to_owned(), "cli-agent".to_owned()),
+        ("AGENT_CLIENT_SECRET".to_owned(), secret.to_owned()),
+        ("DUAL_AUTH_CA_BUNDLE".to_owned(), ca.display().to_string()),
+    ];
+    (idp, env)
+}
+
+fn with_env(args: &[&str], env: &[(String, String)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dual-auth"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env_remove("DUAL_AUTH_LOG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn token_and_call_use_the_configuration_from_the_environment() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (idp, env) = dev_idp(&runtime, dir.path());
+
+    let out = with_env(&["token", "--scope", "finance.read", "--sub", "user_12345", "--email", "alice@corp.example.com"], &env);
+    let printed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(printed["token_type"], "Bearer");
+    assert_eq!(printed["scopes"], serde_json::json!(["finance.read"]));
+    assert_eq!(printed["has_act_assertion"], false);
+    assert!(printed.get("access_token").is_none(), "the token only with --show-token");
+    let out = with_env(&["token", "--scope", "finance.read", "--sub", "user_12345", "--show-token"], &env);
+    let printed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(printed["access_token"].as_str().unwrap().split('.').count(), 3);
+
+    let url = format!("{}/finance/report", idp.api_url());
+    let out = with_env(&["call", "--url", &url, "--scope", "finance.read", "--sub", "user_12345"], &env);
+    let text = stdout(&out);
+    assert!(text.starts_with("HTTP 200\n"), "{text}");
+    let body: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(
+        (body["agent"].as_str(), body["human"].as_str(), body["vendor"].as_str()),
+        (Some("cli-agent"), Some("user_12345"), Some("keycloak"))
+    );
+
+    // A configuration error, and an identity-provider refusal: one line each, exit 1.
+    let without_url: Vec<(String, String)> = env.iter().filter(|(k, _)| k != "KEYCLOAK_TOKEN_URL").cloned().collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_dual-auth"))
+        .args(["token", "--scope", "finance.read", "--sub", "u"])
+        .envs(without_url.iter().map(|(k, v)| (k, v)))
+        .env_remove("KEYCLOAK_TOKEN_URL")
+        .output()
+        .unwrap();
+    assert_fails_with(&out, "KEYCLOAK_TOKEN_URL is missing");
+    let wrong: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| {
+            if k == "AGENT_CLIENT_SECRET" {
+                (k.clone(), "wrong-secret-0123456789abcdefghijklmnop".to_owned())
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
+        .collect();
+    let out = with_env(&["token", "--scope", "finance.read", "--sub", "u"], &wrong);
+    assert_fails_with(&out, "keycloak token endpoint answered HTTP 401: invalid_client");
+    let out = with_env(&["call", "--url", "http://insecure.example.com/", "--scope", "finance.read", "--sub", "u"], &env);
+    assert_fails_with(&out, "API URL must use HTTPS");
+}

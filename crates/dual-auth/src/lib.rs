@@ -75,6 +75,24 @@ pub enum VendorConfig {
     EntraId(entraid::EntraIdConfig),
 }
 
+impl VendorConfig {
+    /// The agent's client id (`AGENT_CLIENT_ID`).
+    pub fn client_id(&self) -> &str {
+        match self {
+            #[cfg(feature = "keycloak")]
+            Self::Keycloak(c) => &c.client_id,
+            #[cfg(feature = "auth0")]
+            Self::Auth0(c) => &c.client_id,
+            #[cfg(feature = "okta")]
+            Self::Okta(c) => &c.client_id,
+            #[cfg(feature = "entraid")]
+            Self::EntraId(c) => &c.client_id,
+            #[allow(unreachable_patterns)]
+            _ => "",
+        }
+    }
+}
+
 /// Checks that `vendor` is compiled into this build.
 ///
 /// # Errors
