@@ -34,8 +34,9 @@ fn main() -> ExitCode {
     let outcome = match args.first().map(String::as_str) {
         Some("setup") => setup().map(|_| ()),
         Some("test") => test(&args[1..]),
+        Some("integration") => integration(),
         Some("demo") => demo(),
-        _ => Err("usage: cargo xtask <setup|test|demo>\n  setup  install the test dependencies under target/it\n  test   run every test (with the reference Python package)\n  demo   the guide's story on the embedded identity provider, every vendor and flow".into()),
+        _ => Err("usage: cargo xtask <setup|test|integration|demo>\n  setup        install the test servers and tools under target/it\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow".into()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,15 +118,78 @@ fn setup_python() -> Result<PathBuf> {
     Ok(python)
 }
 
+fn cargo() -> Command {
+    let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+/// The README's test command: format, lints, feature isolation, then every test.
 fn test(extra: &[String]) -> Result {
+    eprintln!("xtask: format check");
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    eprintln!("xtask: clippy, warnings denied");
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--all-features", "--locked", "--", "-D", "warnings"]))?;
+    eprintln!("xtask: feature isolation");
+    feature_isolation()?;
+    run_tests(extra, "--include-ignored")
+}
+
+/// Only the tests that need real servers or official clients (each starts and stops its own).
+fn integration() -> Result {
+    run_tests(&[], "--ignored")
+}
+
+/// `dual-auth` with only the okta feature compiles no other vendor and no cloud SDK.
+fn feature_isolation() -> Result {
+    let out = cargo()
+        .args([
+            "tree",
+            "--locked",
+            "-p",
+            "dual-auth",
+            "--no-default-features",
+            "--features",
+            "okta",
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+    let tree = String::from_utf8_lossy(&out.stdout);
+    // The secret stores' SDKs (aws-lc-rs, the TLS crypto, is not one of them).
+    let forbidden = [
+        "dual-auth-keycloak ",
+        "dual-auth-auth0 ",
+        "dual-auth-entraid ",
+        "aws-config ",
+        "aws-sdk-",
+        "aws-smithy-",
+        "google-cloud-",
+        "azure_",
+        "vaultrs ",
+        "redis ",
+    ];
+    let found: Vec<&str> = tree.lines().filter(|line| forbidden.iter().any(|f| line.starts_with(f))).collect();
+    if !found.is_empty() {
+        return Err(format!("features = [\"okta\"] compiles {}", found.join(", ")));
+    }
+    if !tree.lines().any(|line| line.starts_with("dual-auth-okta ")) {
+        return Err("dual-auth-okta is missing from features = [\"okta\"]".into());
+    }
+    eprintln!("xtask: ok, features = [\"okta\"] compiles no other vendor and no cloud SDK");
+    Ok(())
+}
+
+fn run_tests(extra: &[String], ignored: &str) -> Result {
     let python = setup()?;
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut child = Command::new(cargo)
-        .current_dir(root())
+    let mut child = cargo()
         .env("DUAL_AUTH_TEST_PYTHON", &python)
         .args(["test", "--workspace", "--all-features", "--no-fail-fast"])
         .args(extra)
-        .args(["--", "--include-ignored"])
+        .args(["--", ignored])
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run cargo test: {e}"))?;
@@ -183,6 +247,5 @@ impl TestTotals {
 /// The README's demo: `dual-auth demo`, every vendor and both flows on the embedded
 /// identity provider.
 fn demo() -> Result {
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(cargo).current_dir(root()).args(["run", "--quiet", "--package", "dual-auth-cli", "--", "demo"]))
+    run(cargo().args(["run", "--quiet", "--package", "dual-auth-cli", "--", "demo"]))
 }
