@@ -74,6 +74,23 @@ fn canonical(value: &Value) -> Value {
     }
 }
 
+/// A second cache tier shared by replicas (Redis, for example). Its failures never fail a
+/// token request: the cache falls back to the identity provider.
+#[async_trait]
+pub trait SharedTokenStore: Send + Sync + std::fmt::Debug {
+    /// The token stored under `key`, if any.
+    ///
+    /// # Errors
+    /// When the store cannot answer.
+    async fn load(&self, key: &CacheKey) -> Result<Option<TokenResponse>, dual_auth_core::BoxError>;
+
+    /// Stores `token` under `key` until `keep_until` (before the token expires).
+    ///
+    /// # Errors
+    /// When the store cannot take it.
+    async fn store(&self, key: &CacheKey, token: &TokenResponse, keep_until: SystemTime) -> Result<(), dual_auth_core::BoxError>;
+}
+
 struct Cached {
     token: TokenResponse,
     refresh_at: SystemTime,
@@ -102,6 +119,7 @@ pub struct CachingAdapter {
     settings: TokenCacheSettings,
     slots: Mutex<Slots>,
     clock: Arc<dyn Clock>,
+    shared: Option<Arc<dyn SharedTokenStore>>,
 }
 
 impl fmt::Debug for CachingAdapter {
@@ -122,7 +140,15 @@ impl CachingAdapter {
 
     /// A cache on the given clock (for tests).
     pub fn with_clock(inner: Arc<dyn IamAdapter>, settings: TokenCacheSettings, clock: Arc<dyn Clock>) -> Self {
-        Self { inner, settings, slots: Mutex::new(Slots::default()), clock }
+        Self { inner, settings, slots: Mutex::new(Slots::default()), clock, shared: None }
+    }
+
+    /// Adds a tier shared with other replicas, consulted after this process's cache and
+    /// before the identity provider; tokens fetched here are stored there.
+    #[must_use]
+    pub fn with_shared_store(mut self, store: Arc<dyn SharedTokenStore>) -> Self {
+        self.shared = Some(store);
+        self
     }
 
     /// How many keys are held.
@@ -216,9 +242,30 @@ impl IamAdapter for CachingAdapter {
         {
             return Ok(cached.token.clone());
         }
+        let key = CacheKey::new(&self.inner.cache_scope(), request);
+        if let Some(shared) = &self.shared {
+            match shared.load(&key).await {
+                Ok(Some(token)) => {
+                    // Another replica's token, if it is not yet due for refresh here.
+                    if let Some(entry) = self.cacheable(&token) {
+                        *guard = Some(entry);
+                        return Ok(token);
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(event = "shared_token_cache_unavailable", error = %error, "shared token cache unavailable; asking the identity provider")
+                }
+            }
+        }
         match self.inner.request_token(request).await {
             Ok(token) => {
                 *guard = self.cacheable(&token);
+                if let (Some(shared), Some(entry)) = (&self.shared, guard.as_ref())
+                    && let Err(error) = shared.store(&key, &token, entry.refresh_at).await
+                {
+                    tracing::warn!(event = "shared_token_cache_unavailable", error = %error, "could not share the token with other replicas");
+                }
                 Ok(token)
             }
             Err(error) => {

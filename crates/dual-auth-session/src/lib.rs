@@ -17,7 +17,7 @@ mod error;
 mod flows;
 mod sender;
 
-pub use cache::{CacheKey, CachingAdapter, TokenCacheSettings};
+pub use cache::{CacheKey, CachingAdapter, SharedTokenStore, TokenCacheSettings};
 pub use error::SessionError;
 pub use flows::{InSessionTokenRequest, OutOfSessionTokenRequest};
 pub use sender::HybridSender;

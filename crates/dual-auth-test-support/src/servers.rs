@@ -102,3 +102,39 @@ impl Moto {
         pairs
     }
 }
+
+/// A `redis-server` on loopback that a test can stop and start again on the same port.
+pub struct Redis {
+    process: Option<ServerProcess>,
+    /// Its port.
+    pub port: u16,
+}
+
+impl Redis {
+    /// Starts one on a free port (`redis-server` from the PATH; `.ci/run` installs it).
+    pub fn start() -> Self {
+        let port = closed_port();
+        Self { process: Some(Self::spawn(port)), port }
+    }
+
+    fn spawn(port: u16) -> ServerProcess {
+        let mut command = Command::new("redis-server");
+        command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        ServerProcess::start(command, "Ready to accept connections", Duration::from_secs(30))
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it (its data is gone).
+    pub fn stop(&mut self) {
+        self.process = None;
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.process = Some(Self::spawn(self.port));
+    }
+}

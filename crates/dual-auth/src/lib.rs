@@ -41,6 +41,10 @@ pub use dual_auth_api as api;
 /// Configuration sources and validation (`dual-auth-config`).
 pub use dual_auth_config as config;
 
+/// Redis for replicas: shared replay guard and encrypted token cache (feature `redis`).
+#[cfg(feature = "redis")]
+pub use dual_auth_redis as redis;
+
 /// The Keycloak adapter crate (feature `keycloak`).
 #[cfg(feature = "keycloak")]
 pub use dual_auth_keycloak as keycloak;
