@@ -171,3 +171,28 @@ fn settings_never_show_the_password_and_keys_are_checked() {
     assert!(TokenEncryptionKey::from_base64(&SecretString::from("c2hvcnQ=")).unwrap_err().to_string().contains("32 bytes"));
     assert!(format!("{:?}", encryption_key()).contains("REDACTED"));
 }
+
+#[tokio::test]
+#[ignore = "needs redis-server: run `cargo xtask test`"]
+async fn a_password_in_the_url_is_used_and_never_shown() {
+    let redis = Redis::start_with_password("s3cret-redis-pass");
+    let good = RedisSettings::new(SecretString::from(format!("redis://:s3cret-redis-pass@127.0.0.1:{}", redis.port)));
+    let guard = RedisReplayGuard::new(good.connect().await.unwrap(), &good);
+    dual_auth_core::ReplayGuard::check_and_record(&guard, "jti-1", SystemTime::now() + Duration::from_secs(60)).await.unwrap();
+
+    let bad = RedisSettings::new(SecretString::from(format!("redis://:wrong-pass@127.0.0.1:{}", redis.port)));
+    let failure = match bad.connect().await {
+        Err(e) => e.to_string(),
+        Ok(connection) => {
+            // Some servers accept the connection and refuse the first command instead.
+            let guard = RedisReplayGuard::new(connection, &bad);
+            dual_auth_core::ReplayGuard::check_and_record(&guard, "jti-2", SystemTime::now() + Duration::from_secs(60))
+                .await
+                .unwrap_err()
+                .to_string()
+        }
+    };
+    assert!(!failure.contains("wrong-pass"), "{failure}");
+    let err = RedisSettings::new(SecretString::from("http://127.0.0.1:6379")).connect().await.unwrap_err();
+    assert!(err.to_string().contains("use redis:// or rediss://"), "{err}");
+}

@@ -108,18 +108,28 @@ pub struct Redis {
     process: Option<ServerProcess>,
     /// Its port.
     pub port: u16,
+    password: Option<String>,
 }
 
 impl Redis {
     /// Starts one on a free port (`redis-server` from the PATH; `.ci/run` installs it).
     pub fn start() -> Self {
         let port = closed_port();
-        Self { process: Some(Self::spawn(port)), port }
+        Self { process: Some(Self::spawn(port, None)), port, password: None }
     }
 
-    fn spawn(port: u16) -> ServerProcess {
+    /// Starts one that requires `password`.
+    pub fn start_with_password(password: &str) -> Self {
+        let port = closed_port();
+        Self { process: Some(Self::spawn(port, Some(password))), port, password: Some(password.to_owned()) }
+    }
+
+    fn spawn(port: u16, password: Option<&str>) -> ServerProcess {
         let mut command = Command::new("redis-server");
         command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        if let Some(password) = password {
+            command.args(["--requirepass", password]);
+        }
         ServerProcess::start(command, "Ready to accept connections", Duration::from_secs(30))
     }
 
@@ -135,6 +145,6 @@ impl Redis {
 
     /// Starts it again on the same port.
     pub fn restart(&mut self) {
-        self.process = Some(Self::spawn(self.port));
+        self.process = Some(Self::spawn(self.port, self.password.as_deref()));
     }
 }
