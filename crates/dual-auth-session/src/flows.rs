@@ -38,7 +38,8 @@ impl InSessionTokenRequest {
 /// verified (signature, audience, expiry, lifetime, issuer, replay) before it is used.
 #[derive(Debug, Clone)]
 pub struct OutOfSessionTokenRequest {
-    adapter: Arc<dyn IamAdapter>,
+    // Once the act is verified, asking for the token is the in-session step.
+    tokens: InSessionTokenRequest,
     verifier: ActJwtVerifier,
 }
 
@@ -46,7 +47,7 @@ impl OutOfSessionTokenRequest {
     /// A handler over any adapter, verifying act JWTs with `verifier` (which holds the
     /// application's public key, this agent's endpoint as audience, and the replay guard).
     pub fn new(adapter: Arc<dyn IamAdapter>, verifier: ActJwtVerifier) -> Self {
-        Self { adapter, verifier }
+        Self { tokens: InSessionTokenRequest::new(adapter), verifier }
     }
 
     /// Verifies an act JWT and returns the act.
@@ -67,8 +68,7 @@ impl OutOfSessionTokenRequest {
         act: &Act,
         scopes: impl IntoIterator<Item = S>,
     ) -> Result<TokenResponse, SessionError> {
-        let request = TokenRequest::new(agent_id, act.clone(), scopes)?;
-        Ok(self.adapter.request_token(&request).await?)
+        self.tokens.request_token(agent_id, act, scopes).await
     }
 
     /// Verifies `act_jwt`, then asks for a token: the whole agent step in one call.
