@@ -13,6 +13,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
+mod bench;
+
 /// The reference Python package the interop tests drive. Pinned: it is the spec we match.
 const PYTHON_REFERENCE: &str = "dual-auth==1.0.1";
 /// Real servers for the secret-store tests (OpenBao for the Vault API, moto for AWS), and
@@ -36,7 +38,8 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("integration") => integration(),
         Some("demo") => demo(),
-        _ => Err("usage: cargo xtask <setup|test|integration|demo>\n  setup        install the test servers and tools under target/it\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow".into()),
+        Some("bench") => setup_python().and_then(|python| bench::run(&root(), &python, args.iter().any(|a| a == "--no-footprint"))),
+        _ => Err("usage: cargo xtask <setup|test|integration|demo>\n  setup        install the test servers and tools under target/it\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  bench        Rust and the Python package side by side; writes docs/benchmarks.md [--no-footprint]".into()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

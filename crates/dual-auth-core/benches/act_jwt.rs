@@ -42,5 +42,23 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// A client assertion (`client_secret_jwt`, HS256) as the vendor adapters build one per attempt.
+fn client_assertion(c: &mut Criterion) {
+    let auth = dual_auth_core::ClientAuthentication::client_secret_jwt(&dual_auth_core::secrecy::SecretString::from(
+        "bench-client-secret-0123456789abcdefgh",
+    ))
+    .unwrap();
+    let act = Act::new("user_12345").unwrap().with_email("alice@corp.example.com");
+    let claims = dual_auth_core::AssertionClaims {
+        issuer: "finance-agent",
+        audience: "https://kc.example.com/realms/corp",
+        lifetime: Duration::from_secs(300),
+        act: Some(&act),
+        authorized_party: None,
+        not_before: false,
+    };
+    c.bench_function("client_assertion/HS256", |b| b.iter(|| auth.sign(black_box(&claims), SystemTime::now()).unwrap()));
+}
+
+criterion_group!(benches, bench, client_assertion);
 criterion_main!(benches);
