@@ -43,11 +43,17 @@ impl ServerProcess {
         watch(Box::new(stdout), tx.clone(), ready.to_owned());
         watch(Box::new(stderr), tx, ready.to_owned());
         let mut server = Self { child };
-        if rx.recv_timeout(timeout).is_err() {
-            let status = server.child.try_wait().ok().flatten();
-            panic!("{command:?} not ready within {timeout:?} (exit status: {status:?})");
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+                return server;
+            }
+            // A server that exits while starting is reported at once, not after the timeout.
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("{command:?} exited while starting: {status}");
+            }
+            assert!(std::time::Instant::now() < deadline, "{command:?} not ready within {timeout:?}");
         }
-        server
     }
 }
 

@@ -26,6 +26,9 @@ impl Bao {
         let port = closed_port();
         let mut command = Command::new(server_tool("bao"));
         command
+            // Dev mode writes ~/.vault-token: a home of its own keeps parallel servers from
+            // racing on that file, and keeps the user's real home untouched.
+            .env("HOME", dir.path())
             .args(["server", "-dev", "-dev-root-token-id=root", "-dev-tls"])
             .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
             .arg(format!("-dev-tls-cert-dir={}", dir.path().display()));
