@@ -28,10 +28,10 @@ use std::fmt;
 use std::time::Duration;
 
 use dual_auth_core::secrecy::ExposeSecret;
-use dual_auth_core::token_endpoint::{HttpSettings, HttpSetupError, RetryPolicy};
+use dual_auth_core::token_endpoint::{HttpSettings, HttpSetupError, RetryPolicy, parse_retry_after, transport_failure, url_for_logs};
 use dual_auth_core::{ACT_ASSERTION_HEADER, BoxError, TokenResponse, is_retryable_status};
 pub use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATION};
 use serde_json::Value;
 
 /// The guide's name for the client, in an application's process.
@@ -281,11 +281,11 @@ impl ApiClient {
             };
             let Some(delay) = delay else {
                 if let Ok(response) = &outcome {
-                    tracing::info!(event = "api_call", method = %request.method, url = %without_query(&url), status = response.status, attempt);
+                    tracing::info!(event = "api_call", method = %request.method, url = %url_for_logs(&url), status = response.status, attempt);
                 }
                 return outcome;
             };
-            tracing::warn!(event = "api_call_retry", method = %request.method, url = %without_query(&url), attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+            tracing::warn!(event = "api_call_retry", method = %request.method, url = %url_for_logs(&url), attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
             tokio::time::sleep(delay).await;
             attempt += 1;
         }
@@ -332,7 +332,7 @@ impl ApiClient {
                 // Credentials are for the origin the caller named; once the request leaves
                 // it, they stay behind for every later hop.
                 send_credentials = false;
-                tracing::warn!(event = "api_redirect_cross_origin", from = %without_query(&url), to = %without_query(&next), "redirected to another origin: Authorization and X-Act-Assertion not sent");
+                tracing::warn!(event = "api_redirect_cross_origin", from = %url_for_logs(&url), to = %url_for_logs(&next), "redirected to another origin: Authorization and X-Act-Assertion not sent");
             }
             if status == reqwest::StatusCode::SEE_OTHER || (matches!(status.as_u16(), 301 | 302) && method == Method::POST) {
                 method = Method::GET;
@@ -361,27 +361,9 @@ fn https_url(value: &str) -> Result<url::Url, ApiError> {
     Ok(url)
 }
 
-fn without_query(url: &url::Url) -> String {
-    let mut url = url.clone();
-    url.set_query(None);
-    url.set_fragment(None);
-    url.to_string()
-}
-
-fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 fn transport_error(url: &url::Url, error: reqwest::Error) -> ApiError {
-    let timed_out = error.is_timeout();
-    let reason = if timed_out {
-        "timed out"
-    } else if error.is_connect() {
-        "connection failed (refused, unreachable, or TLS handshake)"
-    } else {
-        "request failed before an answer"
-    };
-    ApiError::Transport { url: without_query(url), reason: reason.into(), timed_out, source: Some(Box::new(error.without_url())) }
+    let (reason, timed_out) = transport_failure(&error);
+    ApiError::Transport { url: url_for_logs(url), reason: reason.into(), timed_out, source: Some(Box::new(error.without_url())) }
 }
 
 enum ReadError {

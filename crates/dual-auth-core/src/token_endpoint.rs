@@ -16,10 +16,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{IamError, is_retryable_status};
 use crate::token::TokenResponse;
 
-/// The environment variable naming extra trusted root certificates (a PEM bundle), like
-/// Python's `REQUESTS_CA_BUNDLE`, for identity providers behind a private CA.
-pub const CA_BUNDLE_ENV: &str = "DUAL_AUTH_CA_BUNDLE";
-
 /// The largest token-endpoint response body read, in bytes.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
@@ -64,13 +60,13 @@ impl RetryPolicy {
         let full = self.initial_backoff.saturating_mul(1 << exponent).min(self.max_backoff);
         // Jitter in [full/2, full]: spreads retries of many agents without ever retrying at once.
         let half = full / 2;
-        Some(half + half.mul_f64(random_unit()))
+        Some(half + half.mul_f64(jitter_fraction()))
     }
 }
 
-/// A number in [0, 1) from the operating system's random source (0.5 if it fails: the
-/// jitter then degrades to a fixed delay, never an error).
-fn random_unit() -> f64 {
+/// A number in [0, 1) from the operating system's random source, for jitter (0.5 if the
+/// source fails: the jitter then degrades to a fixed delay, never an error).
+pub fn jitter_fraction() -> f64 {
     let mut bytes = [0u8; 4];
     match getrandom::fill(&mut bytes) {
         Ok(()) => f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0),
@@ -134,22 +130,6 @@ pub enum HttpSetupError {
 }
 
 impl HttpSettings {
-    /// Default settings plus the roots named by `DUAL_AUTH_CA_BUNDLE`, if set.
-    ///
-    /// # Errors
-    /// [`HttpSetupError::InvalidCaBundle`] when the variable names an unreadable file.
-    pub fn from_env() -> Result<Self, HttpSetupError> {
-        let mut settings = Self::default();
-        if let Some(path) = std::env::var_os(CA_BUNDLE_ENV).filter(|p| !p.is_empty()) {
-            let pem = std::fs::read(&path).map_err(|e| HttpSetupError::InvalidCaBundle {
-                origin: format!("{CA_BUNDLE_ENV}={}", path.to_string_lossy()),
-                reason: e.to_string(),
-            })?;
-            settings.extra_root_certificates_pem = Some(pem);
-        }
-        Ok(settings)
-    }
-
     /// Builds the client: HTTPS only, no redirects, these timeouts and roots.
     ///
     /// # Errors
@@ -260,14 +240,6 @@ impl TokenEndpoint {
         &self.url
     }
 
-    /// The URL without query or fragment, for logs.
-    fn url_for_logs(&self) -> String {
-        let mut url = self.url.clone();
-        url.set_query(None);
-        url.set_fragment(None);
-        url.to_string()
-    }
-
     /// POSTs the form that `make_form` builds, once per attempt, and parses the answer.
     ///
     /// `make_form` runs again before every retry, so each attempt carries a fresh client
@@ -301,7 +273,7 @@ impl TokenEndpoint {
             tracing::warn!(
                 event = "token_request_retry",
                 vendor = %self.vendor,
-                url = %self.url_for_logs(),
+                url = %url_for_logs(&self.url),
                 attempt,
                 status = error.status(),
                 delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -343,15 +315,8 @@ impl TokenEndpoint {
     }
 
     fn transport_error(&self, error: reqwest::Error) -> IamError {
-        let timed_out = error.is_timeout();
-        let reason = if timed_out {
-            "timed out".to_owned()
-        } else if error.is_connect() {
-            "connection failed (refused, unreachable, or TLS handshake)".to_owned()
-        } else {
-            "request failed before an answer".to_owned()
-        };
-        IamError::Transport { vendor: self.vendor, reason, timed_out, source: Some(Box::new(error.without_url())) }
+        let (reason, timed_out) = transport_failure(&error);
+        IamError::Transport { vendor: self.vendor, reason: reason.into(), timed_out, source: Some(Box::new(error.without_url())) }
     }
 }
 
@@ -367,8 +332,29 @@ async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, reqwes
     Ok(body)
 }
 
-fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    // Seconds only: an HTTP-date falls back to our own backoff.
+/// A URL without query or fragment, for logs (a query may carry what logs must not).
+pub fn url_for_logs(url: &url::Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// What a request that got no answer ran into, in words for an error message, and whether
+/// it timed out.
+pub fn transport_failure(error: &reqwest::Error) -> (&'static str, bool) {
+    if error.is_timeout() {
+        ("timed out", true)
+    } else if error.is_connect() {
+        ("connection failed (refused, unreachable, or TLS handshake)", false)
+    } else {
+        ("request failed before an answer", false)
+    }
+}
+
+/// A `Retry-After` in seconds, if the answer has one (an HTTP-date falls back to our own
+/// backoff).
+pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 

@@ -204,18 +204,11 @@ impl CachingAdapter {
 
     /// The cache entry for a new token, or `None` when it would be stale at once.
     fn cacheable(&self, token: &TokenResponse) -> Option<Cached> {
-        let jitter = self.settings.refresh_jitter.mul_f64(random_unit());
+        let jitter = self.settings.refresh_jitter.mul_f64(dual_auth_core::token_endpoint::jitter_fraction());
         let margin = self.settings.refresh_buffer + jitter;
         let refresh_at = token.expires_at().checked_sub(margin)?;
         (refresh_at > self.clock.now()).then(|| Cached { token: token.clone(), refresh_at })
     }
-}
-
-/// A number in [0, 1); a random-source failure only loses the jitter.
-fn random_unit() -> f64 {
-    let mut bytes = [0u8; 4];
-    let _ = openssl::rand::rand_bytes(&mut bytes);
-    f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
 }
 
 #[async_trait]
