@@ -449,6 +449,66 @@ pub fn field(name: &'static str, value: impl Into<String>) -> (&'static str, Sec
     (name, SecretString::from(value.into()))
 }
 
+/// The token request of every client-assertion dialect (Keycloak, Auth0, Okta): the agent
+/// is checked, a fresh assertion carrying `act` is signed for every attempt and appended to
+/// the dialect's own leading form fields, and the vendor's defaults are applied.
+#[derive(Debug, Clone, Copy)]
+pub struct AssertionGrant<'a> {
+    /// The vendor, for errors and logs.
+    pub vendor: Vendor,
+    /// Where to ask.
+    pub endpoint: &'a TokenEndpoint,
+    /// The configured client id (`iss` and `sub` of the assertion).
+    pub client_id: &'a str,
+    /// How the assertion is signed.
+    pub client_auth: &'a crate::ClientAuthentication,
+    /// The assertion's `aud`.
+    pub assertion_audience: &'a str,
+    /// The clock for assertion and token times.
+    pub clock: &'a dyn Clock,
+    /// `expires_in` when the provider sends none.
+    pub default_expires_in: Duration,
+}
+
+impl AssertionGrant<'_> {
+    /// Asks for a token for `request`; `leading_fields` gives the dialect's form fields
+    /// before `client_assertion_type` and `client_assertion`.
+    ///
+    /// # Errors
+    /// [`IamError`]: a different agent, a signing failure, or the endpoint's answer.
+    pub async fn request(
+        &self,
+        request: &crate::TokenRequest,
+        leading_fields: impl Fn() -> Vec<(&'static str, SecretString)>,
+    ) -> Result<TokenResponse, IamError> {
+        ensure_agent(self.vendor, self.client_id, request.agent_id())?;
+        tracing::info!(event = "token_request_start", vendor = %self.vendor, agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
+        let claims = crate::AssertionClaims {
+            issuer: self.client_id,
+            audience: self.assertion_audience,
+            lifetime: crate::ASSERTION_LIFETIME,
+            act: Some(request.act()),
+            authorized_party: None,
+            not_before: false,
+        };
+        let grant = self
+            .endpoint
+            .request(|| {
+                let assertion = self
+                    .client_auth
+                    .sign(&claims, self.clock.now())
+                    .map_err(|source| IamError::Assertion { vendor: self.vendor, source })?;
+                let mut form = leading_fields();
+                form.extend(client_assertion_fields(assertion));
+                Ok(form)
+            })
+            .await?;
+        let response = grant.into_token_response(self.default_expires_in, request.scopes(), self.clock.now());
+        tracing::info!(event = "token_request_success", vendor = %self.vendor, agent_id = %self.client_id, expires_in = response.expires_in().as_secs());
+        Ok(response)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,10 +33,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dual_auth_config::{ConfigError, ConfigReader, keys};
-use dual_auth_core::token_endpoint::{AdapterOptions, TokenEndpoint, client_assertion_fields, ensure_agent, field};
-use dual_auth_core::{
-    ASSERTION_LIFETIME, AssertionClaims, ClientAuthentication, Clock, IamAdapter, IamError, TokenRequest, TokenResponse, Vendor,
-};
+use dual_auth_core::token_endpoint::{AdapterOptions, AssertionGrant, TokenEndpoint, field};
+use dual_auth_core::{ClientAuthentication, Clock, IamAdapter, IamError, TokenRequest, TokenResponse, Vendor};
 
 /// `expires_in` when Keycloak sends none (upstream default).
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(3600);
@@ -138,31 +136,16 @@ impl IamAdapter for KeycloakAdapter {
     }
 
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
-        ensure_agent(Vendor::Keycloak, &self.client_id, request.agent_id())?;
-        tracing::info!(event = "token_request_start", vendor = "keycloak", agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
-        let claims = AssertionClaims {
-            issuer: &self.client_id,
-            audience: &self.assertion_audience,
-            lifetime: ASSERTION_LIFETIME,
-            act: Some(request.act()),
-            authorized_party: None,
-            not_before: false,
+        let grant = AssertionGrant {
+            vendor: Vendor::Keycloak,
+            endpoint: &self.endpoint,
+            client_id: &self.client_id,
+            client_auth: &self.client_auth,
+            assertion_audience: &self.assertion_audience,
+            clock: self.clock.as_ref(),
+            default_expires_in: DEFAULT_EXPIRES_IN,
         };
-        let grant = self
-            .endpoint
-            .request(|| {
-                let assertion = self
-                    .client_auth
-                    .sign(&claims, self.clock.now())
-                    .map_err(|source| IamError::Assertion { vendor: Vendor::Keycloak, source })?;
-                let mut form = vec![field("grant_type", "client_credentials"), field("scope", request.scope_string())];
-                form.extend(client_assertion_fields(assertion));
-                Ok(form)
-            })
-            .await?;
-        let response = grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now());
-        tracing::info!(event = "token_request_success", vendor = "keycloak", agent_id = %self.client_id, expires_in = response.expires_in().as_secs());
-        Ok(response)
+        grant.request(request, || vec![field("grant_type", "client_credentials"), field("scope", request.scope_string())]).await
     }
 }
 

@@ -15,10 +15,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dual_auth_config::{ConfigError, ConfigReader, keys};
-use dual_auth_core::token_endpoint::{AdapterOptions, TokenEndpoint, client_assertion_fields, ensure_agent, field};
-use dual_auth_core::{
-    ASSERTION_LIFETIME, AssertionClaims, ClientAuthentication, Clock, IamAdapter, IamError, TokenRequest, TokenResponse, Vendor,
-};
+use dual_auth_core::token_endpoint::{AdapterOptions, AssertionGrant, TokenEndpoint, field};
+use dual_auth_core::{ClientAuthentication, Clock, IamAdapter, IamError, TokenRequest, TokenResponse, Vendor};
 
 /// `expires_in` when Okta sends none (upstream default).
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(3600);
@@ -107,30 +105,15 @@ impl IamAdapter for OktaAdapter {
     }
 
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
-        ensure_agent(Vendor::Okta, &self.client_id, request.agent_id())?;
-        tracing::info!(event = "token_request_start", vendor = "okta", agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
-        let claims = AssertionClaims {
-            issuer: &self.client_id,
-            audience: &self.assertion_audience,
-            lifetime: ASSERTION_LIFETIME,
-            act: Some(request.act()),
-            authorized_party: None,
-            not_before: false,
+        let grant = AssertionGrant {
+            vendor: Vendor::Okta,
+            endpoint: &self.endpoint,
+            client_id: &self.client_id,
+            client_auth: &self.client_auth,
+            assertion_audience: &self.assertion_audience,
+            clock: self.clock.as_ref(),
+            default_expires_in: DEFAULT_EXPIRES_IN,
         };
-        let grant = self
-            .endpoint
-            .request(|| {
-                let assertion = self
-                    .client_auth
-                    .sign(&claims, self.clock.now())
-                    .map_err(|source| IamError::Assertion { vendor: Vendor::Okta, source })?;
-                let mut form = vec![field("grant_type", "client_credentials"), field("scope", request.scope_string())];
-                form.extend(client_assertion_fields(assertion));
-                Ok(form)
-            })
-            .await?;
-        let response = grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now());
-        tracing::info!(event = "token_request_success", vendor = "okta", agent_id = %self.client_id, expires_in = response.expires_in().as_secs());
-        Ok(response)
+        grant.request(request, || vec![field("grant_type", "client_credentials"), field("scope", request.scope_string())]).await
     }
 }
