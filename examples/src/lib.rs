@@ -4,7 +4,8 @@
 //! The programs are in `src/bin/`:
 //! - `in_session_app`: a web app whose agent runs in-process (the act stays in memory);
 //! - `out_of_session_app`: a web app's step that signs an act JWT and hands it to a remote agent;
-//! - `out_of_session_agent`: the remote agent (`/invoke`, `/health`, `/ready`).
+//! - `out_of_session_agent`: the remote agent (`/invoke`, `/health`, `/ready`);
+//! - `protected_api`: the API they call, verifying each token with `dual-auth-verify`.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;

@@ -163,3 +163,66 @@ fn a_misconfigured_agent_says_what_is_missing_and_exits() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("KEYCLOAK_TOKEN_URL is missing: set the environment variable KEYCLOAK_TOKEN_URL"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_session_app_calls_the_protected_api_which_verifies_both_identities() {
+    // A real token issuer (the development provider) and the two example programs.
+    let secret = "examples-devidp-secret-0123456789abcdefg";
+    let idp = dual_auth_devidp::DevIdp::start(dual_auth_devidp::DevIdpConfig::with_client(AGENT, secret), ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let stack = Stack::start().await;
+    let bundle = stack.tls("bundle.pem");
+    std::fs::write(&bundle, format!("{}\n{}", idp.ca_pem(), stack.ca.ca_pem())).unwrap();
+    let issuer = idp.keycloak_token_url().replace("/protocol/openid-connect/token", "");
+
+    let api_port = closed_port();
+    let mut api = Command::new(env!("CARGO_BIN_EXE_protected_api"));
+    api.env("PROTECTED_API_ISSUER", &issuer)
+        .env("PROTECTED_API_AUDIENCE", &idp.config().api_audience)
+        .env("PROTECTED_API_SCOPES", "finance.read")
+        .env("PROTECTED_API_LISTEN", format!("127.0.0.1:{api_port}"))
+        .env("PROTECTED_API_TLS_CERT", stack.tls("server.pem"))
+        .env("PROTECTED_API_TLS_KEY", stack.tls("server-key.pem"))
+        .env("DUAL_AUTH_CA_BUNDLE", &bundle)
+        .env("DUAL_AUTH_LOG", "warn");
+    let _api = ServerProcess::start(api, "listening on", Duration::from_secs(60));
+
+    let app_port = closed_port();
+    let mut app = Command::new(env!("CARGO_BIN_EXE_in_session_app"));
+    app.env("DUAL_AUTH_VENDOR", "keycloak")
+        .env("KEYCLOAK_TOKEN_URL", idp.keycloak_token_url())
+        .env("AGENT_CLIENT_ID", AGENT)
+        .env("AGENT_CLIENT_SECRET", secret)
+        .env("API_URL", format!("https://localhost:{api_port}"))
+        .env("DUAL_AUTH_CA_BUNDLE", &bundle)
+        .env("DUAL_AUTH_LOG", "warn")
+        .env("WEBAPP_LISTEN", format!("127.0.0.1:{app_port}"))
+        .env("WEBAPP_TLS_CERT", stack.tls("server.pem"))
+        .env("WEBAPP_TLS_KEY", stack.tls("server-key.pem"));
+    let _app = ServerProcess::start(app, "listening on", Duration::from_secs(60));
+
+    let client = stack.client();
+    let body: Value = client
+        .get(format!("https://localhost:{app_port}/dashboard"))
+        .header("X-Demo-User-Email", "alice@corp.example.com")
+        .header("X-Demo-User-Id", "user_12345")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body,
+        json!({"user": "user_12345", "api_status": 200, "api": {"report": "Q4-2025", "agent": AGENT, "human": "user_12345", "chain": []}})
+    );
+
+    // Straight at the API: no token, and a token it cannot verify.
+    let report = format!("https://localhost:{api_port}/finance/report/Q4-2025");
+    let bare = client.get(&report).send().await.unwrap();
+    assert_eq!((bare.status().as_u16(), bare.headers()["www-authenticate"].to_str().unwrap()), (401, r#"Bearer realm="finance""#));
+    let forged = client.get(&report).bearer_auth("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.").send().await.unwrap();
+    assert_eq!(forged.status(), 401);
+    assert!(forged.headers()["www-authenticate"].to_str().unwrap().contains(r#"error="invalid_token""#));
+}

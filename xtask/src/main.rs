@@ -3,7 +3,8 @@
 //! - `setup`: install what the integration suite needs under `target/it/` (idempotent).
 //! - `test`: `setup`, then every test of the workspace, including the `#[ignore]`d ones
 //!   that need the reference Python package.
-//! - `demo`: the act JWT round trip through the `dual-auth` command.
+//! - `demo`: the guide's story on the embedded identity provider.
+//! - `fuzz`: the verifier's token parsing under libFuzzer (needs a nightly toolchain).
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -38,8 +39,12 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("integration") => integration(),
         Some("demo") => demo(),
+        Some("fuzz") => args
+            .get(1)
+            .map_or(Ok(300), |s| s.parse().map_err(|_| format!("fuzz: \"{s}\" is not a number of seconds")))
+            .and_then(|seconds| fuzz(seconds, "address")),
         Some("bench") => setup_python().and_then(|python| bench::run(&root(), &python, args.iter().any(|a| a == "--no-footprint"))),
-        _ => Err("usage: cargo xtask <setup|test|integration|demo>\n  setup        install the test servers and tools under target/it\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  bench        Rust and the Python package side by side; writes docs/benchmarks.md [--no-footprint]".into()),
+        _ => Err("usage: cargo xtask <setup|test|integration|demo>\n  setup        install the test servers and tools under target/it\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  bench        Rust and the Python package side by side; writes docs/benchmarks.md [--no-footprint]\n  fuzz [SECS]  the verifier's token parsing under libFuzzer (nightly toolchain; default 300 s)".into()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,7 +140,57 @@ fn test(extra: &[String]) -> Result {
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--all-features", "--locked", "--", "-D", "warnings"]))?;
     eprintln!("xtask: feature isolation");
     feature_isolation()?;
+    eprintln!("xtask: the fuzz target builds");
+    run(cargo().args(["check", "--locked", "--quiet", "--manifest-path", "fuzz/Cargo.toml"]))?;
+    if nightly_available() {
+        eprintln!("xtask: a nightly toolchain is here: fuzzing the verifier for {BRIEF_FUZZ_SECONDS} s");
+        fuzz(BRIEF_FUZZ_SECONDS, "none")?;
+    } else {
+        eprintln!("xtask: no nightly toolchain: the fuzz target is built, not run (cargo xtask fuzz runs it where one exists)");
+    }
     run_tests(extra, "--include-ignored")
+}
+
+/// How long `test` fuzzes where a nightly toolchain exists.
+const BRIEF_FUZZ_SECONDS: u64 = 20;
+/// cargo-fuzz, installed under target/tools when a nightly toolchain can use it.
+const CARGO_FUZZ: &str = "cargo-fuzz@0.13.2";
+
+/// Whether `cargo +nightly` works here (rustup with a nightly toolchain).
+fn nightly_available() -> bool {
+    Command::new("cargo")
+        .args(["+nightly", "--version"])
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs the `verify_token` fuzz target for `seconds` on the committed seeds and the local
+/// corpus (kept under fuzz/corpus); a crash fails with the input saved in fuzz/artifacts.
+fn fuzz(seconds: u64, sanitizer: &str) -> Result {
+    if !nightly_available() {
+        return Err("fuzzing needs a nightly toolchain (rustup toolchain install nightly)".into());
+    }
+    let tools = root().join("target/tools");
+    let cargo_fuzz = tools.join("bin/cargo-fuzz");
+    if !cargo_fuzz.exists() {
+        eprintln!("xtask: installing {CARGO_FUZZ} under {}", tools.display());
+        run(cargo().args(["install", "--locked", "--quiet", CARGO_FUZZ, "--root"]).arg(&tools))?;
+    }
+    let fuzz_dir = root().join("fuzz");
+    let corpus = fuzz_dir.join("corpus/verify_token");
+    fs::create_dir_all(&corpus).map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
+    let path = format!("{}:{}", tools.join("bin").display(), env::var("PATH").unwrap_or_default());
+    run(Command::new("cargo")
+        .current_dir(&fuzz_dir)
+        .env("PATH", path)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("RUSTC")
+        .env_remove("CARGO")
+        .args(["+nightly", "fuzz", "run", "--sanitizer", sanitizer, "verify_token", "corpus/verify_token", "seeds/verify_token", "--"])
+        .arg(format!("-max_total_time={seconds}")))
 }
 
 /// Only the tests that need real servers or official clients (each starts and stops its own).
@@ -174,6 +229,7 @@ fn feature_isolation() -> Result {
         "azure_",
         "vaultrs ",
         "redis ",
+        "dual-auth-verify ",
     ];
     let found: Vec<&str> = tree.lines().filter(|line| forbidden.iter().any(|f| line.starts_with(f))).collect();
     if !found.is_empty() {

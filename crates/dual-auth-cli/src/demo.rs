@@ -34,6 +34,7 @@ pub(crate) async fn start(addr: std::net::SocketAddr) -> Result<DemoEnv, String>
     let secret = dual_auth::new_jti().map_err(|e| e.to_string())?;
     let mut config = DevIdpConfig::with_client(DEMO_AGENT, &secret);
     config.app_public_key_pem = Some(pair.public_key_pem.clone().into_bytes());
+    config.app_id = Some(DEMO_APP_ID.into());
     let idp = DevIdp::start(config, addr).await.map_err(|e| e.to_string())?;
     let http = HttpSettings { extra_root_certificates_pem: Some(idp.ca_pem().as_bytes().to_vec()), ..HttpSettings::default() };
     Ok(DemoEnv { idp, secret, app_key, app_key_pair: pair, http })

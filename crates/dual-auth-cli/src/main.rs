@@ -43,6 +43,10 @@ enum Command {
     Token(TokenArgs),
     /// Get a token as `token` does, then call an API with it and print the answer.
     Call(CallArgs),
+    /// Verify a dual-subject access token as an API would (signature through the issuer's
+    /// JWKS, issuer, audience, times, layout; Entra ID's act assertion) and print the agent
+    /// and the human as JSON. DUAL_AUTH_CA_BUNDLE adds trusted roots for the JWKS fetch.
+    Verify(TokenVerifyArgs),
     /// Run the guide's story end to end on an embedded identity provider and API.
     Demo {
         /// Which vendor's dialect.
@@ -98,6 +102,53 @@ struct CallArgs {
     agent_id: Option<String>,
     #[command(flatten)]
     act: ActInput,
+}
+
+#[derive(Args, Debug)]
+struct TokenVerifyArgs {
+    /// The issuer trusted, exactly as the token's `iss` says it.
+    #[arg(long)]
+    issuer: String,
+    /// The audience this API is known by (the token's `aud` must name it).
+    #[arg(long)]
+    audience: String,
+    /// The issuer's JWKS URL (default: found by OIDC discovery from the issuer).
+    #[arg(long)]
+    jwks_url: Option<String>,
+    /// How the token names the agent and the human.
+    #[arg(long, value_enum, default_value_t = LayoutArg::DualAuth)]
+    layout: LayoutArg,
+    /// Entra ID: the X-Act-Assertion that came with the token.
+    #[arg(long, requires = "app_public_key")]
+    act_assertion: Option<String>,
+    /// Entra ID: the application's public key (PEM) that signs act assertions.
+    #[arg(long, requires = "act_assertion")]
+    app_public_key: Option<PathBuf>,
+    /// Entra ID: the application's id, required as the assertion's `iss` when given.
+    #[arg(long, requires = "act_assertion")]
+    app_id: Option<String>,
+    /// Entra ID: the assertion's audience (default: --audience).
+    #[arg(long, requires = "act_assertion")]
+    assertion_audience: Option<String>,
+    /// A scope the token must carry (repeat for more).
+    #[arg(long = "require-scope")]
+    required_scopes: Vec<String>,
+    /// The `typ` header required, for example at+jwt.
+    #[arg(long = "type")]
+    required_type: Option<String>,
+    /// Clock skew tolerated, in seconds.
+    #[arg(long, default_value_t = 5)]
+    leeway: u64,
+    /// The access token; read from stdin when absent.
+    token: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LayoutArg {
+    /// `sub` = the agent, `act` = the human (Keycloak, Auth0, Okta as the guides configure them).
+    DualAuth,
+    /// `sub` = the human, `act.sub` = the agent, nested for delegation chains (token exchange).
+    Rfc8693,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,6 +320,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Act(ActCommand::Sign(args)) => sign(&args),
         Command::Act(ActCommand::Verify(args)) => verify(args),
         Command::Inspect { token } => inspect(token),
+        Command::Verify(args) => runtime()?.block_on(verify_token(args)),
         Command::Token(args) => runtime()?.block_on(token(&args)),
         Command::Call(args) => runtime()?.block_on(call(&args)),
         Command::Demo { vendor, flow } => runtime()?.block_on(run_demo(vendor, flow)),
@@ -432,6 +484,41 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
     let verifier = builder.build().map_err(|e| e.to_string())?;
     let verified = runtime()?.block_on(verifier.verify(&token)).map_err(|e| e.to_string())?;
     println!("{}", serde_json::to_string(verified.act()).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+async fn verify_token(args: TokenVerifyArgs) -> Result<(), String> {
+    use dual_auth::verify::{ActAssertionPolicy, IssuerPolicy, Layout, Verifier};
+    let token = token_or_stdin(args.token)?;
+    let mut policy = IssuerPolicy::new(&args.issuer, &args.audience).leeway(Duration::from_secs(args.leeway));
+    if let Some(url) = &args.jwks_url {
+        policy = policy.jwks_url(url);
+    }
+    policy = policy.layout(match args.layout {
+        LayoutArg::DualAuth => Layout::DualAuth,
+        LayoutArg::Rfc8693 => Layout::Rfc8693,
+    });
+    if let Some(typ) = &args.required_type {
+        policy = policy.require_type(typ);
+    }
+    policy = policy.require_scopes(args.required_scopes.iter().cloned());
+    if let Some(path) = &args.app_public_key {
+        let key = VerifyingKey::from_pem_file(path).map_err(|e| format!("--app-public-key: {e}"))?;
+        let audience = args.assertion_audience.as_deref().unwrap_or(&args.audience);
+        let mut assertion = ActAssertionPolicy::with_key(key, audience).leeway(Duration::from_secs(args.leeway));
+        if let Some(app_id) = &args.app_id {
+            assertion = assertion.app_id(app_id);
+        }
+        policy = policy.act_assertion(assertion);
+    }
+    let mut http = HttpSettings::default();
+    if let Some(path) = std::env::var_os("DUAL_AUTH_CA_BUNDLE") {
+        let pem = std::fs::read(&path).map_err(|e| format!("DUAL_AUTH_CA_BUNDLE {}: {e}", PathBuf::from(&path).display()))?;
+        http.extra_root_certificates_pem = Some(pem);
+    }
+    let verifier = Verifier::builder().issuer(policy).http(http).build().map_err(|e| e.to_string())?;
+    let subject = verifier.verify(&token, args.act_assertion.as_deref().map(str::trim)).await.map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string_pretty(&subject).map_err(|e| e.to_string())?);
     Ok(())
 }
 

@@ -14,8 +14,13 @@ fn dual_auth(args: &[&str]) -> Output {
 }
 
 fn with_stdin(args: &[&str], input: &str) -> Output {
+    with_stdin_and_env(args, input, &[])
+}
+
+fn with_stdin_and_env(args: &[&str], input: &str, env: &[(String, String)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dual-auth"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -322,4 +327,115 @@ fn token_and_call_use_the_configuration_from_the_environment() {
     assert_fails_with(&out, "keycloak token endpoint answered HTTP 401: invalid_client");
     let out = with_env(&["call", "--url", "http://insecure.example.com/", "--scope", "finance.read", "--sub", "u"], &env);
     assert_fails_with(&out, "API URL must use HTTPS");
+}
+
+#[test]
+fn verify_prints_the_dual_subject_of_a_token_or_one_line_saying_why_not() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (idp, env) = dev_idp(&runtime, dir.path());
+    let out =
+        with_env(&["token", "--scope", "finance.read", "--sub", "user_12345", "--email", "alice@corp.example.com", "--show-token"], &env);
+    let printed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let token = printed["access_token"].as_str().unwrap().to_owned();
+    let issuer = idp.keycloak_token_url().replace("/protocol/openid-connect/token", "");
+    let audience = idp.config().api_audience.clone();
+
+    // Keys by OIDC discovery from the issuer; the token as an argument.
+    let out = with_env(&["verify", "--issuer", &issuer, "--audience", &audience, "--type", "at+jwt", &token], &env);
+    let subject: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(subject["issuer"], issuer.as_str());
+    assert_eq!(subject["agent"], serde_json::json!({"sub": "cli-agent", "client_id": "cli-agent"}));
+    assert_eq!(subject["human"], serde_json::json!({"sub": "user_12345", "email": "alice@corp.example.com"}));
+    assert_eq!(subject["chain"], serde_json::json!([]));
+    assert_eq!(subject["scopes"], serde_json::json!(["finance.read"]));
+    assert!(subject["expires_at"].as_u64().unwrap() > 1_700_000_000);
+
+    // The JWKS named; the token on stdin.
+    let jwks = format!("{issuer}/protocol/openid-connect/certs");
+    let out = with_stdin_and_env(&["verify", "--issuer", &issuer, "--audience", &audience, "--jwks-url", &jwks], &token, &env);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap()["human"]["sub"], "user_12345");
+
+    // Refusals: one line on stderr, exit 1, nothing of the token.
+    let cases: [(&[&str], &str); 5] = [
+        (&["--audience", "https://other.example/api"], "audience \"https://api.dual-auth.example/finance\" does not name this API"),
+        (&["--audience", &audience, "--require-scope", "finance.write"], "insufficient scope: missing finance.write"),
+        (&["--audience", &audience, "--layout", "rfc8693"], "no dual subject in the rfc8693 layout"),
+        (&["--audience", &audience, "--type", "JWT"], "token type \"at+jwt\" is not accepted"),
+        (&["--audience", &audience, "--jwks-url", "http://localhost/jwks"], "verifier setting jwks_url is invalid: must use https://"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["verify", "--issuer", &issuer];
+        args.extend_from_slice(extra);
+        args.push(&token);
+        let out = with_env(&args, &env);
+        assert_fails_with(&out, needle);
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(token.rsplit('.').next().unwrap()));
+    }
+    let out = with_env(&["verify", "--issuer", "https://elsewhere.example", "--audience", &audience, &token], &env);
+    assert_fails_with(&out, "issuer \"");
+    let out = with_env(&["verify", "--issuer", &issuer, "--audience", &audience, "not.a-token"], &env);
+    assert_fails_with(&out, "malformed token");
+}
+
+#[test]
+fn verify_checks_an_entra_id_token_with_its_act_assertion() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "cli-test-client-secret-0123456789abcdef";
+    let app_public = dual_auth_test_support::key_fixture("rsa2048-other.pub.pem");
+    let mut config = dual_auth_devidp::DevIdpConfig::with_client("cli-agent", secret);
+    config.app_public_key_pem = Some(std::fs::read(&app_public).unwrap());
+    let idp = runtime.block_on(dual_auth_devidp::DevIdp::start(config, ([127, 0, 0, 1], 0).into())).unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, idp.ca_pem()).unwrap();
+    let entra_api = idp.config().entra_api.clone();
+    let env: Vec<(String, String)> = [
+        ("DUAL_AUTH_VENDOR", "entraid".to_owned()),
+        ("ENTRAID_TOKEN_URL", idp.entra_token_url()),
+        ("AGENT_CLIENT_ID", "cli-agent".to_owned()),
+        ("AGENT_CLIENT_SECRET", secret.to_owned()),
+        ("APP_ID", "cli-app".to_owned()),
+        ("APP_PRIVATE_KEY_PATH", dual_auth_test_support::key_fixture("rsa2048-other.pem").display().to_string()),
+        ("API_AUDIENCE", entra_api.clone()),
+        ("API_SCOPE", format!("{entra_api}/.default")),
+        ("DUAL_AUTH_CA_BUNDLE", ca.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let scope = format!("{entra_api}/.default");
+    let out = with_env(&["token", "--scope", &scope, "--sub", "user_12345", "--show-token"], &env);
+    let printed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let (token, assertion) = (printed["access_token"].as_str().unwrap(), printed["act_assertion"].as_str().unwrap());
+    let issuer = idp.entra_token_url().replace("/oauth2/v2.0/token", "/v2.0");
+    let jwks = idp.entra_token_url().replace("/oauth2/v2.0/token", "/discovery/v2.0/keys");
+    let public = app_public.display().to_string();
+    let args = |app_id: &'static str| {
+        vec![
+            "verify".to_owned(),
+            "--issuer".into(),
+            issuer.clone(),
+            "--audience".into(),
+            entra_api.clone(),
+            "--jwks-url".into(),
+            jwks.clone(),
+            "--act-assertion".into(),
+            assertion.to_owned(),
+            "--app-public-key".into(),
+            public.clone(),
+            "--app-id".into(),
+            app_id.into(),
+            token.to_owned(),
+        ]
+    };
+    let run = |args: Vec<String>| with_env(&args.iter().map(String::as_str).collect::<Vec<_>>(), &env);
+    let out = run(args("someone-else"));
+    assert_fails_with(&out, "act assertion refused");
+    let out = run(args("cli-app"));
+    let subject: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(subject["agent"]["client_id"], "cli-agent");
+    assert_eq!(subject["human"], serde_json::json!({"sub": "user_12345"}));
+    let out = with_env(&["verify", "--issuer", &issuer, "--audience", &entra_api, "--jwks-url", &jwks, token], &env);
+    assert_fails_with(&out, "no dual subject in the dual-auth layout");
 }

@@ -110,10 +110,6 @@ impl TokenSigner {
         Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signer.sign_to_vec()?)))
     }
 
-    pub(crate) fn public_key(&self) -> Result<PKey<Public>, openssl::error::ErrorStack> {
-        PKey::public_key_from_der(&self.key.public_key_to_der()?)
-    }
-
     pub(crate) fn jwk(&self) -> Result<Value, openssl::error::ErrorStack> {
         let rsa = self.key.rsa()?;
         Ok(serde_json::json!({

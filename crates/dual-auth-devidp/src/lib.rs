@@ -17,6 +17,8 @@
 //! single-use `jti`. Access tokens are RS256 JWTs (JWKS and discovery served) with
 //! `sub` = the agent and `act` = the human from the assertion (Entra ID: no `act`, as in
 //! real life; the API then requires a valid `X-Act-Assertion` naming the same agent).
+//! The demo API verifies with `dual-auth-verify`'s [`DualAuthLayer`], fetching this
+//! provider's own JWKS over HTTPS, as a real API would.
 //! TLS comes from a throw-away CA generated at start; [`DevIdp::ca_pem`] gives its
 //! certificate for the clients to trust.
 #![forbid(unsafe_code)]
@@ -29,11 +31,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use openssl::pkey::{PKey, Public};
+use dual_auth_core::VerifyingKey;
+use dual_auth_core::token_endpoint::HttpSettings;
+use dual_auth_verify::{ActAssertionPolicy, DualAuthLayer, DualSubject, IssuerPolicy, Verifier};
+use openssl::pkey::PKey;
 use serde_json::{Value, json};
 
 const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -72,6 +77,8 @@ pub struct DevIdpConfig {
     pub clients: Vec<RegisteredClient>,
     /// The application's public key (PEM), to check Entra ID act assertions at the API.
     pub app_public_key_pem: Option<Vec<u8>>,
+    /// The application's id, required as the act assertions' `iss` when set.
+    pub app_id: Option<String>,
 }
 
 impl DevIdpConfig {
@@ -85,6 +92,7 @@ impl DevIdpConfig {
             entra_api: "api://dual-auth-demo-api".into(),
             clients: vec![RegisteredClient { client_id: client_id.into(), secret: Some(secret.into()), public_key: None }],
             app_public_key_pem: None,
+            app_id: None,
         }
     }
 }
@@ -105,8 +113,6 @@ struct Inner {
     config: DevIdpConfig,
     base: String,
     signer: jwt::TokenSigner,
-    token_key: PKey<Public>,
-    app_key: Option<PKey<Public>>,
     seen_jtis: Mutex<HashMap<String, u64>>,
 }
 
@@ -140,12 +146,13 @@ impl DevIdp {
         let port = listener.local_addr().map_err(|e| fail("bind", &e))?.port();
         let base = format!("https://localhost:{port}");
         let signer = jwt::TokenSigner::generate().map_err(|e| fail("signing key", &e))?;
-        let token_key = signer.public_key().map_err(|e| fail("signing key", &e))?;
-        let app_key = match &config.app_public_key_pem {
-            Some(pem) => Some(PKey::public_key_from_pem(pem).map_err(|e| fail("app public key", &e))?),
-            None => None,
-        };
-        let inner = Arc::new(Inner { config, base, signer, token_key, app_key, seen_jtis: Mutex::new(HashMap::new()) });
+        let inner = Arc::new(Inner { config, base, signer, seen_jtis: Mutex::new(HashMap::new()) });
+        let verifier = inner.api_verifier(&ca_pem).map_err(|e| fail("demo API", &e))?;
+        // The demo API verifies as any API would: dual-auth-verify, keys from the JWKS above.
+        let api = Router::new()
+            .route("/api/{*path}", get(demo_api).post(demo_api))
+            .layer(DualAuthLayer::new(verifier).realm("dual-auth-demo"))
+            .with_state(Arc::clone(&inner));
         let app = Router::new()
             .route("/realms/{realm}/protocol/openid-connect/token", post(keycloak_token))
             .route("/realms/{realm}/protocol/openid-connect/certs", get(jwks))
@@ -156,8 +163,8 @@ impl DevIdp {
             .route("/oauth2/{server}/v1/keys", get(jwks))
             .route("/{tenant}/oauth2/v2.0/token", post(entra_token))
             .route("/{tenant}/discovery/v2.0/keys", get(jwks))
-            .route("/api/{*path}", get(demo_api).post(demo_api))
-            .with_state(Arc::clone(&inner));
+            .with_state(Arc::clone(&inner))
+            .merge(api);
         let tls = axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem.into_bytes(), key_pem.into_bytes())
             .await
             .map_err(|e| fail("TLS", &e))?;
@@ -258,7 +265,48 @@ fn oauth_error(dialect: Dialect, status: StatusCode, error: &str, description: &
     OAuthError { status, body }
 }
 
+impl Dialect {
+    fn name(self) -> &'static str {
+        match self {
+            Dialect::Keycloak => "keycloak",
+            Dialect::Auth0 => "auth0",
+            Dialect::Okta => "okta",
+            Dialect::Entra => "entraid",
+        }
+    }
+}
+
 impl Inner {
+    /// The demo API's verifier: the four dialects' issuers with their JWKS; Entra ID's
+    /// tokens with the application's act assertion when its key is configured.
+    fn api_verifier(&self, ca_pem: &str) -> Result<Verifier, String> {
+        let jwks = |path: &str| format!("{}{path}", self.base);
+        let typed = |issuer: String, audience: &str, jwks_url: String| {
+            IssuerPolicy::new(issuer, audience).jwks_url(jwks_url).require_type("at+jwt")
+        };
+        let api = &self.config.api_audience;
+        let mut builder = Verifier::builder()
+            .http(HttpSettings { extra_root_certificates_pem: Some(ca_pem.as_bytes().to_vec()), ..HttpSettings::default() })
+            .issuer(typed(
+                self.issuer(Dialect::Keycloak),
+                api,
+                jwks(&format!("/realms/{}/protocol/openid-connect/certs", self.config.realm)),
+            ))
+            .issuer(typed(self.issuer(Dialect::Auth0), api, jwks("/.well-known/jwks.json")))
+            .issuer(typed(self.issuer(Dialect::Okta), api, jwks(&format!("/oauth2/{}/v1/keys", self.config.okta_server))));
+        if let Some(pem) = &self.config.app_public_key_pem {
+            let key = VerifyingKey::from_pem(pem).map_err(|e| format!("app public key: {e}"))?;
+            let mut assertion = ActAssertionPolicy::with_key(key, &self.config.entra_api);
+            if let Some(app_id) = &self.config.app_id {
+                assertion = assertion.app_id(app_id);
+            }
+            let entra =
+                typed(self.issuer(Dialect::Entra), &self.config.entra_api, jwks(&format!("/{}/discovery/v2.0/keys", self.config.tenant)));
+            builder = builder.issuer(entra.act_assertion(assertion));
+        }
+        builder.build().map_err(|e| e.to_string())
+    }
+
     fn issuer(&self, dialect: Dialect) -> String {
         match dialect {
             Dialect::Keycloak => format!("{}/realms/{}", self.base, self.config.realm),
@@ -471,59 +519,18 @@ async fn keycloak_discovery(State(idp): State<Arc<Inner>>) -> Json<Value> {
     }))
 }
 
-/// The protected demo API: verifies the token (and Entra ID's act assertion) and answers
-/// with the agent and the human it saw.
-async fn demo_api(State(idp): State<Arc<Inner>>, headers: HeaderMap) -> (StatusCode, Json<Value>) {
-    let refuse = |why: &str| (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_token", "error_description": why})));
-    let Some(token) = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) else {
-        return refuse("no bearer token");
-    };
-    let Ok(token) = jwt::decode(token) else { return refuse("malformed token") };
-    if !token.verifies_with(&idp.token_key, "RS256") {
-        return refuse("token signature");
-    }
-    let now = now();
-    if token.u64_claim("exp").is_none_or(|exp| exp <= now) {
-        return refuse("token expired");
-    }
-    let iss = token.str_claim("iss").unwrap_or_default();
-    let vendor = [Dialect::Keycloak, Dialect::Auth0, Dialect::Okta, Dialect::Entra].into_iter().find(|d| idp.issuer(*d) == iss);
-    let (vendor_name, agent, human, act) = match vendor {
-        Some(Dialect::Entra) => {
-            if token.str_claim("aud") != Some(idp.config.entra_api.as_str()) {
-                return refuse("token audience");
-            }
-            let Some(assertion) = headers.get("x-act-assertion").and_then(|v| v.to_str().ok()) else {
-                return refuse("Entra ID tokens need an X-Act-Assertion");
-            };
-            let (Ok(assertion), Some(app_key)) = (jwt::decode(assertion), &idp.app_key) else { return refuse("act assertion unusable") };
-            if !assertion.verifies_with(app_key, "RS256") {
-                return refuse("act assertion signature");
-            }
-            if assertion.str_claim("aud") != Some(idp.config.entra_api.as_str()) || assertion.u64_claim("exp").is_none_or(|exp| exp <= now)
-            {
-                return refuse("act assertion audience or expiry");
-            }
-            if assertion.str_claim("azp") != token.str_claim("azp") {
-                return refuse("the act assertion names another agent than the token");
-            }
-            let act = assertion.claims.get("act").cloned().unwrap_or(Value::Null);
-            ("entraid", token.str_claim("azp").unwrap_or_default().to_owned(), act.get("sub").cloned(), act)
-        }
-        Some(dialect) => {
-            if token.str_claim("aud") != Some(idp.config.api_audience.as_str()) {
-                return refuse("token audience");
-            }
-            let act = token.claims.get("act").cloned().unwrap_or(Value::Null);
-            let name = match dialect {
-                Dialect::Keycloak => "keycloak",
-                Dialect::Auth0 => "auth0",
-                _ => "okta",
-            };
-            (name, token.str_claim("sub").unwrap_or_default().to_owned(), act.get("sub").cloned(), act)
-        }
-        None => return refuse("unknown issuer"),
-    };
-    let Some(human) = human else { return refuse("no human (act.sub) in the token") };
-    (StatusCode::OK, Json(json!({"vendor": vendor_name, "agent": agent, "human": human, "act": act})))
+/// The protected demo API, behind [`DualAuthLayer`]: answers with the agent and the human
+/// the verified token (and, for Entra ID, act assertion) named.
+async fn demo_api(State(idp): State<Arc<Inner>>, subject: DualSubject) -> Json<Value> {
+    let vendor = [Dialect::Keycloak, Dialect::Auth0, Dialect::Okta, Dialect::Entra]
+        .into_iter()
+        .find(|d| idp.issuer(*d) == subject.issuer)
+        .map_or("unknown", Dialect::name);
+    Json(json!({
+        "vendor": vendor,
+        "agent": subject.agent.id(),
+        "human": subject.human.sub(),
+        "act": subject.human.to_value(),
+        "chain": subject.chain,
+    }))
 }

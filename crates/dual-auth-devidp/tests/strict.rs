@@ -16,7 +16,10 @@ const SECRET: &str = "devidp-strict-client-secret-0123456789ab";
 const AGENT: &str = "agent";
 
 async fn idp() -> (DevIdp, HttpSettings) {
-    let idp = DevIdp::start(DevIdpConfig::with_client(AGENT, SECRET), ([127, 0, 0, 1], 0).into()).await.unwrap();
+    let mut config = DevIdpConfig::with_client(AGENT, SECRET);
+    // The application's key, so the demo API accepts Entra ID tokens with act assertions.
+    config.app_public_key_pem = Some(std::fs::read(dual_auth_test_support::key_fixture("rsa2048-spki.pub.pem")).unwrap());
+    let idp = DevIdp::start(config, ([127, 0, 0, 1], 0).into()).await.unwrap();
     let http = HttpSettings {
         extra_root_certificates_pem: Some(idp.ca_pem().as_bytes().to_vec()),
         retry: RetryPolicy::none(),
@@ -119,7 +122,10 @@ async fn the_api_refuses_tokens_without_a_human_and_entra_tokens_without_an_asse
         .unwrap();
     let answer = client.get(format!("{}/x", idp.api_url())).bearer_auth(grant.access_token.expose_secret()).send().await.unwrap();
     assert_eq!(answer.status(), 401);
-    assert!(answer.text().await.unwrap().contains("no human"));
+    assert_eq!(
+        answer.headers()["www-authenticate"],
+        r#"Bearer realm="dual-auth-demo", error="invalid_token", error_description="The token does not name an agent acting for a human""#
+    );
 
     // An Entra ID token alone is not enough.
     let entra = TokenEndpoint::new(Vendor::EntraId, &idp.entra_token_url(), client.clone(), RetryPolicy::none()).unwrap();
@@ -137,7 +143,10 @@ async fn the_api_refuses_tokens_without_a_human_and_entra_tokens_without_an_asse
         .unwrap();
     let answer = client.get(format!("{}/x", idp.api_url())).bearer_auth(grant.access_token.expose_secret()).send().await.unwrap();
     assert_eq!(answer.status(), 401);
-    assert!(answer.text().await.unwrap().contains("X-Act-Assertion"));
+    assert_eq!(
+        answer.text().await.unwrap(),
+        r#"{"error":"invalid_token","error_description":"An X-Act-Assertion header is required with this token"}"#
+    );
     // A non-/.default scope is refused by the Entra dialect.
     let err = entra
         .request(|| {

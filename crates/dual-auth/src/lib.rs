@@ -6,7 +6,7 @@
 //! with it.
 //!
 //! This umbrella crate re-exports the workspace's crates behind Cargo features, so a
-//! program compiles only the vendors (and, later, secret stores) it uses:
+//! program compiles only the vendors, secret stores and API-side pieces it uses:
 //!
 //! ```toml
 //! [dependencies]
@@ -15,9 +15,10 @@
 //!
 //! What's here: the human identity ([`Act`], [`UserSession`]), act JWTs for remote agents
 //! ([`ActJwtSigner`], [`ActJwtVerifier`]), the four vendor adapters, the two flows and the
-//! token cache ([`session`]), the API client ([`api`]), and [`build_adapter`], which turns
-//! a vendor's configuration into a cached adapter. Configuration loading from the
-//! environment and secret stores arrives with issue 4.
+//! token cache ([`session`]), the API client ([`api`]), configuration from the environment
+//! or a secret store ([`load_config`], [`config`]), [`build_adapter`], which turns a
+//! vendor's configuration into a cached adapter, and, with the `verify` feature, the API
+//! side that verifies the tokens (`verify`).
 //!
 //! ```
 //! use dual_auth::prelude::*;
@@ -44,6 +45,10 @@ pub use dual_auth_config as config;
 /// Redis for replicas: shared replay guard and encrypted token cache (feature `redis`).
 #[cfg(feature = "redis")]
 pub use dual_auth_redis as redis;
+
+/// The API side: verifying dual-subject tokens (feature `verify`).
+#[cfg(feature = "verify")]
+pub use dual_auth_verify as verify;
 
 /// The Keycloak adapter crate (feature `keycloak`).
 #[cfg(feature = "keycloak")]

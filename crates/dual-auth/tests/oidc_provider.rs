@@ -9,8 +9,6 @@
 // Helpers outside #[test] functions unwrap too: in a test, a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -19,44 +17,19 @@ use dual_auth::okta::{OktaAdapter, OktaConfig};
 use dual_auth::secrecy::{ExposeSecret, SecretString};
 use dual_auth::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy, TokenEndpoint, field};
 use dual_auth::{Act, AssertionClaims, ClientAuthentication, IamAdapter, IamError, ManualClock, SigningKey, TokenRequest, Vendor};
-use dual_auth_test_support::https::{TestCa, closed_port};
-use dual_auth_test_support::process::{ServerProcess, oidc_provider_module};
+use dual_auth_test_support::process::{OIDC_PROVIDER_API as API, OIDC_PROVIDER_SECRET as SECRET, OidcProvider};
 use dual_auth_test_support::{jwt, key_fixture};
 use serde_json::Value;
 
-const SECRET: &str = "oidc-provider-client-secret-0123456789abcdef";
-const API: &str = "https://api.example.com/finance";
-
-struct Idp {
-    _process: ServerProcess,
-    _dir: tempfile::TempDir,
-    port: u16,
-    ca: TestCa,
-}
+struct Idp(OidcProvider);
 
 fn start_idp() -> Idp {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = ca.write_server_files(dir.path());
-    let port = closed_port();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/oidc_provider.mjs");
-    let mut command = Command::new("node");
-    command
-        .arg(script)
-        .env("OIDC_PROVIDER_MODULE", oidc_provider_module())
-        .env("PORT", port.to_string())
-        .env("TLS_CERT", cert)
-        .env("TLS_KEY", key)
-        .env("CLIENT_SECRET", SECRET)
-        .env("CLIENT_PUBLIC_KEY", key_fixture("rsa2048-spki.pub.pem"))
-        .env("API_AUDIENCE", API);
-    let process = ServerProcess::start(command, "READY", Duration::from_secs(30));
-    Idp { _process: process, _dir: dir, port, ca }
+    Idp(OidcProvider::start())
 }
 
 impl Idp {
     fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}/realms/corp{path}", self.port)
+        self.0.url(path)
     }
 
     fn token_url(&self) -> String {
@@ -65,7 +38,7 @@ impl Idp {
 
     fn http(&self) -> HttpSettings {
         HttpSettings {
-            extra_root_certificates_pem: Some(self.ca.ca_pem().as_bytes().to_vec()),
+            extra_root_certificates_pem: Some(self.0.ca.ca_pem().as_bytes().to_vec()),
             retry: RetryPolicy::none(),
             ..HttpSettings::default()
         }

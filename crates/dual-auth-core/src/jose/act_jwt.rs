@@ -203,9 +203,15 @@ pub struct VerifiedActJwt {
     expires_at: SystemTime,
     algorithm: SigningAlgorithm,
     key_id: Option<String>,
+    authorized_party: Option<String>,
 }
 
 impl VerifiedActJwt {
+    /// The `azp` claim, if present: the agent an Entra ID act assertion was made for, which
+    /// an API compares with the agent the Microsoft token names.
+    pub fn authorized_party(&self) -> Option<&str> {
+        self.authorized_party.as_deref()
+    }
     /// The human identity.
     pub fn act(&self) -> &Act {
         &self.act
@@ -459,6 +465,11 @@ impl ActJwtVerifier {
             }
             None => return Err(ActJwtError::MissingClaim { claim: "jti" }),
         };
+        let authorized_party = match claims.remove("azp") {
+            None => None,
+            Some(Value::String(azp)) if !azp.is_empty() => Some(azp),
+            Some(_) => return Err(ActJwtError::InvalidClaim { claim: "azp", reason: "must be a non-empty string".into() }),
+        };
         let act = match claims.remove("act") {
             None => return Err(ActJwtError::InvalidAct(ActError::MissingSub)),
             Some(value) => Act::from_value(value).map_err(ActJwtError::InvalidAct)?,
@@ -471,6 +482,7 @@ impl ActJwtVerifier {
             expires_at: SystemTime::UNIX_EPOCH + Duration::from_secs(exp),
             algorithm: key.algorithm(),
             key_id: key.key_id().map(str::to_owned),
+            authorized_party,
         })
     }
 }

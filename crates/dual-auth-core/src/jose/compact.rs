@@ -120,6 +120,8 @@ pub(crate) fn sign<T: Serialize + ?Sized>(key: &dyn JwsSign, claims: &T) -> Resu
 pub struct UnverifiedJwt {
     header: Map<String, Value>,
     claims: Map<String, Value>,
+    signing_input: String,
+    signature: Vec<u8>,
 }
 
 impl UnverifiedJwt {
@@ -129,7 +131,27 @@ impl UnverifiedJwt {
     /// [`ActJwtError::Malformed`] when it is not three base64url parts with JSON objects.
     pub fn parse(token: &str) -> Result<Self, ActJwtError> {
         let parts = split(token)?;
-        Ok(Self { header: parts.header, claims: json_object(&parts.claims_bytes, "claims")? })
+        Ok(Self {
+            claims: json_object(&parts.claims_bytes, "claims")?,
+            header: parts.header,
+            signing_input: parts.signing_input.to_owned(),
+            signature: parts.signature,
+        })
+    }
+
+    /// The signed bytes: the first two parts, as they came.
+    pub fn signing_input(&self) -> &str {
+        &self.signing_input
+    }
+
+    /// The decoded signature; check it with [`crate::VerifyingKey::verifies`].
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
+    /// Takes the claims.
+    pub fn into_claims(self) -> Map<String, Value> {
+        self.claims
     }
 
     /// The JOSE header.

@@ -124,6 +124,19 @@ impl SigningAlgorithm {
             Self::EdDsa => Box::new(jws::EdDSA.verifier_from_der(spki_der)?),
         })
     }
+
+    fn verifier_from_jwk(self, jwk: &josekit::jwk::Jwk) -> Result<Box<dyn JwsVerifier>, josekit::JoseError> {
+        Ok(match self {
+            Self::Rs256 => Box::new(jws::RS256.verifier_from_jwk(jwk)?),
+            Self::Rs384 => Box::new(jws::RS384.verifier_from_jwk(jwk)?),
+            Self::Rs512 => Box::new(jws::RS512.verifier_from_jwk(jwk)?),
+            Self::Ps256 => Box::new(jws::PS256.verifier_from_jwk(jwk)?),
+            Self::Ps384 => Box::new(jws::PS384.verifier_from_jwk(jwk)?),
+            Self::Ps512 => Box::new(jws::PS512.verifier_from_jwk(jwk)?),
+            Self::Es256 => Box::new(jws::ES256.verifier_from_jwk(jwk)?),
+            Self::EdDsa => Box::new(jws::EdDSA.verifier_from_jwk(jwk)?),
+        })
+    }
 }
 
 impl fmt::Display for SigningAlgorithm {
@@ -522,6 +535,64 @@ impl VerifyingKey {
             .verifier_from_der(&pem.der)
             .map_err(|e| KeyError::InvalidKey { reason: format!("{} public key: {}", key_type.name(), josekit_reason(&e)) })?;
         Ok(Self { algorithm, key_id: None, verifier: Arc::from(verifier) })
+    }
+
+    /// Loads a public key from a JWK, as published in an issuer's JWKS.
+    ///
+    /// The algorithm is the JWK's `alg` when present (it must suit the key), else the one
+    /// the key's kind implies (RSA → RS256, EC P-256 → ES256, OKP Ed25519 → EdDSA); the key
+    /// then verifies that algorithm only. `kid` becomes the key id.
+    ///
+    /// ```
+    /// use dual_auth_core::VerifyingKey;
+    ///
+    /// let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "k1",
+    ///     "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+    /// let key = VerifyingKey::from_jwk(jwk.as_object().unwrap())?;
+    /// assert_eq!((key.algorithm().as_str(), key.key_id()), ("EdDSA", Some("k1")));
+    /// # Ok::<(), dual_auth_core::KeyError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidKey`] for symmetric (`oct`) keys, keys carrying private members,
+    /// keys whose `use` is not `sig` or whose `key_ops` exclude `verify`, unsupported curves
+    /// and algorithms, RSA keys under 2048 bits, and malformed members.
+    pub fn from_jwk(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<Self, KeyError> {
+        let invalid = |reason: String| KeyError::InvalidKey { reason };
+        let text = |name: &str| match jwk.get(name) {
+            None => Ok(None),
+            Some(serde_json::Value::String(value)) => Ok(Some(value.as_str())),
+            Some(_) => Err(invalid(format!("JWK member \"{name}\" must be a string"))),
+        };
+        let key_type = match (text("kty")?, text("crv")?) {
+            (Some("RSA"), _) => KeyType::Rsa,
+            (Some("EC"), Some("P-256")) => KeyType::EcP256,
+            (Some("OKP"), Some("Ed25519")) => KeyType::Ed25519,
+            (Some("oct"), _) => return Err(invalid("a symmetric (oct) JWK cannot verify: only public keys are trusted".into())),
+            (Some(kty @ ("EC" | "OKP")), crv) => {
+                return Err(invalid(format!("JWK {kty} curve {crv:?} is not supported: use P-256 or Ed25519")));
+            }
+            (Some(kty), _) => return Err(invalid(format!("JWK kty \"{kty}\" is not supported"))),
+            (None, _) => return Err(invalid("JWK has no \"kty\"".into())),
+        };
+        if let Some(member) = ["d", "p", "q", "dp", "dq", "qi", "k"].into_iter().find(|m| jwk.contains_key(*m)) {
+            return Err(invalid(format!("JWK carries the private member \"{member}\": publish public keys only")));
+        }
+        let algorithm = match text("alg")? {
+            Some(name) => pick_algorithm(key_type, Some(name.parse()?))?,
+            None => key_type.default_algorithm(),
+        };
+        let parsed = josekit::jwk::Jwk::from_map(jwk.clone()).map_err(|e| invalid(format!("JWK: {}", josekit_reason(&e))))?;
+        let verifier =
+            algorithm.verifier_from_jwk(&parsed).map_err(|e| invalid(format!("{} JWK: {}", key_type.name(), josekit_reason(&e))))?;
+        Ok(Self { algorithm, key_id: text("kid")?.map(str::to_owned), verifier: Arc::from(verifier) })
+    }
+
+    /// Whether `jwt`'s signature verifies with this key. The token's `alg` header must name
+    /// this key's algorithm: the token never chooses how it is checked.
+    pub fn verifies(&self, jwt: &crate::UnverifiedJwt) -> bool {
+        jwt.header().get("alg").and_then(serde_json::Value::as_str) == Some(self.algorithm.as_str())
+            && self.verify_bytes(jwt.signing_input().as_bytes(), jwt.signature())
     }
 
     /// Sets the key id; a token whose `kid` names another key is then refused by it.

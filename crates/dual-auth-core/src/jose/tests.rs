@@ -428,3 +428,54 @@ fn verifier_settings_are_bounded() {
     assert!(ActJwtVerifier::builder(key.clone(), AUD).max_lifetime(Duration::from_secs(7200)).build().is_err());
     assert!(ActJwtVerifier::builder(key, AUD).max_token_bytes(10).build().is_err());
 }
+
+#[test]
+fn a_published_jwk_verifies_what_its_private_key_signed_with_its_algorithm_only() {
+    for (file, alg) in [("rsa2048-pkcs8.pem", "RS256"), ("ec-p256-pkcs8.pem", "ES256"), ("ed25519-pkcs8.pem", "EdDSA")] {
+        let signing = SigningKey::from_pem_file(fixture(file)).unwrap().with_key_id("k1");
+        let jwk = signing.public_jwk();
+        let key = VerifyingKey::from_jwk(jwk.as_object().unwrap()).unwrap();
+        assert_eq!((key.algorithm().as_str(), key.key_id()), (alg, Some("k1")), "{file}");
+        let token = UnverifiedJwt::parse(&signing.sign_jwt(&json!({"sub": "x"})).unwrap()).unwrap();
+        assert!(key.verifies(&token), "{file}");
+        // The same signature under a header naming another algorithm does not verify.
+        let mut header = token.header().clone();
+        header.insert("alg".into(), json!(if alg == "RS256" { "PS256" } else { "RS256" }));
+        let relabelled = format!("{}.{}", b64(&Value::Object(header)), token.signing_input().split('.').nth(1).unwrap());
+        let relabelled = format!("{relabelled}.{}", URL_SAFE_NO_PAD.encode(token.signature()));
+        assert!(!key.verifies(&UnverifiedJwt::parse(&relabelled).unwrap()), "{file}");
+    }
+    // Without `alg`, the key's kind decides; with it, it must suit the key.
+    let mut rsa = rsa_key().public_jwk();
+    rsa.as_object_mut().unwrap().remove("alg");
+    assert_eq!(VerifyingKey::from_jwk(rsa.as_object().unwrap()).unwrap().algorithm().as_str(), "RS256");
+    rsa["alg"] = json!("PS384");
+    assert_eq!(VerifyingKey::from_jwk(rsa.as_object().unwrap()).unwrap().algorithm().as_str(), "PS384");
+    rsa["alg"] = json!("ES256");
+    assert!(matches!(VerifyingKey::from_jwk(rsa.as_object().unwrap()), Err(crate::KeyError::AlgorithmMismatch { .. })));
+}
+
+#[test]
+fn jwks_members_that_must_not_be_trusted_are_refused_with_a_reason() {
+    let reason = |jwk: Value| match VerifyingKey::from_jwk(jwk.as_object().unwrap()) {
+        Err(crate::KeyError::InvalidKey { reason }) => reason,
+        other => panic!("expected InvalidKey, got {other:?}"),
+    };
+    assert!(reason(json!({"kty": "oct", "k": "c2VjcmV0"})).contains("symmetric"));
+    let mut private = rsa_key().public_jwk();
+    private["d"] = json!("AQAB");
+    assert!(reason(private).contains("private member \"d\""));
+    let mut encryption = rsa_key().public_jwk();
+    encryption["use"] = json!("enc");
+    assert!(reason(encryption).contains("use must be sig"));
+    let mut ops = rsa_key().public_jwk();
+    ops["key_ops"] = json!(["sign"]);
+    assert!(reason(ops).contains("key_ops"));
+    assert!(reason(json!({"kty": "EC", "crv": "P-521", "x": "AQ", "y": "AQ"})).contains("P-521"));
+    assert!(reason(json!({"kid": "x"})).contains("no \"kty\""));
+    assert!(reason(json!({"kty": 7})).contains("must be a string"));
+    let small = SigningKey::from_pem_file(fixture("rsa1024.pem"));
+    assert!(small.is_err(), "1024-bit keys are refused when loaded from PEM");
+    let n_1024 = URL_SAFE_NO_PAD.encode([0xC3u8; 128]);
+    assert!(reason(json!({"kty": "RSA", "n": n_1024, "e": "AQAB"})).contains("2048"));
+}

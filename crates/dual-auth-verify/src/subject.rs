@@ -1,0 +1,74 @@
+//! What a verified request names: the agent, the human, and any earlier actors.
+
+use std::time::SystemTime;
+
+use dual_auth_core::Act;
+use serde::Serialize;
+
+/// An actor: the agent presenting the token, or an earlier one in a delegation chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Actor {
+    /// Its subject identifier at the issuer (`sub`, or `act.sub`).
+    pub sub: String,
+    /// Its OAuth client id, when the token says (`client_id`, `azp`, `cid` or `appid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+impl Actor {
+    /// An actor with a subject and, optionally, a client id.
+    pub fn new(sub: impl Into<String>, client_id: Option<String>) -> Self {
+        Self { sub: sub.into(), client_id }
+    }
+
+    /// The client id if known, else the subject: the name to authorise and audit by.
+    pub fn id(&self) -> &str {
+        self.client_id.as_deref().unwrap_or(&self.sub)
+    }
+}
+
+/// A verified request's two identities, the same whichever layout the issuer uses.
+///
+/// `Debug` shows the human's `sub` only (no e-mail or name); `Serialize` writes
+/// everything, for an API that chooses to return or store it.
+///
+/// ```
+/// use dual_auth_verify::{Actor, DualSubject};
+/// # fn check(subject: &DualSubject) {
+/// // In a handler: authorise and audit against both identities.
+/// let agent: &Actor = &subject.agent;
+/// let human = subject.human.sub();
+/// assert!(subject.chain.is_empty(), "direct delegation: no earlier actors");
+/// tracing::info!(agent = agent.id(), human, "report read");
+/// # }
+/// ```
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct DualSubject {
+    /// The issuer that vouched for both.
+    pub issuer: String,
+    /// The agent (the OAuth client) presenting the token.
+    pub agent: Actor,
+    /// The human on whose behalf the agent acts.
+    pub human: Act,
+    /// Earlier actors, nearest first, when delegation went through several agents
+    /// (RFC 8693 nested `act`): `chain[0]` delegated to `agent`. Empty for direct delegation.
+    pub chain: Vec<Actor>,
+    /// The token's scopes (`scope` and `scp`).
+    pub scopes: Vec<String>,
+    /// When the token expires.
+    #[serde(serialize_with = "unix_seconds")]
+    pub expires_at: SystemTime,
+}
+
+impl DualSubject {
+    /// Whether the token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+fn unix_seconds<S: serde::Serializer>(at: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(at.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+}

@@ -1,0 +1,660 @@
+//! The verifier: a token (and Entra ID's act assertion) in, a [`DualSubject`] or a
+//! precise [`VerifyError`] out.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use dual_auth_core::token_endpoint::{HttpSettings, require_https_url};
+use dual_auth_core::{Act, ActJwtError, ActJwtVerifier, Clock, MAX_LEEWAY, SystemClock, UnverifiedJwt, VerifiedActJwt, VerifyingKey};
+use serde_json::{Map, Value};
+
+use crate::error::VerifyError;
+use crate::jwks::{IssuerKeys, JwksCachePolicy, KeySource, Lookup};
+use crate::policy::{ActAssertionPolicy, AssertionKeys, IssuerPolicy, KeysSetting, Layout};
+use crate::subject::{Actor, DualSubject};
+
+/// The largest access token accepted by default (Entra ID tokens with many groups run to
+/// several KiB).
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// The deepest RFC 8693 delegation chain accepted (nested `act` objects).
+pub const MAX_CHAIN_DEPTH: usize = 8;
+/// Header parameters that would let a token choose its own key: keys come only from the
+/// issuer's configured JWKS or keys.
+const SELF_KEYED_HEADERS: [&str; 4] = ["jwk", "jku", "x5u", "x5c"];
+
+struct TrustedIssuer {
+    policy: IssuerPolicy,
+    keys: IssuerKeys,
+    assertion: Option<AssertionChecker>,
+}
+
+/// Checks Entra ID act assertions for one issuer.
+struct AssertionChecker {
+    policy: ActAssertionPolicy,
+    keys: IssuerKeys,
+}
+
+struct Inner {
+    issuers: Vec<TrustedIssuer>,
+    max_token_bytes: usize,
+    clock: Arc<dyn Clock>,
+}
+
+/// Verifies dual-subject access tokens. Cheap to clone (one shared cache per issuer).
+///
+/// Checks, in order: size; three base64url parts with JSON objects; the header (`alg`
+/// neither `none` nor HMAC, no `crit`, no key named by the token itself); `iss` picks a
+/// trusted issuer; `typ` when required; the key by `kid` from the issuer's JWKS (one
+/// refresh on an unknown `kid`); the signature, with the algorithm the key is pinned to;
+/// `exp` (required), `nbf`, `iat` with leeway; the lifetime; `aud`; scopes and roles;
+/// the agent and the human in the issuer's layout; for Entra ID, the act assertion and
+/// its binding to the token's agent, recording its `jti` last.
+///
+/// ```no_run
+/// use dual_auth_verify::{IssuerPolicy, Verifier};
+///
+/// # async fn run() -> Result<(), dual_auth_verify::VerifyError> {
+/// let verifier = Verifier::builder()
+///     .issuer(IssuerPolicy::new("https://idp.example.com/realms/corp", "https://api.example.com/finance"))
+///     .build()?;
+/// let subject = verifier.verify("eyJ...", None).await?;
+/// println!("{} acts for {}", subject.agent.id(), subject.human.sub());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let issuers: Vec<&str> = self.inner.issuers.iter().map(|i| i.policy.issuer.as_str()).collect();
+        f.debug_struct("Verifier").field("issuers", &issuers).field("max_token_bytes", &self.inner.max_token_bytes).finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Verifier`].
+#[must_use]
+pub struct VerifierBuilder {
+    issuers: Vec<IssuerPolicy>,
+    http: HttpSettings,
+    cache: JwksCachePolicy,
+    max_token_bytes: usize,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for VerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifierBuilder").field("issuers", &self.issuers).field("cache", &self.cache).finish_non_exhaustive()
+    }
+}
+
+impl VerifierBuilder {
+    /// Trusts this issuer (call once per issuer).
+    pub fn issuer(mut self, policy: IssuerPolicy) -> Self {
+        self.issuers.push(policy);
+        self
+    }
+
+    /// HTTP settings for fetching keys: timeouts, extra CA roots (HTTPS only, no redirects).
+    pub fn http(mut self, http: HttpSettings) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// How keys are cached.
+    pub fn cache_policy(mut self, policy: JwksCachePolicy) -> Self {
+        self.cache = policy;
+        self
+    }
+
+    /// The largest token accepted (default 16 KiB).
+    pub fn max_token_bytes(mut self, max: usize) -> Self {
+        self.max_token_bytes = max;
+        self
+    }
+
+    /// Uses another clock (for tests).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks every setting and builds the verifier. Keys are fetched on first use.
+    ///
+    /// # Errors
+    /// [`VerifyError::Configuration`] naming the setting: no issuer, an issuer twice, an
+    /// empty audience, a non-https JWKS URL, a leeway over 300 s, an act-assertion layout
+    /// without an assertion policy, or HTTP settings that do not build.
+    pub fn build(self) -> Result<Verifier, VerifyError> {
+        let bad = |setting: &'static str, reason: String| VerifyError::Configuration { setting, reason };
+        self.cache.check()?;
+        if self.issuers.is_empty() {
+            return Err(bad("issuer", "trust at least one issuer".into()));
+        }
+        if self.max_token_bytes < 64 {
+            return Err(bad("max_token_bytes", "at least 64".into()));
+        }
+        let http = self.http.build_client().map_err(|e| bad("http", e.to_string()))?;
+        let mut issuers: Vec<TrustedIssuer> = Vec::new();
+        for policy in self.issuers {
+            if issuers.iter().any(|i| i.policy.issuer == policy.issuer) {
+                return Err(bad("issuer", format!("{} is configured twice", policy.issuer)));
+            }
+            check_policy(&policy)?;
+            let source = match &policy.keys {
+                KeysSetting::Discovery => {
+                    require_https_url(&policy.issuer).map_err(|e| bad("issuer", format!("for discovery the issuer {e}")))?;
+                    KeySource::Discovery
+                }
+                KeysSetting::JwksUrl(url) => KeySource::JwksUrl(require_https_url(url).map_err(|e| bad("jwks_url", e))?),
+                KeysSetting::Static(keys) if keys.is_empty() => return Err(bad("static_keys", "give at least one key".into())),
+                KeysSetting::Static(keys) => KeySource::Static(keys.clone()),
+            };
+            let keys = IssuerKeys::new(policy.issuer.clone(), source, self.cache, http.clone(), Arc::clone(&self.clock));
+            let assertion = match &policy.act_assertion {
+                None => None,
+                Some(assertion) => {
+                    let source = match &assertion.keys {
+                        AssertionKeys::Static(keys) => KeySource::Static(keys.clone()),
+                        AssertionKeys::JwksUrl(url) => {
+                            KeySource::JwksUrl(require_https_url(url).map_err(|e| bad("act assertion jwks_url", e))?)
+                        }
+                    };
+                    let name = assertion.app_id.clone().unwrap_or_else(|| "the application".into());
+                    let keys = IssuerKeys::new(name, source, self.cache, http.clone(), Arc::clone(&self.clock));
+                    Some(AssertionChecker { policy: assertion.clone(), keys })
+                }
+            };
+            issuers.push(TrustedIssuer { policy, keys, assertion });
+        }
+        Ok(Verifier { inner: Arc::new(Inner { issuers, max_token_bytes: self.max_token_bytes, clock: self.clock }) })
+    }
+}
+
+fn check_policy(policy: &IssuerPolicy) -> Result<(), VerifyError> {
+    let bad = |setting: &'static str, reason: &str| Err(VerifyError::Configuration { setting, reason: reason.into() });
+    if policy.issuer.trim().is_empty() {
+        return bad("issuer", "must not be empty");
+    }
+    if policy.audiences.iter().any(|a| a.trim().is_empty()) {
+        return bad("audience", "must not be empty: use the identifier your identity provider gives this API");
+    }
+    if policy.leeway > MAX_LEEWAY {
+        return bad("leeway", "at most 300 s");
+    }
+    if policy.max_lifetime < Duration::from_secs(1) {
+        return bad("max_lifetime", "at least 1 s");
+    }
+    match (&policy.act_assertion, policy.layout) {
+        (None, Layout::ActAssertion) => return bad("layout", "act-assertion needs an ActAssertionPolicy (IssuerPolicy::act_assertion)"),
+        (Some(_), layout) if layout != Layout::ActAssertion => {
+            return bad("layout", "an act assertion policy is set: the layout must stay act-assertion");
+        }
+        _ => {}
+    }
+    if let Some(assertion) = &policy.act_assertion {
+        if assertion.leeway > MAX_LEEWAY {
+            return bad("act assertion leeway", "at most 300 s");
+        }
+        if assertion.audience.trim().is_empty() {
+            return bad("act assertion audience", "must not be empty: use the application's API_AUDIENCE");
+        }
+        if matches!(&assertion.keys, AssertionKeys::Static(keys) if keys.is_empty()) {
+            return bad("act assertion keys", "give at least one key");
+        }
+    }
+    Ok(())
+}
+
+impl Verifier {
+    /// Starts a builder with the defaults: no issuer yet, [`HttpSettings::default`],
+    /// [`JwksCachePolicy::default`], 16 KiB tokens, the system clock.
+    pub fn builder() -> VerifierBuilder {
+        VerifierBuilder {
+            issuers: Vec::new(),
+            http: HttpSettings::default(),
+            cache: JwksCachePolicy::default(),
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Verifies `token`, and `act_assertion` (the `X-Act-Assertion` value) for issuers in
+    /// the act-assertion layout. An assertion sent with a token of another layout is
+    /// ignored.
+    ///
+    /// # Errors
+    /// A [`VerifyError`] naming the check that failed.
+    pub async fn verify(&self, token: &str, act_assertion: Option<&str>) -> Result<DualSubject, VerifyError> {
+        let result = self.verify_inner(token, act_assertion).await;
+        match &result {
+            Ok(subject) => {
+                tracing::debug!(event = "token_verified", issuer = %subject.issuer, agent = %subject.agent.id(), human_id = %subject.human.log_id(), chain = subject.chain.len());
+            }
+            Err(e) => tracing::info!(event = "token_refused", reason = %e, "access token refused"),
+        }
+        result
+    }
+
+    /// Verifies a request's headers: one `Authorization: Bearer` and, for Entra ID, one
+    /// `X-Act-Assertion`.
+    ///
+    /// # Errors
+    /// [`VerifyError::MissingToken`], [`VerifyError::InvalidRequest`] for a malformed or
+    /// repeated header, or as [`Verifier::verify`].
+    pub async fn verify_headers(&self, headers: &http::HeaderMap) -> Result<DualSubject, VerifyError> {
+        let (token, assertion) = bearer_and_assertion(headers)?;
+        self.verify(token, assertion).await
+    }
+
+    async fn verify_inner(&self, token: &str, act_assertion: Option<&str>) -> Result<DualSubject, VerifyError> {
+        let token = token.trim();
+        if token.len() > self.inner.max_token_bytes {
+            return Err(VerifyError::TooLarge { size: token.len(), max: self.inner.max_token_bytes });
+        }
+        let jwt = UnverifiedJwt::parse(token).map_err(malformed)?;
+        let header = SafeHeader::read(jwt.header())?;
+        let issuer = self.trusted_issuer(jwt.claims())?;
+        check_type(&issuer.policy, header.typ)?;
+        self.check_signature(issuer, &header, &jwt).await?;
+        let now = self.inner.clock.now();
+        let claims = jwt.claims();
+        let times = check_times(claims, &issuer.policy, now)?;
+        check_audience(claims, &issuer.policy.audiences)?;
+        let scopes = scopes_of(claims)?;
+        let missing: Vec<String> = issuer.policy.required_scopes.iter().filter(|s| !scopes.contains(s)).cloned().collect();
+        if !missing.is_empty() {
+            return Err(VerifyError::InsufficientScope { missing });
+        }
+        check_roles(claims, &issuer.policy.required_roles)?;
+        let (agent, human, chain) = match issuer.policy.layout {
+            Layout::DualAuth => dual_auth_layout(claims)?,
+            Layout::Rfc8693 => rfc8693_layout(claims)?,
+            _ => {
+                let checker = issuer.assertion.as_ref().ok_or_else(|| VerifyError::Configuration {
+                    setting: "layout",
+                    reason: "act-assertion needs an ActAssertionPolicy".into(),
+                })?;
+                let agent = entra_agent(claims)?;
+                let verified = self.check_assertion(checker, &issuer.policy.issuer, &agent, act_assertion).await?;
+                (agent, verified.into_act(), Vec::new())
+            }
+        };
+        Ok(DualSubject { issuer: issuer.policy.issuer.clone(), agent, human, chain, scopes, expires_at: times })
+    }
+
+    fn trusted_issuer(&self, claims: &Map<String, Value>) -> Result<&TrustedIssuer, VerifyError> {
+        let trusted = || self.inner.issuers.iter().map(|i| i.policy.issuer.as_str()).collect::<Vec<_>>().join(", ");
+        match claims.get("iss") {
+            Some(Value::String(iss)) => self
+                .inner
+                .issuers
+                .iter()
+                .find(|i| i.policy.issuer == *iss)
+                .ok_or_else(|| VerifyError::UnknownIssuer { found: format!("\"{iss}\""), trusted: trusted() }),
+            Some(_) => Err(VerifyError::InvalidClaim { claim: "iss", reason: "must be a string".into() }),
+            None => Err(VerifyError::UnknownIssuer { found: "no iss claim".into(), trusted: trusted() }),
+        }
+    }
+
+    /// Finds the issuer's key for the token and checks the signature with it.
+    async fn check_signature(&self, issuer: &TrustedIssuer, header: &SafeHeader<'_>, jwt: &UnverifiedJwt) -> Result<(), VerifyError> {
+        let candidates = match issuer.keys.lookup(header.kid).await? {
+            Lookup::Found(keys) => keys,
+            Lookup::Unknown(why) => {
+                return Err(VerifyError::UnknownKey {
+                    issuer: issuer.policy.issuer.clone(),
+                    kid: header.kid.unwrap_or("(none)").to_owned(),
+                    refreshed: why,
+                });
+            }
+        };
+        let same_alg: Vec<&VerifyingKey> = candidates.iter().filter(|k| k.algorithm().as_str() == header.alg).collect();
+        if same_alg.is_empty() {
+            let mut algs: Vec<&str> = candidates.iter().map(|k| k.algorithm().as_str()).collect();
+            algs.dedup();
+            return Err(VerifyError::AlgorithmNotAllowed {
+                found: header.alg.to_owned(),
+                reason: format!("the issuer's key verifies {} only", algs.join(", ")),
+            });
+        }
+        if same_alg.into_iter().any(|k| k.verifies(jwt)) {
+            Ok(())
+        } else {
+            Err(VerifyError::SignatureInvalid {
+                issuer: issuer.policy.issuer.clone(),
+                kid: header.kid.map(|k| format!(" \"{k}\"")).unwrap_or_default(),
+            })
+        }
+    }
+
+    async fn check_assertion(
+        &self,
+        checker: &AssertionChecker,
+        issuer: &str,
+        agent: &Actor,
+        assertion: Option<&str>,
+    ) -> Result<VerifiedActJwt, VerifyError> {
+        let assertion = assertion.ok_or_else(|| VerifyError::MissingActAssertion { issuer: issuer.to_owned() })?.trim();
+        let token_agent = agent.client_id.clone().unwrap_or_default();
+        // Bind first, so an assertion shown with another agent's token is refused without
+        // using up its jti.
+        let unverified = UnverifiedJwt::parse(assertion).map_err(VerifyError::ActAssertion)?;
+        let named = unverified.claims().get("azp").and_then(Value::as_str);
+        if named != Some(token_agent.as_str()) {
+            return Err(VerifyError::AgentMismatch {
+                token_agent,
+                assertion_agent: named.map_or_else(|| "(no azp claim: it cannot be bound to an agent)".into(), |a| format!("\"{a}\"")),
+            });
+        }
+        let kid = unverified.header().get("kid").and_then(Value::as_str);
+        let keys = match checker.keys.lookup(kid).await? {
+            Lookup::Found(keys) => keys,
+            Lookup::Unknown(_) => return Err(VerifyError::ActAssertion(ActJwtError::UnknownKeyId { kid: kid.unwrap_or("").to_owned() })),
+        };
+        let mut keys = keys.into_iter();
+        let first = keys.next().ok_or_else(|| VerifyError::ActAssertion(ActJwtError::UnknownKeyId { kid: String::new() }))?;
+        let policy = &checker.policy;
+        let mut builder = ActJwtVerifier::builder(first, policy.audience.clone())
+            .leeway(policy.leeway)
+            .replay_guard(Arc::clone(&policy.replay_guard))
+            .clock(Arc::clone(&self.inner.clock));
+        for key in keys {
+            builder = builder.add_key(key);
+        }
+        builder = match &policy.app_id {
+            Some(app_id) => builder.issuer(app_id.clone()),
+            None => builder.any_issuer(),
+        };
+        let verifier = builder.build().map_err(VerifyError::ActAssertion)?;
+        let verified = verifier.verify(assertion).await.map_err(VerifyError::ActAssertion)?;
+        if verified.authorized_party() != Some(token_agent.as_str()) {
+            return Err(VerifyError::AgentMismatch { token_agent, assertion_agent: "(changed while verifying)".into() });
+        }
+        Ok(verified)
+    }
+}
+
+fn malformed(e: ActJwtError) -> VerifyError {
+    match e {
+        ActJwtError::Malformed { reason } => VerifyError::Malformed { reason },
+        other => VerifyError::Malformed { reason: other.to_string() },
+    }
+}
+
+/// The header members we act on, after refusing the dangerous ones.
+struct SafeHeader<'a> {
+    alg: &'a str,
+    kid: Option<&'a str>,
+    typ: Option<&'a str>,
+}
+
+impl<'a> SafeHeader<'a> {
+    fn read(header: &'a Map<String, Value>) -> Result<Self, VerifyError> {
+        let text = |name: &'static str| match header.get(name) {
+            None => Ok(None),
+            Some(Value::String(value)) => Ok(Some(value.as_str())),
+            Some(_) => Err(VerifyError::Malformed { reason: format!("header \"{name}\" is not a string") }),
+        };
+        let alg = text("alg")?.ok_or_else(|| VerifyError::Malformed { reason: "header has no \"alg\"".into() })?;
+        if alg.eq_ignore_ascii_case("none") {
+            return Err(VerifyError::AlgorithmNotAllowed { found: alg.to_owned(), reason: "unsigned tokens are never accepted".into() });
+        }
+        // `get`, not slicing: an `alg` may start with a multi-byte character (found by fuzzing).
+        if alg.get(..2).is_some_and(|prefix| prefix.eq_ignore_ascii_case("HS")) {
+            return Err(VerifyError::AlgorithmNotAllowed {
+                found: alg.to_owned(),
+                reason: "HMAC would turn the issuer's public key into a shared secret: only its asymmetric keys verify".into(),
+            });
+        }
+        if header.contains_key("crit") {
+            return Err(VerifyError::UnsupportedHeader { name: "crit".into(), reason: "no critical extensions are understood" });
+        }
+        if let Some(name) = SELF_KEYED_HEADERS.iter().find(|h| header.contains_key(**h)) {
+            return Err(VerifyError::UnsupportedHeader {
+                name: (*name).into(),
+                reason: "a token cannot name its own key: keys come only from the issuer's JWKS",
+            });
+        }
+        Ok(Self { alg, kid: text("kid")?, typ: text("typ")? })
+    }
+}
+
+fn check_type(policy: &IssuerPolicy, typ: Option<&str>) -> Result<(), VerifyError> {
+    let Some(expected) = &policy.required_type else { return Ok(()) };
+    let normal = |t: &str| {
+        let t = t.trim().to_ascii_lowercase();
+        t.strip_prefix("application/").map(str::to_owned).unwrap_or(t)
+    };
+    match typ {
+        Some(found) if normal(found) == normal(expected) => Ok(()),
+        found => Err(VerifyError::WrongType {
+            found: found.map_or_else(|| "no typ header".into(), |f| format!("\"{f}\"")),
+            expected: expected.clone(),
+        }),
+    }
+}
+
+/// A NumericDate claim in whole seconds; a string, a negative or an absurd number is refused.
+fn seconds_claim(claims: &Map<String, Value>, claim: &'static str) -> Result<Option<u64>, VerifyError> {
+    let Some(value) = claims.get(claim) else { return Ok(None) };
+    let invalid = |reason: &str| VerifyError::InvalidClaim { claim, reason: reason.into() };
+    let Value::Number(number) = value else { return Err(invalid("must be a number of seconds since 1970, not a string or other JSON")) };
+    if let Some(whole) = number.as_u64() {
+        return Ok(Some(whole));
+    }
+    match number.as_f64() {
+        // NumericDate may carry a fraction; whole seconds are enough here.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Some(f) if (0.0..1e15).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(invalid("must be a non-negative number of seconds since 1970")),
+    }
+}
+
+fn check_times(claims: &Map<String, Value>, policy: &IssuerPolicy, now: SystemTime) -> Result<SystemTime, VerifyError> {
+    let now = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let leeway = policy.leeway.as_secs();
+    let exp = seconds_claim(claims, "exp")?.ok_or(VerifyError::MissingClaim { claim: "exp" })?;
+    if now >= exp.saturating_add(leeway) {
+        return Err(VerifyError::Expired { ago_secs: now.saturating_sub(exp), leeway_secs: leeway });
+    }
+    for claim in ["nbf", "iat"] {
+        if let Some(at) = seconds_claim(claims, claim)?
+            && at > now.saturating_add(leeway)
+        {
+            return Err(VerifyError::NotYetValid { claim, ahead_secs: at - now, leeway_secs: leeway });
+        }
+    }
+    let max = policy.max_lifetime.as_secs();
+    let lifetime = match seconds_claim(claims, "iat")? {
+        Some(iat) if exp <= iat => return Err(VerifyError::InvalidClaim { claim: "exp", reason: "must be later than iat".into() }),
+        Some(iat) => exp - iat,
+        // Without iat, bound what is left.
+        None => exp.saturating_sub(now),
+    };
+    if lifetime > max {
+        return Err(VerifyError::LifetimeTooLong { lifetime_secs: lifetime, max_secs: max });
+    }
+    Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(exp))
+}
+
+/// `aud` is a string or an array of strings (RFC 7519); one must equal a configured
+/// audience exactly.
+fn check_audience(claims: &Map<String, Value>, expected: &[String]) -> Result<(), VerifyError> {
+    let wrong = |found: String| VerifyError::WrongAudience { found, expected: expected.join(", ") };
+    match claims.get("aud") {
+        Some(Value::String(aud)) if expected.contains(aud) => Ok(()),
+        Some(Value::String(aud)) => Err(wrong(format!("\"{aud}\""))),
+        Some(Value::Array(items)) => {
+            let mut names = Vec::with_capacity(items.len());
+            for item in items {
+                let Value::String(aud) = item else {
+                    return Err(VerifyError::InvalidClaim { claim: "aud", reason: "array members must be strings".into() });
+                };
+                if expected.contains(aud) {
+                    return Ok(());
+                }
+                names.push(format!("\"{aud}\""));
+            }
+            Err(wrong(format!("[{}]", names.join(", "))))
+        }
+        Some(_) => Err(VerifyError::InvalidClaim { claim: "aud", reason: "must be a string or an array of strings".into() }),
+        None => Err(wrong("no aud claim".into())),
+    }
+}
+
+/// The scopes in `scope` (space-separated) and `scp` (an array, or space-separated as
+/// Entra ID writes it).
+fn scopes_of(claims: &Map<String, Value>) -> Result<Vec<String>, VerifyError> {
+    let mut scopes: Vec<String> = Vec::new();
+    for claim in ["scope", "scp"] {
+        match claims.get(claim) {
+            None => {}
+            Some(Value::String(list)) => scopes.extend(list.split_whitespace().map(str::to_owned)),
+            Some(Value::Array(items)) => {
+                for item in items {
+                    let Value::String(scope) = item else {
+                        return Err(VerifyError::InvalidClaim { claim: "scp", reason: "array members must be strings".into() });
+                    };
+                    scopes.push(scope.clone());
+                }
+            }
+            Some(_) => return Err(VerifyError::InvalidClaim { claim: "scope", reason: "must be a string".into() }),
+        }
+    }
+    scopes.dedup();
+    Ok(scopes)
+}
+
+fn check_roles(claims: &Map<String, Value>, required: &[String]) -> Result<(), VerifyError> {
+    if required.is_empty() {
+        return Ok(());
+    }
+    let held: Vec<&str> = match claims.get("roles") {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(role)) => vec![role.as_str()],
+        _ => Vec::new(),
+    };
+    let missing: Vec<String> = required.iter().filter(|r| !held.contains(&r.as_str())).cloned().collect();
+    if missing.is_empty() { Ok(()) } else { Err(VerifyError::InsufficientRole { missing }) }
+}
+
+fn nonempty_text<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    object.get(name).and_then(Value::as_str).filter(|s| !s.trim().is_empty())
+}
+
+/// The client the token was issued to: `client_id` (RFC 9068), `azp`, Okta's `cid`,
+/// Entra ID v1's `appid`.
+fn client_id_of(claims: &Map<String, Value>) -> Option<String> {
+    ["client_id", "azp", "cid", "appid"].into_iter().find_map(|name| nonempty_text(claims, name)).map(str::to_owned)
+}
+
+fn delegation(layout: Layout, reason: impl Into<String>) -> VerifyError {
+    VerifyError::InvalidDelegation { layout: layout.as_str(), reason: reason.into() }
+}
+
+fn dual_auth_layout(claims: &Map<String, Value>) -> Result<(Actor, Act, Vec<Actor>), VerifyError> {
+    let layout = Layout::DualAuth;
+    let agent = nonempty_text(claims, "sub").ok_or_else(|| delegation(layout, "no sub: the agent is missing"))?;
+    let act = match claims.get("act") {
+        Some(Value::Object(act)) => {
+            Act::from_value(Value::Object(act.clone())).map_err(|e| delegation(layout, format!("act (the human): {e}")))?
+        }
+        Some(_) => return Err(delegation(layout, "act must be an object")),
+        None => {
+            return Err(delegation(
+                layout,
+                "no act claim: configure the identity provider to copy act from the agent's client assertion into the token",
+            ));
+        }
+    };
+    let client = client_id_of(claims);
+    if client.as_deref() == Some(act.sub()) {
+        // RFC 8693 tokens name their client as the actor: read here they would swap roles.
+        return Err(delegation(
+            layout,
+            "act.sub is the token's own client, as in an RFC 8693 token (sub = the human): configure this issuer with the rfc8693 layout",
+        ));
+    }
+    Ok((Actor::new(agent, client), act, Vec::new()))
+}
+
+fn rfc8693_layout(claims: &Map<String, Value>) -> Result<(Actor, Act, Vec<Actor>), VerifyError> {
+    let layout = Layout::Rfc8693;
+    let human = nonempty_text(claims, "sub").ok_or_else(|| delegation(layout, "no sub: the human is missing"))?;
+    let mut act = Act::new(human).map_err(|e| delegation(layout, format!("sub: {e}")))?;
+    if let Some(email) = nonempty_text(claims, "email") {
+        act = act.with_email(email);
+    }
+    if let Some(name) = nonempty_text(claims, "name") {
+        act = act.with_name(name);
+    }
+    if let Some(oid) = nonempty_text(claims, "oid") {
+        act = act.with_oid(oid);
+    }
+    let mut actors = Vec::new();
+    let mut current = claims.get("act");
+    while let Some(value) = current {
+        let Value::Object(object) = value else { return Err(delegation(layout, "act must be an object")) };
+        if actors.len() == MAX_CHAIN_DEPTH + 1 {
+            return Err(delegation(layout, format!("the delegation chain is deeper than {MAX_CHAIN_DEPTH}")));
+        }
+        let sub = nonempty_text(object, "sub").ok_or_else(|| delegation(layout, "an act object has no sub"))?;
+        actors.push(Actor::new(sub, nonempty_text(object, "client_id").map(str::to_owned)));
+        current = object.get("act");
+    }
+    if actors.is_empty() {
+        return Err(delegation(layout, "no act claim: the token names no agent acting for its subject"));
+    }
+    let mut agent = actors.remove(0);
+    if let Some(client) = client_id_of(claims) {
+        // The actor is the client that obtained the token; a dual-auth token read here would
+        // name the human as the actor.
+        if agent.sub != client && agent.client_id.as_deref() != Some(client.as_str()) {
+            return Err(delegation(
+                layout,
+                "act.sub is not the client the token was issued to, as in a dual-auth token (sub = the agent): check the issuer's layout",
+            ));
+        }
+        agent.client_id.get_or_insert(client);
+    }
+    Ok((agent, act, actors))
+}
+
+fn entra_agent(claims: &Map<String, Value>) -> Result<Actor, VerifyError> {
+    let layout = Layout::ActAssertion;
+    let client = ["azp", "appid"]
+        .into_iter()
+        .find_map(|name| nonempty_text(claims, name))
+        .ok_or_else(|| delegation(layout, "the token names no agent (azp or appid)"))?;
+    let sub = nonempty_text(claims, "sub").unwrap_or(client);
+    Ok(Actor::new(sub, Some(client.to_owned())))
+}
+
+/// The bearer token and act assertion of a request.
+pub(crate) fn bearer_and_assertion(headers: &http::HeaderMap) -> Result<(&str, Option<&str>), VerifyError> {
+    let bad = |reason: &'static str| VerifyError::InvalidRequest { reason };
+    let mut authorization = headers.get_all(http::header::AUTHORIZATION).iter();
+    let Some(value) = authorization.next() else { return Err(VerifyError::MissingToken) };
+    if authorization.next().is_some() {
+        return Err(bad("More than one Authorization header"));
+    }
+    let value = value.to_str().map_err(|_| bad("The Authorization header is not ASCII"))?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or_else(|| bad("The Authorization header must be \"Bearer <token>\""))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(VerifyError::MissingToken);
+    }
+    let token = token.trim();
+    if token.is_empty() || token.contains(' ') {
+        return Err(bad("The Authorization header must be \"Bearer <token>\""));
+    }
+    let mut assertions = headers.get_all(dual_auth_core::ACT_ASSERTION_HEADER).iter();
+    let assertion = match (assertions.next(), assertions.next()) {
+        (None, _) => None,
+        (Some(_), Some(_)) => return Err(bad("More than one X-Act-Assertion header")),
+        (Some(value), None) => Some(value.to_str().map_err(|_| bad("The X-Act-Assertion header is not ASCII"))?.trim()),
+    };
+    Ok((token, assertion))
+}

@@ -1,0 +1,347 @@
+//! The verifier against a local HTTPS issuer: a valid token field by field, then a hostile
+//! corpus, each case refused with the error that names it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{API, Issuer, KID, Key, b64, hmac_sha256};
+use dual_auth_core::secrecy::ExposeSecret;
+use dual_auth_core::{
+    Act, ActJwtError, AssertionClaims, InMemoryReplayGuard, ManualClock, SigningKey, VerifyingKey, sign_assertion_with_key,
+};
+use dual_auth_verify::{ActAssertionPolicy, Actor, IssuerPolicy, Layout, Verifier, VerifyError};
+use serde_json::{Value, json};
+
+fn human() -> Act {
+    Act::new("user_12345").unwrap().with_email("alice@corp.example.com").with_name("Alice Smith")
+}
+
+#[tokio::test]
+async fn a_valid_dual_auth_token_gives_the_agent_and_the_human() {
+    let issuer = Issuer::start().await;
+    let verifier = issuer.verifier(issuer.policy().require_type("at+jwt").require_scopes(["finance.read"]));
+    let subject = verifier.verify(&issuer.token(), None).await.unwrap();
+    assert_eq!(subject.issuer, issuer.issuer());
+    assert_eq!(subject.agent, Actor::new("agent-007", Some("agent-007".into())));
+    assert_eq!(subject.human, human());
+    assert!(subject.chain.is_empty());
+    assert_eq!(subject.scopes, ["finance.read", "openid"]);
+    assert_eq!(common::unix(subject.expires_at), issuer.now() + 600);
+    let debug = format!("{subject:?}");
+    assert!(!debug.contains("alice@corp.example.com") && !debug.contains("Alice Smith"), "{debug}");
+}
+
+#[tokio::test]
+async fn an_rfc8693_token_with_a_delegation_chain_gives_the_same_dual_subject() {
+    let issuer = Issuer::start().await;
+    let verifier = issuer.verifier(issuer.policy().layout(Layout::Rfc8693));
+    let token = issuer.token_with(|c| {
+        c["sub"] = json!("user_12345");
+        c["email"] = json!("alice@corp.example.com");
+        c["name"] = json!("Alice Smith");
+        c["client_id"] = json!("sub-agent");
+        c["act"] = json!({"sub": "sub-agent", "act": {"sub": "planner", "client_id": "planner-app", "act": {"sub": "root-agent"}}});
+    });
+    let subject = verifier.verify(&token, None).await.unwrap();
+    assert_eq!(subject.agent, Actor::new("sub-agent", Some("sub-agent".into())));
+    assert_eq!(subject.human, human());
+    assert_eq!(subject.chain, [Actor::new("planner", Some("planner-app".into())), Actor::new("root-agent", None)]);
+
+    let mut nested = json!({"sub": "actor-9"});
+    for depth in (0..9).rev() {
+        nested = json!({"sub": format!("actor-{depth}"), "act": nested});
+    }
+    let token = issuer.token_with(|c| {
+        c["sub"] = json!("user_12345");
+        c["client_id"] = json!("actor-0");
+        c["act"] = nested;
+    });
+    let err = verifier.verify(&token, None).await.unwrap_err();
+    assert!(err.to_string().contains("deeper than 8"), "{err}");
+}
+
+/// Signs `claims` under `header` with `key`, as an attacker holding `key` would.
+fn forge(key: &Key, header: Value, claims: &Value) -> String {
+    key.sign(&header, claims)
+}
+
+#[tokio::test]
+async fn the_hostile_corpus_is_refused_each_with_its_error() {
+    let issuer = Issuer::start().await;
+    let verifier = issuer.verifier(issuer.policy());
+    let claims = issuer.claims();
+    let attacker = Key::other("attacker-key");
+    let refuse = |token: String| {
+        let verifier = verifier.clone();
+        async move { verifier.verify(&token, None).await.unwrap_err() }
+    };
+    let encode = |header: &Value, claims: &Value| format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+
+    // alg none, with and without a signature part.
+    let unsigned = format!("{}.", encode(&json!({"alg": "none", "kid": KID}), &claims));
+    let err = refuse(unsigned).await;
+    assert!(matches!(&err, VerifyError::AlgorithmNotAllowed { found, .. } if found == "none"), "{err}");
+    let err = refuse(format!("{}.", encode(&json!({"alg": "None"}), &claims))).await;
+    assert!(matches!(&err, VerifyError::AlgorithmNotAllowed { .. }), "{err}");
+
+    // HS256 "signed" with the issuer's public key as the HMAC secret.
+    let input = encode(&json!({"alg": "HS256", "typ": "JWT", "kid": KID}), &claims);
+    let confused = format!("{input}.{}", b64(&hmac_sha256(issuer.key.public_pem().as_bytes(), input.as_bytes())));
+    let err = refuse(confused).await;
+    assert!(matches!(&err, VerifyError::AlgorithmNotAllowed { found, .. } if found == "HS256"), "{err}");
+
+    // An asymmetric algorithm the key is not pinned to (the JWK says RS256).
+    let err = refuse(forge(&issuer.key, json!({"alg": "PS256", "kid": KID}), &claims)).await;
+    assert!(matches!(&err, VerifyError::AlgorithmNotAllowed { found, reason } if found == "PS256" && reason.contains("RS256")), "{err}");
+
+    // Headers pointing at the attacker's key: embedded, by URL, by certificate URL or chain.
+    for (name, value) in [
+        ("jwk", attacker.jwk()),
+        ("jku", json!("https://attacker.example/jwks.json")),
+        ("x5u", json!("https://attacker.example/cert.pem")),
+        ("x5c", json!(["MIIB..."])),
+    ] {
+        let mut header = json!({"alg": "RS256", "kid": "attacker-key"});
+        header[name] = value;
+        let err = refuse(forge(&attacker, header, &claims)).await;
+        assert!(matches!(&err, VerifyError::UnsupportedHeader { name: found, .. } if found == name), "{name}: {err}");
+    }
+
+    // An unknown critical extension.
+    let err = refuse(forge(&issuer.key, json!({"alg": "RS256", "kid": KID, "crit": ["exp"], "exp": 1}), &claims)).await;
+    assert!(matches!(&err, VerifyError::UnsupportedHeader { name, .. } if name == "crit"), "{err}");
+
+    // exp as a string, and no exp at all.
+    let err = refuse(issuer.token_with(|c| c["exp"] = json!((issuer.now() + 600).to_string()))).await;
+    assert!(matches!(&err, VerifyError::InvalidClaim { claim: "exp", .. }), "{err}");
+    let err = refuse(issuer.token_with(|c| drop(c.as_object_mut().unwrap().remove("exp")))).await;
+    assert!(matches!(&err, VerifyError::MissingClaim { claim: "exp" }), "{err}");
+
+    // Wrong issuer (a different string, or none), wrong audience (string, array, absent).
+    let err = refuse(issuer.token_with(|c| c["iss"] = json!("https://evil.example"))).await;
+    assert!(matches!(&err, VerifyError::UnknownIssuer { found, .. } if found == "\"https://evil.example\""), "{err}");
+    let err = refuse(issuer.token_with(|c| drop(c.as_object_mut().unwrap().remove("iss")))).await;
+    assert!(matches!(&err, VerifyError::UnknownIssuer { .. }), "{err}");
+    let err = refuse(issuer.token_with(|c| c["aud"] = json!("https://api.example.com/finance/"))).await;
+    assert!(matches!(&err, VerifyError::WrongAudience { .. }), "exact match only, no normalising: {err}");
+    let err = refuse(issuer.token_with(|c| c["aud"] = json!(["https://other.example", "https://userinfo.example"]))).await;
+    assert!(matches!(&err, VerifyError::WrongAudience { .. }), "{err}");
+    let err = refuse(issuer.token_with(|c| drop(c.as_object_mut().unwrap().remove("aud")))).await;
+    assert!(matches!(&err, VerifyError::WrongAudience { found, .. } if found == "no aud claim"), "{err}");
+
+    // Expired beyond the leeway; not yet valid (nbf, iat) beyond it; lifetime too long.
+    let now = issuer.now();
+    let expired_at = |exp: u64| {
+        issuer.token_with(|c| {
+            c["exp"] = json!(exp);
+            c["iat"] = json!(now - 600);
+        })
+    };
+    let err = refuse(expired_at(now - 6)).await;
+    assert!(err.is_expired() && matches!(err, VerifyError::Expired { ago_secs: 6, leeway_secs: 5 }), "{err}");
+    verifier.verify(&expired_at(now - 4), None).await.expect("within the 5 s leeway");
+    let err = refuse(issuer.token_with(|c| c["nbf"] = json!(now + 60))).await;
+    assert!(matches!(err, VerifyError::NotYetValid { claim: "nbf", ahead_secs: 60, .. }), "{err}");
+    let err = refuse(issuer.token_with(|c| c["iat"] = json!(now + 60))).await;
+    assert!(matches!(err, VerifyError::NotYetValid { claim: "iat", .. }), "{err}");
+    let err = refuse(issuer.token_with(|c| c["exp"] = json!(now + 2 * 86_400))).await;
+    assert!(matches!(err, VerifyError::LifetimeTooLong { max_secs: 86_400, .. }), "{err}");
+
+    // Another issuer's token, same kid: signed by its key, claiming ours as iss.
+    let impostor = Key::other(KID);
+    let err = refuse(impostor.token(&claims)).await;
+    assert!(matches!(&err, VerifyError::SignatureInvalid { kid, .. } if kid.contains(KID)), "{err}");
+    // A tampered payload under a genuine signature.
+    let genuine = issuer.token();
+    let mut parts: Vec<String> = genuine.split('.').map(str::to_owned).collect();
+    let mut tampered = claims.clone();
+    tampered["act"]["sub"] = json!("admin");
+    parts[1] = b64(tampered.to_string().as_bytes());
+    let err = refuse(parts.join(".")).await;
+    assert!(matches!(err, VerifyError::SignatureInvalid { .. }), "{err}");
+    // A kid the issuer never published.
+    let err = refuse(Key::main().sign(&json!({"alg": "RS256", "kid": "no-such-key"}), &claims)).await;
+    assert!(matches!(&err, VerifyError::UnknownKey { kid, .. } if kid == "no-such-key"), "{err}");
+
+    // Oversized.
+    let err = refuse(issuer.token_with(|c| c["padding"] = json!("x".repeat(20_000)))).await;
+    assert!(matches!(err, VerifyError::TooLarge { max: 16_384, .. }), "{err}");
+
+    // Broken encodings.
+    let header = b64(br#"{"alg":"RS256","kid":"issuer-key-1"}"#);
+    let body = b64(claims.to_string().as_bytes());
+    for (case, token) in [
+        ("two parts", format!("{header}.{body}")),
+        ("four parts", format!("{header}.{body}.c2ln.c2ln")),
+        ("padding in base64url", format!("{header}=.{body}.c2ln")),
+        ("standard base64 alphabet", format!("{header}.{body}.c2l+Zw/=")),
+        ("header not JSON", format!("{}.{body}.c2ln", b64(b"alg: RS256"))),
+        ("claims a JSON array", format!("{header}.{}.c2ln", b64(b"[1,2]"))),
+        ("claims not UTF-8", format!("{header}.{}.c2ln", b64(&[0xff, 0xfe, 0x7b]))),
+        ("empty", String::new()),
+        ("spaces inside", format!("{header}. {body}.c2ln")),
+    ] {
+        let err = refuse(token).await;
+        assert!(matches!(err, VerifyError::Malformed { .. }), "{case}: {err}");
+        assert_eq!(err.status(), 401, "{case}");
+    }
+    // An alg starting with a multi-byte character (the fuzzer's first find: it panicked).
+    let err = refuse(format!("{}.{body}.c2ln", b64("{\"alg\": \"o\u{66e}e\"}".as_bytes()))).await;
+    assert!(matches!(&err, VerifyError::AlgorithmNotAllowed { .. }), "{err}");
+    let err = refuse(format!("{}.{body}.c2ln", b64(br#"{"alg":7}"#))).await;
+    assert!(matches!(&err, VerifyError::Malformed { reason } if reason.contains("alg")), "{err}");
+
+    // No dual subject: no act, an act without sub, act not an object.
+    let err = refuse(issuer.token_with(|c| drop(c.as_object_mut().unwrap().remove("act")))).await;
+    assert!(matches!(&err, VerifyError::InvalidDelegation { layout: "dual-auth", reason } if reason.contains("no act claim")), "{err}");
+    let err = refuse(issuer.token_with(|c| c["act"] = json!({"email": "alice@corp.example.com"}))).await;
+    assert!(matches!(err, VerifyError::InvalidDelegation { .. }), "{err}");
+    let err = refuse(issuer.token_with(|c| c["act"] = json!("user_12345"))).await;
+    assert!(matches!(err, VerifyError::InvalidDelegation { .. }), "{err}");
+
+    // None of these errors repeats the token or its signature.
+    let token = expired_at(now - 100);
+    let err = refuse(token.clone()).await;
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!err.to_string().contains(signature) && !format!("{err:?}").contains(signature));
+}
+
+#[tokio::test]
+async fn type_scope_and_role_requirements() {
+    let issuer = Issuer::start().await;
+    let typed = issuer.verifier(issuer.policy().require_type("at+jwt"));
+    let jwt_typed = issuer.key.sign(&json!({"alg": "RS256", "typ": "JWT", "kid": KID}), &issuer.claims());
+    let err = typed.verify(&jwt_typed, None).await.unwrap_err();
+    assert!(matches!(&err, VerifyError::WrongType { found, .. } if found == "\"JWT\""), "{err}");
+    let media_typed = issuer.key.sign(&json!({"alg": "RS256", "typ": "application/at+jwt", "kid": KID}), &issuer.claims());
+    typed.verify(&media_typed, None).await.expect("application/at+jwt is at+jwt");
+
+    let scoped = issuer.verifier(issuer.policy().require_scopes(["finance.read", "finance.write"]));
+    let err = scoped.verify(&issuer.token(), None).await.unwrap_err();
+    assert!(err.is_insufficient_scope() && err.status() == 403, "{err}");
+    assert_eq!(err.missing_scopes().unwrap(), ["finance.write"]);
+    // Okta's scp array counts as well.
+    let okta = issuer.token_with(|c| c["scp"] = json!(["finance.write"]));
+    scoped.verify(&okta, None).await.unwrap();
+
+    let roles = issuer.verifier(issuer.policy().require_roles(["Reports.Read"]));
+    let err = roles.verify(&issuer.token(), None).await.unwrap_err();
+    assert!(matches!(&err, VerifyError::InsufficientRole { missing } if missing == &["Reports.Read"]), "{err}");
+    roles.verify(&issuer.token_with(|c| c["roles"] = json!(["Reports.Read"])), None).await.unwrap();
+}
+
+const ENTRA_API: &str = "api://finance-api";
+const APP_ID: &str = "app-1234";
+
+/// An Entra ID-shaped token for `agent` and an act assertion for `assertion_agent`.
+fn entra_pair(issuer: &Issuer, app_key: &SigningKey, agent: &str, assertion_agent: Option<&str>) -> (String, String) {
+    let token = issuer.token_with(|c| {
+        let object = c.as_object_mut().unwrap();
+        object.remove("act");
+        object.remove("client_id");
+        c["aud"] = json!(ENTRA_API);
+        c["sub"] = json!("sp-object-id");
+        c["azp"] = json!(agent);
+        c["roles"] = json!(["Reports.Read"]);
+    });
+    let human = human();
+    let claims = AssertionClaims {
+        issuer: APP_ID,
+        audience: ENTRA_API,
+        lifetime: Duration::from_secs(300),
+        act: Some(&human),
+        authorized_party: assertion_agent,
+        not_before: false,
+    };
+    let assertion = sign_assertion_with_key(app_key, &claims, dual_auth_core::Clock::now(&issuer.clock)).unwrap();
+    (token, assertion.expose_secret().to_owned())
+}
+
+#[tokio::test]
+async fn entra_id_tokens_are_bound_to_their_act_assertion() {
+    let issuer = Issuer::start().await;
+    let app_key = SigningKey::from_pem(Key::other("app").pem).unwrap();
+    let guard = Arc::new(InMemoryReplayGuard::with_clock(1000, Arc::new(issuer.clock.clone())));
+    let assertion_policy = ActAssertionPolicy::with_key(app_key.verifying_key(), ENTRA_API).app_id(APP_ID).replay_guard(guard);
+    let policy = IssuerPolicy::new(issuer.issuer(), ENTRA_API).jwks_url(issuer.server.url("/jwks")).act_assertion(assertion_policy);
+    let verifier = issuer.verifier(policy);
+
+    let (token, assertion) = entra_pair(&issuer, &app_key, "agent-007", Some("agent-007"));
+    let subject = verifier.verify(&token, Some(&assertion)).await.unwrap();
+    assert_eq!(subject.agent, Actor::new("sp-object-id", Some("agent-007".into())));
+    assert_eq!(subject.human, human());
+
+    // Replayed: the same assertion a second time.
+    let err = verifier.verify(&token, Some(&assertion)).await.unwrap_err();
+    assert!(err.is_replay(), "{err}");
+    assert_eq!(err.public_description(), "The act assertion was already used");
+
+    // An assertion made for another agent, shown with this agent's token: refused before
+    // its jti is recorded, so the rightful agent can still use it.
+    let (other_token, other_assertion) = entra_pair(&issuer, &app_key, "agent-007", Some("agent-evil"));
+    let err = verifier.verify(&other_token, Some(&other_assertion)).await.unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::AgentMismatch { token_agent, assertion_agent } if token_agent == "agent-007" && assertion_agent == "\"agent-evil\""),
+        "{err}"
+    );
+    let (evil_token, _) = entra_pair(&issuer, &app_key, "agent-evil", None);
+    verifier.verify(&evil_token, Some(&other_assertion)).await.expect("the assertion's own agent can still use it");
+
+    // An upstream 1.0.1 assertion (no azp) cannot be bound.
+    let (token, unbound) = entra_pair(&issuer, &app_key, "agent-007", None);
+    let err = verifier.verify(&token, Some(&unbound)).await.unwrap_err();
+    assert!(matches!(&err, VerifyError::AgentMismatch { assertion_agent, .. } if assertion_agent.contains("no azp")), "{err}");
+
+    // No assertion; an assertion signed by another key; an assertion for another API.
+    let (token, _) = entra_pair(&issuer, &app_key, "agent-007", Some("agent-007"));
+    let err = verifier.verify(&token, None).await.unwrap_err();
+    assert!(matches!(err, VerifyError::MissingActAssertion { .. }), "{err}");
+    let stranger = SigningKey::from_pem(Key::main().pem).unwrap();
+    let (_, forged) = entra_pair(&issuer, &stranger, "agent-007", Some("agent-007"));
+    let err = verifier.verify(&token, Some(&forged)).await.unwrap_err();
+    assert!(matches!(err, VerifyError::ActAssertion(ActJwtError::SignatureInvalid)), "{err}");
+
+    // An expired assertion: the clock moves past its 300 s (the token lives 600 s).
+    let (token, assertion) = entra_pair(&issuer, &app_key, "agent-007", Some("agent-007"));
+    issuer.clock.advance(Duration::from_secs(306));
+    let err = verifier.verify(&token, Some(&assertion)).await.unwrap_err();
+    assert!(err.is_expired() && matches!(err, VerifyError::ActAssertion(_)), "{err}");
+}
+
+#[tokio::test]
+async fn settings_are_checked_when_the_verifier_is_built() {
+    let key = VerifyingKey::from_pem(Key::main().public_pem()).unwrap();
+    let cases: Vec<(IssuerPolicy, &str)> = vec![
+        (IssuerPolicy::new("https://idp.example", " ").static_keys([key.clone()]), "audience"),
+        (IssuerPolicy::new("https://idp.example", API).jwks_url("http://idp.example/jwks"), "jwks_url"),
+        (IssuerPolicy::new("http://idp.example", API), "issuer"),
+        (IssuerPolicy::new("https://idp.example", API).static_keys([key.clone()]).leeway(Duration::from_secs(301)), "leeway"),
+        (IssuerPolicy::new("https://idp.example", API).static_keys([key.clone()]).layout(Layout::ActAssertion), "layout"),
+        (IssuerPolicy::new("https://idp.example", API).static_keys(Vec::new()), "static_keys"),
+    ];
+    for (policy, setting) in cases {
+        let err = Verifier::builder().issuer(policy).build().unwrap_err();
+        assert!(matches!(&err, VerifyError::Configuration { setting: found, .. } if *found == setting), "{setting}: {err}");
+    }
+    let err = Verifier::builder().build().unwrap_err();
+    assert!(matches!(err, VerifyError::Configuration { setting: "issuer", .. }), "{err}");
+    let twice = || IssuerPolicy::new("https://idp.example", API).static_keys([key.clone()]);
+    let err = Verifier::builder().issuer(twice()).issuer(twice()).build().unwrap_err();
+    assert!(err.to_string().contains("configured twice"), "{err}");
+
+    // Static keys: no network, and a clock far from the token's times is honoured.
+    let clock = ManualClock::new(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000));
+    let verifier = Verifier::builder()
+        .issuer(IssuerPolicy::new("https://idp.example", API).static_keys([key]))
+        .clock(Arc::new(clock))
+        .build()
+        .unwrap();
+    let token = Key::main().token(&json!({
+        "iss": "https://idp.example", "sub": "agent", "aud": API, "exp": 1_000_600, "iat": 1_000_000, "act": {"sub": "user_1"},
+    }));
+    assert_eq!(verifier.verify(&token, None).await.unwrap().human.sub(), "user_1");
+}
