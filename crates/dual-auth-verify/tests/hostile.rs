@@ -345,3 +345,25 @@ async fn settings_are_checked_when_the_verifier_is_built() {
     }));
     assert_eq!(verifier.verify(&token, None).await.unwrap().human.sub(), "user_1");
 }
+
+#[tokio::test]
+async fn entra_act_assertion_keys_can_come_from_the_applications_jwks() {
+    let issuer = Issuer::start().await;
+    let app = Key::other("app-key-1");
+    // The application publishes its key beside the issuer's (one JWKS server for the test).
+    issuer.publish(vec![issuer.key.jwk(), app.jwk()]);
+    let app_key = SigningKey::from_pem(&app.pem).unwrap().with_key_id("app-key-1");
+    let assertion_policy = ActAssertionPolicy::with_jwks_url(issuer.server.url("/jwks"), ENTRA_API).app_id(APP_ID);
+    let policy = IssuerPolicy::new(issuer.issuer(), ENTRA_API).jwks_url(issuer.server.url("/jwks")).act_assertion(assertion_policy);
+    let verifier = issuer.verifier(policy);
+
+    let (token, assertion) = entra_pair(&issuer, &app_key, "agent-007", Some("agent-007"));
+    let subject = verifier.verify(&token, Some(&assertion)).await.unwrap();
+    assert_eq!(subject.human, human());
+
+    // An assertion whose kid the application never published.
+    let unknown = SigningKey::from_pem(Key::main().pem).unwrap().with_key_id("app-key-9");
+    let (token, assertion) = entra_pair(&issuer, &unknown, "agent-007", Some("agent-007"));
+    let err = verifier.verify(&token, Some(&assertion)).await.unwrap_err();
+    assert!(matches!(&err, VerifyError::ActAssertion(ActJwtError::UnknownKeyId { kid }) if kid == "app-key-9"), "{err}");
+}
