@@ -42,7 +42,7 @@ fn main() -> ExitCode {
         Some("fuzz") => args
             .get(1)
             .map_or(Ok(300), |s| s.parse().map_err(|_| format!("fuzz: \"{s}\" is not a number of seconds")))
-            .and_then(|seconds| fuzz(seconds, "address")),
+            .and_then(|seconds| fuzz(seconds, "address", None)),
         Some("bench") => setup_python().and_then(|python| bench::run(&root(), &python, args.iter().any(|a| a == "--no-footprint"))),
         _ => Err("usage: cargo xtask <setup|test|integration|demo>\n  setup        install the test servers and tools under target/it\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  bench        Rust and the Python package side by side; writes docs/benchmarks.md [--no-footprint]\n  fuzz [SECS]  the verifier's token parsing under libFuzzer (nightly toolchain; default 300 s)".into()),
     };
@@ -144,7 +144,7 @@ fn test(extra: &[String]) -> Result {
     run(cargo().args(["check", "--locked", "--quiet", "--manifest-path", "fuzz/Cargo.toml"]))?;
     if nightly_available() {
         eprintln!("xtask: a nightly toolchain is here: fuzzing the verifier for {BRIEF_FUZZ_SECONDS} s");
-        fuzz(BRIEF_FUZZ_SECONDS, "none")?;
+        fuzz(BRIEF_FUZZ_SECONDS, "none", Some(&root().join("target/fuzz-brief.log")))?;
     } else {
         eprintln!("xtask: no nightly toolchain: the fuzz target is built, not run (cargo xtask fuzz runs it where one exists)");
     }
@@ -169,7 +169,8 @@ fn nightly_available() -> bool {
 
 /// Runs the `verify_token` fuzz target for `seconds` on the committed seeds and the local
 /// corpus (kept under fuzz/corpus); a crash fails with the input saved in fuzz/artifacts.
-fn fuzz(seconds: u64, sanitizer: &str) -> Result {
+/// With `log`, libFuzzer's progress goes there and only its last lines are shown.
+fn fuzz(seconds: u64, sanitizer: &str, log: Option<&Path>) -> Result {
     if !nightly_available() {
         return Err("fuzzing needs a nightly toolchain (rustup toolchain install nightly)".into());
     }
@@ -183,14 +184,26 @@ fn fuzz(seconds: u64, sanitizer: &str) -> Result {
     let corpus = fuzz_dir.join("corpus/verify_token");
     fs::create_dir_all(&corpus).map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
     let path = format!("{}:{}", tools.join("bin").display(), env::var("PATH").unwrap_or_default());
-    run(Command::new("cargo")
+    let mut command = Command::new("cargo");
+    command
         .current_dir(&fuzz_dir)
         .env("PATH", path)
         .env_remove("RUSTUP_TOOLCHAIN")
         .env_remove("RUSTC")
         .env_remove("CARGO")
         .args(["+nightly", "fuzz", "run", "--sanitizer", sanitizer, "verify_token", "corpus/verify_token", "seeds/verify_token", "--"])
-        .arg(format!("-max_total_time={seconds}")))
+        .arg(format!("-max_total_time={seconds}"));
+    let Some(log) = log else { return run(&mut command) };
+    let file = fs::File::create(log).map_err(|e| format!("cannot write {}: {e}", log.display()))?;
+    let copy = file.try_clone().map_err(|e| format!("cannot write {}: {e}", log.display()))?;
+    let outcome = run(command.stdout(copy).stderr(file));
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let shown = if outcome.is_ok() { 2 } else { 60 };
+    for line in &lines[lines.len().saturating_sub(shown)..] {
+        eprintln!("{line}");
+    }
+    outcome.map_err(|e| format!("{e} (full output in {})", log.display()))
 }
 
 /// Only the tests that need real servers or official clients (each starts and stops its own).
