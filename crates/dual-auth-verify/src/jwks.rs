@@ -224,15 +224,18 @@ impl IssuerKeys {
     /// On failure keeps serving the last good keys up to `max_stale` past their freshness.
     async fn refresh(&self, seen_generation: u64, forced: bool) -> Result<Arc<Snapshot>, VerifyError> {
         let _turn = self.refresh.lock().await;
+        let now = self.clock.now();
         {
+            // Another task fetched (or tried) while this one waited: use its keys if they
+            // may still serve; keys past the stale limit never do.
             let state = self.state();
             if state.generation != seen_generation
                 && let Some(snapshot) = &state.snapshot
+                && now < snapshot.usable_until
             {
                 return Ok(Arc::clone(snapshot));
             }
         }
-        let now = self.clock.now();
         if let Some((at, reason)) = &self.state().last_failure
             && now.duration_since(*at).unwrap_or_default() < self.policy.failure_backoff
         {

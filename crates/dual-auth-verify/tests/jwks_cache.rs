@@ -127,6 +127,32 @@ async fn the_last_good_keys_serve_through_an_outage_until_the_stale_limit() {
 }
 
 #[tokio::test]
+async fn requests_waiting_on_a_failed_refresh_never_get_keys_past_the_stale_limit() {
+    let issuer = Issuer::start().await;
+    let verifier = issuer.verifier_with_cache(issuer.policy(), JwksCachePolicy::default().with_max_stale(Duration::from_secs(60)));
+    verifier.verify(&issuer.token(), None).await.unwrap();
+    // Down, slow to say so, and the cached keys past freshness plus the stale limit.
+    issuer.set(|p| {
+        p.up = false;
+        p.delay = Duration::from_millis(200);
+    });
+    issuer.clock.advance(Duration::from_secs(361));
+    let token = issuer.token();
+    let waiting: Vec<_> = (0..8)
+        .map(|_| {
+            let verifier = verifier.clone();
+            let token = token.clone();
+            tokio::spawn(async move { verifier.verify(&token, None).await })
+        })
+        .collect();
+    for task in waiting {
+        let err = task.await.unwrap().unwrap_err();
+        assert!(err.is_temporary(), "every request is refused as unavailable: {err}");
+    }
+    assert_eq!(issuer.jwks_requests(), 2, "one refresh attempt; the others waited for it, then the backoff held");
+}
+
+#[tokio::test]
 async fn a_cold_cache_with_the_issuer_down_is_unavailable_not_invalid() {
     let issuer = Issuer::start().await;
     issuer.set(|p| p.up = false);

@@ -105,7 +105,7 @@ impl Issuer {
         server.set_handler(move |request| {
             let published = shared.lock().unwrap();
             if !published.up {
-                return CannedResponse::text(503, "down for maintenance");
+                return CannedResponse::text(503, "down for maintenance").with_delay(published.delay);
             }
             match request.target.as_str() {
                 "/jwks" => {
