@@ -96,6 +96,7 @@ pub struct IssuerPolicy {
     pub(crate) required_type: Option<String>,
     pub(crate) required_scopes: Vec<String>,
     pub(crate) required_roles: Vec<String>,
+    pub(crate) roles_claim: Vec<String>,
     pub(crate) act_assertion: Option<ActAssertionPolicy>,
 }
 
@@ -114,6 +115,7 @@ impl IssuerPolicy {
             required_type: None,
             required_scopes: Vec::new(),
             required_roles: Vec::new(),
+            roles_claim: vec!["roles".into()],
             act_assertion: None,
         }
     }
@@ -175,9 +177,17 @@ impl IssuerPolicy {
         self
     }
 
-    /// Requires each of these roles (from `roles`, as Entra ID app roles); else 403.
+    /// Requires each of these roles (from `roles`, as Entra ID app roles, unless
+    /// [`IssuerPolicy::roles_claim`] says otherwise); else 403.
     pub fn require_roles<I: IntoIterator<Item = S>, S: Into<String>>(mut self, roles: I) -> Self {
         self.required_roles.extend(roles.into_iter().map(Into::into));
+        self
+    }
+
+    /// Where the roles are: a claim name, or a dotted path into nested objects, such as
+    /// Keycloak's `realm_access.roles` (default `roles`).
+    pub fn roles_claim(mut self, path: &str) -> Self {
+        self.roles_claim = path.split('.').map(str::to_owned).collect();
         self
     }
 

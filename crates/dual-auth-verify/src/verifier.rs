@@ -187,6 +187,9 @@ fn check_policy(policy: &IssuerPolicy) -> Result<(), VerifyError> {
     if policy.max_lifetime < Duration::from_secs(1) {
         return bad("max_lifetime", "at least 1 s");
     }
+    if policy.roles_claim.iter().any(|name| name.is_empty()) {
+        return bad("roles_claim", "a claim name, or names joined by dots, such as realm_access.roles");
+    }
     match (&policy.act_assertion, policy.layout) {
         (None, Layout::ActAssertion) => return bad("layout", "act-assertion needs an ActAssertionPolicy (IssuerPolicy::act_assertion)"),
         (Some(_), layout) if layout != Layout::ActAssertion => {
@@ -268,7 +271,7 @@ impl Verifier {
         if !missing.is_empty() {
             return Err(VerifyError::InsufficientScope { missing });
         }
-        check_roles(claims, &issuer.policy.required_roles)?;
+        check_roles(claims, &issuer.policy.roles_claim, &issuer.policy.required_roles)?;
         let (agent, human, chain) = match issuer.policy.layout {
             Layout::DualAuth => dual_auth_layout(claims)?,
             Layout::Rfc8693 => rfc8693_layout(claims)?,
@@ -528,11 +531,16 @@ fn scopes_of(claims: &Map<String, Value>) -> Result<Vec<String>, VerifyError> {
     Ok(scopes)
 }
 
-fn check_roles(claims: &Map<String, Value>, required: &[String]) -> Result<(), VerifyError> {
+fn check_roles(claims: &Map<String, Value>, path: &[String], required: &[String]) -> Result<(), VerifyError> {
     if required.is_empty() {
         return Ok(());
     }
-    let held: Vec<&str> = match claims.get("roles") {
+    let (last, parents) = path.split_last().map_or(("roles", &[][..]), |(last, parents)| (last.as_str(), parents));
+    let mut object = Some(claims);
+    for name in parents {
+        object = object.and_then(|o| o.get(name)).and_then(Value::as_object);
+    }
+    let held: Vec<&str> = match object.and_then(|o| o.get(last)) {
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
         Some(Value::String(role)) => vec![role.as_str()],
         _ => Vec::new(),

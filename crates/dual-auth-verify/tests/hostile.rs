@@ -232,6 +232,15 @@ async fn type_scope_and_role_requirements() {
     let err = roles.verify(&issuer.token(), None).await.unwrap_err();
     assert!(matches!(&err, VerifyError::InsufficientRole { missing } if missing == &["Reports.Read"]), "{err}");
     roles.verify(&issuer.token_with(|c| c["roles"] = json!(["Reports.Read"])), None).await.unwrap();
+
+    // Keycloak keeps realm roles in an object: a dotted path reaches them.
+    let keycloak = issuer.verifier(issuer.policy().roles_claim("realm_access.roles").require_roles(["finance-reader"]));
+    let with_realm_roles = issuer.token_with(|c| c["realm_access"] = json!({"roles": ["offline_access", "finance-reader"]}));
+    keycloak.verify(&with_realm_roles, None).await.unwrap();
+    let err = keycloak.verify(&issuer.token_with(|c| c["roles"] = json!(["finance-reader"])), None).await.unwrap_err();
+    assert!(matches!(err, VerifyError::InsufficientRole { .. }), "top-level roles are not realm roles: {err}");
+    let err = Verifier::builder().issuer(issuer.policy().roles_claim("realm_access.")).build().unwrap_err();
+    assert!(matches!(err, VerifyError::Configuration { setting: "roles_claim", .. }), "{err}");
 }
 
 const ENTRA_API: &str = "api://finance-api";
