@@ -5,7 +5,8 @@ use dual_auth_core::ActJwtError;
 /// Why a token (or the request carrying it) was refused, or a verifier could not be built.
 ///
 /// `Display` says what was wrong and how to fix it, for logs and the CLI; it may name
-/// claim values (an issuer, an audience) but never the token or a signature. What an HTTP
+/// claim values (an issuer, an audience), quoted with control characters escaped so a
+/// token cannot forge log lines, but never the token or a signature. What an HTTP
 /// client is told comes from [`VerifyError::public_description`], which names no value.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -42,7 +43,7 @@ pub enum VerifyError {
         reason: &'static str,
     },
     /// The `alg` is not one the issuer's keys verify (`none` and HMAC never are).
-    #[error("algorithm \"{found}\" is not accepted: {reason}")]
+    #[error("algorithm {found:?} is not accepted: {reason}")]
     AlgorithmNotAllowed {
         /// The token's `alg`.
         found: String,
@@ -66,13 +67,13 @@ pub enum VerifyError {
         trusted: String,
     },
     /// The issuer publishes no key with the token's `kid`, even after a refresh.
-    #[error("issuer {issuer} has no key \"{kid}\" (refreshed its keys{refreshed}): the token was signed by another key")]
+    #[error("issuer {issuer} has no key {kid:?} ({refreshed}): the token was signed by another key")]
     UnknownKey {
         /// The issuer.
         issuer: String,
         /// The token's `kid`.
         kid: String,
-        /// Why no refresh was made, when none was.
+        /// Whether the keys were refreshed for this token, and if not, why not.
         refreshed: &'static str,
     },
     /// The signature does not verify with the issuer's key.

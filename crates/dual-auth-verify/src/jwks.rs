@@ -170,7 +170,7 @@ impl fmt::Debug for IssuerKeys {
 pub(crate) enum Lookup {
     /// Keys that may have signed the token (by `kid`, or all when it names none).
     Found(Vec<VerifyingKey>),
-    /// No key with that `kid`; the reason no refresh was made, if none was.
+    /// No key with that `kid`; whether the keys were refreshed for it, or why not.
     Unknown(&'static str),
 }
 
@@ -187,7 +187,7 @@ impl IssuerKeys {
     pub(crate) async fn lookup(&self, kid: Option<&str>) -> Result<Lookup, VerifyError> {
         if let KeySource::Static(keys) = &self.source {
             let found = matching(keys, kid);
-            return Ok(if found.is_empty() { Lookup::Unknown("the keys are configured, not fetched") } else { Lookup::Found(found) });
+            return Ok(if found.is_empty() { Lookup::Unknown("its keys are configured, not fetched") } else { Lookup::Found(found) });
         }
         let now = self.clock.now();
         let (snapshot, generation) = {
@@ -207,8 +207,11 @@ impl IssuerKeys {
             let state = self.state();
             state.last_unknown_kid_refresh.is_some_and(|at| now.duration_since(at).unwrap_or_default() < self.policy.unknown_kid_cooldown)
         };
-        if recently || snapshot.fetched_at >= now {
-            return Ok(Lookup::Unknown("not refreshed again: the keys were just fetched"));
+        if snapshot.fetched_at >= now {
+            return Ok(Lookup::Unknown("its keys were just fetched"));
+        }
+        if recently {
+            return Ok(Lookup::Unknown("not refreshed: an unknown kid refreshed them moments ago"));
         }
         let generation = {
             let mut state = self.state();
@@ -217,7 +220,7 @@ impl IssuerKeys {
         };
         let snapshot = self.refresh(generation, true).await?;
         let found = matching(&snapshot.keys, kid);
-        Ok(if found.is_empty() { Lookup::Unknown("") } else { Lookup::Found(found) })
+        Ok(if found.is_empty() { Lookup::Unknown("its keys were refreshed for it") } else { Lookup::Found(found) })
     }
 
     /// Fetches the keys unless another task fetched since `seen_generation` (single flight).

@@ -296,7 +296,7 @@ impl Verifier {
                 .issuers
                 .iter()
                 .find(|i| i.policy.issuer == *iss)
-                .ok_or_else(|| VerifyError::UnknownIssuer { found: format!("\"{iss}\""), trusted: trusted() }),
+                .ok_or_else(|| VerifyError::UnknownIssuer { found: format!("{iss:?}"), trusted: trusted() }),
             Some(_) => Err(VerifyError::InvalidClaim { claim: "iss", reason: "must be a string".into() }),
             None => Err(VerifyError::UnknownIssuer { found: "no iss claim".into(), trusted: trusted() }),
         }
@@ -328,7 +328,7 @@ impl Verifier {
         } else {
             Err(VerifyError::SignatureInvalid {
                 issuer: issuer.policy.issuer.clone(),
-                kid: header.kid.map(|k| format!(" \"{k}\"")).unwrap_or_default(),
+                kid: header.kid.map(|k| format!(" {k:?}")).unwrap_or_default(),
             })
         }
     }
@@ -349,7 +349,7 @@ impl Verifier {
         if named != Some(token_agent.as_str()) {
             return Err(VerifyError::AgentMismatch {
                 token_agent,
-                assertion_agent: named.map_or_else(|| "(no azp claim: it cannot be bound to an agent)".into(), |a| format!("\"{a}\"")),
+                assertion_agent: named.map_or_else(|| "(no azp claim: it cannot be bound to an agent)".into(), |a| format!("{a:?}")),
             });
         }
         let kid = unverified.header().get("kid").and_then(Value::as_str);
@@ -434,7 +434,7 @@ fn check_type(policy: &IssuerPolicy, typ: Option<&str>) -> Result<(), VerifyErro
     match typ {
         Some(found) if normal(found) == normal(expected) => Ok(()),
         found => Err(VerifyError::WrongType {
-            found: found.map_or_else(|| "no typ header".into(), |f| format!("\"{f}\"")),
+            found: found.map_or_else(|| "no typ header".into(), |f| format!("{f:?}")),
             expected: expected.clone(),
         }),
     }
@@ -489,7 +489,7 @@ fn check_audience(claims: &Map<String, Value>, expected: &[String]) -> Result<()
     let wrong = |found: String| VerifyError::WrongAudience { found, expected: expected.join(", ") };
     match claims.get("aud") {
         Some(Value::String(aud)) if expected.contains(aud) => Ok(()),
-        Some(Value::String(aud)) => Err(wrong(format!("\"{aud}\""))),
+        Some(Value::String(aud)) => Err(wrong(format!("{aud:?}"))),
         Some(Value::Array(items)) => {
             let mut names = Vec::with_capacity(items.len());
             for item in items {
@@ -499,7 +499,7 @@ fn check_audience(claims: &Map<String, Value>, expected: &[String]) -> Result<()
                 if expected.contains(aud) {
                     return Ok(());
                 }
-                names.push(format!("\"{aud}\""));
+                names.push(format!("{aud:?}"));
             }
             Err(wrong(format!("[{}]", names.join(", "))))
         }

@@ -124,6 +124,9 @@ async fn the_hostile_corpus_is_refused_each_with_its_error() {
     // Wrong issuer (a different string, or none), wrong audience (string, array, absent).
     let err = refuse(issuer.token_with(|c| c["iss"] = json!("https://evil.example"))).await;
     assert!(matches!(&err, VerifyError::UnknownIssuer { found, .. } if found == "\"https://evil.example\""), "{err}");
+    // Claim values in messages are escaped: a token cannot write a line of its own into logs.
+    let err = refuse(issuer.token_with(|c| c["iss"] = json!("https://evil.example\nINFO forged log line"))).await;
+    assert!(!err.to_string().contains('\n') && err.to_string().contains(r"evil.example\nINFO"), "{err}");
     let err = refuse(issuer.token_with(|c| drop(c.as_object_mut().unwrap().remove("iss")))).await;
     assert!(matches!(&err, VerifyError::UnknownIssuer { .. }), "{err}");
     let err = refuse(issuer.token_with(|c| c["aud"] = json!("https://api.example.com/finance/"))).await;
