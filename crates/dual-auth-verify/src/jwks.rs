@@ -294,7 +294,7 @@ impl IssuerKeys {
         };
         let (document, cache_control) = self.get_json(&url).await?;
         let keys = parse_jwks(&document, &self.issuer).map_err(|reason| format!("{}: {reason}", url_for_logs(&url)))?;
-        Ok((keys, self.freshness(cache_control.as_ref())))
+        Ok((keys, self.freshness(&cache_control)))
     }
 
     async fn discover(&self) -> Result<url::Url, String> {
@@ -315,7 +315,7 @@ impl IssuerKeys {
         Ok(url)
     }
 
-    async fn get_json(&self, url: &url::Url) -> Result<(Value, Option<CacheControl>), String> {
+    async fn get_json(&self, url: &url::Url) -> Result<(Value, CacheControl), String> {
         let at = url_for_logs(url);
         let mut response = self.http.get(url.clone()).header("accept", "application/json").send().await.map_err(|e| {
             let (what, _) = transport_failure(&e);
@@ -336,10 +336,12 @@ impl IssuerKeys {
         Ok((document, cache_control))
     }
 
-    fn freshness(&self, cache_control: Option<&CacheControl>) -> Duration {
+    fn freshness(&self, cache_control: &CacheControl) -> Duration {
         let ttl = match cache_control {
-            Some(CacheControl { no_cache: true, .. }) => self.policy.min_ttl,
-            Some(CacheControl { max_age: Some(max_age), age, .. }) => max_age.saturating_sub(*age),
+            CacheControl { no_cache: true, .. } => self.policy.min_ttl,
+            CacheControl { max_age: Some(lifetime), age, .. } | CacheControl { expires_after: Some(lifetime), age, .. } => {
+                lifetime.saturating_sub(*age)
+            }
             _ => self.policy.default_ttl,
         };
         ttl.clamp(self.policy.min_ttl, self.policy.max_ttl)
@@ -380,19 +382,21 @@ pub(crate) fn parse_jwks(document: &Value, issuer: &str) -> Result<Vec<Verifying
     Ok(keys)
 }
 
-/// What `Cache-Control` (and `Age`) say about freshness.
+/// What `Cache-Control`, `Expires`, `Date` and `Age` say about freshness (RFC 9111 §4.2).
 #[derive(Debug, Default)]
 struct CacheControl {
     max_age: Option<Duration>,
     no_cache: bool,
+    /// `Expires - Date`, when there is no `max-age` (an unparsable `Expires` is already stale).
+    expires_after: Option<Duration>,
     age: Duration,
 }
 
 impl CacheControl {
-    fn from_headers(headers: &reqwest::header::HeaderMap) -> Option<Self> {
-        let value = headers.get(reqwest::header::CACHE_CONTROL)?.to_str().ok()?;
+    fn from_headers(headers: &reqwest::header::HeaderMap) -> Self {
+        let text = |name: reqwest::header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
         let mut parsed = Self::default();
-        for directive in value.split(',').map(str::trim) {
+        for directive in text(reqwest::header::CACHE_CONTROL).unwrap_or_default().split(',').map(str::trim) {
             let (name, argument) =
                 directive.split_once('=').map_or((directive, None), |(n, a)| (n.trim(), Some(a.trim().trim_matches('"'))));
             match name.to_ascii_lowercase().as_str() {
@@ -401,12 +405,16 @@ impl CacheControl {
                 _ => {}
             }
         }
-        parsed.age = headers
-            .get(reqwest::header::AGE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map_or(Duration::ZERO, Duration::from_secs);
-        Some(parsed)
+        if let Some(expires) = text(reqwest::header::EXPIRES) {
+            // Measured against the server's own Date, so clock skew does not matter.
+            let date = text(reqwest::header::DATE).and_then(|d| httpdate::parse_http_date(d).ok());
+            parsed.expires_after = Some(match (httpdate::parse_http_date(expires), date) {
+                (Ok(expires), Some(date)) => expires.duration_since(date).unwrap_or_default(),
+                (Ok(_), None) | (Err(_), _) => Duration::ZERO,
+            });
+        }
+        parsed.age = text(reqwest::header::AGE).and_then(|v| v.parse::<u64>().ok()).map_or(Duration::ZERO, Duration::from_secs);
+        parsed
     }
 }
 
@@ -424,12 +432,23 @@ mod tests {
 
     #[test]
     fn cache_control_reads_max_age_no_cache_and_age() {
-        let parsed =
-            CacheControl::from_headers(&headers(&[("cache-control", "public, max-age=600, must-revalidate"), ("age", "100")])).unwrap();
+        let parsed = CacheControl::from_headers(&headers(&[("cache-control", "public, max-age=600, must-revalidate"), ("age", "100")]));
         assert_eq!((parsed.max_age, parsed.no_cache, parsed.age), (Some(Duration::from_secs(600)), false, Duration::from_secs(100)));
-        let parsed = CacheControl::from_headers(&headers(&[("cache-control", "no-store")])).unwrap();
-        assert!(parsed.no_cache);
-        assert!(CacheControl::from_headers(&headers(&[])).is_none());
+        assert!(CacheControl::from_headers(&headers(&[("cache-control", "no-store")])).no_cache);
+        let none = CacheControl::from_headers(&headers(&[]));
+        assert_eq!((none.max_age, none.no_cache, none.expires_after), (None, false, None));
+    }
+
+    #[test]
+    fn expires_counts_from_the_servers_date_and_a_bad_one_is_stale() {
+        let dated = |expires: &str| {
+            CacheControl::from_headers(&headers(&[("date", "Mon, 30 Nov 2026 06:00:00 GMT"), ("expires", expires)])).expires_after
+        };
+        assert_eq!(dated("Mon, 30 Nov 2026 07:00:00 GMT"), Some(Duration::from_secs(3600)));
+        assert_eq!(dated("Mon, 30 Nov 2026 05:00:00 GMT"), Some(Duration::ZERO), "in the past");
+        assert_eq!(dated("0"), Some(Duration::ZERO), "RFC 9111: an invalid Expires means already expired");
+        let undated = CacheControl::from_headers(&headers(&[("expires", "Mon, 30 Nov 2026 07:00:00 GMT")]));
+        assert_eq!(undated.expires_after, Some(Duration::ZERO), "no Date to measure against: treated as stale");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The JWKS cache against a local HTTPS issuer that counts its requests: `Cache-Control`
-//! honoured and bounded, one refresh per unknown `kid` (rate limited), one fetch for many
+//! (or `Expires`) honoured and bounded, one refresh per unknown `kid` (rate limited), one fetch for many
 //! concurrent requests, the last good keys kept through an outage, discovery checked.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -35,13 +35,32 @@ async fn cache_control_max_age_decides_when_keys_are_fetched_again() {
     verifier.verify(&issuer.token(), None).await.unwrap();
     assert_eq!(issuer.jwks_requests(), 4);
 
+    // Expires, counted from the server's Date (whatever our clock says), less Age.
+    issuer.set(|p| {
+        p.headers = vec![
+            ("date".into(), "Mon, 30 Nov 2026 06:00:00 GMT".into()),
+            ("expires".into(), "Mon, 30 Nov 2026 06:15:00 GMT".into()),
+            ("age".into(), "100".into()),
+        ];
+    });
+    issuer.clock.advance(Duration::from_secs(301));
+    verifier.verify(&issuer.token(), None).await.unwrap();
+    assert_eq!(issuer.jwks_requests(), 5);
+    issuer.clock.advance(Duration::from_secs(799));
+    verifier.verify(&issuer.token(), None).await.unwrap();
+    assert_eq!(issuer.jwks_requests(), 5, "fresh for 900 - 100 s");
+    issuer.clock.advance(Duration::from_secs(2));
+    verifier.verify(&issuer.token(), None).await.unwrap();
+    assert_eq!(issuer.jwks_requests(), 6);
+    issuer.set(|p| p.headers.clear());
+
     // no-cache is held to the 60 s floor, so the issuer is not fetched per request.
     issuer.set(|p| p.cache_control = Some("no-cache".into()));
-    issuer.clock.advance(Duration::from_secs(301));
+    issuer.clock.advance(Duration::from_secs(801));
     verifier.verify(&issuer.token(), None).await.unwrap();
     issuer.clock.advance(Duration::from_secs(59));
     verifier.verify(&issuer.token(), None).await.unwrap();
-    assert_eq!(issuer.jwks_requests(), 5);
+    assert_eq!(issuer.jwks_requests(), 7);
 }
 
 #[tokio::test]

@@ -81,6 +81,8 @@ pub fn unix(at: SystemTime) -> u64 {
 pub struct Published {
     pub keys: Vec<Value>,
     pub cache_control: Option<String>,
+    /// Further response headers (`Expires`, `Date`, `Age`).
+    pub headers: Vec<(String, String)>,
     pub up: bool,
     pub delay: Duration,
 }
@@ -99,7 +101,13 @@ impl Issuer {
         let ca = TestCa::new();
         let server = TestHttpsServer::start(&ca).await;
         let key = Key::main();
-        let published = Arc::new(Mutex::new(Published { keys: vec![key.jwk()], cache_control: None, up: true, delay: Duration::ZERO }));
+        let published = Arc::new(Mutex::new(Published {
+            keys: vec![key.jwk()],
+            cache_control: None,
+            headers: Vec::new(),
+            up: true,
+            delay: Duration::ZERO,
+        }));
         let shared = Arc::clone(&published);
         let issuer = server.url("");
         server.set_handler(move |request| {
@@ -112,6 +120,9 @@ impl Issuer {
                     let mut response = CannedResponse::json(200, &json!({"keys": published.keys}).to_string()).with_delay(published.delay);
                     if let Some(cache_control) = &published.cache_control {
                         response = response.with_header("cache-control", cache_control);
+                    }
+                    for (name, value) in &published.headers {
+                        response = response.with_header(name, value);
                     }
                     response
                 }
