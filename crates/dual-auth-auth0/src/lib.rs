@@ -11,13 +11,12 @@
 //! for compatibility with the Python package.
 #![forbid(unsafe_code)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use dual_auth_config::{ConfigError, ConfigReader, keys};
-use dual_auth_core::token_endpoint::{AdapterOptions, AssertionGrant, TokenEndpoint, field};
-use dual_auth_core::{ClientAuthentication, Clock, IamAdapter, IamError, TokenRequest, TokenResponse, Vendor};
+use dual_auth_core::token_endpoint::{AdapterOptions, AssertionGrant, AssertionGrantSettings, field};
+use dual_auth_core::{ClientAuthentication, IamAdapter, IamError, TokenRequest, TokenResponse, Vendor};
 
 /// `expires_in` when Auth0 sends none (upstream default: 24 h).
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(86_400);
@@ -80,12 +79,8 @@ impl Auth0Config {
 /// The Auth0 [`IamAdapter`].
 #[derive(Debug)]
 pub struct Auth0Adapter {
-    endpoint: TokenEndpoint,
-    client_id: String,
-    client_auth: ClientAuthentication,
+    grant: AssertionGrant,
     api_audience: String,
-    assertion_audience: String,
-    clock: Arc<dyn Clock>,
 }
 
 impl Auth0Adapter {
@@ -96,36 +91,32 @@ impl Auth0Adapter {
     /// audience, or a token URL without `/oauth/` when no assertion audience is configured.
     pub fn new(config: Auth0Config, options: AdapterOptions) -> Result<Self, IamError> {
         let vendor = Vendor::Auth0;
-        let (endpoint, clock) = options.endpoint(vendor, &config.token_url)?;
-        if config.client_id.trim().is_empty() {
-            return Err(IamError::Configuration { vendor, reason: "AGENT_CLIENT_ID is empty".into() });
-        }
         if config.api_audience.trim().is_empty() {
             return Err(IamError::Configuration {
                 vendor,
                 reason: "API_AUDIENCE is required: the Auth0 API identifier tokens are for".into(),
             });
         }
-        let assertion_audience = match config.assertion_audience {
-            Some(audience) => audience,
-            None => tenant_url(endpoint.url().as_str()).ok_or_else(|| IamError::Configuration {
-                vendor,
-                reason: "AUTH0_TOKEN_URL has no \"/oauth/\" to derive the tenant URL from: use https://TENANT/oauth/token or set the assertion audience".into(),
-            })?,
-        };
-        Ok(Self {
-            endpoint,
+        let settings = AssertionGrantSettings {
+            vendor,
+            token_url: &config.token_url,
             client_id: config.client_id,
             client_auth: config.client_auth,
-            api_audience: config.api_audience,
-            assertion_audience,
-            clock,
-        })
+            assertion_audience: config.assertion_audience,
+            default_expires_in: DEFAULT_EXPIRES_IN,
+        };
+        let grant = AssertionGrant::new(settings, &options, |url| {
+            tenant_url(url.as_str()).ok_or_else(|| IamError::Configuration {
+                vendor,
+                reason: "AUTH0_TOKEN_URL has no \"/oauth/\" to derive the tenant URL from: use https://TENANT/oauth/token or set the assertion audience".into(),
+            })
+        })?;
+        Ok(Self { grant, api_audience: config.api_audience })
     }
 
     /// The `aud` of the client assertions this adapter signs.
     pub fn assertion_audience(&self) -> &str {
-        &self.assertion_audience
+        self.grant.assertion_audience()
     }
 }
 
@@ -141,24 +132,15 @@ impl IamAdapter for Auth0Adapter {
     }
 
     fn cache_scope(&self) -> String {
-        format!("{}|{}|{}|{}", self.vendor(), self.endpoint.url(), self.client_id, self.api_audience)
+        self.grant.cache_scope(&self.api_audience)
     }
 
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
-        let grant = AssertionGrant {
-            vendor: Vendor::Auth0,
-            endpoint: &self.endpoint,
-            client_id: &self.client_id,
-            client_auth: &self.client_auth,
-            assertion_audience: &self.assertion_audience,
-            clock: self.clock.as_ref(),
-            default_expires_in: DEFAULT_EXPIRES_IN,
-        };
-        grant
+        self.grant
             .request(request, || {
                 vec![
                     field("grant_type", "client_credentials"),
-                    field("client_id", self.client_id.as_str()),
+                    field("client_id", self.grant.client_id()),
                     field("audience", self.api_audience.as_str()),
                     field("scope", request.scope_string()),
                 ]

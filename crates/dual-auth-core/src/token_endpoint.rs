@@ -449,28 +449,87 @@ pub fn field(name: &'static str, value: impl Into<String>) -> (&'static str, Sec
     (name, SecretString::from(value.into()))
 }
 
-/// The token request of every client-assertion dialect (Keycloak, Auth0, Okta): the agent
-/// is checked, a fresh assertion carrying `act` is signed for every attempt and appended to
-/// the dialect's own leading form fields, and the vendor's defaults are applied.
-#[derive(Debug, Clone, Copy)]
-pub struct AssertionGrant<'a> {
+/// The token client of every client-assertion dialect (Keycloak, Auth0, Okta), built once
+/// per adapter: the endpoint, the agent's id and credential, the assertion's audience and
+/// the clock. Each request checks the agent, signs a fresh assertion carrying `act` for
+/// every attempt, appends it to the dialect's own leading form fields, and applies the
+/// vendor's `expires_in` default.
+#[derive(Debug)]
+pub struct AssertionGrant {
+    vendor: Vendor,
+    endpoint: TokenEndpoint,
+    client_id: String,
+    client_auth: crate::ClientAuthentication,
+    assertion_audience: String,
+    clock: Arc<dyn Clock>,
+    default_expires_in: Duration,
+}
+
+/// What an [`AssertionGrant`] is built from (the vendor crates' configurations give it).
+#[derive(Debug)]
+pub struct AssertionGrantSettings<'a> {
     /// The vendor, for errors and logs.
     pub vendor: Vendor,
-    /// Where to ask.
-    pub endpoint: &'a TokenEndpoint,
-    /// The configured client id (`iss` and `sub` of the assertion).
-    pub client_id: &'a str,
+    /// The token endpoint URL (https).
+    pub token_url: &'a str,
+    /// The agent's client id (`iss` and `sub` of the assertion).
+    pub client_id: String,
     /// How the assertion is signed.
-    pub client_auth: &'a crate::ClientAuthentication,
-    /// The assertion's `aud`.
-    pub assertion_audience: &'a str,
-    /// The clock for assertion and token times.
-    pub clock: &'a dyn Clock,
+    pub client_auth: crate::ClientAuthentication,
+    /// The assertion's `aud`, when configured; else the dialect derives it from the URL.
+    pub assertion_audience: Option<String>,
     /// `expires_in` when the provider sends none.
     pub default_expires_in: Duration,
 }
 
-impl AssertionGrant<'_> {
+impl AssertionGrant {
+    /// Builds the client. `derive_audience` gives the dialect's assertion audience from the
+    /// token URL when none is configured.
+    ///
+    /// # Errors
+    /// [`IamError::Configuration`] for a non-HTTPS token URL, an unusable HTTP setting, an
+    /// empty client id, or what `derive_audience` refuses.
+    pub fn new(
+        settings: AssertionGrantSettings<'_>,
+        options: &AdapterOptions,
+        derive_audience: impl FnOnce(&url::Url) -> Result<String, IamError>,
+    ) -> Result<Self, IamError> {
+        let vendor = settings.vendor;
+        let (endpoint, clock) = options.endpoint(vendor, settings.token_url)?;
+        if settings.client_id.trim().is_empty() {
+            return Err(IamError::Configuration { vendor, reason: "AGENT_CLIENT_ID is empty".into() });
+        }
+        let assertion_audience = match settings.assertion_audience {
+            Some(audience) => audience,
+            None => derive_audience(endpoint.url())?,
+        };
+        Ok(Self {
+            vendor,
+            endpoint,
+            client_id: settings.client_id,
+            client_auth: settings.client_auth,
+            assertion_audience,
+            clock,
+            default_expires_in: settings.default_expires_in,
+        })
+    }
+
+    /// The `aud` of the client assertions it signs.
+    pub fn assertion_audience(&self) -> &str {
+        &self.assertion_audience
+    }
+
+    /// The agent's client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The token cache's scope: vendor, endpoint, agent and `discriminator` (what else
+    /// makes this adapter's tokens differ from another's, such as the API audience).
+    pub fn cache_scope(&self, discriminator: &str) -> String {
+        format!("{}|{}|{}|{discriminator}", self.vendor, self.endpoint.url(), self.client_id)
+    }
+
     /// Asks for a token for `request`; `leading_fields` gives the dialect's form fields
     /// before `client_assertion_type` and `client_assertion`.
     ///
@@ -481,11 +540,11 @@ impl AssertionGrant<'_> {
         request: &crate::TokenRequest,
         leading_fields: impl Fn() -> Vec<(&'static str, SecretString)>,
     ) -> Result<TokenResponse, IamError> {
-        ensure_agent(self.vendor, self.client_id, request.agent_id())?;
+        ensure_agent(self.vendor, &self.client_id, request.agent_id())?;
         tracing::info!(event = "token_request_start", vendor = %self.vendor, agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
         let claims = crate::AssertionClaims {
-            issuer: self.client_id,
-            audience: self.assertion_audience,
+            issuer: &self.client_id,
+            audience: &self.assertion_audience,
             lifetime: crate::ASSERTION_LIFETIME,
             act: Some(request.act()),
             authorized_party: None,

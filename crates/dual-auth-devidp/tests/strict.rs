@@ -28,6 +28,23 @@ async fn idp() -> (DevIdp, HttpSettings) {
     (idp, http)
 }
 
+/// Keycloak's realm URL: the assertion audience the provider expects.
+fn realm_url(idp: &DevIdp) -> String {
+    idp.keycloak_token_url().replace("/protocol/openid-connect/token", "")
+}
+
+/// A valid Keycloak client assertion's claims for `AGENT`, without a human.
+fn assertion_without_act(realm: &str) -> AssertionClaims<'_> {
+    AssertionClaims {
+        issuer: AGENT,
+        audience: realm,
+        lifetime: Duration::from_secs(300),
+        act: None,
+        authorized_party: None,
+        not_before: false,
+    }
+}
+
 fn secret(s: &str) -> ClientAuthentication {
     ClientAuthentication::client_secret_jwt(&SecretString::from(s)).unwrap()
 }
@@ -72,15 +89,8 @@ async fn a_replayed_assertion_and_a_missing_grant_are_refused() {
     let (idp, http) = idp().await;
     let endpoint =
         TokenEndpoint::new(Vendor::Keycloak, &idp.keycloak_token_url(), http.build_client().unwrap(), RetryPolicy::none()).unwrap();
-    let realm = idp.keycloak_token_url().replace("/protocol/openid-connect/token", "");
-    let claims = AssertionClaims {
-        issuer: AGENT,
-        audience: &realm,
-        lifetime: Duration::from_secs(300),
-        act: None,
-        authorized_party: None,
-        not_before: false,
-    };
+    let realm = realm_url(&idp);
+    let claims = assertion_without_act(&realm);
     let assertion = secret(SECRET).sign(&claims, SystemTime::now()).unwrap();
     let form = |grant: &'static str| {
         let assertion = assertion.clone();
@@ -103,15 +113,8 @@ async fn the_api_refuses_tokens_without_a_human_and_entra_tokens_without_an_asse
     let client = http.build_client().unwrap();
     // A Keycloak token for a request without act: valid token, but no human.
     let endpoint = TokenEndpoint::new(Vendor::Keycloak, &idp.keycloak_token_url(), client.clone(), RetryPolicy::none()).unwrap();
-    let realm = idp.keycloak_token_url().replace("/protocol/openid-connect/token", "");
-    let claims = AssertionClaims {
-        issuer: AGENT,
-        audience: &realm,
-        lifetime: Duration::from_secs(300),
-        act: None,
-        authorized_party: None,
-        not_before: false,
-    };
+    let realm = realm_url(&idp);
+    let claims = assertion_without_act(&realm);
     let grant = endpoint
         .request(|| {
             let mut form = vec![field("grant_type", "client_credentials"), field("scope", "finance.read")];

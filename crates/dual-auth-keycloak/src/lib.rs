@@ -28,13 +28,12 @@
 //! ```
 #![forbid(unsafe_code)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use dual_auth_config::{ConfigError, ConfigReader, keys};
-use dual_auth_core::token_endpoint::{AdapterOptions, AssertionGrant, TokenEndpoint, field};
-use dual_auth_core::{ClientAuthentication, Clock, IamAdapter, IamError, TokenRequest, TokenResponse, Vendor};
+use dual_auth_core::token_endpoint::{AdapterOptions, AssertionGrant, AssertionGrantSettings, field};
+use dual_auth_core::{ClientAuthentication, IamAdapter, IamError, TokenRequest, TokenResponse, Vendor};
 
 /// `expires_in` when Keycloak sends none (upstream default).
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(3600);
@@ -83,11 +82,7 @@ impl KeycloakConfig {
 /// The Keycloak [`IamAdapter`].
 #[derive(Debug)]
 pub struct KeycloakAdapter {
-    endpoint: TokenEndpoint,
-    client_id: String,
-    client_auth: ClientAuthentication,
-    assertion_audience: String,
-    clock: Arc<dyn Clock>,
+    grant: AssertionGrant,
 }
 
 impl KeycloakAdapter {
@@ -97,26 +92,28 @@ impl KeycloakAdapter {
     /// [`IamError::Configuration`] for a non-HTTPS token URL, an empty client id, or a
     /// token URL without `/protocol/` when no assertion audience is configured.
     pub fn new(config: KeycloakConfig, options: AdapterOptions) -> Result<Self, IamError> {
-        let vendor = Vendor::Keycloak;
-        let (endpoint, clock) = options.endpoint(vendor, &config.token_url)?;
-        if config.client_id.trim().is_empty() {
-            return Err(IamError::Configuration { vendor, reason: "AGENT_CLIENT_ID is empty".into() });
-        }
-        let assertion_audience = match config.assertion_audience {
-            Some(audience) => audience,
-            None => realm_url(endpoint.url().as_str()).ok_or_else(|| IamError::Configuration {
-                vendor,
+        let settings = AssertionGrantSettings {
+            vendor: Vendor::Keycloak,
+            token_url: &config.token_url,
+            client_id: config.client_id,
+            client_auth: config.client_auth,
+            assertion_audience: config.assertion_audience,
+            default_expires_in: DEFAULT_EXPIRES_IN,
+        };
+        let grant = AssertionGrant::new(settings, &options, |url| {
+            realm_url(url.as_str()).ok_or_else(|| IamError::Configuration {
+                vendor: Vendor::Keycloak,
                 reason: "KEYCLOAK_TOKEN_URL has no \"/protocol/\" to derive the realm URL from: \
                          use https://HOST/realms/REALM/protocol/openid-connect/token or set the assertion audience"
                     .into(),
-            })?,
-        };
-        Ok(Self { endpoint, client_id: config.client_id, client_auth: config.client_auth, assertion_audience, clock })
+            })
+        })?;
+        Ok(Self { grant })
     }
 
     /// The `aud` of the client assertions this adapter signs.
     pub fn assertion_audience(&self) -> &str {
-        &self.assertion_audience
+        self.grant.assertion_audience()
     }
 }
 
@@ -132,20 +129,11 @@ impl IamAdapter for KeycloakAdapter {
     }
 
     fn cache_scope(&self) -> String {
-        format!("{}|{}|{}|{}", self.vendor(), self.endpoint.url(), self.client_id, self.assertion_audience)
+        self.grant.cache_scope(self.grant.assertion_audience())
     }
 
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
-        let grant = AssertionGrant {
-            vendor: Vendor::Keycloak,
-            endpoint: &self.endpoint,
-            client_id: &self.client_id,
-            client_auth: &self.client_auth,
-            assertion_audience: &self.assertion_audience,
-            clock: self.clock.as_ref(),
-            default_expires_in: DEFAULT_EXPIRES_IN,
-        };
-        grant.request(request, || vec![field("grant_type", "client_credentials"), field("scope", request.scope_string())]).await
+        self.grant.request(request, || vec![field("grant_type", "client_credentials"), field("scope", request.scope_string())]).await
     }
 }
 

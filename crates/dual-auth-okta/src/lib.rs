@@ -10,13 +10,12 @@
 //! org authorization server); it can be overridden.
 #![forbid(unsafe_code)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use dual_auth_config::{ConfigError, ConfigReader, keys};
-use dual_auth_core::token_endpoint::{AdapterOptions, AssertionGrant, TokenEndpoint, field};
-use dual_auth_core::{ClientAuthentication, Clock, IamAdapter, IamError, TokenRequest, TokenResponse, Vendor};
+use dual_auth_core::token_endpoint::{AdapterOptions, AssertionGrant, AssertionGrantSettings, field};
+use dual_auth_core::{ClientAuthentication, IamAdapter, IamError, TokenRequest, TokenResponse, Vendor};
 
 /// `expires_in` when Okta sends none (upstream default).
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(3600);
@@ -66,11 +65,7 @@ impl OktaConfig {
 /// The Okta [`IamAdapter`].
 #[derive(Debug)]
 pub struct OktaAdapter {
-    endpoint: TokenEndpoint,
-    client_id: String,
-    client_auth: ClientAuthentication,
-    assertion_audience: String,
-    clock: Arc<dyn Clock>,
+    grant: AssertionGrant,
 }
 
 impl OktaAdapter {
@@ -79,18 +74,22 @@ impl OktaAdapter {
     /// # Errors
     /// [`IamError::Configuration`] for a non-HTTPS token URL or an empty client id.
     pub fn new(config: OktaConfig, options: AdapterOptions) -> Result<Self, IamError> {
-        let vendor = Vendor::Okta;
-        let (endpoint, clock) = options.endpoint(vendor, &config.token_url)?;
-        if config.client_id.trim().is_empty() {
-            return Err(IamError::Configuration { vendor, reason: "AGENT_CLIENT_ID is empty".into() });
-        }
-        let assertion_audience = config.assertion_audience.unwrap_or_else(|| endpoint.url().to_string());
-        Ok(Self { endpoint, client_id: config.client_id, client_auth: config.client_auth, assertion_audience, clock })
+        let settings = AssertionGrantSettings {
+            vendor: Vendor::Okta,
+            token_url: &config.token_url,
+            client_id: config.client_id,
+            client_auth: config.client_auth,
+            assertion_audience: config.assertion_audience,
+            default_expires_in: DEFAULT_EXPIRES_IN,
+        };
+        // Okta documents the assertion's aud as the token endpoint URL itself.
+        let grant = AssertionGrant::new(settings, &options, |url| Ok(url.to_string()))?;
+        Ok(Self { grant })
     }
 
     /// The `aud` of the client assertions this adapter signs.
     pub fn assertion_audience(&self) -> &str {
-        &self.assertion_audience
+        self.grant.assertion_audience()
     }
 }
 
@@ -101,19 +100,10 @@ impl IamAdapter for OktaAdapter {
     }
 
     fn cache_scope(&self) -> String {
-        format!("{}|{}|{}|{}", self.vendor(), self.endpoint.url(), self.client_id, self.assertion_audience)
+        self.grant.cache_scope(self.grant.assertion_audience())
     }
 
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
-        let grant = AssertionGrant {
-            vendor: Vendor::Okta,
-            endpoint: &self.endpoint,
-            client_id: &self.client_id,
-            client_auth: &self.client_auth,
-            assertion_audience: &self.assertion_audience,
-            clock: self.clock.as_ref(),
-            default_expires_in: DEFAULT_EXPIRES_IN,
-        };
-        grant.request(request, || vec![field("grant_type", "client_credentials"), field("scope", request.scope_string())]).await
+        self.grant.request(request, || vec![field("grant_type", "client_credentials"), field("scope", request.scope_string())]).await
     }
 }
