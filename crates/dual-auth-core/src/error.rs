@@ -197,6 +197,15 @@ pub enum ActJwtError {
     /// The `jti` has been seen before.
     #[error("Act JWT replay detected")]
     Replayed,
+    /// The `azp` is not the agent the token was expected for (or is absent, as in act
+    /// assertions from the Python package 1.0.1).
+    #[error("the act assertion is for agent {}, not {expected:?}: they must match", found.as_deref().map_or_else(|| "(none: no azp claim, so it cannot be bound to an agent)".to_owned(), |f| format!("{f:?}")))]
+    WrongAuthorizedParty {
+        /// The agent expected.
+        expected: String,
+        /// The `azp` the token names, if any.
+        found: Option<String>,
+    },
     /// The replay store could not answer: the token is refused (fail closed).
     #[error("Act JWT refused: the replay check failed: {0}")]
     ReplayCheckFailed(#[source] ReplayError),

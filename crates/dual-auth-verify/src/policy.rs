@@ -217,10 +217,13 @@ pub(crate) enum AssertionKeys {
 /// 300 s, and single use through a [`ReplayGuard`].
 ///
 /// ```no_run
+/// use dual_auth_core::VerifyingKey;
 /// use dual_auth_verify::ActAssertionPolicy;
-/// # fn key() -> dual_auth_core::VerifyingKey { unimplemented!() }
-/// let policy = ActAssertionPolicy::with_key(key(), "api://finance-api").app_id("8d3c-app");
+///
+/// let app_key = VerifyingKey::from_pem_file("app-public-key.pem")?;
+/// let policy = ActAssertionPolicy::with_key(app_key, "api://finance-api").app_id("8d3c-app");
 /// # let _ = policy;
+/// # Ok::<(), dual_auth_core::KeyError>(())
 /// ```
 #[derive(Debug, Clone)]
 #[must_use]

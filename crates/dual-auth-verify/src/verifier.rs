@@ -342,16 +342,12 @@ impl Verifier {
     ) -> Result<VerifiedActJwt, VerifyError> {
         let assertion = assertion.ok_or_else(|| VerifyError::MissingActAssertion { issuer: issuer.to_owned() })?.trim();
         let token_agent = agent.client_id.clone().unwrap_or_default();
-        // Bind first, so an assertion shown with another agent's token is refused without
-        // using up its jti.
-        let unverified = UnverifiedJwt::parse(assertion).map_err(VerifyError::ActAssertion)?;
-        let named = unverified.claims().get("azp").and_then(Value::as_str);
-        if named != Some(token_agent.as_str()) {
-            return Err(VerifyError::AgentMismatch {
-                token_agent,
-                assertion_agent: named.map_or_else(|| "(no azp claim: it cannot be bound to an agent)".into(), |a| format!("{a:?}")),
-            });
+        // Its header names the key to look up; bounded first, as the verifier bounds it.
+        if assertion.len() > dual_auth_core::DEFAULT_MAX_TOKEN_BYTES {
+            let (size, max) = (assertion.len(), dual_auth_core::DEFAULT_MAX_TOKEN_BYTES);
+            return Err(VerifyError::ActAssertion(ActJwtError::TooLarge { size, max }));
         }
+        let unverified = UnverifiedJwt::parse(assertion).map_err(VerifyError::ActAssertion)?;
         let kid = unverified.header().get("kid").and_then(Value::as_str);
         let keys = match checker.keys.lookup(kid).await? {
             Lookup::Found(keys) => keys,
@@ -372,11 +368,15 @@ impl Verifier {
             None => builder.any_issuer(),
         };
         let verifier = builder.build().map_err(VerifyError::ActAssertion)?;
-        let verified = verifier.verify(assertion).await.map_err(VerifyError::ActAssertion)?;
-        if verified.authorized_party() != Some(token_agent.as_str()) {
-            return Err(VerifyError::AgentMismatch { token_agent, assertion_agent: "(changed while verifying)".into() });
-        }
-        Ok(verified)
+        // The binding is checked inside the verifier, before the jti is recorded, so an
+        // assertion shown with another agent's token is refused without being used up.
+        verifier.verify_for_party(assertion, &token_agent).await.map_err(|e| match e {
+            ActJwtError::WrongAuthorizedParty { expected, found } => VerifyError::AgentMismatch {
+                token_agent: expected,
+                assertion_agent: found.map_or_else(|| "(no azp claim: it cannot be bound to an agent)".into(), |a| format!("{a:?}")),
+            },
+            other => VerifyError::ActAssertion(other),
+        })
     }
 }
 

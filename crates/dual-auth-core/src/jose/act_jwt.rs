@@ -319,7 +319,27 @@ impl ActJwtVerifier {
     /// # Errors
     /// An [`ActJwtError`] saying which check failed.
     pub async fn verify(&self, token: &str) -> Result<VerifiedActJwt, ActJwtError> {
+        self.verify_and_record(token, None).await
+    }
+
+    /// Verifies as [`ActJwtVerifier::verify`] does, and requires `azp` to be
+    /// `authorized_party`: an Entra ID act assertion must be for the agent whose token it
+    /// came with. The `jti` is recorded only when it is, so an assertion shown with another
+    /// agent's token is not used up.
+    ///
+    /// # Errors
+    /// [`ActJwtError::WrongAuthorizedParty`], or as [`ActJwtVerifier::verify`].
+    pub async fn verify_for_party(&self, token: &str, authorized_party: &str) -> Result<VerifiedActJwt, ActJwtError> {
+        self.verify_and_record(token, Some(authorized_party)).await
+    }
+
+    async fn verify_and_record(&self, token: &str, authorized_party: Option<&str>) -> Result<VerifiedActJwt, ActJwtError> {
         let verified = self.verify_signature_and_claims(token)?;
+        if let Some(expected) = authorized_party
+            && verified.authorized_party.as_deref() != Some(expected)
+        {
+            return Err(ActJwtError::WrongAuthorizedParty { expected: expected.to_owned(), found: verified.authorized_party });
+        }
         let record_until = verified.expires_at + self.leeway;
         match self.replay_guard.check_and_record(&verified.jti, record_until).await {
             Ok(()) => {}

@@ -479,3 +479,28 @@ fn jwks_members_that_must_not_be_trusted_are_refused_with_a_reason() {
     let n_1024 = URL_SAFE_NO_PAD.encode([0xC3u8; 128]);
     assert!(reason(json!({"kty": "RSA", "n": n_1024, "e": "AQAB"})).contains("2048"));
 }
+
+#[tokio::test]
+async fn an_assertion_for_another_party_is_refused_without_using_up_its_jti() {
+    let key = rsa_key();
+    let clock = clock();
+    let human = act();
+    let claims = crate::AssertionClaims {
+        issuer: "app",
+        audience: AUD,
+        lifetime: Duration::from_secs(300),
+        act: Some(&human),
+        authorized_party: Some("agent-a"),
+        not_before: false,
+    };
+    let assertion = crate::sign_assertion_with_key(&key, &claims, crate::Clock::now(&clock)).unwrap();
+    let verifier = ActJwtVerifier::builder(key.verifying_key(), AUD).issuer("app").clock(Arc::new(clock.clone())).build().unwrap();
+    let err = verifier.verify_for_party(assertion.expose_secret(), "agent-b").await.unwrap_err();
+    assert!(
+        matches!(&err, ActJwtError::WrongAuthorizedParty { expected, found } if expected == "agent-b" && found.as_deref() == Some("agent-a")),
+        "{err}"
+    );
+    let verified = verifier.verify_for_party(assertion.expose_secret(), "agent-a").await.unwrap();
+    assert_eq!(verified.authorized_party(), Some("agent-a"));
+    assert!(verifier.verify_for_party(assertion.expose_secret(), "agent-a").await.unwrap_err().is_replay());
+}
