@@ -4,6 +4,7 @@
 //! - `test`: `setup`, then every test of the workspace, including the `#[ignore]`d ones
 //!   that need the reference Python package.
 //! - `demo`: the guide's story on the embedded identity provider.
+//! - `keycloak [--port P]`: a real Keycloak with the project's realm, for a person to try.
 //! - `fuzz`: the verifier's token parsing under libFuzzer (needs a nightly toolchain).
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -13,6 +14,8 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+
+use dual_auth_test_support::keycloak;
 
 mod bench;
 
@@ -39,12 +42,13 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("integration") => integration(),
         Some("demo") => demo(),
+        Some("keycloak") => keycloak(&args[1..]),
         Some("fuzz") => args
             .get(1)
             .map_or(Ok(300), |s| s.parse().map_err(|_| format!("fuzz: \"{s}\" is not a number of seconds")))
             .and_then(|seconds| fuzz(seconds, "address", None)),
         Some("bench") => setup_python().and_then(|python| bench::run(&root(), &python, args.iter().any(|a| a == "--no-footprint"))),
-        _ => Err("usage: cargo xtask <setup|test|integration|demo>\n  setup        install the test servers and tools under target/it\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  bench        Rust and the Python package side by side; writes docs/benchmarks.md [--no-footprint]\n  fuzz [SECS]  the verifier's token parsing under libFuzzer (nightly toolchain; default 300 s)".into()),
+        _ => Err("usage: cargo xtask <setup|test|integration|demo>\n  setup        install the test servers and tools under target/it\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  keycloak     a real Keycloak with the project's realm on loopback; prints the variables for dual-auth [--port P]\n  bench        Rust and the Python package side by side; writes docs/benchmarks.md [--no-footprint]\n  fuzz [SECS]  the verifier's token parsing under libFuzzer (nightly toolchain; default 300 s)".into()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -70,6 +74,7 @@ fn setup() -> Result<PathBuf> {
     let python = setup_python()?;
     setup_servers()?;
     setup_node()?;
+    setup_keycloak()?;
     Ok(python)
 }
 
@@ -105,6 +110,32 @@ fn setup_node() -> Result {
             .arg(format!("{name}@{version}")))?;
     }
     Ok(())
+}
+
+/// `target/it/keycloak`: the pinned Keycloak, checksum verified and built once.
+fn setup_keycloak() -> Result {
+    if !keycloak::is_installed() {
+        eprintln!("xtask: installing Keycloak {} under {}", keycloak::KEYCLOAK_VERSION, keycloak::install_dir().display());
+    }
+    keycloak::install().map(|_| ())
+}
+
+/// `cargo xtask keycloak [--port P]`: installs and starts Keycloak, prints the variables that
+/// point `dual-auth` at it, and runs until Ctrl-C (which also reaches the server's
+/// watchdog, which stops it).
+fn keycloak(args: &[String]) -> Result {
+    let port = match args {
+        [] => None,
+        [flag, port] if flag == "--port" => Some(port.parse().map_err(|_| format!("keycloak: --port \"{port}\" is not a port number"))?),
+        _ => return Err("usage: cargo xtask keycloak [--port P]".into()),
+    };
+    setup_keycloak()?;
+    eprintln!("xtask: starting Keycloak (tens of seconds on two cores)");
+    let server = keycloak::Keycloak::start_on(port)?;
+    print!("{}", server.exports());
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
 }
 
 /// `target/it/venv` with the reference package.

@@ -10,6 +10,7 @@
 pub mod fakes;
 pub mod https;
 pub mod jwt;
+pub mod keycloak;
 pub mod process;
 pub mod servers;
 
