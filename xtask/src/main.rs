@@ -48,7 +48,7 @@ fn main() -> ExitCode {
             .map_or(Ok(300), |s| s.parse().map_err(|_| format!("fuzz: \"{s}\" is not a number of seconds")))
             .and_then(|seconds| fuzz(seconds, "address", None)),
         Some("bench") => setup_python().and_then(|python| bench::run(&root(), &python, args.iter().any(|a| a == "--no-footprint"))),
-        _ => Err("usage: cargo xtask <setup|test|integration|demo>\n  setup        install the test servers and tools under target/it\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  keycloak     a real Keycloak with the project's realm on loopback; prints the variables for dual-auth [--port P]\n  bench        Rust and the Python package side by side; writes docs/benchmarks.md [--no-footprint]\n  fuzz [SECS]  the verifier's token parsing under libFuzzer (nightly toolchain; default 300 s)".into()),
+        _ => Err("usage: cargo xtask <setup|test|integration|demo|keycloak|bench|fuzz>\n  setup        install the test servers and tools under target/it\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  keycloak     a real Keycloak with the project's realm on loopback; prints the variables for dual-auth [--port P]\n  bench        Rust and the Python package side by side; writes docs/benchmarks.md [--no-footprint]\n  fuzz [SECS]  the verifier's token parsing under libFuzzer (nightly toolchain; default 300 s)".into()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -242,47 +242,49 @@ fn integration() -> Result {
     run_tests(&[], "--ignored")
 }
 
-/// `dual-auth` with only the okta feature compiles no other vendor and no cloud SDK.
+/// `dual-auth` with only the okta feature, and a program whose one dual-auth dependency is
+/// `dual-auth-keycloak`, compile no other vendor and no cloud SDK.
 fn feature_isolation() -> Result {
-    let out = cargo()
-        .args([
-            "tree",
-            "--locked",
-            "-p",
-            "dual-auth",
-            "--no-default-features",
-            "--features",
-            "okta",
-            "-e",
-            "normal,build",
-            "--prefix",
-            "none",
-        ])
-        .output()
-        .map_err(|e| format!("cannot run cargo tree: {e}"))?;
-    let tree = String::from_utf8_lossy(&out.stdout);
     // The secret stores' SDKs (aws-lc-rs, the TLS crypto, is not one of them).
-    let forbidden = [
-        "dual-auth-keycloak ",
+    let sdks = ["aws-config ", "aws-sdk-", "aws-smithy-", "google-cloud-", "azure_", "vaultrs ", "redis "];
+    let umbrella_okta = ["dual-auth-keycloak ", "dual-auth-auth0 ", "dual-auth-entraid ", "dual-auth-verify "];
+    check_tree(&["-p", "dual-auth", "--no-default-features", "--features", "okta"], "dual-auth-okta ", &[&umbrella_okta, &sdks])?;
+    eprintln!("xtask: ok, features = [\"okta\"] compiles no other vendor and no cloud SDK");
+    let alone = [
+        "dual-auth ",
         "dual-auth-auth0 ",
+        "dual-auth-okta ",
         "dual-auth-entraid ",
-        "aws-config ",
-        "aws-sdk-",
-        "aws-smithy-",
-        "google-cloud-",
-        "azure_",
-        "vaultrs ",
-        "redis ",
+        "dual-auth-session ",
+        "dual-auth-api ",
         "dual-auth-verify ",
     ];
-    let found: Vec<&str> = tree.lines().filter(|line| forbidden.iter().any(|f| line.starts_with(f))).collect();
+    check_tree(&["-p", "dual-auth-example-single-vendor"], "dual-auth-keycloak ", &[&alone, &sdks])?;
+    eprintln!("xtask: ok, a program with dual-auth-keycloak alone compiles no other dual-auth crate but core and config");
+    Ok(())
+}
+
+/// `cargo tree` of what `selection` builds (normal and build dependencies) must list
+/// `required` and nothing that starts with a `forbidden` name.
+fn check_tree(selection: &[&str], required: &str, forbidden: &[&[&str]]) -> Result {
+    let out = cargo()
+        .args(["tree", "--locked"])
+        .args(selection)
+        .args(["-e", "normal,build", "--prefix", "none"])
+        .output()
+        .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cargo tree {}: {}", selection.join(" "), String::from_utf8_lossy(&out.stderr)));
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let found: Vec<&str> =
+        tree.lines().filter(|line| forbidden.iter().flat_map(|names| names.iter()).any(|f| line.starts_with(f))).collect();
     if !found.is_empty() {
-        return Err(format!("features = [\"okta\"] compiles {}", found.join(", ")));
+        return Err(format!("{} compiles {}", selection.join(" "), found.join(", ")));
     }
-    if !tree.lines().any(|line| line.starts_with("dual-auth-okta ")) {
-        return Err("dual-auth-okta is missing from features = [\"okta\"]".into());
+    if !tree.lines().any(|line| line.starts_with(required)) {
+        return Err(format!("{} does not compile {}", selection.join(" "), required.trim()));
     }
-    eprintln!("xtask: ok, features = [\"okta\"] compiles no other vendor and no cloud SDK");
     Ok(())
 }
 

@@ -4,6 +4,43 @@
 //! authenticates with a client assertion carrying the human as `act`; an Action
 //! (credentials exchange) copies it into the access token.
 //!
+//! This crate is enough on its own: it re-exports what its API names from `dual-auth-core`
+//! and `dual-auth-config` (and both crates whole, as [`dual_auth_core`] and
+//! [`dual_auth_config`]), and has the umbrella's secret-store features (`aws`, `gcp`,
+//! `azure`, `vault`). A program with this one dual-auth dependency:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use dual_auth_auth0::{
+//!     ActJwtSigner, ActJwtVerifier, AdapterOptions, ConfigReader, EnvSource, ExposeSecret, IamAdapter, SigningKey, TokenRequest,
+//!     UserSession, VerifyingKey, Auth0Adapter, Auth0Config, open_source, select_backend,
+//! };
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // The configuration, from the environment or the store DUAL_AUTH_SECRETS_BACKEND names.
+//! let env = EnvSource::new();
+//! let source = open_source(select_backend(None, &env)?, &env).await?;
+//! let config = Auth0Config::load(&ConfigReader::new(source.as_ref())).await?;
+//! let agent = config.client_id.clone();
+//! let http = ConfigReader::new(&env).http_settings().await?; // DUAL_AUTH_CA_BUNDLE, if set
+//! let adapter = Auth0Adapter::new(config, AdapterOptions::with_http(http))?;
+//!
+//! // In-session: the human from the web application's own session.
+//! let act = UserSession::new("alice@corp.example.com").with_user_id("user_12345").to_act()?;
+//! let token = adapter.request_token(&TokenRequest::new(&agent, act, ["finance.read"])?).await?;
+//!
+//! // Out-of-session: the application signs an act JWT for the remote agent, which verifies
+//! // it (signature, audience, expiry, lifetime, replay) before acting for that human.
+//! let audience = "https://agent.example.com/invoke";
+//! let signer = ActJwtSigner::new(SigningKey::from_pem_file("app-private-key.pem")?);
+//! let act_jwt = signer.sign(&UserSession::new("bob@corp.example.com").to_act()?, audience, Duration::from_secs(60))?;
+//! let verifier = ActJwtVerifier::builder(VerifyingKey::from_pem_file("app-public-key.pem")?, audience).build()?;
+//! let act = verifier.verify(act_jwt.expose_secret()).await?.into_act();
+//! let token = adapter.request_token(&TokenRequest::new(&agent, act, ["finance.read"])?).await?;
+//! # let _ = token;
+//! # Ok(()) }
+//! ```
+//!
 //! Wire format: `POST` form `grant_type=client_credentials`, `client_id`, `audience` (the
 //! API), `scope` (the requested scopes; upstream dropped them), `client_assertion_type`,
 //! `client_assertion`. The assertion's `aud` is the tenant URL with a trailing slash.
@@ -14,9 +51,18 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dual_auth_config::{ConfigError, ConfigReader, keys};
-use dual_auth_core::token_endpoint::{AdapterOptions, AssertionGrant, AssertionGrantSettings, field};
-use dual_auth_core::{ClientAuthentication, IamAdapter, IamError, TokenRequest, TokenResponse, Vendor};
+use dual_auth_config::keys;
+use dual_auth_core::token_endpoint::{AssertionGrant, AssertionGrantSettings, field};
+
+// What this crate's API takes and returns, and what a program needs beside it, so that a
+// program needs no other dual-auth crate (the two crates whole too, for everything else).
+pub use dual_auth_config::{self, ConfigError, ConfigReader, EnvSource, open_source, select_backend};
+pub use dual_auth_core::secrecy::{ExposeSecret, SecretString};
+pub use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy};
+pub use dual_auth_core::{
+    self, Act, ActJwtSigner, ActJwtVerifier, ClientAuthentication, IamAdapter, IamError, SigningKey, TokenRequest, TokenResponse,
+    UserSession, Vendor, VerifyingKey,
+};
 
 /// `expires_in` when Auth0 sends none (upstream default: 24 h).
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(86_400);

@@ -5,6 +5,44 @@
 //! **act assertion** with the application's key; it travels beside the token (the API call
 //! sends it as `X-Act-Assertion`).
 //!
+//! This crate is enough on its own: it re-exports what its API names from `dual-auth-core`
+//! and `dual-auth-config` (and both crates whole, as [`dual_auth_core`] and
+//! [`dual_auth_config`]), and has the umbrella's secret-store features (`aws`, `gcp`,
+//! `azure`, `vault`). A program with this one dual-auth dependency:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use dual_auth_entraid::{
+//!     ActJwtSigner, ActJwtVerifier, AdapterOptions, ConfigReader, EnvSource, ExposeSecret, IamAdapter, SigningKey, TokenRequest,
+//!     UserSession, VerifyingKey, EntraIdAdapter, EntraIdConfig, open_source, select_backend,
+//! };
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // The configuration, from the environment or the store DUAL_AUTH_SECRETS_BACKEND names.
+//! let env = EnvSource::new();
+//! let source = open_source(select_backend(None, &env)?, &env).await?;
+//! let config = EntraIdConfig::load(&ConfigReader::new(source.as_ref())).await?;
+//! let agent = config.client_id.clone();
+//! let scope = config.api_scope.clone(); // a `.../.default` scope, as Microsoft requires
+//! let http = ConfigReader::new(&env).http_settings().await?; // DUAL_AUTH_CA_BUNDLE, if set
+//! let adapter = EntraIdAdapter::new(config, AdapterOptions::with_http(http))?;
+//!
+//! // In-session: the human from the web application's own session.
+//! let act = UserSession::new("alice@corp.example.com").with_user_id("user_12345").to_act()?;
+//! let token = adapter.request_token(&TokenRequest::new(&agent, act, [scope.as_str()])?).await?;
+//!
+//! // Out-of-session: the application signs an act JWT for the remote agent, which verifies
+//! // it (signature, audience, expiry, lifetime, replay) before acting for that human.
+//! let audience = "https://agent.example.com/invoke";
+//! let signer = ActJwtSigner::new(SigningKey::from_pem_file("app-private-key.pem")?);
+//! let act_jwt = signer.sign(&UserSession::new("bob@corp.example.com").to_act()?, audience, Duration::from_secs(60))?;
+//! let verifier = ActJwtVerifier::builder(VerifyingKey::from_pem_file("app-public-key.pem")?, audience).build()?;
+//! let act = verifier.verify(act_jwt.expose_secret()).await?.into_act();
+//! let token = adapter.request_token(&TokenRequest::new(&agent, act, [scope.as_str()])?).await?;
+//! # let _ = token;
+//! # Ok(()) }
+//! ```
+//!
 //! - Token request: `POST` form `grant_type=client_credentials`, `client_id`, then either
 //!   `client_secret` or a certificate credential (`client_assertion_type`,
 //!   `client_assertion` with an `x5t#S256` header), then `scope`. Every requested scope must
@@ -18,12 +56,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dual_auth_config::{ConfigError, ConfigReader, keys};
-use dual_auth_core::secrecy::SecretString;
-use dual_auth_core::token_endpoint::{AdapterOptions, TokenEndpoint, client_assertion_fields, ensure_agent, field};
-use dual_auth_core::{
-    ASSERTION_LIFETIME, AssertionClaims, Clock, IamAdapter, IamError, SigningKey, TokenRequest, TokenResponse, Vendor,
-    sign_assertion_with_key,
+use dual_auth_config::keys;
+use dual_auth_core::token_endpoint::{TokenEndpoint, client_assertion_fields, ensure_agent, field};
+use dual_auth_core::{ASSERTION_LIFETIME, AssertionClaims, Clock, sign_assertion_with_key};
+
+// What this crate's API takes and returns, and what a program needs beside it, so that a
+// program needs no other dual-auth crate (the two crates whole too, for everything else).
+pub use dual_auth_config::{self, ConfigError, ConfigReader, EnvSource, open_source, select_backend};
+pub use dual_auth_core::secrecy::{ExposeSecret, SecretString};
+pub use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy};
+pub use dual_auth_core::{
+    self, Act, ActJwtSigner, ActJwtVerifier, ClientAuthentication, IamAdapter, IamError, SigningKey, TokenRequest, TokenResponse,
+    UserSession, Vendor, VerifyingKey,
 };
 
 /// `expires_in` when Microsoft sends none (upstream default).
