@@ -12,7 +12,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum_server::tls_rustls::RustlsConfig;
+use dual_auth::config::{ConfigReader, EnvSource, open_source};
 use dual_auth::prelude::*;
+use dual_auth::redis::{RedisReplayGuard, RedisSettings, RedisTokenStore, TokenEncryptionKey};
 
 /// Everything an agent needs, loaded once at start.
 pub struct AgentSetup {
@@ -21,8 +23,13 @@ pub struct AgentSetup {
     /// The scopes it asks for: `API_SCOPE` for Entra ID, else `AGENT_SCOPES` (space
     /// separated, default `finance.read`).
     pub scopes: Vec<String>,
-    /// The vendor adapter behind the token cache.
+    /// The vendor adapter behind the token cache (with Redis, the cache has a second tier
+    /// shared by the replicas).
     pub adapter: Arc<dyn IamAdapter>,
+    /// With `DUAL_AUTH_REDIS_URL` set: the act JWT replay guard shared by the replicas
+    /// (each JWT accepted once across all of them; refused when Redis cannot answer).
+    /// `None`: the verifier's in-process guard, right for a single replica only.
+    pub replay_guard: Option<Arc<dyn ReplayGuard>>,
     /// The API client (HTTPS only, `DUAL_AUTH_CA_BUNDLE` honoured).
     pub api: ApiClient,
     /// The API base URL (`API_URL`).
@@ -42,12 +49,16 @@ pub fn required_env(name: &str) -> Result<String, String> {
 }
 
 impl AgentSetup {
-    /// Loads the vendor configuration and the agent's settings.
+    /// Loads the vendor configuration and the agent's settings, and, when
+    /// `DUAL_AUTH_REDIS_URL` is set (in the environment or the secret store), connects to
+    /// Redis for replicas: the shared replay guard and the encrypted shared token cache
+    /// (`DUAL_AUTH_REDIS_CACHE_KEY` then required).
     ///
     /// # Errors
     /// A message naming what is missing or wrong.
     pub async fn load() -> Result<Self, String> {
-        let loaded = dual_auth::load_config(None, None).await.map_err(|e| e.to_string())?;
+        let env = EnvSource::with_dotenv_if_present().map_err(|e| e.to_string())?;
+        let loaded = dual_auth::load_config_from(&env, None, None).await.map_err(|e| e.to_string())?;
         let scopes = match &loaded.vendor_config {
             VendorConfig::EntraId(config) => vec![config.api_scope.clone()],
             _ => std::env::var("AGENT_SCOPES").unwrap_or_else(|_| "finance.read".into()).split_whitespace().map(str::to_owned).collect(),
@@ -55,8 +66,24 @@ impl AgentSetup {
         let api = ApiClient::new(loaded.http.clone()).map_err(|e| e.to_string())?;
         let api_url = required_env("API_URL")?;
         let agent_id = required_env("AGENT_CLIENT_ID")?;
-        let adapter = loaded.into_adapter().map_err(|e| e.to_string())?;
-        Ok(Self { agent_id, scopes, adapter, api, api_url })
+        let source = open_source(loaded.backend, &env).await.map_err(|e| e.to_string())?;
+        let reader = ConfigReader::new(source.as_ref());
+        if reader.optional_secret("DUAL_AUTH_REDIS_URL").await.map_err(|e| e.to_string())?.is_none() {
+            let adapter = loaded.into_adapter().map_err(|e| e.to_string())?;
+            return Ok(Self { agent_id, scopes, adapter, replay_guard: None, api, api_url });
+        }
+        let redis = RedisSettings::load(&reader).await.map_err(|e| e.to_string())?;
+        let key = TokenEncryptionKey::load(&reader).await.map_err(|e| e.to_string())?;
+        let guard = RedisReplayGuard::new(redis.connect().await.map_err(|e| e.to_string())?, &redis);
+        let store = RedisTokenStore::new(redis.connect().await.map_err(|e| e.to_string())?, &redis, key);
+        let uncached = build_adapter(
+            loaded.vendor_config,
+            AdapterOptions::with_http(loaded.http),
+            TokenCacheSettings { enabled: false, ..TokenCacheSettings::default() },
+        )
+        .map_err(|e| e.to_string())?;
+        let adapter = Arc::new(CachingAdapter::new(uncached, TokenCacheSettings::default()).with_shared_store(Arc::new(store)));
+        Ok(Self { agent_id, scopes, adapter, replay_guard: Some(Arc::new(guard)), api, api_url })
     }
 }
 

@@ -63,15 +63,59 @@ impl Stack {
 fn start_agent(stack: &Stack) -> (ServerProcess, String) {
     let port = closed_port();
     let endpoint = format!("https://localhost:{port}/invoke");
+    let command = agent_command(stack, port, &endpoint);
+    (ServerProcess::start(command, "listening on", Duration::from_secs(60)), endpoint)
+}
+
+/// The agent on `port`, accepting act JWTs for `endpoint`.
+fn agent_command(stack: &Stack, port: u16, endpoint: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_out_of_session_agent"));
     stack.vendor_env(&mut command);
     command
         .env("APP_PUBLIC_KEY_PATH", key_fixture("rsa2048-other.pub.pem"))
-        .env("AGENT_ENDPOINT", &endpoint)
+        .env("AGENT_ENDPOINT", endpoint)
         .env("AGENT_LISTEN", format!("127.0.0.1:{port}"))
         .env("AGENT_TLS_CERT", stack.tls("server.pem"))
         .env("AGENT_TLS_KEY", stack.tls("server-key.pem"));
-    (ServerProcess::start(command, "listening on", Duration::from_secs(60)), endpoint)
+    command
+}
+
+// deploy/kubernetes/agent.yaml runs three replicas behind one endpoint, sharing Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server: run `cargo xtask test`"]
+async fn agent_replicas_sharing_redis_accept_an_act_jwt_once_and_share_tokens() {
+    let stack = Stack::start().await;
+    let mut redis = dual_auth_test_support::servers::Redis::start();
+    let endpoint = "https://agent.example.com/invoke"; // the one audience of every replica
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        let port = closed_port();
+        let mut command = agent_command(&stack, port, endpoint);
+        command.env("DUAL_AUTH_REDIS_URL", redis.url()).env("DUAL_AUTH_REDIS_CACHE_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
+        replicas.push((ServerProcess::start(command, "listening on", Duration::from_secs(60)), format!("https://localhost:{port}/invoke")));
+    }
+    let client = stack.client();
+    let sender = HybridSender::from_private_key_file(key_fixture("rsa2048-other.pem")).unwrap();
+    let sign = || sender.prepare_out_of_session_act(&Act::new("user_777").unwrap(), endpoint, Duration::from_secs(60)).unwrap();
+    let invoke = |url: &str, jwt: &SecretString| client.post(url).json(&json!({"act_jwt": jwt.expose_secret()})).send();
+
+    // One act JWT, sent to each replica: accepted by the first, a replay for the others.
+    let jwt = sign();
+    assert_eq!(invoke(&replicas[0].1, &jwt).await.unwrap().status(), 200);
+    for (_, url) in &replicas[1..] {
+        let again = invoke(url, &jwt).await.unwrap();
+        assert_eq!(again.status(), 401);
+        assert!(again.text().await.unwrap().contains("replay"), "replay refused by another replica");
+    }
+
+    // A new act JWT for the same human at another replica: the token comes from Redis.
+    assert_eq!(invoke(&replicas[1].1, &sign()).await.unwrap().status(), 200);
+    assert_eq!(stack.idp.requests().len(), 1, "one token request for the human across the replicas");
+
+    // Redis down: act JWTs are refused (fail closed), not accepted unchecked.
+    redis.stop();
+    let refused = invoke(&replicas[2].1, &sign()).await.unwrap();
+    assert_eq!(refused.status(), 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,9 +15,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
-use dual_auth_test_support::keycloak;
-
 mod bench;
+mod keycloak;
+mod prerequisites;
 
 /// The reference Python package the interop tests drive. Pinned: it is the spec we match.
 const PYTHON_REFERENCE: &str = "dual-auth==1.0.1";
@@ -39,16 +39,17 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
         Some("setup") => setup().map(|_| ()),
+        Some("prerequisites") => prerequisites::ensure(),
         Some("test") => test(&args[1..]),
         Some("integration") => integration(),
         Some("demo") => demo(),
-        Some("keycloak") => keycloak(&args[1..]),
+        Some("keycloak") => keycloak::serve(&args[1..]),
         Some("fuzz") => args
             .get(1)
             .map_or(Ok(300), |s| s.parse().map_err(|_| format!("fuzz: \"{s}\" is not a number of seconds")))
             .and_then(|seconds| fuzz(seconds, "address", None)),
         Some("bench") => setup_python().and_then(|python| bench::run(&root(), &python, args.iter().any(|a| a == "--no-footprint"))),
-        _ => Err("usage: cargo xtask <setup|test|integration|demo|keycloak|bench|fuzz>\n  setup        install the test servers and tools under target/it\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  keycloak     a real Keycloak with the project's realm on loopback; prints the variables for dual-auth [--port P]\n  bench        Rust and the Python package side by side; writes docs/benchmarks.md [--no-footprint]\n  fuzz [SECS]  the verifier's token parsing under libFuzzer (nightly toolchain; default 300 s)".into()),
+        _ => Err("usage: cargo xtask <setup|test|integration|demo|keycloak|bench|fuzz>\n  setup        install the test servers and tools under target/it (and system packages, as root)\n  prerequisites  only the system packages: installed with apt-get as root, else listed\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  keycloak     a real Keycloak with the project's realm on loopback; prints the variables for dual-auth [--port P]\n  bench        Rust and the Python package side by side; writes docs/benchmarks.md [--no-footprint]\n  fuzz [SECS]  the verifier's token parsing under libFuzzer (nightly toolchain; default 300 s)".into()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -71,10 +72,11 @@ fn run(command: &mut Command) -> Result {
 /// Installs everything the integration suite needs under `target/it`, skipping what is
 /// there already. Returns the reference Python interpreter.
 fn setup() -> Result<PathBuf> {
+    prerequisites::ensure()?;
     let python = setup_python()?;
     setup_servers()?;
     setup_node()?;
-    setup_keycloak()?;
+    keycloak::install()?;
     Ok(python)
 }
 
@@ -112,32 +114,6 @@ fn setup_node() -> Result {
     Ok(())
 }
 
-/// `target/it/keycloak`: the pinned Keycloak, checksum verified and built once.
-fn setup_keycloak() -> Result {
-    if !keycloak::is_installed() {
-        eprintln!("xtask: installing Keycloak {} under {}", keycloak::KEYCLOAK_VERSION, keycloak::install_dir().display());
-    }
-    keycloak::install().map(|_| ())
-}
-
-/// `cargo xtask keycloak [--port P]`: installs and starts Keycloak, prints the variables that
-/// point `dual-auth` at it, and runs until Ctrl-C (which also reaches the server's
-/// watchdog, which stops it).
-fn keycloak(args: &[String]) -> Result {
-    let port = match args {
-        [] => None,
-        [flag, port] if flag == "--port" => Some(port.parse().map_err(|_| format!("keycloak: --port \"{port}\" is not a port number"))?),
-        _ => return Err("usage: cargo xtask keycloak [--port P]".into()),
-    };
-    setup_keycloak()?;
-    eprintln!("xtask: starting Keycloak (tens of seconds on two cores)");
-    let server = keycloak::Keycloak::start_on(port)?;
-    print!("{}", server.exports());
-    loop {
-        std::thread::sleep(std::time::Duration::from_secs(3600));
-    }
-}
-
 /// `target/it/venv` with the reference package.
 fn setup_python() -> Result<PathBuf> {
     let venv = root().join("target/it/venv");
@@ -165,10 +141,14 @@ fn cargo() -> Command {
 
 /// The README's test command: format, lints, feature isolation, then every test.
 fn test(extra: &[String]) -> Result {
+    // First, so that a missing tool is named within seconds, not after minutes of builds.
+    prerequisites::ensure()?;
     eprintln!("xtask: format check");
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     eprintln!("xtask: clippy, warnings denied");
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--all-features", "--locked", "--", "-D", "warnings"]))?;
+    eprintln!("xtask: API docs, warnings denied");
+    run(cargo().args(["doc", "--workspace", "--all-features", "--no-deps", "--locked", "--quiet"]).env("RUSTDOCFLAGS", "-D warnings"))?;
     eprintln!("xtask: feature isolation");
     feature_isolation()?;
     eprintln!("xtask: the fuzz target builds");

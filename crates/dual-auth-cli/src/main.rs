@@ -331,12 +331,23 @@ fn run(cli: Cli) -> Result<(), String> {
 /// Loads the configuration and gets a token for the act; also returns the HTTP settings.
 async fn get_token(scopes: &[String], agent_id: Option<&str>, act: &ActInput) -> Result<(TokenResponse, HttpSettings), String> {
     let act = act.to_act()?;
-    let loaded = dual_auth::load_config(None, None).await.map_err(|e| e.to_string())?;
+    let loaded = dual_auth::load_config(None, None).await.map_err(setup_error)?;
     let agent = agent_id.map_or_else(|| loaded.vendor_config.client_id().to_owned(), str::to_owned);
     let http = loaded.http.clone();
     let adapter = loaded.into_adapter().map_err(|e| e.to_string())?;
     let token = InSessionTokenRequest::new(adapter).request_token(&agent, &act, scopes.iter().cloned()).await.map_err(|e| e.to_string())?;
     Ok((token, http))
+}
+
+/// A setup error as one line; a store or vendor this build left out says how to add it.
+fn setup_error(error: SetupError) -> String {
+    match error {
+        SetupError::Config(dual_auth::config::ConfigError::NotCompiled { what, feature }) => format!(
+            "{what} is not in this build of dual-auth: cargo install --path crates/dual-auth-cli (every store, by default), \
+             or add --features {feature} to a --no-default-features build"
+        ),
+        other => other.to_string(),
+    }
 }
 
 async fn token(args: &TokenArgs) -> Result<(), String> {
@@ -481,10 +492,37 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
     if args.any_issuer {
         builder = builder.any_issuer();
     }
+    let runtime = runtime()?;
+    if let Some(guard) = runtime.block_on(shared_replay_guard())? {
+        builder = builder.replay_guard(guard);
+    }
     let verifier = builder.build().map_err(|e| e.to_string())?;
-    let verified = runtime()?.block_on(verifier.verify(&token)).map_err(|e| e.to_string())?;
+    let verified = runtime.block_on(verifier.verify(&token)).map_err(|e| e.to_string())?;
     println!("{}", serde_json::to_string(verified.act()).map_err(|e| e.to_string())?);
     Ok(())
+}
+
+/// With `DUAL_AUTH_REDIS_URL` set, act JWT ids are recorded in Redis: a JWT verified once,
+/// by this command or any replica, is refused the next time. Without it, each run of the
+/// command remembers only its own.
+async fn shared_replay_guard() -> Result<Option<std::sync::Arc<dyn ReplayGuard>>, String> {
+    let env = dual_auth::config::EnvSource::new();
+    if env.get("DUAL_AUTH_REDIS_URL").is_none() {
+        return Ok(None);
+    }
+    #[cfg(feature = "redis")]
+    {
+        use dual_auth::redis::{RedisReplayGuard, RedisSettings};
+        let settings = RedisSettings::load(&dual_auth::config::ConfigReader::new(&env)).await.map_err(|e| e.to_string())?;
+        let connection = settings.connect().await.map_err(|e| e.to_string())?;
+        Ok(Some(std::sync::Arc::new(RedisReplayGuard::new(connection, &settings))))
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        Err("DUAL_AUTH_REDIS_URL is set, but this build of dual-auth has no Redis: cargo install --path crates/dual-auth-cli \
+             (Redis is a default feature), or add --features redis to a --no-default-features build"
+            .into())
+    }
 }
 
 async fn verify_token(args: TokenVerifyArgs) -> Result<(), String> {

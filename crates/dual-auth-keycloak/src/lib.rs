@@ -2,7 +2,10 @@
 //!
 //! The Keycloak adapter: asks a Keycloak realm for a dual-subject token. The agent
 //! authenticates with a client assertion (RFC 7523) that carries the human as a top-level
-//! `act` claim; a protocol mapper in the realm copies `act` into the access token.
+//! `act` claim, the Python guide's recipe, which expects a protocol mapper in the realm to
+//! copy `act` into the access token. Stock Keycloak has no mapper that reads the client
+//! assertion: it authenticates the agent and leaves `act` out (observed on Keycloak 26.7.3;
+//! `docs/vendors/keycloak.md` in the repository has the details).
 //!
 //! This crate is enough on its own: it re-exports what its API names from `dual-auth-core`
 //! and `dual-auth-config` (and both crates whole, as [`dual_auth_core`] and

@@ -15,7 +15,7 @@ use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy, 
 use dual_auth_core::{Act, AssertionClaims, ClientAuthentication, IamAdapter, IamError, ManualClock, SigningKey, TokenRequest, Vendor};
 use dual_auth_keycloak::{KeycloakAdapter, KeycloakConfig};
 use dual_auth_test_support::jwt;
-use dual_auth_test_support::keycloak::{self, ALICE, API_AUDIENCE, KEY_AGENT, KEY_AGENT_KID, Keycloak, SECRET_AGENT};
+use dual_auth_test_support::keycloak::{ALICE, API_AUDIENCE, KEY_AGENT, KEY_AGENT_KID, Keycloak, SECRET_AGENT};
 use dual_auth_verify::{IssuerPolicy, Verifier, VerifyError};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -29,7 +29,7 @@ fn server() -> &'static Keycloak {
     let started = KEYCLOAK.get_or_init(|| {
         let server = Keycloak::start();
         if let Ok(server) = &server {
-            eprintln!("Keycloak {} ready after {:.1} s", keycloak::KEYCLOAK_VERSION, server.started_in.as_secs_f64());
+            eprintln!("Keycloak {} ready after {:.1} s", server.version, server.started_in.as_secs_f64());
         }
         server
     });

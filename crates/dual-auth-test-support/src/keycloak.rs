@@ -1,12 +1,13 @@
 //! A real Keycloak for the integration suite and for `cargo xtask keycloak`.
 //!
-//! [`install`] fetches the pinned distribution from Maven Central with `mvn`, checks its
-//! SHA-256, unpacks it under `target/it/keycloak/` and builds it once for this use (an
-//! embedded H2 database, local caches: no cluster ports). [`Keycloak::start`] runs it on
-//! 127.0.0.1 over HTTPS only, with a throw-away CA, a home of its own under
-//! `target/it/keycloak/runs/` (its database lives there) and the realm the project ships in
-//! `examples/keycloak/dual-auth-realm.json`, whose secrets, agent key and passwords are
-//! made fresh for each start.
+//! `cargo xtask setup` installs the pinned distribution under `target/it/keycloak/dist`
+//! (fetched from Maven Central with `mvn`, its SHA-256 checked, built once for this use: an
+//! embedded H2 database, local caches, so no cluster ports) and writes a stamp naming the
+//! version and the JDK to run it with. [`Keycloak::start`] runs it on 127.0.0.1 over HTTPS
+//! only, with a throw-away CA, a home of its own under `target/it/keycloak/runs/` (its
+//! database lives there) and the realm the project ships in
+//! `examples/keycloak/dual-auth-realm.json`, whose secrets, agent key and passwords are made
+//! fresh for each start.
 //!
 //! Keycloak runs in production mode (`start --optimized`), not `start-dev`: the dev
 //! profile always opens a plain-HTTP listener (`%dev.kc.http-enabled=true` wins over
@@ -16,8 +17,7 @@
 //! started it ends in any way (a panic, `exit`, a signal): a small shell watchdog holds the
 //! server and stops it, and deletes its home, when its standard input closes.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,17 +27,6 @@ use serde_json::{Value, json};
 
 use crate::https::{TestCa, closed_port};
 use crate::workspace_root;
-
-/// The Keycloak release the suite runs: the newest 26.x Maven Central serves here (26.8.x
-/// is not served). It has the supported JWT authorization grant (26.6+) and standard token
-/// exchange; not the experimental delegation (`act`) feature.
-pub const KEYCLOAK_VERSION: &str = "26.7.3";
-/// SHA-256 of `org.keycloak:keycloak-quarkus-dist:26.7.3:tar.gz`.
-pub const KEYCLOAK_DIST_SHA256: &str = "77657f30b7e90d70f727712ce1c967f430fd6a5e9f458d32d8c6df0635345f47";
-/// The Maven plugin that fetches it (pinned, like everything the suite installs).
-const MAVEN_DEPENDENCY_PLUGIN: &str = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy";
-/// The build options baked in by `kc.sh build` (and checked by `start --optimized`).
-const BUILD_OPTIONS: [&str; 2] = ["--db=dev-file", "--cache=local"];
 
 /// The realm of `examples/keycloak/dual-auth-realm.json`.
 pub const REALM: &str = "dual-auth";
@@ -83,120 +72,40 @@ fn keycloak_root() -> PathBuf {
     workspace_root().join("target/it/keycloak")
 }
 
-/// Where [`install`] puts the distribution.
+/// Where `cargo xtask setup` installs the distribution.
 pub fn install_dir() -> PathBuf {
-    keycloak_root().join(format!("keycloak-{KEYCLOAK_VERSION}"))
+    keycloak_root().join("dist")
 }
 
-/// The stamp [`install`] writes once the distribution is unpacked, checked and built.
-fn stamp_text() -> String {
-    format!("keycloak-quarkus-dist {KEYCLOAK_VERSION} sha256 {KEYCLOAK_DIST_SHA256} build {}\n", BUILD_OPTIONS.join(" "))
+/// The stamp `cargo xtask setup` writes last: `name=value` lines.
+pub const INSTALL_STAMP: &str = ".dual-auth-installed";
+
+/// What `cargo xtask setup` installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    /// The Keycloak version (`26.7.3`).
+    pub version: String,
+    /// The JDK it runs on; `None`: the `java` on the PATH.
+    pub java_home: Option<PathBuf>,
 }
 
-/// Whether [`install`] has nothing left to do.
-pub fn is_installed() -> bool {
-    std::fs::read_to_string(install_dir().join(".dual-auth-installed")).is_ok_and(|s| s == stamp_text())
-}
-
-/// Installs the pinned Keycloak under `target/it/keycloak/` unless it is there already:
-/// `mvn` fetches the distribution (into a Maven repository under `target/it/m2`), its
-/// SHA-256 must be [`KEYCLOAK_DIST_SHA256`], then it is unpacked and built once
-/// (`kc.sh build`). A second call downloads nothing. Returns the install directory.
+/// Reads the install stamp.
 ///
 /// # Errors
-/// Says which step failed and why (no `mvn`, a download refused, a checksum mismatch, a
-/// failed build), with the command that fixes it where there is one.
-pub fn install() -> Result<PathBuf, String> {
-    let dir = install_dir();
-    if is_installed() {
-        return Ok(dir);
-    }
-    let root = keycloak_root();
-    let download = root.join("download");
-    std::fs::create_dir_all(&download).map_err(|e| format!("cannot create {}: {e}", download.display()))?;
-    let archive = download.join(format!("keycloak-quarkus-dist-{KEYCLOAK_VERSION}.tar.gz"));
-    if !archive.exists() || sha256_file(&archive)? != KEYCLOAK_DIST_SHA256 {
-        let _ = std::fs::remove_file(&archive);
-        eprintln!("keycloak: fetching org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION} from Maven Central");
-        let repo = workspace_root().join("target/it/m2");
-        let status = Command::new("mvn")
-            .args(["-B", "-q"])
-            .arg(format!("-Dmaven.repo.local={}", repo.display()))
-            .arg(MAVEN_DEPENDENCY_PLUGIN)
-            .arg(format!("-Dartifact=org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:tar.gz"))
-            .arg(format!("-DoutputDirectory={}", download.display()))
-            .status()
-            .map_err(|e| format!("cannot run mvn ({e}): install Maven (apt-get install maven) and a JDK"))?;
-        if !status.success() {
-            return Err(format!("mvn could not fetch keycloak-quarkus-dist {KEYCLOAK_VERSION}: {status}"));
-        }
-        // The artifact now sits twice (the local repository keeps a copy): keep one.
-        let _ = std::fs::remove_dir_all(repo.join("org/keycloak/keycloak-quarkus-dist"));
-    }
-    let digest = sha256_file(&archive)?;
-    if digest != KEYCLOAK_DIST_SHA256 {
-        let _ = std::fs::remove_file(&archive);
-        return Err(format!("{} has SHA-256 {digest}, expected {KEYCLOAK_DIST_SHA256}: removed; run again", archive.display()));
-    }
-    // Unpack beside the final place, then move it there, so a broken run leaves no half tree.
-    let unpack = root.join("unpack");
-    let _ = std::fs::remove_dir_all(&unpack);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&unpack).map_err(|e| format!("cannot create {}: {e}", unpack.display()))?;
-    run_checked(Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(&unpack), "unpack the Keycloak distribution")?;
-    std::fs::rename(unpack.join(format!("keycloak-{KEYCLOAK_VERSION}")), &dir)
-        .map_err(|e| format!("cannot move the unpacked Keycloak: {e}"))?;
-    let _ = std::fs::remove_dir_all(&unpack);
-    eprintln!("keycloak: building the server once ({})", BUILD_OPTIONS.join(" "));
-    let mut build = Command::new(dir.join("bin/kc.sh"));
-    build.arg("build").args(BUILD_OPTIONS).stdout(Stdio::null());
-    if let Some(java_home) = java_home() {
-        build.env("JAVA_HOME", java_home);
-    }
-    run_checked(&mut build, "build Keycloak (kc.sh build)")?;
-    std::fs::write(dir.join(".dual-auth-installed"), stamp_text()).map_err(|e| format!("cannot write the install stamp: {e}"))?;
-    Ok(dir)
+/// When Keycloak is not installed (with the command that installs it).
+pub fn installed() -> Result<Installed, String> {
+    let stamp = install_dir().join(INSTALL_STAMP);
+    let text = std::fs::read_to_string(&stamp)
+        .map_err(|_| format!("Keycloak is not installed under {}: run `cargo xtask setup`", install_dir().display()))?;
+    let value = |name: &str| text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix('=')).map(str::to_owned);
+    let version = value("version").ok_or_else(|| format!("{} names no version: run `cargo xtask setup`", stamp.display()))?;
+    let java_home = value("java_home").filter(|home| !home.is_empty()).map(PathBuf::from);
+    Ok(Installed { version, java_home })
 }
 
 fn run_checked(command: &mut Command, what: &str) -> Result<(), String> {
     let status = command.status().map_err(|e| format!("cannot {what}: {e}"))?;
     if status.success() { Ok(()) } else { Err(format!("cannot {what}: {status}")) }
-}
-
-fn sha256_file(path: &Path) -> Result<String, String> {
-    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut hasher = openssl::sha::Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hasher.finish().iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// The JDK Keycloak runs on: `DUAL_AUTH_KEYCLOAK_JAVA_HOME`, else the newest of the JDKs 25
-/// and 21 under `/usr/lib/jvm` (Keycloak supports 17, 21 and 25 and advises the newest),
-/// else `None` (the `java` on the PATH, 17 on this project's machines).
-pub fn java_home() -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("DUAL_AUTH_KEYCLOAK_JAVA_HOME") {
-        return Some(PathBuf::from(home));
-    }
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/jvm")
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.join("bin/java").exists())
-        .filter_map(|path| {
-            let name = path.file_name()?.to_str()?.to_owned();
-            let major = [25, 21].into_iter().find(|v| name.split(['-', '.']).any(|part| part == v.to_string()))?;
-            Some((major, path))
-        })
-        .collect();
-    found.sort();
-    found.pop().map(|(_, path)| path)
 }
 
 /// Stops the server when the test process's end closes our standard input, or on a
@@ -238,6 +147,8 @@ pub struct Keycloak {
     admin_password: String,
     /// How long it took from spawn to "started".
     pub started_in: Duration,
+    /// The Keycloak version.
+    pub version: String,
 }
 
 impl std::fmt::Debug for Keycloak {
@@ -247,11 +158,11 @@ impl std::fmt::Debug for Keycloak {
 }
 
 impl Keycloak {
-    /// Installs it if needed, then starts it on a free port.
+    /// Starts it on a free port.
     ///
     /// # Errors
-    /// As [`install`], or when the server does not start within five minutes (with the
-    /// end of its log).
+    /// When it is not installed (`cargo xtask setup` installs it), or does not start within
+    /// five minutes (with the end of its log).
     pub fn start() -> Result<Self, String> {
         Self::start_on(None)
     }
@@ -261,7 +172,8 @@ impl Keycloak {
     /// # Errors
     /// As [`Keycloak::start`].
     pub fn start_on(port: Option<u16>) -> Result<Self, String> {
-        let install = install()?;
+        let installed = installed()?;
+        let install = install_dir();
         let port = port.unwrap_or_else(closed_port);
         let run_dir = keycloak_root().join("runs").join(format!("{}-{port}", std::process::id()));
         prune_stale_runs();
@@ -322,14 +234,24 @@ impl Keycloak {
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if let Some(java_home) = java_home() {
+        if let Some(java_home) = &installed.java_home {
             command.env("JAVA_HOME", java_home);
         }
         let started = Instant::now();
         let mut watchdog = command.spawn().map_err(|e| format!("cannot start Keycloak: {e}"))?;
         let watchdog_stdin = watchdog.stdin.take();
-        let mut server =
-            Self { watchdog, watchdog_stdin, port, ca, run_dir, agent_secret, user_password, admin_password, started_in: Duration::ZERO };
+        let mut server = Self {
+            watchdog,
+            watchdog_stdin,
+            port,
+            ca,
+            run_dir,
+            agent_secret,
+            user_password,
+            admin_password,
+            started_in: Duration::ZERO,
+            version: installed.version,
+        };
         server.wait_until_started(Duration::from_secs(300))?;
         server.started_in = started.elapsed();
         Ok(server)
@@ -430,8 +352,9 @@ impl Keycloak {
     pub fn exports(&self) -> String {
         let quote = |value: &str| format!("'{}'", value.replace('\'', r"'\''"));
         let mut text = format!(
-            "# Keycloak {KEYCLOAK_VERSION} at {} (realm {REALM}), ready after {:.1} s. Ctrl-C stops it.\n\
+            "# Keycloak {} at {} (realm {REALM}), ready after {:.1} s. Ctrl-C stops it.\n\
              # A throw-away CA, secrets and passwords, for this run only: never use them elsewhere.\n",
+            self.version,
             self.base_url(),
             self.started_in.as_secs_f64()
         );

@@ -93,6 +93,30 @@ impl Moto {
         Self { _process: process, _dir: dir, endpoint: format!("https://localhost:{port}") }
     }
 
+    /// Creates the secret `name` with `value` through moto's Secrets Manager API (AWS JSON
+    /// 1.1). The signature is not checked, but a SigV4-shaped `Authorization` header is what
+    /// routes the call to Secrets Manager.
+    pub async fn create_secret(&self, ca: &crate::https::TestCa, name: &str, value: &str) {
+        let http = reqwest::Client::builder()
+            .tls_certs_merge([reqwest::Certificate::from_pem(ca.ca_pem().as_bytes()).expect("CA PEM")])
+            .build()
+            .expect("client");
+        let response = http
+            .post(format!("{}/", self.endpoint))
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .header("X-Amz-Target", "secretsmanager.CreateSecret")
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=00",
+            )
+            .body(serde_json::json!({"Name": name, "SecretString": value}).to_string())
+            .send()
+            .await
+            .expect("moto CreateSecret");
+        let status = response.status();
+        assert!(status.is_success(), "CreateSecret {name}: {status} {}", response.text().await.unwrap_or_default());
+    }
+
     /// The settings that point the aws backend at this server (dummy credentials, the CA).
     pub fn env_pairs(&self, ca: &crate::https::TestCa, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut pairs = vec![

@@ -13,6 +13,27 @@
 //! dual-auth = { version = "0.1", default-features = false, features = ["okta"] }
 //! ```
 //!
+//! ## Features
+//!
+//! | feature | what it compiles in | default |
+//! |---|---|---|
+//! | `keycloak` | the Keycloak adapter (`dual-auth-keycloak`), as `keycloak` | yes |
+//! | `auth0` | the Auth0 adapter (`dual-auth-auth0`), as `auth0` | yes |
+//! | `okta` | the Okta adapter (`dual-auth-okta`), as `okta` | yes |
+//! | `entraid` | the Microsoft Entra ID adapter (`dual-auth-entraid`), as `entraid` | yes |
+//! | `aws` | AWS Secrets Manager as a configuration backend (`DUAL_AUTH_SECRETS_BACKEND=aws`) | no |
+//! | `azure` | Azure Key Vault as a configuration backend (`azure`) | no |
+//! | `gcp` | Google Cloud Secret Manager as a configuration backend (`gcp`) | no |
+//! | `vault` | HashiCorp Vault / OpenBao as a configuration backend (`vault`) | no |
+//! | `redis` | for agents with several replicas: a shared replay guard and an encrypted shared token cache (`dual-auth-redis`), as `redis` | no |
+//! | `verify` | the API side: verifying dual-subject tokens, with a tower layer and an axum extractor (`dual-auth-verify`), as `verify` | no |
+//! | `full` | all of the above | no |
+//!
+//! The defaults are the four vendors and configuration from the environment (and `.env`)
+//! only; each vendor or store compiles one adapter crate or one SDK and nothing else. A
+//! vendor or backend chosen at run time whose feature is off is refused with the feature's
+//! name.
+//!
 //! What's here: the human identity ([`Act`], [`UserSession`]), act JWTs for remote agents
 //! ([`ActJwtSigner`], [`ActJwtVerifier`]), the four vendor adapters, the two flows and the
 //! token cache ([`session`]), the API client ([`api`]), configuration from the environment

@@ -10,7 +10,9 @@
 //!
 //! Configuration: the vendor's settings (`DUAL_AUTH_VENDOR`, `KEYCLOAK_TOKEN_URL`, ... or a
 //! secret store, see docs/configuration.md), `APP_PUBLIC_KEY_PATH`, `AGENT_ENDPOINT`,
-//! `API_URL`, `AGENT_TLS_CERT`, `AGENT_TLS_KEY`, `AGENT_LISTEN` (127.0.0.1:8443).
+//! `API_URL`, `AGENT_TLS_CERT`, `AGENT_TLS_KEY`, `AGENT_LISTEN` (127.0.0.1:8443). With
+//! several replicas, `DUAL_AUTH_REDIS_URL` and `DUAL_AUTH_REDIS_CACHE_KEY`: act JWTs are
+//! then accepted once across all replicas and tokens are shared (see `deploy/`).
 //!
 //! ```sh
 //! cargo run -p dual-auth-examples --bin out_of_session_agent
@@ -70,7 +72,11 @@ async fn main() {
 async fn run() -> Result<(), String> {
     let setup = AgentSetup::load().await?;
     let public_key = VerifyingKey::from_pem_file(required_env("APP_PUBLIC_KEY_PATH")?).map_err(|e| format!("APP_PUBLIC_KEY_PATH: {e}"))?;
-    let verifier = ActJwtVerifier::builder(public_key, required_env("AGENT_ENDPOINT")?).build().map_err(|e| e.to_string())?;
+    let mut verifier = ActJwtVerifier::builder(public_key, required_env("AGENT_ENDPOINT")?);
+    if let Some(guard) = &setup.replay_guard {
+        verifier = verifier.replay_guard(Arc::clone(guard));
+    }
+    let verifier = verifier.build().map_err(|e| e.to_string())?;
     let tokens = OutOfSessionTokenRequest::new(Arc::clone(&setup.adapter), verifier);
     let agent = Arc::new(Agent { setup, tokens });
     let app = Router::new()
