@@ -1,7 +1,8 @@
 //! # dual-auth-api
 //!
 //! Calling APIs with a dual-subject [`TokenResponse`]: `Authorization: Bearer <token>`,
-//! plus `X-Act-Assertion` when the token response carries one (Entra ID).
+//! plus `X-Act-Assertion` when the token response has an act assertion source (Entra ID),
+//! signed afresh for every request sent, retries and redirects included.
 //!
 //! - HTTPS only: an `http://` URL is refused, and a redirect is never followed to
 //!   `http://`. `Authorization` and `X-Act-Assertion` are never sent to another origin:
@@ -91,6 +92,9 @@ pub enum ApiError {
         #[source]
         source: Option<BoxError>,
     },
+    /// The act assertion for the request could not be signed.
+    #[error("the act assertion for the request could not be signed")]
+    ActAssertion(#[source] dual_auth_core::IamError),
     /// The HTTP client could not be built.
     #[error(transparent)]
     Setup(#[from] HttpSetupError),
@@ -257,19 +261,13 @@ impl ApiClient {
                 HeaderValue::from_str(value).map_err(|_| ApiError::InvalidRequest { reason: format!("bad value for header {name}") })?;
             extra.append(name, value);
         }
-        let mut credentials = HeaderMap::new();
         let bearer = HeaderValue::from_str(&format!("Bearer {}", token.access_token().expose_secret()))
             .map_err(|_| ApiError::InvalidRequest { reason: "the access token is not a valid header value".into() })?;
-        credentials.insert(AUTHORIZATION, mark_sensitive(bearer));
-        if let Some(assertion) = token.act_assertion() {
-            let value = HeaderValue::from_str(assertion.expose_secret())
-                .map_err(|_| ApiError::InvalidRequest { reason: "the act assertion is not a valid header value".into() })?;
-            credentials.insert(HeaderName::from_static("x-act-assertion"), mark_sensitive(value));
-        }
+        let bearer = mark_sensitive(bearer);
         let may_retry = request.may_retry();
         let mut attempt = 1;
         loop {
-            let outcome = self.send_following_redirects(&request.method, url.clone(), &credentials, &extra, request.json.as_ref()).await;
+            let outcome = self.send_following_redirects(&request.method, url.clone(), token, &bearer, &extra, request.json.as_ref()).await;
             let retry_after = match &outcome {
                 Ok(response) if is_retryable_status(response.status) => Some(parse_retry_after(&response.headers)),
                 Err(ApiError::Transport { .. }) => Some(None),
@@ -295,7 +293,8 @@ impl ApiClient {
         &self,
         method: &Method,
         start: url::Url,
-        credentials: &HeaderMap,
+        token: &TokenResponse,
+        bearer: &HeaderValue,
         extra: &HeaderMap,
         json: Option<&Value>,
     ) -> Result<ApiResponse, ApiError> {
@@ -307,7 +306,7 @@ impl ApiClient {
         for _ in 0..=MAX_REDIRECTS {
             let mut builder = self.client.request(method.clone(), url.clone()).headers(extra.clone());
             if send_credentials {
-                builder = builder.headers(credentials.clone());
+                builder = builder.headers(credentials(token, bearer)?);
             }
             if let Some(body) = json {
                 builder = builder.json(body);
@@ -342,6 +341,20 @@ impl ApiClient {
         }
         Err(ApiError::TooManyRedirects { max: MAX_REDIRECTS })
     }
+}
+
+/// `Authorization`, and a freshly signed `X-Act-Assertion` when the token has a source:
+/// the API records each assertion's `jti`, so every request sent (each retry and redirect
+/// hop) carries its own.
+fn credentials(token: &TokenResponse, bearer: &HeaderValue) -> Result<HeaderMap, ApiError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, bearer.clone());
+    if let Some(assertion) = token.new_act_assertion().map_err(ApiError::ActAssertion)? {
+        let value = HeaderValue::from_str(assertion.expose_secret())
+            .map_err(|_| ApiError::InvalidRequest { reason: "the act assertion is not a valid header value".into() })?;
+        headers.insert(HeaderName::from_static("x-act-assertion"), mark_sensitive(value));
+    }
+    Ok(headers)
 }
 
 fn mark_sensitive(mut value: HeaderValue) -> HeaderValue {

@@ -347,11 +347,11 @@ async fn token(args: &TokenArgs) -> Result<(), String> {
         "expires_in": token.expires_in().as_secs(),
         "expires_at": expires_at,
         "scopes": token.scopes(),
-        "has_act_assertion": token.act_assertion().is_some(),
+        "has_act_assertion": token.has_act_assertion(),
     });
     if args.show_token {
         out["access_token"] = json!(token.access_token().expose_secret());
-        if let Some(assertion) = token.act_assertion() {
+        if let Some(assertion) = token.new_act_assertion().map_err(|e| e.to_string())? {
             out["act_assertion"] = json!(assertion.expose_secret());
         }
     }

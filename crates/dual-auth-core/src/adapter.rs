@@ -140,6 +140,14 @@ pub trait IamAdapter: Send + Sync + fmt::Debug {
     /// # Errors
     /// An [`IamError`] that keeps the HTTP status, OAuth error and vendor.
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError>;
+
+    /// Gives back a token this adapter issued for `request` and a shared cache stored, with
+    /// what a store cannot hold re-attached: Entra ID's act assertion source, which signs a
+    /// fresh assertion per API call. The default returns the token unchanged.
+    fn restore_cached(&self, token: TokenResponse, request: &TokenRequest) -> TokenResponse {
+        let _ = request;
+        token
+    }
 }
 
 #[cfg(test)]

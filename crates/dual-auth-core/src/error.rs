@@ -329,6 +329,17 @@ pub enum IamError {
         /// What is wrong, for example "no access_token".
         reason: String,
     },
+    /// The token's `expires_in` is longer than [`crate::MAX_TOKEN_LIFETIME`]: refused rather
+    /// than cached for that long.
+    #[error("{vendor} token endpoint granted a lifetime of {expires_in_secs} s, more than the {max_secs} s accepted")]
+    LifetimeTooLong {
+        /// The vendor.
+        vendor: Vendor,
+        /// The `expires_in` sent.
+        expires_in_secs: u64,
+        /// The longest accepted.
+        max_secs: u64,
+    },
     /// The request did not complete (connection, TLS, timeout).
     #[error("{vendor} token endpoint unreachable: {reason}")]
     Transport {

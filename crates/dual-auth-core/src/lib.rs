@@ -67,7 +67,7 @@ pub use jose::keys::{
 pub use replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayGuard, ReplayGuard};
 pub use secret::{SecretBackend, SecretSource, UnknownSecretBackend};
 pub use session::{UserSession, claim_lookup};
-pub use token::{ACT_ASSERTION_HEADER, TokenResponse};
+pub use token::{ACT_ASSERTION_HEADER, ActAssertionSource, MAX_TOKEN_LIFETIME, TokenResponse};
 
 /// Re-exported so users name one `secrecy` version: tokens and secrets are `SecretString`.
 pub use secrecy;

@@ -299,7 +299,14 @@ impl TokenEndpoint {
         let retry_after = parse_retry_after(response.headers());
         let body = read_limited(response).await.map_err(|e| (self.transport_error(e), None))?;
         if (200..300).contains(&status) {
-            return parse_grant(&body).map_err(|reason| (IamError::InvalidResponse { vendor: self.vendor, status, reason }, None));
+            let grant = parse_grant(&body).map_err(|reason| (IamError::InvalidResponse { vendor: self.vendor, status, reason }, None))?;
+            let max_secs = crate::MAX_TOKEN_LIFETIME.as_secs();
+            return match grant.expires_in {
+                Some(expires_in_secs) if expires_in_secs > max_secs => {
+                    Err((IamError::LifetimeTooLong { vendor: self.vendor, expires_in_secs, max_secs }, None))
+                }
+                _ => Ok(grant),
+            };
         }
         let error = match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(map)) if map.get("error").and_then(Value::as_str).is_some() => IamError::OAuth {

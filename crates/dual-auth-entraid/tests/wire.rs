@@ -75,7 +75,7 @@ async fn client_secret_request_and_a_bound_act_assertion() {
     );
 
     // The act assertion: RS256 with the app key and its kid; azp binds it to the agent.
-    let assertion_text = token.act_assertion().unwrap().expose_secret().to_owned();
+    let assertion_text = token.new_act_assertion().unwrap().unwrap().expose_secret().to_owned();
     let assertion = jwt::decode(&assertion_text);
     assert_eq!(serde_json::Value::Object(assertion.header.clone()), json!({"alg": "RS256", "typ": "JWT", "kid": "app-key-1"}));
     assert_eq!(assertion.claim_names(), ["iss", "sub", "aud", "exp", "iat", "jti", "act", "azp"]);

@@ -289,10 +289,14 @@ impl SharedTokenStore for RedisTokenStore {
         let Some(stored) = stored else { return Ok(None) };
         let plain = self.open(key, &stored).map_err(|_| "a stored token does not decrypt: another DUAL_AUTH_REDIS_CACHE_KEY?")?;
         let value: Value = serde_json::from_slice(&plain)?;
-        let expires_at = SystemTime::UNIX_EPOCH + Duration::from_nanos(value["expires_at_ns"].as_u64().ok_or("expires_at_ns")?);
+        let expires_at = SystemTime::UNIX_EPOCH
+            .checked_add(Duration::from_nanos(value["expires_at_ns"].as_u64().ok_or("expires_at_ns")?))
+            .ok_or("expires_at_ns out of range")?;
         let expires_in = Duration::from_secs(value["expires_in"].as_u64().ok_or("expires_in")?);
         let issued_at = expires_at.checked_sub(expires_in).ok_or("expiry before issue")?;
-        let mut token = TokenResponse::new(
+        // An act assertion is never stored (older entries may hold one: it is ignored); the
+        // caching adapter re-attaches the adapter's assertion source.
+        let token = TokenResponse::new(
             value["access_token"].as_str().ok_or("access_token")?,
             value["token_type"].as_str().unwrap_or("Bearer"),
             expires_in,
@@ -304,9 +308,6 @@ impl SharedTokenStore for RedisTokenStore {
                 .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect::<Vec<_>>())
                 .unwrap_or_default(),
         );
-        if let Some(assertion) = value["act_assertion"].as_str() {
-            token = token.with_act_assertion(assertion);
-        }
         Ok(Some(token))
     }
 
@@ -319,7 +320,6 @@ impl SharedTokenStore for RedisTokenStore {
             "expires_in": token.expires_in().as_secs(),
             "expires_at_ns": u64::try_from(expires_at_ns)?,
             "scopes": token.scopes(),
-            "act_assertion": token.act_assertion().map(|a| a.expose_secret().to_owned()),
         });
         let sealed = self.seal(key, plain.to_string().as_bytes())?;
         let mut connection = self.connection.clone();

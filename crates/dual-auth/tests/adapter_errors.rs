@@ -240,3 +240,25 @@ async fn every_vendor_refuses_to_sign_for_another_agent() {
         assert!(server.requests().is_empty(), "{vendor}: nothing sent");
     }
 }
+
+#[tokio::test]
+async fn absurd_lifetimes_are_refused_as_their_own_error_and_a_day_is_accepted() {
+    let cases = [
+        r#"{"access_token":"t","expires_in":18446744073709551615}"#,
+        r#"{"access_token":"t","expires_in":"18446744073709551615"}"#,
+        r#"{"access_token":"t","expires_in":100000000000}"#,
+        r#"{"access_token":"t","expires_in":86401}"#,
+    ];
+    for body in cases {
+        each_vendor(&[CannedResponse::json(200, body)], fast_retries(), |vendor, outcome, server| {
+            let err = outcome.unwrap_err();
+            assert!(matches!(&err, IamError::LifetimeTooLong { max_secs: 86_400, .. }), "{vendor} {body}: {err:?}");
+            assert_eq!(server.requests().len(), 1, "{vendor}: not retried");
+        })
+        .await;
+    }
+    each_vendor(&[CannedResponse::json(200, r#"{"access_token":"t","expires_in":86400}"#)], fast_retries(), |vendor, outcome, _| {
+        assert_eq!(outcome.unwrap().expires_in(), Duration::from_secs(86_400), "{vendor}");
+    })
+    .await;
+}

@@ -123,7 +123,7 @@ async fn out_of_session_flow_with_entra_id_and_a_bound_act_assertion() {
     let (verified_act, token) =
         agent.verify_and_request_token(act_jwt.expose_secret(), AGENT, ["api://finance-api/.default"]).await.unwrap();
     assert_eq!(verified_act, act);
-    assert!(token.act_assertion().is_some());
+    assert!(token.has_act_assertion());
     let response =
         api_client(&ca).call_api(&token, ApiRequest::post(api.url("/finance/transactions")).json(json!({"amount": 1}))).await.unwrap();
     assert_eq!(response.status(), 200, "{}", response.text());
