@@ -340,7 +340,8 @@ impl ActJwtVerifier {
         {
             return Err(ActJwtError::WrongAuthorizedParty { expected: expected.to_owned(), found: verified.authorized_party });
         }
-        let record_until = verified.expires_at + self.leeway;
+        // expires_at is bounded by the lifetime check; saturate all the same.
+        let record_until = verified.expires_at.checked_add(self.leeway).unwrap_or(verified.expires_at);
         match self.replay_guard.check_and_record(&verified.jti, record_until).await {
             Ok(()) => {}
             Err(ReplayError::Replayed) => {
@@ -358,15 +359,20 @@ impl ActJwtVerifier {
             return Err(ActJwtError::TooLarge { size: token.len(), max: self.max_token_bytes });
         }
         let parts = compact::split(token)?;
-        let key = self.select_key(&parts.header)?;
-        if !key.verify_bytes(parts.signing_input.as_bytes(), &parts.signature) {
-            return Err(ActJwtError::SignatureInvalid);
-        }
+        // Without a kid (or with one only unnamed keys accept), every key of the algorithm
+        // is a candidate: during a rotation the token may be signed by any of them.
+        let key = self
+            .candidate_keys(&parts.header)?
+            .into_iter()
+            .find(|key| key.verify_bytes(parts.signing_input.as_bytes(), &parts.signature))
+            .ok_or(ActJwtError::SignatureInvalid)?;
         let claims = json_object(&parts.claims_bytes, "claims")?;
         self.check_claims(claims, key)
     }
 
-    fn select_key(&self, header: &Map<String, Value>) -> Result<&VerifyingKey, ActJwtError> {
+    /// The configured keys that may have signed a token with this header: those of its
+    /// `alg`, narrowed by its `kid`.
+    fn candidate_keys(&self, header: &Map<String, Value>) -> Result<Vec<&VerifyingKey>, ActJwtError> {
         let alg = match header.get("alg") {
             Some(Value::String(alg)) => alg.as_str(),
             Some(_) => {
@@ -408,11 +414,13 @@ impl ActJwtVerifier {
                 return Err(ActJwtError::Malformed { reason: "header \"kid\" is not a string".into() });
             }
         };
-        candidates.iter().copied().find(|k| k.algorithm().as_str() == alg).ok_or_else(|| {
+        let same_alg: Vec<&VerifyingKey> = candidates.iter().copied().filter(|k| k.algorithm().as_str() == alg).collect();
+        if same_alg.is_empty() {
             let mut allowed: Vec<&str> = candidates.iter().map(|k| k.algorithm().as_str()).collect();
             allowed.dedup();
-            ActJwtError::AlgorithmNotAllowed { found: alg.to_owned(), allowed: allowed.join(", ") }
-        })
+            return Err(ActJwtError::AlgorithmNotAllowed { found: alg.to_owned(), allowed: allowed.join(", ") });
+        }
+        Ok(same_alg)
     }
 
     fn check_claims(&self, mut claims: Map<String, Value>, key: &VerifyingKey) -> Result<VerifiedActJwt, ActJwtError> {
@@ -494,12 +502,17 @@ impl ActJwtVerifier {
             None => return Err(ActJwtError::InvalidAct(ActError::MissingSub)),
             Some(value) => Act::from_value(value).map_err(ActJwtError::InvalidAct)?,
         };
+        let at = |claim: &'static str, secs: u64| {
+            SystemTime::UNIX_EPOCH
+                .checked_add(Duration::from_secs(secs))
+                .ok_or_else(|| ActJwtError::InvalidClaim { claim, reason: "lies beyond the clock's range".into() })
+        };
         Ok(VerifiedActJwt {
             act,
             jti,
             issuer,
-            issued_at: SystemTime::UNIX_EPOCH + Duration::from_secs(iat),
-            expires_at: SystemTime::UNIX_EPOCH + Duration::from_secs(exp),
+            issued_at: at("iat", iat)?,
+            expires_at: at("exp", exp)?,
             algorithm: key.algorithm(),
             key_id: key.key_id().map(str::to_owned),
             authorized_party,

@@ -389,6 +389,34 @@ async fn upstream_tokens_without_kid_verify_with_a_key_that_has_one() {
 }
 
 #[tokio::test]
+async fn kid_less_tokens_try_every_configured_key_of_their_algorithm() {
+    // Rotation without kids: the token may come from the old key or the new one.
+    let old = rsa_key();
+    let new = SigningKey::from_pem_file(fixture("rsa2048-other.pem")).unwrap();
+    let clock = clock();
+    let v = ActJwtVerifier::builder(old.verifying_key(), AUD).add_key(new.verifying_key()).clock(Arc::new(clock.clone())).build().unwrap();
+    for (n, key) in [&old, &new].into_iter().enumerate() {
+        let claims = with(good_claims(), "jti", Some(json!(format!("jti-rotation-{n}"))));
+        let verified = v.verify(&craft(&RS256_HEADER(), &claims, key)).await.unwrap();
+        assert_eq!(verified.jti(), format!("jti-rotation-{n}"));
+    }
+    // Named keys with other kids, and an unnamed one: a token whose kid names none of them
+    // is tried against the unnamed keys only.
+    let v = ActJwtVerifier::builder(old.verifying_key().with_key_id("k-old"), AUD)
+        .add_key(new.verifying_key())
+        .add_key(rsa_key().verifying_key())
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let token = craft(&json!({"alg": "RS256", "typ": "JWT", "kid": "k-unknown"}), &good_claims(), &old);
+    assert_eq!(v.verify(&token).await.unwrap().jti(), "jti-0001", "the second unnamed key is tried too");
+    let pair = crate::generate_key_pair(crate::SigningAlgorithm::Rs256, 2048).unwrap();
+    let stranger = SigningKey::from_pem(pair.private_key_pem.expose_secret()).unwrap();
+    let token = craft(&RS256_HEADER(), &with(good_claims(), "jti", Some(json!("jti-x"))), &stranger);
+    assert!(matches!(v.verify(&token).await.unwrap_err(), ActJwtError::SignatureInvalid));
+}
+
+#[tokio::test]
 async fn oversized_and_broken_tokens_are_malformed_not_panics() {
     let key = rsa_key();
     let v = verifier(key.verifying_key(), &clock());
