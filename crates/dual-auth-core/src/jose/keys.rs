@@ -367,6 +367,7 @@ impl SigningKey {
             |e: josekit::JoseError| KeyError::InvalidKey { reason: format!("{} private key: {}", key_type.name(), josekit_reason(&e)) };
         let signer = algorithm.signer_from_pem(pem).map_err(invalid)?;
         let (public, jwk_members) = public_parts(key_type, pem).map_err(invalid)?;
+        check_strength(key_type, &PublicMaterial::from_spki(&public)?)?;
         let verifier = algorithm.verifier_from_der(&public).map_err(invalid)?;
         let verifying_key = VerifyingKey { algorithm, key_id: None, verifier: Arc::from(verifier) };
         Ok(Self {
@@ -530,6 +531,9 @@ impl VerifyingKey {
     }
 
     fn build(pem: &Pem, key_type: KeyType, algorithm: SigningAlgorithm) -> Result<Self, KeyError> {
+        let material =
+            if pem.label == "RSA PUBLIC KEY" { PublicMaterial::from_pkcs1(&pem.der)? } else { PublicMaterial::from_spki(&pem.der)? };
+        check_strength(key_type, &material)?;
         // PKCS#1 RSA public keys reach josekit as DER; it wraps them into SPKI itself.
         let verifier = algorithm
             .verifier_from_der(&pem.der)
@@ -582,6 +586,7 @@ impl VerifyingKey {
             Some(name) => pick_algorithm(key_type, Some(name.parse()?))?,
             None => key_type.default_algorithm(),
         };
+        check_strength(key_type, &PublicMaterial::from_jwk(key_type, |name| text(name))?)?;
         let parsed = josekit::jwk::Jwk::from_map(jwk.clone()).map_err(|e| invalid(format!("JWK: {}", josekit_reason(&e))))?;
         let verifier =
             algorithm.verifier_from_jwk(&parsed).map_err(|e| invalid(format!("{} JWK: {}", key_type.name(), josekit_reason(&e))))?;
@@ -621,6 +626,131 @@ impl VerifyingKey {
 impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifyingKey").field("algorithm", &self.algorithm).field("key_id", &self.key_id).finish_non_exhaustive()
+    }
+}
+
+/// The smallest RSA modulus accepted, in bits (counted exactly, not in bytes).
+const MIN_RSA_BITS: i32 = 2048;
+/// The smallest RSA public exponent accepted (NIST SP 800-56B): with e = 1 a "signature"
+/// needs no private key, and e = 3 invites padding attacks.
+const MIN_RSA_EXPONENT: u32 = 65_537;
+/// Ed25519 public keys of small order, as y with the sign bit cleared (libsodium's block
+/// list): any signature made for them says nothing about who signed.
+const ED25519_SMALL_ORDER_Y: [[u8; 32]; 7] = {
+    let mut list = [[0u8; 32]; 7];
+    // 0 (order 4), 1 (order 1)
+    list[1][0] = 1;
+    // The two y of the points of order 8.
+    list[2] = [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6,
+        0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+    ];
+    list[3] = [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39,
+        0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a,
+    ];
+    // p - 1 (order 2), and the non-canonical p (= 0) and p + 1 (= 1).
+    let mut i = 4;
+    while i < 7 {
+        let mut j = 1;
+        while j < 31 {
+            list[i][j] = 0xff;
+            j += 1;
+        }
+        list[i][31] = 0x7f;
+        i += 1;
+    }
+    list[4][0] = 0xec;
+    list[5][0] = 0xed;
+    list[6][0] = 0xee;
+    list
+};
+
+/// The public numbers a strength check needs.
+enum PublicMaterial {
+    Rsa { n: openssl::bn::BigNum, e: openssl::bn::BigNum },
+    Ed25519([u8; 32]),
+    Other,
+}
+
+impl PublicMaterial {
+    fn unreadable() -> KeyError {
+        KeyError::InvalidKey { reason: "the public key cannot be read".into() }
+    }
+
+    fn from_rsa(rsa: &openssl::rsa::RsaRef<openssl::pkey::Public>) -> Result<Self, KeyError> {
+        let copy = |b: &openssl::bn::BigNumRef| b.to_owned().map_err(|_| Self::unreadable());
+        Ok(Self::Rsa { n: copy(rsa.n())?, e: copy(rsa.e())? })
+    }
+
+    fn from_spki(der: &[u8]) -> Result<Self, KeyError> {
+        let key = openssl::pkey::PKey::public_key_from_der(der).map_err(|_| Self::unreadable())?;
+        match key.id() {
+            openssl::pkey::Id::RSA => Self::from_rsa(&*key.rsa().map_err(|_| Self::unreadable())?),
+            openssl::pkey::Id::ED25519 => {
+                let raw = key.raw_public_key().map_err(|_| Self::unreadable())?;
+                Ok(Self::Ed25519(raw.try_into().map_err(|_| Self::unreadable())?))
+            }
+            _ => Ok(Self::Other),
+        }
+    }
+
+    fn from_pkcs1(der: &[u8]) -> Result<Self, KeyError> {
+        Self::from_rsa(&*openssl::rsa::Rsa::public_key_from_der_pkcs1(der).map_err(|_| Self::unreadable())?)
+    }
+
+    fn from_jwk<'a>(key_type: KeyType, text: impl Fn(&str) -> Result<Option<&'a str>, KeyError>) -> Result<Self, KeyError> {
+        let bytes = |name: &str| -> Result<Vec<u8>, KeyError> {
+            let value = text(name)?.ok_or_else(|| KeyError::InvalidKey { reason: format!("JWK has no \"{name}\"") })?;
+            URL_SAFE_NO_PAD
+                .decode(value)
+                .map_err(|_| KeyError::InvalidKey { reason: format!("JWK member \"{name}\" is not base64url without padding") })
+        };
+        let number = |name: &str| openssl::bn::BigNum::from_slice(&bytes(name)?).map_err(|_| Self::unreadable());
+        match key_type {
+            KeyType::Rsa => Ok(Self::Rsa { n: number("n")?, e: number("e")? }),
+            KeyType::Ed25519 => Ok(Self::Ed25519(
+                bytes("x")?.try_into().map_err(|_| KeyError::InvalidKey { reason: "JWK member \"x\" is not 32 bytes".into() })?,
+            )),
+            KeyType::EcP256 => Ok(Self::Other),
+        }
+    }
+}
+
+/// Refuses keys that verify signatures anyone could make: short or odd-sized RSA moduli,
+/// weak RSA exponents, small-order Ed25519 points. (P-256 points are checked on the curve
+/// by the library that loads them.)
+fn check_strength(key_type: KeyType, material: &PublicMaterial) -> Result<(), KeyError> {
+    let weak = |reason: String| Err(KeyError::InvalidKey { reason });
+    match (key_type, material) {
+        (KeyType::Rsa, PublicMaterial::Rsa { n, e }) => {
+            let bits = n.num_bits();
+            if bits < MIN_RSA_BITS {
+                return weak(format!("the RSA modulus has {bits} bits: at least {MIN_RSA_BITS} are needed"));
+            }
+            let minimum = openssl::bn::BigNum::from_u32(MIN_RSA_EXPONENT).map_err(|_| PublicMaterial::unreadable())?;
+            if !e.is_bit_set(0) || e.as_ref() < minimum.as_ref() {
+                // e is public; a large one is summarised rather than printed.
+                let shown = if e.num_bits() <= 32 {
+                    e.to_dec_str().map(|s| s.to_string()).unwrap_or_default()
+                } else {
+                    "a large even number".into()
+                };
+                return weak(format!(
+                    "the RSA public exponent e = {shown} is weak: it must be odd and at least {MIN_RSA_EXPONENT} (keys use 65537)"
+                ));
+            }
+            Ok(())
+        }
+        (KeyType::Ed25519, PublicMaterial::Ed25519(point)) => {
+            let mut y = *point;
+            y[31] &= 0x7f;
+            if ED25519_SMALL_ORDER_Y.contains(&y) {
+                return weak("the Ed25519 public key is a small-order point: signatures for it prove nothing".into());
+            }
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 
