@@ -253,7 +253,7 @@ impl ApiClient {
         let mut extra = HeaderMap::new();
         for (name, value) in &request.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| ApiError::InvalidRequest { reason: format!("bad header name \"{name}\"") })?;
+                .map_err(|_| ApiError::InvalidRequest { reason: format!("bad header name {name:?}") })?;
             if name == AUTHORIZATION || name.as_str().eq_ignore_ascii_case(ACT_ASSERTION_HEADER) {
                 return Err(ApiError::InvalidRequest { reason: format!("{name} comes from the token; do not set it by hand") });
             }
@@ -364,7 +364,7 @@ fn mark_sensitive(mut value: HeaderValue) -> HeaderValue {
 
 fn https_url(value: &str) -> Result<url::Url, ApiError> {
     let url =
-        url::Url::parse(value.trim()).map_err(|e| ApiError::InsecureUrl { reason: format!("\"{value}\" is not an absolute URL ({e})") })?;
+        url::Url::parse(value.trim()).map_err(|e| ApiError::InsecureUrl { reason: format!("{value:?} is not an absolute URL ({e})") })?;
     if url.scheme() != "https" {
         return Err(ApiError::InsecureUrl { reason: format!("scheme is \"{}\"", url.scheme()) });
     }

@@ -100,11 +100,11 @@ impl Steps {
     #[allow(clippy::print_stdout)]
     fn step(&mut self, text: &str) {
         self.n += 1;
-        println!("{}. {text}", self.n);
+        println!("{}. {}", self.n, dual_auth::escape_untrusted(text, false));
     }
     #[allow(clippy::print_stdout)]
     fn ok(&self, text: &str) {
-        println!("   ✓ {text}");
+        println!("   ✓ {}", dual_auth::escape_untrusted(text, false));
     }
 }
 

@@ -307,8 +307,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            // One line, whatever the error's own formatting.
-            eprintln!("dual-auth: {}", message.replace('\n', " "));
+            // One line, whatever the error's own formatting, and nothing a terminal obeys.
+            eprintln!("dual-auth: {}", dual_auth::escape_untrusted(&message.replace('\n', " "), false));
             ExitCode::FAILURE
         }
     }
@@ -361,7 +361,7 @@ async fn token(args: &TokenArgs) -> Result<(), String> {
 
 async fn call(args: &CallArgs) -> Result<(), String> {
     let method = dual_auth::api::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| format!("--method \"{}\" is not an HTTP method", args.method))?;
+        .map_err(|_| format!("--method {:?} is not an HTTP method", args.method))?;
     let body = match &args.json {
         Some(text) => Some(serde_json::from_str::<Value>(text).map_err(|e| format!("--json is not valid JSON: {e}"))?),
         None => None,
@@ -375,7 +375,7 @@ async fn call(args: &CallArgs) -> Result<(), String> {
     }
     let response = ApiClient::new(http).map_err(|e| e.to_string())?.call_api(&token, request).await.map_err(|e| e.to_string())?;
     println!("HTTP {}", response.status());
-    println!("{}", response.text());
+    print_untrusted(&response.text());
     if response.is_success() { Ok(()) } else { Err(format!("the API answered HTTP {}", response.status())) }
 }
 
@@ -402,7 +402,7 @@ async fn run_demo(vendor: DemoVendor, flow: DemoFlow) -> Result<(), String> {
     for vendor in &vendors {
         for flow in &flows {
             if let Err(e) = demo::run(&env, *vendor, *flow).await {
-                println!("\n✗ FAILED: {e}");
+                println!("\n✗ FAILED: {}", dual_auth::escape_untrusted(&e, false));
                 failures.push(format!("{vendor}: {e}"));
             }
         }
@@ -483,7 +483,7 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
     }
     let verifier = builder.build().map_err(|e| e.to_string())?;
     let verified = runtime()?.block_on(verifier.verify(&token)).map_err(|e| e.to_string())?;
-    println!("{}", serde_json::to_string(verified.act()).map_err(|e| e.to_string())?);
+    print_untrusted(&serde_json::to_string(verified.act()).map_err(|e| e.to_string())?);
     Ok(())
 }
 
@@ -518,7 +518,7 @@ async fn verify_token(args: TokenVerifyArgs) -> Result<(), String> {
     }
     let verifier = Verifier::builder().issuer(policy).http(http).build().map_err(|e| e.to_string())?;
     let subject = verifier.verify(&token, args.act_assertion.as_deref().map(str::trim)).await.map_err(|e| e.to_string())?;
-    println!("{}", serde_json::to_string_pretty(&subject).map_err(|e| e.to_string())?);
+    print_untrusted(&serde_json::to_string_pretty(&subject).map_err(|e| e.to_string())?);
     Ok(())
 }
 
@@ -527,8 +527,16 @@ fn inspect(token: Option<String>) -> Result<(), String> {
     let jwt = UnverifiedJwt::parse(&token).map_err(|e| e.to_string())?;
     eprintln!("warning: NOT verified: this shows what the token claims, not that any of it is true");
     let out = json!({"header": jwt.header(), "claims": jwt.claims()});
-    println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+    print_untrusted(&serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
     Ok(())
+}
+
+/// Prints text that came from elsewhere (an API, a token, an identity provider) with every
+/// control and bidirectional-override character escaped (`\uXXXX`, which JSON reads back):
+/// serde_json leaves DEL, C1 controls and overrides as they are, and terminals obey some.
+#[allow(clippy::print_stdout)]
+fn print_untrusted(text: &str) {
+    println!("{}", dual_auth::escape_untrusted(text, true));
 }
 
 fn token_or_stdin(token: Option<String>) -> Result<String, String> {

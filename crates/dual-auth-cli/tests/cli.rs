@@ -198,6 +198,30 @@ fn inspect_warns_that_nothing_is_verified() {
 }
 
 #[test]
+fn nothing_printed_from_a_token_or_an_error_can_drive_the_terminal() {
+    use base64::Engine;
+    let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    // serde_json escapes C0 controls itself, but not DEL, C1 (\u{9b} is CSI) or overrides.
+    let hostile = "x\u{9b}2J\u{7f}\u{202e}\u{1b}[31m";
+    let token = format!("{}.{}.", b64(serde_json::json!({"alg": hostile})), b64(serde_json::json!({"sub": hostile})));
+    let out = dual_auth(&["inspect", &token]);
+    let printed = stdout(&out);
+    assert!(!printed.chars().any(|c| c.is_control() && c != '\n' || c == '\u{202e}'), "{printed:?}");
+    let read: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(read["header"]["alg"], hostile, "escaped as JSON reads it back");
+
+    // An error carrying the token's alg is one escaped line.
+    let jwt =
+        format!("{}.{}.c2ln", b64(serde_json::json!({"alg": format!("RS256\nforged{hostile}")})), b64(serde_json::json!({"sub": "x"})));
+    let public = dual_auth_test_support::key_fixture("rsa2048-spki.pub.pem").display().to_string();
+    let out = with_stdin(&["act", "verify", "--public-key", &public, "--audience", AUD], &jwt);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!stderr.trim_end_matches('\n').chars().any(|c| c.is_control() || c == '\u{202e}'), "{stderr:?}");
+    assert!(stderr.contains("not allowed"), "{stderr}");
+}
+
+#[test]
 fn usage_errors_exit_2() {
     assert_eq!(dual_auth(&["act", "sign", "--audience", AUD]).status.code(), Some(2));
     assert_eq!(

@@ -61,7 +61,7 @@ pub enum ConfigError {
     #[error(transparent)]
     Source(#[from] SecretError),
     /// The vendor or backend is not compiled into this build.
-    #[error("{what} is not compiled in: enable the Cargo feature \"{feature}\"")]
+    #[error("{what} is not compiled in: enable the Cargo feature {feature:?}")]
     NotCompiled {
         /// What was asked for.
         what: String,

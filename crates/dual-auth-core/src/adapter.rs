@@ -46,7 +46,7 @@ impl fmt::Display for Vendor {
 
 /// A vendor name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown vendor \"{0}\": DUAL_AUTH_VENDOR must be one of keycloak, auth0, okta, entraid")]
+#[error("unknown vendor {0:?}: DUAL_AUTH_VENDOR must be one of keycloak, auth0, okta, entraid")]
 pub struct UnknownVendor(pub String);
 
 impl FromStr for Vendor {

@@ -44,6 +44,7 @@ mod jose;
 mod replay;
 mod secret;
 mod session;
+mod text;
 mod token;
 pub mod token_endpoint;
 
@@ -67,6 +68,7 @@ pub use jose::keys::{
 pub use replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayGuard, ReplayGuard};
 pub use secret::{SecretBackend, SecretSource, UnknownSecretBackend};
 pub use session::{UserSession, claim_lookup};
+pub use text::{MAX_OAUTH_DESCRIPTION_CHARS, MAX_OAUTH_ERROR_CHARS, escape_untrusted, truncate_untrusted};
 pub use token::{ACT_ASSERTION_HEADER, ActAssertionSource, MAX_TOKEN_LIFETIME, TokenResponse};
 
 /// Re-exported so users name one `secrecy` version: tokens and secrets are `SecretString`.

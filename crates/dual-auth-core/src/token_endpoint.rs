@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::adapter::Vendor;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{IamError, is_retryable_status};
+use crate::text::truncate_untrusted;
 use crate::token::TokenResponse;
 
 /// The largest token-endpoint response body read, in bytes.
@@ -212,7 +213,7 @@ impl fmt::Debug for TokenEndpoint {
 /// # Errors
 /// A message naming what is wrong, for the caller to wrap with the setting's name.
 pub fn require_https_url(value: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(value.trim()).map_err(|e| format!("\"{value}\" is not an absolute URL ({e})"))?;
+    let url = url::Url::parse(value.trim()).map_err(|e| format!("{value:?} is not an absolute URL ({e})"))?;
     if url.scheme() != "https" {
         return Err(format!("must use https://, got \"{}://\"", url.scheme()));
     }
@@ -309,11 +310,16 @@ impl TokenEndpoint {
             };
         }
         let error = match serde_json::from_slice::<Value>(&body) {
+            // The body is the provider's (or whoever answers): cut and escaped before it can
+            // reach a message, a log or a terminal.
             Ok(Value::Object(map)) if map.get("error").and_then(Value::as_str).is_some() => IamError::OAuth {
                 vendor: self.vendor,
                 status,
-                error: map.get("error").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                description: map.get("error_description").and_then(Value::as_str).map(str::to_owned),
+                error: truncate_untrusted(map.get("error").and_then(Value::as_str).unwrap_or_default(), crate::MAX_OAUTH_ERROR_CHARS),
+                description: map
+                    .get("error_description")
+                    .and_then(Value::as_str)
+                    .map(|d| truncate_untrusted(d, crate::MAX_OAUTH_DESCRIPTION_CHARS)),
             },
             _ => IamError::HttpStatus { vendor: self.vendor, status },
         };

@@ -226,7 +226,7 @@ impl IamAdapter for EntraIdAdapter {
         if let Some(scope) = request.scopes().iter().find(|s| !s.ends_with("/.default")) {
             return Err(IamError::InvalidRequest {
                 reason: format!(
-                    "scope \"{scope}\": Entra ID client credentials take \"<resource>/.default\" scopes (API_SCOPE, for example api://finance-api/.default)"
+                    "scope {scope:?}: Entra ID client credentials take \"<resource>/.default\" scopes (API_SCOPE, for example api://finance-api/.default)"
                 ),
             });
         }

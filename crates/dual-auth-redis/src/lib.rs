@@ -107,7 +107,7 @@ impl RedisSettings {
         if !matches!(scheme, "redis" | "rediss") {
             return Err(RedisError::Setting {
                 setting: "DUAL_AUTH_REDIS_URL",
-                reason: format!("scheme \"{scheme}\": use redis:// or rediss://"),
+                reason: format!("scheme {scheme:?}: use redis:// or rediss://"),
             });
         }
         let client = match (&self.ca_pem, scheme) {

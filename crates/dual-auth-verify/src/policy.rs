@@ -44,7 +44,7 @@ impl std::str::FromStr for Layout {
             "act-assertion" | "entraid" => Ok(Self::ActAssertion),
             other => Err(crate::VerifyError::Configuration {
                 setting: "layout",
-                reason: format!("\"{other}\" is not a layout: use dual-auth, rfc8693 or act-assertion"),
+                reason: format!("{other:?} is not a layout: use dual-auth, rfc8693 or act-assertion"),
             }),
         }
     }

@@ -399,7 +399,7 @@ impl<'a> SafeHeader<'a> {
         let text = |name: &'static str| match header.get(name) {
             None => Ok(None),
             Some(Value::String(value)) => Ok(Some(value.as_str())),
-            Some(_) => Err(VerifyError::Malformed { reason: format!("header \"{name}\" is not a string") }),
+            Some(_) => Err(VerifyError::Malformed { reason: format!("header {name:?} is not a string") }),
         };
         let alg = text("alg")?.ok_or_else(|| VerifyError::Malformed { reason: "header has no \"alg\"".into() })?;
         if alg.eq_ignore_ascii_case("none") {

@@ -180,7 +180,7 @@ impl fmt::Debug for ActJwtSigner {
 /// [`ActJwtError::InvalidAgentEndpoint`] saying what is wrong.
 pub fn check_agent_endpoint(endpoint: &str) -> Result<(), ActJwtError> {
     let bad = |reason: String| ActJwtError::InvalidAgentEndpoint { reason };
-    let url = url::Url::parse(endpoint).map_err(|e| bad(format!("\"{endpoint}\" is not an absolute URL ({e})")))?;
+    let url = url::Url::parse(endpoint).map_err(|e| bad(format!("{endpoint:?} is not an absolute URL ({e})")))?;
     if url.scheme() != "https" {
         return Err(bad(format!("scheme is \"{}\", expected \"https\"", url.scheme())));
     }
@@ -450,7 +450,7 @@ impl ActJwtVerifier {
         match claims.get("aud") {
             Some(Value::String(aud)) if *aud == self.audience => {}
             Some(Value::String(aud)) => {
-                return Err(ActJwtError::InvalidAudience { expected: self.audience.clone(), found: format!("\"{aud}\"") });
+                return Err(ActJwtError::InvalidAudience { expected: self.audience.clone(), found: format!("{aud:?}") });
             }
             Some(other) => {
                 return Err(ActJwtError::InvalidAudience {
@@ -476,7 +476,7 @@ impl ActJwtVerifier {
             && issuer.as_deref() != Some(expected.as_str())
         {
             {
-                let found = issuer.as_deref().map_or_else(|| "no iss claim".to_owned(), |i| format!("\"{i}\""));
+                let found = issuer.as_deref().map_or_else(|| "no iss claim".to_owned(), |i| format!("{i:?}"));
                 return Err(ActJwtError::InvalidIssuer { expected: expected.clone(), found });
             }
         }

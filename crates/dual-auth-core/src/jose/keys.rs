@@ -189,7 +189,7 @@ pub(crate) fn parse_pem(bytes: &[u8]) -> Result<Pem, KeyError> {
     let body_and_end = &rest[label_end + 5..];
     let end_marker = format!("-----END {label}-----");
     let body_end =
-        body_and_end.find(&end_marker).ok_or_else(|| KeyError::InvalidKey { reason: format!("no matching \"{end_marker}\" line") })?;
+        body_and_end.find(&end_marker).ok_or_else(|| KeyError::InvalidKey { reason: format!("no matching {end_marker:?} line") })?;
     let body: String = body_and_end[..body_end].chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let der = STANDARD.decode(body).map_err(|_| invalid("PEM body is not valid base64"))?;
     Ok(Pem { label, der })
@@ -233,7 +233,7 @@ fn private_key_type(pem: &Pem) -> Result<KeyType, KeyError> {
         "PUBLIC KEY" | "RSA PUBLIC KEY" => {
             Err(KeyError::InvalidKey { reason: "this is a public key: signing needs the private key".into() })
         }
-        other => Err(KeyError::InvalidKey { reason: format!("PEM label \"{other}\" is not a private key") }),
+        other => Err(KeyError::InvalidKey { reason: format!("PEM label {other:?} is not a private key") }),
     }
 }
 
@@ -400,7 +400,7 @@ impl SigningKey {
     pub fn with_certificate(mut self, certificate_pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
         let pem = parse_pem(certificate_pem.as_ref())?;
         if pem.label != "CERTIFICATE" {
-            return Err(KeyError::InvalidKey { reason: format!("expected a PEM CERTIFICATE, found \"{}\"", pem.label) });
+            return Err(KeyError::InvalidKey { reason: format!("expected a PEM CERTIFICATE, found {:?}", pem.label) });
         }
         let invalid = |reason: String| KeyError::InvalidKey { reason };
         let certificate = openssl::x509::X509::from_der(&pem.der).map_err(|_| invalid("the certificate is not valid DER".into()))?;
@@ -566,7 +566,7 @@ impl VerifyingKey {
         let text = |name: &str| match jwk.get(name) {
             None => Ok(None),
             Some(serde_json::Value::String(value)) => Ok(Some(value.as_str())),
-            Some(_) => Err(invalid(format!("JWK member \"{name}\" must be a string"))),
+            Some(_) => Err(invalid(format!("JWK member {name:?} must be a string"))),
         };
         let key_type = match (text("kty")?, text("crv")?) {
             (Some("RSA"), _) => KeyType::Rsa,
@@ -576,11 +576,11 @@ impl VerifyingKey {
             (Some(kty @ ("EC" | "OKP")), crv) => {
                 return Err(invalid(format!("JWK {kty} curve {crv:?} is not supported: use P-256 or Ed25519")));
             }
-            (Some(kty), _) => return Err(invalid(format!("JWK kty \"{kty}\" is not supported"))),
+            (Some(kty), _) => return Err(invalid(format!("JWK kty {kty:?} is not supported"))),
             (None, _) => return Err(invalid("JWK has no \"kty\"".into())),
         };
         if let Some(member) = ["d", "p", "q", "dp", "dq", "qi", "k"].into_iter().find(|m| jwk.contains_key(*m)) {
-            return Err(invalid(format!("JWK carries the private member \"{member}\": publish public keys only")));
+            return Err(invalid(format!("JWK carries the private member {member:?}: publish public keys only")));
         }
         let algorithm = match text("alg")? {
             Some(name) => pick_algorithm(key_type, Some(name.parse()?))?,
@@ -701,10 +701,10 @@ impl PublicMaterial {
 
     fn from_jwk<'a>(key_type: KeyType, text: impl Fn(&str) -> Result<Option<&'a str>, KeyError>) -> Result<Self, KeyError> {
         let bytes = |name: &str| -> Result<Vec<u8>, KeyError> {
-            let value = text(name)?.ok_or_else(|| KeyError::InvalidKey { reason: format!("JWK has no \"{name}\"") })?;
+            let value = text(name)?.ok_or_else(|| KeyError::InvalidKey { reason: format!("JWK has no {name:?}") })?;
             URL_SAFE_NO_PAD
                 .decode(value)
-                .map_err(|_| KeyError::InvalidKey { reason: format!("JWK member \"{name}\" is not base64url without padding") })
+                .map_err(|_| KeyError::InvalidKey { reason: format!("JWK member {name:?} is not base64url without padding") })
         };
         let number = |name: &str| openssl::bn::BigNum::from_slice(&bytes(name)?).map_err(|_| Self::unreadable());
         match key_type {
@@ -764,7 +764,7 @@ fn public_key_type(pem: &Pem) -> Result<KeyType, KeyError> {
         label if label.contains("PRIVATE KEY") => Err(KeyError::InvalidKey {
             reason: "this is a private key: verification takes the public key (openssl pkey -in KEY -pubout)".into(),
         }),
-        other => Err(KeyError::InvalidKey { reason: format!("PEM label \"{other}\" is not a public key") }),
+        other => Err(KeyError::InvalidKey { reason: format!("PEM label {other:?} is not a public key") }),
     }
 }
 

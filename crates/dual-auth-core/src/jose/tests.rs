@@ -417,6 +417,24 @@ async fn kid_less_tokens_try_every_configured_key_of_their_algorithm() {
 }
 
 #[tokio::test]
+async fn header_text_in_errors_cannot_forge_log_lines_or_drive_a_terminal() {
+    let key = rsa_key().with_key_id("k1");
+    let v = verifier(key.verifying_key(), &clock());
+    let hostile = "RS256\nINFO forged line\u{1b}[2J\u{9b}31m\u{202e}";
+    let alg = v.verify(&craft(&json!({"alg": hostile}), &good_claims(), &key)).await.unwrap_err();
+    let kid = v.verify(&craft(&json!({"alg": "RS256", "kid": hostile}), &good_claims(), &key)).await.unwrap_err();
+    assert!(matches!(&alg, ActJwtError::AlgorithmNotAllowed { .. }), "{alg}");
+    assert!(matches!(&kid, ActJwtError::UnknownKeyId { .. }), "{kid}");
+    for err in [alg, kid] {
+        let text = err.to_string();
+        assert!(!text.chars().any(|c| c.is_control() || c == '\u{202e}'), "{text:?}");
+        assert!(text.contains(r"RS256\nINFO forged line\u{1b}[2J\u{9b}31m\u{202e}"), "{text}");
+    }
+    let aud = v.verify(&craft(&RS256_HEADER(), &with(good_claims(), "aud", Some(json!("x\ny"))), &key)).await.unwrap_err();
+    assert_eq!(aud.to_string(), format!("Act JWT invalid audience: expected \"{AUD}\", found \"x\\ny\""));
+}
+
+#[tokio::test]
 async fn oversized_and_broken_tokens_are_malformed_not_panics() {
     let key = rsa_key();
     let v = verifier(key.verifying_key(), &clock());
