@@ -65,7 +65,7 @@ pub use jose::keys::{
     GeneratedKeyPair, KeyType, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, RSA_BITS_RANGE, SigningAlgorithm, SigningKey, VerifyingKey,
     generate_key_pair, jwk_thumbprint, warn_if_readable_by_others,
 };
-pub use replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayGuard, ReplayGuard};
+pub use replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayGuard, MAX_REPLAY_PARTIES, ReplayGuard};
 pub use secret::{SecretBackend, SecretSource, UnknownSecretBackend};
 pub use session::{UserSession, claim_lookup};
 pub use text::{MAX_OAUTH_DESCRIPTION_CHARS, MAX_OAUTH_ERROR_CHARS, escape_untrusted, truncate_untrusted};

@@ -379,3 +379,45 @@ async fn entra_act_assertion_keys_can_come_from_the_applications_jwks() {
     let err = verifier.verify(&token, Some(&assertion)).await.unwrap_err();
     assert!(matches!(&err, VerifyError::ActAssertion(ActJwtError::UnknownKeyId { kid }) if kid == "app-key-9"), "{err}");
 }
+
+/// A replay store that cannot answer, as Redis when it is down.
+#[derive(Debug)]
+struct DownStore;
+
+#[async_trait::async_trait]
+impl dual_auth_core::ReplayGuard for DownStore {
+    async fn check_and_record(&self, _: &str, _: std::time::SystemTime) -> Result<(), dual_auth_core::ReplayError> {
+        Err(dual_auth_core::ReplayError::Unavailable { reason: "Redis: connection failed".into(), source: None })
+    }
+}
+
+#[tokio::test]
+async fn a_replay_store_that_fails_or_one_agent_filling_it_is_503_for_that_agent_only() {
+    let issuer = Issuer::start().await;
+    let app_key = SigningKey::from_pem(Key::other("app").pem).unwrap();
+    let verifier_with = |guard: Arc<dyn dual_auth_core::ReplayGuard>| {
+        let assertion_policy = ActAssertionPolicy::with_key(app_key.verifying_key(), ENTRA_API).app_id(APP_ID).replay_guard(guard);
+        issuer.verifier(IssuerPolicy::new(issuer.issuer(), ENTRA_API).jwks_url(issuer.server.url("/jwks")).act_assertion(assertion_policy))
+    };
+
+    // Store down: the client is told to back off, not that its token is invalid.
+    let verifier = verifier_with(Arc::new(DownStore));
+    let (token, assertion) = entra_pair(&issuer, &app_key, "agent-007", Some("agent-007"));
+    let err = verifier.verify(&token, Some(&assertion)).await.unwrap_err();
+    assert!(matches!(&err, VerifyError::ActAssertion(ActJwtError::ReplayCheckFailed(_))), "{err}");
+    assert_eq!((err.status().as_u16(), err.is_temporary(), err.www_authenticate(None)), (503, true, None));
+    assert_eq!(err.public_description(), "The act assertion cannot be checked right now");
+
+    // A store with room for two per agent: a third from one agent is 503, others pass.
+    let verifier = verifier_with(Arc::new(InMemoryReplayGuard::with_clock(2, Arc::new(issuer.clock.clone()))));
+    for _ in 0..2 {
+        let (token, assertion) = entra_pair(&issuer, &app_key, "agent-noisy", Some("agent-noisy"));
+        verifier.verify(&token, Some(&assertion)).await.unwrap();
+    }
+    let (token, assertion) = entra_pair(&issuer, &app_key, "agent-noisy", Some("agent-noisy"));
+    let err = verifier.verify(&token, Some(&assertion)).await.unwrap_err();
+    assert!(matches!(&err, VerifyError::ActAssertion(ActJwtError::ReplayCheckFailed(_))), "{err}");
+    assert_eq!(err.status().as_u16(), 503);
+    let (token, assertion) = entra_pair(&issuer, &app_key, "agent-007", Some("agent-007"));
+    assert_eq!(verifier.verify(&token, Some(&assertion)).await.unwrap().human, human());
+}

@@ -342,7 +342,8 @@ impl ActJwtVerifier {
         }
         // expires_at is bounded by the lifetime check; saturate all the same.
         let record_until = verified.expires_at.checked_add(self.leeway).unwrap_or(verified.expires_at);
-        match self.replay_guard.check_and_record(&verified.jti, record_until).await {
+        // Bounded per agent: one agent's assertions cannot fill the store for the others.
+        match self.replay_guard.check_and_record_for(verified.authorized_party.as_deref(), &verified.jti, record_until).await {
             Ok(()) => {}
             Err(ReplayError::Replayed) => {
                 tracing::warn!(event = "act_jwt_replay", jti = %verified.jti, "act JWT replay detected");
