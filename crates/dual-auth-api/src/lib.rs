@@ -5,8 +5,9 @@
 //! signed afresh for every request sent, retries and redirects included.
 //!
 //! - HTTPS only: an `http://` URL is refused, and a redirect is never followed to
-//!   `http://`. `Authorization` and `X-Act-Assertion` are never sent to another origin:
-//!   after a cross-origin redirect the request continues without them.
+//!   `http://`. Credentials are never sent to another origin: after a cross-origin
+//!   redirect the request continues without `Authorization` and `X-Act-Assertion`, and
+//!   of the caller's own headers only [`CROSS_ORIGIN_HEADERS`] (no `Cookie`, no API keys).
 //! - Retries for 429, 500, 502, 503, 504 and connection failures, with backoff and
 //!   `Retry-After`, for idempotent methods only unless the request opts in.
 //! - 4xx and 5xx are answers, returned as [`ApiResponse`]; only transport failures are errors.
@@ -32,7 +33,9 @@ use dual_auth_core::secrecy::ExposeSecret;
 use dual_auth_core::token_endpoint::{HttpSettings, HttpSetupError, RetryPolicy, parse_retry_after, transport_failure, url_for_logs};
 use dual_auth_core::{ACT_ASSERTION_HEADER, BoxError, TokenResponse, is_retryable_status};
 pub use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATION};
+use reqwest::header::{
+    ACCEPT, ACCEPT_LANGUAGE, AUTHORIZATION, CONTENT_LANGUAGE, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION, USER_AGENT,
+};
 use serde_json::Value;
 
 /// The guide's name for the client, in an application's process.
@@ -304,7 +307,8 @@ impl ApiClient {
         let mut json = json;
         let mut send_credentials = true;
         for _ in 0..=MAX_REDIRECTS {
-            let mut builder = self.client.request(method.clone(), url.clone()).headers(extra.clone());
+            let headers = if send_credentials { extra.clone() } else { harmless_headers(extra) };
+            let mut builder = self.client.request(method.clone(), url.clone()).headers(headers);
             if send_credentials {
                 builder = builder.headers(credentials(token, bearer)?);
             }
@@ -331,7 +335,7 @@ impl ApiClient {
                 // Credentials are for the origin the caller named; once the request leaves
                 // it, they stay behind for every later hop.
                 send_credentials = false;
-                tracing::warn!(event = "api_redirect_cross_origin", from = %url_for_logs(&url), to = %url_for_logs(&next), "redirected to another origin: Authorization and X-Act-Assertion not sent");
+                tracing::warn!(event = "api_redirect_cross_origin", from = %url_for_logs(&url), to = %url_for_logs(&next), "redirected to another origin: only harmless headers sent (no Authorization, X-Act-Assertion, cookies or keys)");
             }
             if status == reqwest::StatusCode::SEE_OTHER || (matches!(status.as_u16(), 301 | 302) && method == Method::POST) {
                 method = Method::GET;
@@ -355,6 +359,15 @@ fn credentials(token: &TokenResponse, bearer: &HeaderValue) -> Result<HeaderMap,
         headers.insert(HeaderName::from_static("x-act-assertion"), mark_sensitive(value));
     }
     Ok(headers)
+}
+
+/// The caller's headers that may follow a redirect to another origin: those that describe
+/// the request and carry nothing a third party could use (`Cookie`, `X-Api-Key` and any
+/// header not listed here stay behind).
+pub const CROSS_ORIGIN_HEADERS: [HeaderName; 5] = [ACCEPT, ACCEPT_LANGUAGE, CONTENT_LANGUAGE, CONTENT_TYPE, USER_AGENT];
+
+fn harmless_headers(extra: &HeaderMap) -> HeaderMap {
+    extra.iter().filter(|(name, _)| CROSS_ORIGIN_HEADERS.contains(name)).map(|(name, value)| (name.clone(), value.clone())).collect()
 }
 
 fn mark_sensitive(mut value: HeaderValue) -> HeaderValue {

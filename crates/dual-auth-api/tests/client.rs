@@ -101,7 +101,12 @@ async fn a_cross_origin_redirect_strips_both_credentials_and_a_same_origin_one_k
     other.set_fallback(CannedResponse::json(200, r#"{"where":"other"}"#));
     api.push(CannedResponse::text(302, "").with_header("Location", "/moved"));
     api.push(CannedResponse::text(307, "").with_header("Location", &other.url("/landing")));
-    let response = client(&ca).call_api(&token(true), ApiRequest::get(api.url("/start"))).await.unwrap();
+    let request = ApiRequest::get(api.url("/start"))
+        .header("Cookie", "session=s3cr3t")
+        .header("X-Api-Key", "key-123")
+        .header("Accept", "application/json")
+        .header("User-Agent", "finance-agent/1");
+    let response = client(&ca).call_api(&token(true), request).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.url().as_str(), other.url("/landing"));
 
@@ -110,10 +115,13 @@ async fn a_cross_origin_redirect_strips_both_credentials_and_a_same_origin_one_k
     assert_eq!(same.header("authorization"), Some("Bearer access-token-value"), "same origin keeps them");
     assert_eq!(api.requests()[0].header("x-act-assertion"), Some("act-assertion-1"));
     assert_eq!(same.header("x-act-assertion"), Some("act-assertion-2"), "each hop its own assertion");
+    assert_eq!((same.header("cookie"), same.header("x-api-key")), (Some("session=s3cr3t"), Some("key-123")));
     let crossed = &other.requests()[0];
     assert_eq!(crossed.target, "/landing");
     assert_eq!(crossed.header("authorization"), None, "never sent to another origin");
     assert_eq!(crossed.header("x-act-assertion"), None);
+    assert_eq!((crossed.header("cookie"), crossed.header("x-api-key")), (None, None), "the caller's secrets stay behind too");
+    assert_eq!((crossed.header("accept"), crossed.header("user-agent")), (Some("application/json"), Some("finance-agent/1")));
 }
 
 #[tokio::test]
