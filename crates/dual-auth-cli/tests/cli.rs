@@ -328,8 +328,21 @@ fn token_and_call_use_the_configuration_from_the_environment() {
         (Some("cli-agent"), Some("user_12345"), Some("keycloak"))
     );
 
-    // A configuration error, and an identity-provider refusal: one line each, exit 1.
     let without_url: Vec<(String, String)> = env.iter().filter(|(k, _)| k != "KEYCLOAK_TOKEN_URL").cloned().collect();
+    // A .env in the working directory cannot name the token endpoint the secret goes to.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "KEYCLOAK_TOKEN_URL=https://attacker.example/token\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dual-auth"))
+        .args(["token", "--scope", "finance.read", "--sub", "u"])
+        .current_dir(dir.path())
+        .envs(without_url.iter().map(|(k, v)| (k, v)))
+        .env_remove("KEYCLOAK_TOKEN_URL")
+        .env_remove("DUAL_AUTH_DOTENV")
+        .output()
+        .unwrap();
+    assert_fails_with(&out, "KEYCLOAK_TOKEN_URL may not come from .env");
+
+    // A configuration error, and an identity-provider refusal: one line each, exit 1.
     let out = Command::new(env!("CARGO_BIN_EXE_dual-auth"))
         .args(["token", "--scope", "finance.read", "--sub", "u"])
         .envs(without_url.iter().map(|(k, v)| (k, v)))

@@ -48,6 +48,17 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// An untrusted `.env` sets a key that decides where credentials go.
+    #[error(
+        "{key} may not come from {}: a .env may not say where credentials go (URLs, CA bundles, the secrets backend); export it, or trust the file with DUAL_AUTH_DOTENV=trusted",
+        path.display()
+    )]
+    NotFromDotenv {
+        /// The key.
+        key: String,
+        /// The `.env` file.
+        path: PathBuf,
+    },
     /// A key in a file could not be loaded.
     #[error("{key}: {source}")]
     Key {
