@@ -65,6 +65,9 @@ enum Command {
         /// Where to write its CA certificate and the application's key pair.
         #[arg(long, default_value = "dual-auth-dev-idp")]
         out_dir: PathBuf,
+        /// Replace the CA certificate and key files a previous run left in --out-dir.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -324,7 +327,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Token(args) => runtime()?.block_on(token(&args)),
         Command::Call(args) => runtime()?.block_on(call(&args)),
         Command::Demo { vendor, flow } => runtime()?.block_on(run_demo(vendor, flow)),
-        Command::DevIdp { port, out_dir } => runtime()?.block_on(run_dev_idp(port, &out_dir)),
+        Command::DevIdp { port, out_dir, force } => runtime()?.block_on(run_dev_idp(port, &out_dir, force)),
     }
 }
 
@@ -412,15 +415,32 @@ async fn run_demo(vendor: DemoVendor, flow: DemoFlow) -> Result<(), String> {
     if failures.is_empty() { Ok(()) } else { Err(format!("{} of {total} demo runs failed: {}", failures.len(), failures.join("; "))) }
 }
 
-async fn run_dev_idp(port: u16, out_dir: &std::path::Path) -> Result<(), String> {
+async fn run_dev_idp(port: u16, out_dir: &std::path::Path, force: bool) -> Result<(), String> {
+    const CA_FILE: &str = "ca.pem";
+    // Like keygen, never replace key files silently: they may be someone's real keys.
+    let ours = [CA_FILE, dual_auth::PRIVATE_KEY_FILE, dual_auth::PUBLIC_KEY_FILE].map(|name| out_dir.join(name));
+    if let Some(existing) = ours.iter().find(|path| path.symlink_metadata().is_ok()) {
+        if !force {
+            return Err(format!("{} exists already: remove it, choose another --out-dir, or pass --force", existing.display()));
+        }
+        for path in &ours {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("{}: {e}", path.display())),
+                _ => {}
+            }
+        }
+    }
     let env = demo::start(([127, 0, 0, 1], port).into()).await?;
     std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
-    let ca = out_dir.join("ca.pem");
-    std::fs::write(&ca, env.idp.ca_pem()).map_err(|e| format!("{}: {e}", ca.display()))?;
+    let ca = out_dir.join(CA_FILE);
+    // create_new: a file (or link) appearing since the check is not written through.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&ca)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, env.idp.ca_pem().as_bytes()))
+        .map_err(|e| format!("{}: {e}", ca.display()))?;
     // This run's application key pair (the provider trusts it for Entra ID act assertions).
-    for old in [dual_auth::PRIVATE_KEY_FILE, dual_auth::PUBLIC_KEY_FILE] {
-        let _ = std::fs::remove_file(out_dir.join(old));
-    }
     let (private, public) = env.app_key_pair.write_to_dir(out_dir).map_err(|e| e.to_string())?;
     let config = env.idp.config();
     println!("# dual-auth development identity provider at {} (Ctrl-C stops it).", env.idp.base_url());

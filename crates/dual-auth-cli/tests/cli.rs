@@ -476,3 +476,28 @@ fn verify_checks_an_entra_id_token_with_its_act_assertion() {
     let out = with_env(&["verify", "--issuer", &issuer, "--audience", &entra_api, "--jwks-url", &jwks, token], &env);
     assert_fails_with(&out, "no dual subject in the dual-auth layout");
 }
+
+#[test]
+fn dev_idp_never_replaces_key_files_unless_forced() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join(dual_auth::PRIVATE_KEY_FILE);
+    std::fs::write(&private, "someone's real key").unwrap();
+    let out = dual_auth(&["dev-idp", "--port", "0", "--out-dir", &dir.path().display().to_string()]);
+    assert_fails_with(&out, "exists already: remove it, choose another --out-dir, or pass --force");
+    assert_eq!(std::fs::read_to_string(&private).unwrap(), "someone's real key", "untouched");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dual-auth"))
+        .args(["dev-idp", "--port", "0", "--force", "--out-dir", &dir.path().display().to_string()])
+        .env_remove("DUAL_AUTH_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let printed: Vec<String> = lines.map(Result::unwrap).take_while(|l| !l.starts_with("export APP_PRIVATE_KEY_PATH")).collect();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(printed.iter().any(|l| l.starts_with("export KEYCLOAK_TOKEN_URL")), "{printed:?}");
+    assert!(std::fs::read_to_string(&private).unwrap().contains("PRIVATE KEY"), "--force replaced it with this run's key");
+}
