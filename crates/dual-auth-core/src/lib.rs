@@ -57,8 +57,8 @@ pub use jose::act_jwt::{
     DEFAULT_MAX_TOKEN_BYTES, MAX_ACT_JWT_TTL, MAX_LEEWAY, MIN_ACT_JWT_TTL, VerifiedActJwt, check_agent_endpoint, new_jti,
 };
 pub use jose::assertion::{
-    ASSERTION_LIFETIME, AssertionClaims, CLIENT_ASSERTION_TYPE, ClientAuthentication, HmacKey, MIN_HS256_SECRET_BYTES,
-    sign_assertion_with_key,
+    ACT_ASSERTION_TYPE, ASSERTION_LIFETIME, AssertionClaims, CLIENT_ASSERTION_TYPE, ClientAuthentication, HmacKey, MIN_HS256_SECRET_BYTES,
+    sign_act_assertion_with_key, sign_assertion_with_key,
 };
 pub use jose::compact::UnverifiedJwt;
 pub use jose::keys::{

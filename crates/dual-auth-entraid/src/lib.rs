@@ -26,7 +26,7 @@ use dual_auth_core::secrecy::SecretString;
 use dual_auth_core::token_endpoint::{AdapterOptions, TokenEndpoint, client_assertion_fields, ensure_agent, field};
 use dual_auth_core::{
     ASSERTION_LIFETIME, Act, ActAssertionSource, AssertionClaims, Clock, IamAdapter, IamError, SigningKey, TokenRequest, TokenResponse,
-    Vendor, sign_assertion_with_key,
+    Vendor, sign_act_assertion_with_key, sign_assertion_with_key,
 };
 
 /// `expires_in` when Microsoft sends none (upstream default).
@@ -148,7 +148,7 @@ impl ActAssertionSource for EntraActAssertion {
             authorized_party: Some(&app.client_id),
             not_before: false,
         };
-        sign_assertion_with_key(&app.app_key, &claims, app.clock.now())
+        sign_act_assertion_with_key(&app.app_key, &claims, app.clock.now())
             .map_err(|source| IamError::Assertion { vendor: Vendor::EntraId, source })
     }
 }

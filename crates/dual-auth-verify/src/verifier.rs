@@ -357,6 +357,7 @@ impl Verifier {
         let first = keys.next().ok_or_else(|| VerifyError::ActAssertion(ActJwtError::UnknownKeyId { kid: String::new() }))?;
         let policy = &checker.policy;
         let mut builder = ActJwtVerifier::builder(first, policy.audience.clone())
+            .for_act_assertions()
             .leeway(policy.leeway)
             .replay_guard(Arc::clone(&policy.replay_guard))
             .clock(Arc::clone(&self.inner.clock));

@@ -11,7 +11,8 @@ use std::time::Duration;
 use common::{API, Issuer, KID, Key, b64, hmac_sha256};
 use dual_auth_core::secrecy::ExposeSecret;
 use dual_auth_core::{
-    Act, ActJwtError, AssertionClaims, InMemoryReplayGuard, ManualClock, SigningKey, VerifyingKey, sign_assertion_with_key,
+    Act, ActJwtError, AssertionClaims, InMemoryReplayGuard, ManualClock, SigningKey, VerifyingKey, sign_act_assertion_with_key,
+    sign_assertion_with_key,
 };
 use dual_auth_verify::{ActAssertionPolicy, Actor, IssuerPolicy, Layout, Verifier, VerifyError};
 use serde_json::{Value, json};
@@ -261,16 +262,20 @@ fn entra_pair(issuer: &Issuer, app_key: &SigningKey, agent: &str, assertion_agen
         c["roles"] = json!(["Reports.Read"]);
     });
     let human = human();
-    let claims = AssertionClaims {
+    let assertion = sign_act_assertion_with_key(app_key, &entra_claims(&human, assertion_agent), dual_auth_core::Clock::now(&issuer.clock));
+    (token, assertion.unwrap().expose_secret().to_owned())
+}
+
+/// The application's act assertion claims for `human`, made for `agent`.
+fn entra_claims<'a>(human: &'a Act, agent: Option<&'a str>) -> AssertionClaims<'a> {
+    AssertionClaims {
         issuer: APP_ID,
         audience: ENTRA_API,
         lifetime: Duration::from_secs(300),
-        act: Some(&human),
-        authorized_party: assertion_agent,
+        act: Some(human),
+        authorized_party: agent,
         not_before: false,
-    };
-    let assertion = sign_assertion_with_key(app_key, &claims, dual_auth_core::Clock::now(&issuer.clock)).unwrap();
-    (token, assertion.expose_secret().to_owned())
+    }
 }
 
 #[tokio::test]
@@ -316,6 +321,14 @@ async fn entra_id_tokens_are_bound_to_their_act_assertion() {
     let (_, forged) = entra_pair(&issuer, &stranger, "agent-007", Some("agent-007"));
     let err = verifier.verify(&token, Some(&forged)).await.unwrap_err();
     assert!(matches!(err, VerifyError::ActAssertion(ActJwtError::SignatureInvalid)), "{err}");
+
+    // A JWT of another purpose (typ JWT, as act JWTs and upstream's assertions), signed by
+    // the application's key with every claim right: not an act assertion.
+    let human = human();
+    let act_jwt =
+        sign_assertion_with_key(&app_key, &entra_claims(&human, Some("agent-007")), dual_auth_core::Clock::now(&issuer.clock)).unwrap();
+    let err = verifier.verify(&token, Some(act_jwt.expose_secret())).await.unwrap_err();
+    assert!(matches!(&err, VerifyError::ActAssertion(ActJwtError::UnsupportedHeader { name, .. }) if name == "typ"), "{err}");
 
     // An expired assertion: the clock moves past its 300 s (the token lives 600 s).
     let (token, assertion) = entra_pair(&issuer, &app_key, "agent-007", Some("agent-007"));

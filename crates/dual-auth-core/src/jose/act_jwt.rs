@@ -265,6 +265,9 @@ pub struct ActJwtVerifier {
     max_token_bytes: usize,
     replay_guard: Arc<dyn ReplayGuard>,
     clock: Arc<dyn Clock>,
+    /// Whether the tokens are Entra ID act assertions (`typ` [`crate::ACT_ASSERTION_TYPE`]
+    /// required) rather than act JWTs (`typ` `JWT` or none).
+    act_assertions: bool,
 }
 
 impl fmt::Debug for ActJwtVerifier {
@@ -277,6 +280,7 @@ impl fmt::Debug for ActJwtVerifier {
             .field("max_lifetime", &self.max_lifetime)
             .field("max_token_bytes", &self.max_token_bytes)
             .field("replay_guard", &self.replay_guard)
+            .field("act_assertions", &self.act_assertions)
             .finish_non_exhaustive()
     }
 }
@@ -305,6 +309,7 @@ impl ActJwtVerifier {
                 max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
                 replay_guard: Arc::new(InMemoryReplayGuard::default()),
                 clock: Arc::new(SystemClock),
+                act_assertions: false,
             },
         }
     }
@@ -383,11 +388,24 @@ impl ActJwtVerifier {
                 return Err(ActJwtError::Malformed { reason: "header has no \"alg\"".into() });
             }
         };
-        match header.get("typ") {
-            None => {}
-            Some(Value::String(typ)) if typ.eq_ignore_ascii_case("JWT") => {}
-            Some(_) => {
-                return Err(ActJwtError::UnsupportedHeader { name: "typ".into(), reason: "an act JWT's typ is \"JWT\"" });
+        // One purpose per typ: an Entra ID act assertion never passes for an act JWT, nor the
+        // other way round, even where one key signs both.
+        let typ = header.get("typ").and_then(Value::as_str).map(|t| t.trim().to_ascii_lowercase());
+        let typ = typ.as_deref().map(|t| t.strip_prefix("application/").unwrap_or(t));
+        match (self.act_assertions, typ) {
+            (false, None | Some("jwt")) => {}
+            (false, Some(_)) => {
+                return Err(ActJwtError::UnsupportedHeader {
+                    name: "typ".into(),
+                    reason: "an act JWT's typ is \"JWT\" (an Entra ID act assertion is not an act JWT)",
+                });
+            }
+            (true, Some(t)) if t == crate::ACT_ASSERTION_TYPE => {}
+            (true, _) => {
+                return Err(ActJwtError::UnsupportedHeader {
+                    name: "typ".into(),
+                    reason: "an act assertion's typ is \"act-assertion+jwt\" (an act JWT is not an act assertion)",
+                });
             }
         }
         if header.contains_key("crit") {
@@ -591,6 +609,13 @@ impl ActJwtVerifierBuilder {
     /// Uses another clock (for tests).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.inner.clock = clock;
+        self
+    }
+
+    /// Verifies Entra ID act assertions instead of act JWTs: `typ` must be
+    /// [`crate::ACT_ASSERTION_TYPE`] (act JWTs, `JWT`, are refused).
+    pub fn for_act_assertions(mut self) -> Self {
+        self.inner.act_assertions = true;
         self
     }
 

@@ -526,21 +526,31 @@ fn jwks_members_that_must_not_be_trusted_are_refused_with_a_reason() {
     assert!(reason(json!({"kty": "RSA", "n": n_1024, "e": "AQAB"})).contains("2048"));
 }
 
+/// An act assertion's claims from `issuer` for `human`, made for agent-a.
+fn assertion_claims<'a>(issuer: &'a str, human: &'a Act) -> crate::AssertionClaims<'a> {
+    crate::AssertionClaims {
+        issuer,
+        audience: AUD,
+        lifetime: Duration::from_secs(300),
+        act: Some(human),
+        authorized_party: Some("agent-a"),
+        not_before: false,
+    }
+}
+
 #[tokio::test]
 async fn an_assertion_for_another_party_is_refused_without_using_up_its_jti() {
     let key = rsa_key();
     let clock = clock();
     let human = act();
-    let claims = crate::AssertionClaims {
-        issuer: "app",
-        audience: AUD,
-        lifetime: Duration::from_secs(300),
-        act: Some(&human),
-        authorized_party: Some("agent-a"),
-        not_before: false,
-    };
-    let assertion = crate::sign_assertion_with_key(&key, &claims, crate::Clock::now(&clock)).unwrap();
-    let verifier = ActJwtVerifier::builder(key.verifying_key(), AUD).issuer("app").clock(Arc::new(clock.clone())).build().unwrap();
+    let claims = assertion_claims("app", &human);
+    let assertion = crate::sign_act_assertion_with_key(&key, &claims, crate::Clock::now(&clock)).unwrap();
+    let verifier = ActJwtVerifier::builder(key.verifying_key(), AUD)
+        .for_act_assertions()
+        .issuer("app")
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
     let err = verifier.verify_for_party(assertion.expose_secret(), "agent-b").await.unwrap_err();
     assert!(
         matches!(&err, ActJwtError::WrongAuthorizedParty { expected, found } if expected == "agent-b" && found.as_deref() == Some("agent-a")),
@@ -549,4 +559,29 @@ async fn an_assertion_for_another_party_is_refused_without_using_up_its_jti() {
     let verified = verifier.verify_for_party(assertion.expose_secret(), "agent-a").await.unwrap();
     assert_eq!(verified.authorized_party(), Some("agent-a"));
     assert!(verifier.verify_for_party(assertion.expose_secret(), "agent-a").await.unwrap_err().is_replay());
+}
+
+#[tokio::test]
+async fn act_assertions_and_act_jwts_never_pass_for_each_other_even_from_one_key() {
+    let key = rsa_key();
+    let clock = clock();
+    let human = act();
+    let claims = assertion_claims("application", &human);
+    let assertion = crate::sign_act_assertion_with_key(&key, &claims, crate::Clock::now(&clock)).unwrap();
+    assert_eq!(UnverifiedJwt::parse(assertion.expose_secret()).unwrap().header()["typ"], crate::ACT_ASSERTION_TYPE);
+    let act_jwt = ActJwtSigner::new(key.clone()).with_clock(Arc::new(clock.clone())).sign(&human, AUD, Duration::from_secs(60)).unwrap();
+
+    let act_jwts = verifier(key.verifying_key(), &clock);
+    let err = act_jwts.verify(assertion.expose_secret()).await.unwrap_err();
+    assert!(matches!(&err, ActJwtError::UnsupportedHeader { name, .. } if name == "typ"), "{err}");
+    let assertions = ActJwtVerifier::builder(key.verifying_key(), AUD).for_act_assertions().clock(Arc::new(clock.clone())).build().unwrap();
+    let err = assertions.verify(act_jwt.expose_secret()).await.unwrap_err();
+    assert!(matches!(&err, ActJwtError::UnsupportedHeader { name, .. } if name == "typ"), "{err}");
+    let untyped = craft(&json!({"alg": "RS256"}), &good_claims(), &key);
+    assert!(matches!(assertions.verify(&untyped).await.unwrap_err(), ActJwtError::UnsupportedHeader { .. }), "no typ: not an assertion");
+
+    // Each passes where it belongs (upstream act JWTs carry typ JWT, or none).
+    assert_eq!(assertions.verify(assertion.expose_secret()).await.unwrap().authorized_party(), Some("agent-a"));
+    assert_eq!(act_jwts.verify(act_jwt.expose_secret()).await.unwrap().act(), &human);
+    act_jwts.verify(&craft(&json!({"alg": "RS256"}), &with(good_claims(), "jti", Some(json!("jti-untyped"))), &key)).await.unwrap();
 }
