@@ -30,6 +30,7 @@ use std::fmt;
 use std::time::Duration;
 
 use dual_auth_core::secrecy::ExposeSecret;
+use dual_auth_core::secrecy::zeroize::Zeroizing;
 use dual_auth_core::token_endpoint::{HttpSettings, HttpSetupError, RetryPolicy, parse_retry_after, transport_failure, url_for_logs};
 use dual_auth_core::{ACT_ASSERTION_HEADER, BoxError, TokenResponse, is_retryable_status};
 pub use reqwest::Method;
@@ -264,7 +265,8 @@ impl ApiClient {
                 HeaderValue::from_str(value).map_err(|_| ApiError::InvalidRequest { reason: format!("bad value for header {name}") })?;
             extra.append(name, value);
         }
-        let bearer = HeaderValue::from_str(&format!("Bearer {}", token.access_token().expose_secret()))
+        let text = Zeroizing::new(format!("Bearer {}", token.access_token().expose_secret()));
+        let bearer = HeaderValue::from_str(&text)
             .map_err(|_| ApiError::InvalidRequest { reason: "the access token is not a valid header value".into() })?;
         let bearer = mark_sensitive(bearer);
         let may_retry = request.may_retry();

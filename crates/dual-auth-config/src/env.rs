@@ -5,6 +5,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use dual_auth_core::secrecy::SecretString;
+use dual_auth_core::secrecy::zeroize::Zeroize;
 use dual_auth_core::{SecretBackend, SecretError, SecretSource};
 
 use crate::error::ConfigError;
@@ -32,6 +33,15 @@ pub fn decides_where_credentials_go(key: &str) -> bool {
 pub struct EnvSource {
     dotenv: HashMap<String, String>,
     process_env: bool,
+}
+
+impl Drop for EnvSource {
+    /// A `.env` may hold the client secret: its values are wiped with the source.
+    fn drop(&mut self) {
+        for value in self.dotenv.values_mut() {
+            value.zeroize();
+        }
+    }
 }
 
 impl Default for EnvSource {

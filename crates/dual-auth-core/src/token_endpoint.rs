@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{ACCEPT, HeaderMap, RETRY_AFTER};
 use secrecy::SecretString;
+use secrecy::zeroize::{Zeroize, Zeroizing};
 use serde_json::Value;
 
 use crate::adapter::Vendor;
@@ -298,7 +299,8 @@ impl TokenEndpoint {
             .map_err(|e| (self.transport_error(e), None))?;
         let status = response.status().as_u16();
         let retry_after = parse_retry_after(response.headers());
-        let body = read_limited(response).await.map_err(|e| (self.transport_error(e), None))?;
+        // The body holds the access token: wiped when dropped.
+        let body = Zeroizing::new(read_limited(response).await.map_err(|e| (self.transport_error(e), None))?);
         if (200..300).contains(&status) {
             let grant = parse_grant(&body).map_err(|reason| (IamError::InvalidResponse { vendor: self.vendor, status, reason }, None))?;
             let max_secs = crate::MAX_TOKEN_LIFETIME.as_secs();
@@ -372,11 +374,16 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 fn parse_grant(body: &[u8]) -> Result<TokenGrant, String> {
-    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
+    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
         return Err("the body is not a JSON object".into());
     };
-    let access_token = match map.get("access_token") {
-        Some(Value::String(token)) if !token.is_empty() => SecretString::from(token.clone()),
+    // Moved out, not copied: the only copy left is the secret, wiped when dropped.
+    let access_token = match map.remove("access_token") {
+        Some(Value::String(token)) if !token.is_empty() => SecretString::from(token),
+        Some(Value::String(mut token)) => {
+            token.zeroize();
+            return Err("access_token is empty or not a string".into());
+        }
         Some(_) => return Err("access_token is empty or not a string".into()),
         None => return Err("no access_token".into()),
     };

@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use dual_auth_config::{ConfigError, ConfigReader};
+use dual_auth_core::secrecy::zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use dual_auth_core::secrecy::{ExposeSecret, SecretString};
 use dual_auth_core::{BoxError, Clock, ReplayError, ReplayGuard, SystemClock, TokenResponse};
 use dual_auth_session::{CacheKey, SharedTokenStore};
@@ -241,8 +242,16 @@ impl ReplayGuard for RedisReplayGuard {
 }
 
 /// The key that encrypts tokens in Redis: 32 bytes, from `DUAL_AUTH_REDIS_CACHE_KEY`
-/// (base64). Every replica needs the same one.
+/// (base64). Every replica needs the same one. Wiped from memory when dropped.
 pub struct TokenEncryptionKey([u8; 32]);
+
+impl Drop for TokenEncryptionKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for TokenEncryptionKey {}
 
 impl fmt::Debug for TokenEncryptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -271,8 +280,9 @@ impl TokenEncryptionKey {
     pub fn from_base64(value: &SecretString) -> Result<Self, RedisError> {
         let bytes = STANDARD
             .decode(value.expose_secret().trim())
+            .map(Zeroizing::new)
             .map_err(|_| RedisError::Setting { setting: "DUAL_AUTH_REDIS_CACHE_KEY", reason: "is not base64".into() })?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| RedisError::Setting {
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| RedisError::Setting {
             setting: "DUAL_AUTH_REDIS_CACHE_KEY",
             reason: "must be 32 bytes (base64 of `openssl rand 32`)".into(),
         })?;
@@ -315,14 +325,14 @@ impl RedisTokenStore {
         Ok(STANDARD.encode([nonce.as_slice(), &sealed, &tag].concat()))
     }
 
-    fn open(&self, key: &CacheKey, stored: &str) -> Result<Vec<u8>, BoxError> {
+    fn open(&self, key: &CacheKey, stored: &str) -> Result<Zeroizing<Vec<u8>>, BoxError> {
         let bytes = STANDARD.decode(stored)?;
         if bytes.len() < NONCE_LEN + TAG_LEN {
             return Err("stored token too short".into());
         }
         let (nonce, rest) = bytes.split_at(NONCE_LEN);
         let (sealed, tag) = rest.split_at(rest.len() - TAG_LEN);
-        Ok(decrypt_aead(Cipher::aes_256_gcm(), &self.key.0, Some(nonce), key.as_bytes(), sealed, tag)?)
+        Ok(Zeroizing::new(decrypt_aead(Cipher::aes_256_gcm(), &self.key.0, Some(nonce), key.as_bytes(), sealed, tag)?))
     }
 }
 
@@ -334,7 +344,7 @@ impl SharedTokenStore for RedisTokenStore {
             redis::cmd("GET").arg(self.redis_key(key)).query_async(&mut connection).await.map_err(|e| e.kind_name())?;
         let Some(stored) = stored else { return Ok(None) };
         let plain = self.open(key, &stored).map_err(|_| "a stored token does not decrypt: another DUAL_AUTH_REDIS_CACHE_KEY?")?;
-        let value: Value = serde_json::from_slice(&plain)?;
+        let mut value: Value = serde_json::from_slice(&plain)?;
         let expires_at = SystemTime::UNIX_EPOCH
             .checked_add(Duration::from_nanos(value["expires_at_ns"].as_u64().ok_or("expires_at_ns")?))
             .ok_or("expires_at_ns out of range")?;
@@ -342,18 +352,17 @@ impl SharedTokenStore for RedisTokenStore {
         let issued_at = expires_at.checked_sub(expires_in).ok_or("expiry before issue")?;
         // An act assertion is never stored (older entries may hold one: it is ignored); the
         // caching adapter re-attaches the adapter's assertion source.
-        let token = TokenResponse::new(
-            value["access_token"].as_str().ok_or("access_token")?,
-            value["token_type"].as_str().unwrap_or("Bearer"),
-            expires_in,
-            issued_at,
-        )
-        .with_scopes(
-            value["scopes"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect::<Vec<_>>())
-                .unwrap_or_default(),
-        );
+        let access_token = match value.get_mut("access_token").map(Value::take) {
+            Some(Value::String(token)) => Zeroizing::new(token),
+            _ => return Err("access_token".into()),
+        };
+        let token = TokenResponse::new(access_token.as_str(), value["token_type"].as_str().unwrap_or("Bearer"), expires_in, issued_at)
+            .with_scopes(
+                value["scopes"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            );
         Ok(Some(token))
     }
 
@@ -367,7 +376,12 @@ impl SharedTokenStore for RedisTokenStore {
             "expires_at_ns": u64::try_from(expires_at_ns)?,
             "scopes": token.scopes(),
         });
-        let sealed = self.seal(key, plain.to_string().as_bytes())?;
+        let mut plain = plain;
+        let text = Zeroizing::new(plain.to_string());
+        if let Some(Value::String(copy)) = plain.get_mut("access_token") {
+            copy.zeroize();
+        }
+        let sealed = self.seal(key, text.as_bytes())?;
         let mut connection = self.connection.clone();
         let ttl_ms = u64::try_from(ttl.as_millis().max(1)).unwrap_or(u64::MAX);
         let _: () = redis::cmd("SET")
@@ -405,6 +419,12 @@ mod tests {
         // Allowed: the check passes and the client is built (the connection then fails or not).
         let allowed = RedisSettings { allow_plaintext: true, connection_timeout: Duration::from_millis(1), ..settings };
         assert!(!matches!(allowed.connect().await, Err(RedisError::Setting { .. })));
+    }
+
+    #[test]
+    fn the_token_encryption_key_is_wiped_on_drop() {
+        fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+        wiped_on_drop::<TokenEncryptionKey>();
     }
 
     #[test]

@@ -15,6 +15,7 @@ use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
 use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
 use josekit::jwk::alg::rsa::RsaKeyPair;
 use josekit::jws::{self, JwsSigner, JwsVerifier};
+use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::KeyError;
@@ -104,9 +105,16 @@ impl SigningAlgorithm {
             Self::Rs384 => Box::new(jws::RS384.signer_from_pem(pem)?),
             Self::Rs512 => Box::new(jws::RS512.signer_from_pem(pem)?),
             // josekit's PSS PEM loader wants RSA-PSS-labelled PKCS#8; plain RSA keys go via DER.
-            Self::Ps256 => Box::new(jws::PS256.signer_from_der(RsaKeyPair::from_pem(pem)?.to_der_private_key())?),
-            Self::Ps384 => Box::new(jws::PS384.signer_from_der(RsaKeyPair::from_pem(pem)?.to_der_private_key())?),
-            Self::Ps512 => Box::new(jws::PS512.signer_from_der(RsaKeyPair::from_pem(pem)?.to_der_private_key())?),
+            // The private DER is wiped once the signer holds the key.
+            Self::Ps256 => {
+                Box::new(jws::PS256.signer_from_der(Zeroizing::new(RsaKeyPair::from_pem(pem)?.to_der_private_key()).as_slice())?)
+            }
+            Self::Ps384 => {
+                Box::new(jws::PS384.signer_from_der(Zeroizing::new(RsaKeyPair::from_pem(pem)?.to_der_private_key()).as_slice())?)
+            }
+            Self::Ps512 => {
+                Box::new(jws::PS512.signer_from_der(Zeroizing::new(RsaKeyPair::from_pem(pem)?.to_der_private_key()).as_slice())?)
+            }
             Self::Es256 => Box::new(jws::ES256.signer_from_pem(pem)?),
             Self::EdDsa => Box::new(jws::EdDSA.signer_from_pem(pem)?),
         })
