@@ -156,7 +156,15 @@ impl ActJwtSigner {
         }
         let iat = unix_seconds(self.clock.now());
         let jti = new_jti()?;
-        let claims = ActJwtClaims { iss: &self.issuer, sub: &self.subject, aud: agent_endpoint, exp: iat + ttl_secs, iat, jti: &jti, act };
+        let claims = ActJwtClaims {
+            iss: &self.issuer,
+            sub: &self.subject,
+            aud: agent_endpoint,
+            exp: iat.saturating_add(ttl_secs),
+            iat,
+            jti: &jti,
+            act,
+        };
         let token = self.key.sign_jwt(&claims)?;
         tracing::info!(event = "act_prepared_out_of_session", human_id = %act.log_id(), ttl_seconds = ttl_secs, jti = %jti, "act JWT signed");
         Ok(SecretString::from(token))
