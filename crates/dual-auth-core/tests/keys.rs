@@ -213,7 +213,14 @@ fn small_order_ed25519_keys_are_refused_from_pem_and_jwk() {
     order_two[31] = 0x7f;
     let mut zero_with_sign = [0u8; 32];
     zero_with_sign[31] = 0x80;
-    for point in [identity, order_two, zero_with_sign, [0u8; 32]] {
+    // A point of order 8, with either sign of x.
+    let order_eight: [u8; 32] = [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6,
+        0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+    ];
+    let mut order_eight_negated = order_eight;
+    order_eight_negated[31] |= 0x80;
+    for point in [identity, order_two, zero_with_sign, [0u8; 32], order_eight, order_eight_negated] {
         let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(point);
         let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x});
         assert!(invalid_reason(VerifyingKey::from_jwk(jwk.as_object().unwrap())).contains("small-order point"), "{point:02x?}");
