@@ -29,7 +29,7 @@ pub enum VerifyError {
         max: usize,
     },
     /// Not a compact JWS with JSON header and claims.
-    #[error("malformed token: {reason}")]
+    #[error("malformed token: {}", dual_auth_core::escape_untrusted(reason, false))]
     Malformed {
         /// What is wrong.
         reason: String,
@@ -145,7 +145,7 @@ pub enum VerifyError {
         missing: Vec<String>,
     },
     /// The token does not name an agent and a human in the configured layout.
-    #[error("no dual subject in the {layout} layout: {reason}")]
+    #[error("no dual subject in the {layout} layout: {}", dual_auth_core::escape_untrusted(reason, false))]
     InvalidDelegation {
         /// The layout the issuer is configured with.
         layout: &'static str,
@@ -162,7 +162,7 @@ pub enum VerifyError {
     #[error("act assertion refused: {0}")]
     ActAssertion(#[source] ActJwtError),
     /// The act assertion names another agent than the token.
-    #[error("the act assertion is for agent {assertion_agent}, the token for agent {token_agent}: they must match")]
+    #[error("the act assertion is for agent {assertion_agent}, the token for agent {token_agent:?}: they must match")]
     AgentMismatch {
         /// The agent the token names (`azp` or `appid`).
         token_agent: String,
@@ -170,7 +170,7 @@ pub enum VerifyError {
         assertion_agent: String,
     },
     /// The issuer's keys could not be fetched and none are cached (or the cache is too old).
-    #[error("keys of issuer {issuer} unavailable: {reason}")]
+    #[error("keys of issuer {issuer} unavailable: {}", dual_auth_core::escape_untrusted(reason, false))]
     KeysUnavailable {
         /// The issuer.
         issuer: String,

@@ -434,3 +434,18 @@ async fn a_replay_store_that_fails_or_one_agent_filling_it_is_503_for_that_agent
     let (token, assertion) = entra_pair(&issuer, &app_key, "agent-007", Some("agent-007"));
     assert_eq!(verifier.verify(&token, Some(&assertion)).await.unwrap().human, human());
 }
+
+#[tokio::test]
+async fn agent_names_from_tokens_are_escaped_in_messages() {
+    let issuer = Issuer::start().await;
+    let app_key = SigningKey::from_pem(Key::other("app").pem).unwrap();
+    let assertion_policy = ActAssertionPolicy::with_key(app_key.verifying_key(), ENTRA_API).app_id(APP_ID);
+    let verifier =
+        issuer.verifier(IssuerPolicy::new(issuer.issuer(), ENTRA_API).jwks_url(issuer.server.url("/jwks")).act_assertion(assertion_policy));
+    let (token, assertion) = entra_pair(&issuer, &app_key, "agent\nINFO forged\u{1b}[2J", Some("agent\u{9b}evil"));
+    let err = verifier.verify(&token, Some(&assertion)).await.unwrap_err();
+    assert!(matches!(&err, VerifyError::AgentMismatch { .. }), "{err}");
+    let text = err.to_string();
+    assert!(!text.chars().any(char::is_control), "{text:?}");
+    assert!(text.contains(r#""agent\nINFO forged\u{1b}[2J""#) && text.contains(r#""agent\u{9b}evil""#), "{text}");
+}
