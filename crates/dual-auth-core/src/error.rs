@@ -248,6 +248,12 @@ impl ActJwtError {
     pub fn is_expired(&self) -> bool {
         matches!(self, Self::Expired { .. })
     }
+
+    /// Whether the verifier, not the token, failed: the replay store is full or cannot be
+    /// reached. The same token may pass later; answer 503 (with `Retry-After`), not 401.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Self::ReplayCheckFailed(_))
+    }
 }
 
 /// The replay store refused or failed.
