@@ -449,3 +449,18 @@ async fn agent_names_from_tokens_are_escaped_in_messages() {
     assert!(!text.chars().any(char::is_control), "{text:?}");
     assert!(text.contains(r#""agent\nINFO forged\u{1b}[2J""#) && text.contains(r#""agent\u{9b}evil""#), "{text}");
 }
+
+#[tokio::test]
+async fn kid_less_act_assertions_are_tried_against_every_application_key() {
+    // The application rotates its key without kids: assertions from either key pass.
+    let issuer = Issuer::start().await;
+    let old = SigningKey::from_pem(Key::other("old").pem).unwrap();
+    let new = SigningKey::from_pem(Key::main().pem).unwrap();
+    let assertion_policy = ActAssertionPolicy::with_key(old.verifying_key(), ENTRA_API).add_key(new.verifying_key()).app_id(APP_ID);
+    let verifier =
+        issuer.verifier(IssuerPolicy::new(issuer.issuer(), ENTRA_API).jwks_url(issuer.server.url("/jwks")).act_assertion(assertion_policy));
+    for key in [&old, &new] {
+        let (token, assertion) = entra_pair(&issuer, key, "agent-007", Some("agent-007"));
+        assert_eq!(verifier.verify(&token, Some(&assertion)).await.unwrap().human, human());
+    }
+}
