@@ -1,11 +1,13 @@
 //! # dual-auth-api
 //!
 //! Calling APIs with a dual-subject [`TokenResponse`]: `Authorization: Bearer <token>`,
-//! plus `X-Act-Assertion` when the token response carries one (Entra ID).
+//! plus `X-Act-Assertion` when the token response has an act assertion source (Entra ID),
+//! signed afresh for every request sent, retries and redirects included.
 //!
 //! - HTTPS only: an `http://` URL is refused, and a redirect is never followed to
-//!   `http://`. `Authorization` and `X-Act-Assertion` are never sent to another origin:
-//!   after a cross-origin redirect the request continues without them.
+//!   `http://`. Credentials are never sent to another origin: after a cross-origin
+//!   redirect the request continues without `Authorization` and `X-Act-Assertion`, and
+//!   of the caller's own headers only [`CROSS_ORIGIN_HEADERS`] (no `Cookie`, no API keys).
 //! - Retries for 429, 500, 502, 503, 504 and connection failures, with backoff and
 //!   `Retry-After`, for idempotent methods only unless the request opts in.
 //! - 4xx and 5xx are answers, returned as [`ApiResponse`]; only transport failures are errors.
@@ -28,10 +30,13 @@ use std::fmt;
 use std::time::Duration;
 
 use dual_auth_core::secrecy::ExposeSecret;
+use dual_auth_core::secrecy::zeroize::Zeroizing;
 use dual_auth_core::token_endpoint::{HttpSettings, HttpSetupError, RetryPolicy, parse_retry_after, transport_failure, url_for_logs};
 use dual_auth_core::{ACT_ASSERTION_HEADER, BoxError, TokenResponse, is_retryable_status};
 pub use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATION};
+use reqwest::header::{
+    ACCEPT, ACCEPT_LANGUAGE, AUTHORIZATION, CONTENT_LANGUAGE, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION, USER_AGENT,
+};
 use serde_json::Value;
 
 /// The guide's name for the client, in an application's process.
@@ -91,6 +96,9 @@ pub enum ApiError {
         #[source]
         source: Option<BoxError>,
     },
+    /// The act assertion for the request could not be signed.
+    #[error("the act assertion for the request could not be signed")]
+    ActAssertion(#[source] dual_auth_core::IamError),
     /// The HTTP client could not be built.
     #[error(transparent)]
     Setup(#[from] HttpSetupError),
@@ -249,7 +257,7 @@ impl ApiClient {
         let mut extra = HeaderMap::new();
         for (name, value) in &request.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| ApiError::InvalidRequest { reason: format!("bad header name \"{name}\"") })?;
+                .map_err(|_| ApiError::InvalidRequest { reason: format!("bad header name {name:?}") })?;
             if name == AUTHORIZATION || name.as_str().eq_ignore_ascii_case(ACT_ASSERTION_HEADER) {
                 return Err(ApiError::InvalidRequest { reason: format!("{name} comes from the token; do not set it by hand") });
             }
@@ -257,19 +265,14 @@ impl ApiClient {
                 HeaderValue::from_str(value).map_err(|_| ApiError::InvalidRequest { reason: format!("bad value for header {name}") })?;
             extra.append(name, value);
         }
-        let mut credentials = HeaderMap::new();
-        let bearer = HeaderValue::from_str(&format!("Bearer {}", token.access_token().expose_secret()))
+        let text = Zeroizing::new(format!("Bearer {}", token.access_token().expose_secret()));
+        let bearer = HeaderValue::from_str(&text)
             .map_err(|_| ApiError::InvalidRequest { reason: "the access token is not a valid header value".into() })?;
-        credentials.insert(AUTHORIZATION, mark_sensitive(bearer));
-        if let Some(assertion) = token.act_assertion() {
-            let value = HeaderValue::from_str(assertion.expose_secret())
-                .map_err(|_| ApiError::InvalidRequest { reason: "the act assertion is not a valid header value".into() })?;
-            credentials.insert(HeaderName::from_static("x-act-assertion"), mark_sensitive(value));
-        }
+        let bearer = mark_sensitive(bearer);
         let may_retry = request.may_retry();
         let mut attempt = 1;
         loop {
-            let outcome = self.send_following_redirects(&request.method, url.clone(), &credentials, &extra, request.json.as_ref()).await;
+            let outcome = self.send_following_redirects(&request.method, url.clone(), token, &bearer, &extra, request.json.as_ref()).await;
             let retry_after = match &outcome {
                 Ok(response) if is_retryable_status(response.status) => Some(parse_retry_after(&response.headers)),
                 Err(ApiError::Transport { .. }) => Some(None),
@@ -295,7 +298,8 @@ impl ApiClient {
         &self,
         method: &Method,
         start: url::Url,
-        credentials: &HeaderMap,
+        token: &TokenResponse,
+        bearer: &HeaderValue,
         extra: &HeaderMap,
         json: Option<&Value>,
     ) -> Result<ApiResponse, ApiError> {
@@ -305,9 +309,10 @@ impl ApiClient {
         let mut json = json;
         let mut send_credentials = true;
         for _ in 0..=MAX_REDIRECTS {
-            let mut builder = self.client.request(method.clone(), url.clone()).headers(extra.clone());
+            let headers = if send_credentials { extra.clone() } else { harmless_headers(extra) };
+            let mut builder = self.client.request(method.clone(), url.clone()).headers(headers);
             if send_credentials {
-                builder = builder.headers(credentials.clone());
+                builder = builder.headers(credentials(token, bearer)?);
             }
             if let Some(body) = json {
                 builder = builder.json(body);
@@ -332,7 +337,7 @@ impl ApiClient {
                 // Credentials are for the origin the caller named; once the request leaves
                 // it, they stay behind for every later hop.
                 send_credentials = false;
-                tracing::warn!(event = "api_redirect_cross_origin", from = %url_for_logs(&url), to = %url_for_logs(&next), "redirected to another origin: Authorization and X-Act-Assertion not sent");
+                tracing::warn!(event = "api_redirect_cross_origin", from = %url_for_logs(&url), to = %url_for_logs(&next), "redirected to another origin: only harmless headers sent (no Authorization, X-Act-Assertion, cookies or keys)");
             }
             if status == reqwest::StatusCode::SEE_OTHER || (matches!(status.as_u16(), 301 | 302) && method == Method::POST) {
                 method = Method::GET;
@@ -344,6 +349,29 @@ impl ApiClient {
     }
 }
 
+/// `Authorization`, and a freshly signed `X-Act-Assertion` when the token has a source:
+/// the API records each assertion's `jti`, so every request sent (each retry and redirect
+/// hop) carries its own.
+fn credentials(token: &TokenResponse, bearer: &HeaderValue) -> Result<HeaderMap, ApiError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, bearer.clone());
+    if let Some(assertion) = token.new_act_assertion().map_err(ApiError::ActAssertion)? {
+        let value = HeaderValue::from_str(assertion.expose_secret())
+            .map_err(|_| ApiError::InvalidRequest { reason: "the act assertion is not a valid header value".into() })?;
+        headers.insert(HeaderName::from_static("x-act-assertion"), mark_sensitive(value));
+    }
+    Ok(headers)
+}
+
+/// The caller's headers that may follow a redirect to another origin: those that describe
+/// the request and carry nothing a third party could use (`Cookie`, `X-Api-Key` and any
+/// header not listed here stay behind).
+pub const CROSS_ORIGIN_HEADERS: [HeaderName; 5] = [ACCEPT, ACCEPT_LANGUAGE, CONTENT_LANGUAGE, CONTENT_TYPE, USER_AGENT];
+
+fn harmless_headers(extra: &HeaderMap) -> HeaderMap {
+    extra.iter().filter(|(name, _)| CROSS_ORIGIN_HEADERS.contains(name)).map(|(name, value)| (name.clone(), value.clone())).collect()
+}
+
 fn mark_sensitive(mut value: HeaderValue) -> HeaderValue {
     value.set_sensitive(true);
     value
@@ -351,7 +379,7 @@ fn mark_sensitive(mut value: HeaderValue) -> HeaderValue {
 
 fn https_url(value: &str) -> Result<url::Url, ApiError> {
     let url =
-        url::Url::parse(value.trim()).map_err(|e| ApiError::InsecureUrl { reason: format!("\"{value}\" is not an absolute URL ({e})") })?;
+        url::Url::parse(value.trim()).map_err(|e| ApiError::InsecureUrl { reason: format!("{value:?} is not an absolute URL ({e})") })?;
     if url.scheme() != "https" {
         return Err(ApiError::InsecureUrl { reason: format!("scheme is \"{}\"", url.scheme()) });
     }

@@ -3,16 +3,28 @@
 // Helpers outside #[test] functions unwrap too: in a test, a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use dual_auth_api::{ApiClient, ApiError, ApiRequest, Method};
-use dual_auth_core::TokenResponse;
+use dual_auth_core::secrecy::SecretString;
 use dual_auth_core::token_endpoint::{HttpSettings, RetryPolicy};
+use dual_auth_core::{ActAssertionSource, IamError, TokenResponse};
 use dual_auth_test_support::https::{CannedResponse, TestCa, TestHttpsServer};
 use serde_json::json;
 
 const TOKEN: &str = "access-token-value";
-const ASSERTION: &str = "eyJhbGciOiJSUzI1NiJ9.act-assertion.sig";
+
+/// Signs "act-assertion-1", "act-assertion-2", ...: each request's assertion is told apart.
+#[derive(Debug, Default)]
+struct NumberedAssertions(AtomicUsize);
+
+impl ActAssertionSource for NumberedAssertions {
+    fn sign_act_assertion(&self) -> Result<SecretString, IamError> {
+        Ok(SecretString::from(format!("act-assertion-{}", self.0.fetch_add(1, Ordering::SeqCst) + 1)))
+    }
+}
 
 fn client(ca: &TestCa) -> ApiClient {
     ApiClient::new(HttpSettings {
@@ -26,7 +38,7 @@ fn client(ca: &TestCa) -> ApiClient {
 
 fn token(with_assertion: bool) -> TokenResponse {
     let token = TokenResponse::new(TOKEN, "Bearer", Duration::from_secs(300), SystemTime::now());
-    if with_assertion { token.with_act_assertion(ASSERTION) } else { token }
+    if with_assertion { token.with_act_assertion_source(Arc::new(NumberedAssertions::default())) } else { token }
 }
 
 #[tokio::test]
@@ -46,7 +58,7 @@ async fn sends_bearer_act_assertion_query_and_json() {
     assert_eq!(sent.method, "POST");
     assert_eq!(sent.target, "/finance/transactions?dry+run=yes%26no");
     assert_eq!(sent.header("authorization"), Some("Bearer access-token-value"));
-    assert_eq!(sent.header("x-act-assertion"), Some(ASSERTION));
+    assert_eq!(sent.header("x-act-assertion"), Some("act-assertion-1"));
     assert_eq!(sent.header("content-type"), Some("application/json"));
     assert_eq!(sent.header("x-request-id"), Some("r-1"));
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&sent.body).unwrap(), json!({"amount": 100, "currency": "EUR"}));
@@ -89,18 +101,27 @@ async fn a_cross_origin_redirect_strips_both_credentials_and_a_same_origin_one_k
     other.set_fallback(CannedResponse::json(200, r#"{"where":"other"}"#));
     api.push(CannedResponse::text(302, "").with_header("Location", "/moved"));
     api.push(CannedResponse::text(307, "").with_header("Location", &other.url("/landing")));
-    let response = client(&ca).call_api(&token(true), ApiRequest::get(api.url("/start"))).await.unwrap();
+    let request = ApiRequest::get(api.url("/start"))
+        .header("Cookie", "session=s3cr3t")
+        .header("X-Api-Key", "key-123")
+        .header("Accept", "application/json")
+        .header("User-Agent", "finance-agent/1");
+    let response = client(&ca).call_api(&token(true), request).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.url().as_str(), other.url("/landing"));
 
     let same = &api.requests()[1];
     assert_eq!(same.target, "/moved");
     assert_eq!(same.header("authorization"), Some("Bearer access-token-value"), "same origin keeps them");
-    assert_eq!(same.header("x-act-assertion"), Some(ASSERTION));
+    assert_eq!(api.requests()[0].header("x-act-assertion"), Some("act-assertion-1"));
+    assert_eq!(same.header("x-act-assertion"), Some("act-assertion-2"), "each hop its own assertion");
+    assert_eq!((same.header("cookie"), same.header("x-api-key")), (Some("session=s3cr3t"), Some("key-123")));
     let crossed = &other.requests()[0];
     assert_eq!(crossed.target, "/landing");
     assert_eq!(crossed.header("authorization"), None, "never sent to another origin");
     assert_eq!(crossed.header("x-act-assertion"), None);
+    assert_eq!((crossed.header("cookie"), crossed.header("x-api-key")), (None, None), "the caller's secrets stay behind too");
+    assert_eq!((crossed.header("accept"), crossed.header("user-agent")), (Some("application/json"), Some("finance-agent/1")));
 }
 
 #[tokio::test]
@@ -155,4 +176,20 @@ async fn a_slow_api_times_out_as_a_typed_error() {
     let err = client(&ca).call_api(&token(false), ApiRequest::post(api.url("/slow"))).await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert!(!format!("{err} {err:?}").contains(TOKEN), "no token in errors");
+}
+
+#[tokio::test]
+async fn every_call_and_every_retry_of_one_token_sends_a_new_act_assertion() {
+    let ca = TestCa::new();
+    let api = TestHttpsServer::start(&ca).await;
+    api.push(CannedResponse::json(503, "{}"));
+    api.set_fallback(CannedResponse::json(200, "{}"));
+    let token = token(true);
+    for _ in 0..3 {
+        let response = client(&ca).call_api(&token, ApiRequest::get(api.url("/report"))).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let sent: Vec<Option<String>> = api.requests().iter().map(|r| r.header("x-act-assertion").map(str::to_owned)).collect();
+    let expected: Vec<Option<String>> = (1..=4).map(|n| Some(format!("act-assertion-{n}"))).collect();
+    assert_eq!(sent, expected, "the retry and each later call carry their own assertion");
 }

@@ -100,11 +100,11 @@ impl Steps {
     #[allow(clippy::print_stdout)]
     fn step(&mut self, text: &str) {
         self.n += 1;
-        println!("{}. {text}", self.n);
+        println!("{}. {}", self.n, dual_auth::escape_untrusted(text, false));
     }
     #[allow(clippy::print_stdout)]
     fn ok(&self, text: &str) {
-        println!("   ✓ {text}");
+        println!("   ✓ {}", dual_auth::escape_untrusted(text, false));
     }
 }
 
@@ -168,8 +168,8 @@ pub(crate) async fn run(env: &DemoEnv, vendor: Vendor, flow: Flow) -> Result<(),
         token.expires_in().as_secs(),
         token.scopes()
     ));
-    if token.act_assertion().is_some() {
-        steps.ok("Act assertion received beside the token (sent as X-Act-Assertion)");
+    if token.has_act_assertion() {
+        steps.ok("Act assertion signed for each API call (sent as X-Act-Assertion)");
     }
 
     steps.step("Calling the protected API...");

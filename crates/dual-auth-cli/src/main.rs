@@ -65,6 +65,9 @@ enum Command {
         /// Where to write its CA certificate and the application's key pair.
         #[arg(long, default_value = "dual-auth-dev-idp")]
         out_dir: PathBuf,
+        /// Replace the CA certificate and key files a previous run left in --out-dir.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -307,8 +310,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            // One line, whatever the error's own formatting.
-            eprintln!("dual-auth: {}", message.replace('\n', " "));
+            // One line, whatever the error's own formatting, and nothing a terminal obeys.
+            eprintln!("dual-auth: {}", dual_auth::escape_untrusted(&message.replace('\n', " "), false));
             ExitCode::FAILURE
         }
     }
@@ -324,7 +327,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Token(args) => runtime()?.block_on(token(&args)),
         Command::Call(args) => runtime()?.block_on(call(&args)),
         Command::Demo { vendor, flow } => runtime()?.block_on(run_demo(vendor, flow)),
-        Command::DevIdp { port, out_dir } => runtime()?.block_on(run_dev_idp(port, &out_dir)),
+        Command::DevIdp { port, out_dir, force } => runtime()?.block_on(run_dev_idp(port, &out_dir, force)),
     }
 }
 
@@ -358,11 +361,11 @@ async fn token(args: &TokenArgs) -> Result<(), String> {
         "expires_in": token.expires_in().as_secs(),
         "expires_at": expires_at,
         "scopes": token.scopes(),
-        "has_act_assertion": token.act_assertion().is_some(),
+        "has_act_assertion": token.has_act_assertion(),
     });
     if args.show_token {
         out["access_token"] = json!(token.access_token().expose_secret());
-        if let Some(assertion) = token.act_assertion() {
+        if let Some(assertion) = token.new_act_assertion().map_err(|e| e.to_string())? {
             out["act_assertion"] = json!(assertion.expose_secret());
         }
     }
@@ -372,7 +375,7 @@ async fn token(args: &TokenArgs) -> Result<(), String> {
 
 async fn call(args: &CallArgs) -> Result<(), String> {
     let method = dual_auth::api::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| format!("--method \"{}\" is not an HTTP method", args.method))?;
+        .map_err(|_| format!("--method {:?} is not an HTTP method", args.method))?;
     let body = match &args.json {
         Some(text) => Some(serde_json::from_str::<Value>(text).map_err(|e| format!("--json is not valid JSON: {e}"))?),
         None => None,
@@ -386,7 +389,7 @@ async fn call(args: &CallArgs) -> Result<(), String> {
     }
     let response = ApiClient::new(http).map_err(|e| e.to_string())?.call_api(&token, request).await.map_err(|e| e.to_string())?;
     println!("HTTP {}", response.status());
-    println!("{}", response.text());
+    print_untrusted(&response.text());
     if response.is_success() { Ok(()) } else { Err(format!("the API answered HTTP {}", response.status())) }
 }
 
@@ -413,7 +416,7 @@ async fn run_demo(vendor: DemoVendor, flow: DemoFlow) -> Result<(), String> {
     for vendor in &vendors {
         for flow in &flows {
             if let Err(e) = demo::run(&env, *vendor, *flow).await {
-                println!("\n✗ FAILED: {e}");
+                println!("\n✗ FAILED: {}", dual_auth::escape_untrusted(&e, false));
                 failures.push(format!("{vendor}: {e}"));
             }
         }
@@ -423,15 +426,32 @@ async fn run_demo(vendor: DemoVendor, flow: DemoFlow) -> Result<(), String> {
     if failures.is_empty() { Ok(()) } else { Err(format!("{} of {total} demo runs failed: {}", failures.len(), failures.join("; "))) }
 }
 
-async fn run_dev_idp(port: u16, out_dir: &std::path::Path) -> Result<(), String> {
+async fn run_dev_idp(port: u16, out_dir: &std::path::Path, force: bool) -> Result<(), String> {
+    const CA_FILE: &str = "ca.pem";
+    // Like keygen, never replace key files silently: they may be someone's real keys.
+    let ours = [CA_FILE, dual_auth::PRIVATE_KEY_FILE, dual_auth::PUBLIC_KEY_FILE].map(|name| out_dir.join(name));
+    if let Some(existing) = ours.iter().find(|path| path.symlink_metadata().is_ok()) {
+        if !force {
+            return Err(format!("{} exists already: remove it, choose another --out-dir, or pass --force", existing.display()));
+        }
+        for path in &ours {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("{}: {e}", path.display())),
+                _ => {}
+            }
+        }
+    }
     let env = demo::start(([127, 0, 0, 1], port).into()).await?;
     std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
-    let ca = out_dir.join("ca.pem");
-    std::fs::write(&ca, env.idp.ca_pem()).map_err(|e| format!("{}: {e}", ca.display()))?;
+    let ca = out_dir.join(CA_FILE);
+    // create_new: a file (or link) appearing since the check is not written through.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&ca)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, env.idp.ca_pem().as_bytes()))
+        .map_err(|e| format!("{}: {e}", ca.display()))?;
     // This run's application key pair (the provider trusts it for Entra ID act assertions).
-    for old in [dual_auth::PRIVATE_KEY_FILE, dual_auth::PUBLIC_KEY_FILE] {
-        let _ = std::fs::remove_file(out_dir.join(old));
-    }
     let (private, public) = env.app_key_pair.write_to_dir(out_dir).map_err(|e| e.to_string())?;
     let config = env.idp.config();
     println!("# dual-auth development identity provider at {} (Ctrl-C stops it).", env.idp.base_url());
@@ -498,7 +518,7 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
     }
     let verifier = builder.build().map_err(|e| e.to_string())?;
     let verified = runtime.block_on(verifier.verify(&token)).map_err(|e| e.to_string())?;
-    println!("{}", serde_json::to_string(verified.act()).map_err(|e| e.to_string())?);
+    print_untrusted(&serde_json::to_string(verified.act()).map_err(|e| e.to_string())?);
     Ok(())
 }
 
@@ -556,7 +576,7 @@ async fn verify_token(args: TokenVerifyArgs) -> Result<(), String> {
     }
     let verifier = Verifier::builder().issuer(policy).http(http).build().map_err(|e| e.to_string())?;
     let subject = verifier.verify(&token, args.act_assertion.as_deref().map(str::trim)).await.map_err(|e| e.to_string())?;
-    println!("{}", serde_json::to_string_pretty(&subject).map_err(|e| e.to_string())?);
+    print_untrusted(&serde_json::to_string_pretty(&subject).map_err(|e| e.to_string())?);
     Ok(())
 }
 
@@ -565,8 +585,16 @@ fn inspect(token: Option<String>) -> Result<(), String> {
     let jwt = UnverifiedJwt::parse(&token).map_err(|e| e.to_string())?;
     eprintln!("warning: NOT verified: this shows what the token claims, not that any of it is true");
     let out = json!({"header": jwt.header(), "claims": jwt.claims()});
-    println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+    print_untrusted(&serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
     Ok(())
+}
+
+/// Prints text that came from elsewhere (an API, a token, an identity provider) with every
+/// control and bidirectional-override character escaped (`\uXXXX`, which JSON reads back):
+/// serde_json leaves DEL, C1 controls and overrides as they are, and terminals obey some.
+#[allow(clippy::print_stdout)]
+fn print_untrusted(text: &str) {
+    println!("{}", dual_auth::escape_untrusted(text, true));
 }
 
 fn token_or_stdin(token: Option<String>) -> Result<String, String> {

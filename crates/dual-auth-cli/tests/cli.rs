@@ -198,6 +198,30 @@ fn inspect_warns_that_nothing_is_verified() {
 }
 
 #[test]
+fn nothing_printed_from_a_token_or_an_error_can_drive_the_terminal() {
+    use base64::Engine;
+    let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    // serde_json escapes C0 controls itself, but not DEL, C1 (\u{9b} is CSI) or overrides.
+    let hostile = "x\u{9b}2J\u{7f}\u{202e}\u{1b}[31m";
+    let token = format!("{}.{}.", b64(serde_json::json!({"alg": hostile})), b64(serde_json::json!({"sub": hostile})));
+    let out = dual_auth(&["inspect", &token]);
+    let printed = stdout(&out);
+    assert!(!printed.chars().any(|c| c.is_control() && c != '\n' || c == '\u{202e}'), "{printed:?}");
+    let read: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(read["header"]["alg"], hostile, "escaped as JSON reads it back");
+
+    // An error carrying the token's alg is one escaped line.
+    let jwt =
+        format!("{}.{}.c2ln", b64(serde_json::json!({"alg": format!("RS256\nforged{hostile}")})), b64(serde_json::json!({"sub": "x"})));
+    let public = dual_auth_test_support::key_fixture("rsa2048-spki.pub.pem").display().to_string();
+    let out = with_stdin(&["act", "verify", "--public-key", &public, "--audience", AUD], &jwt);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!stderr.trim_end_matches('\n').chars().any(|c| c.is_control() || c == '\u{202e}'), "{stderr:?}");
+    assert!(stderr.contains("not allowed"), "{stderr}");
+}
+
+#[test]
 fn usage_errors_exit_2() {
     assert_eq!(dual_auth(&["act", "sign", "--audience", AUD]).status.code(), Some(2));
     assert_eq!(
@@ -304,8 +328,21 @@ fn token_and_call_use_the_configuration_from_the_environment() {
         (Some("cli-agent"), Some("user_12345"), Some("keycloak"))
     );
 
-    // A configuration error, and an identity-provider refusal: one line each, exit 1.
     let without_url: Vec<(String, String)> = env.iter().filter(|(k, _)| k != "KEYCLOAK_TOKEN_URL").cloned().collect();
+    // A .env in the working directory cannot name the token endpoint the secret goes to.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "KEYCLOAK_TOKEN_URL=https://attacker.example/token\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dual-auth"))
+        .args(["token", "--scope", "finance.read", "--sub", "u"])
+        .current_dir(dir.path())
+        .envs(without_url.iter().map(|(k, v)| (k, v)))
+        .env_remove("KEYCLOAK_TOKEN_URL")
+        .env_remove("DUAL_AUTH_DOTENV")
+        .output()
+        .unwrap();
+    assert_fails_with(&out, "KEYCLOAK_TOKEN_URL may not come from .env");
+
+    // A configuration error, and an identity-provider refusal: one line each, exit 1.
     let out = Command::new(env!("CARGO_BIN_EXE_dual-auth"))
         .args(["token", "--scope", "finance.read", "--sub", "u"])
         .envs(without_url.iter().map(|(k, v)| (k, v)))
@@ -438,4 +475,29 @@ fn verify_checks_an_entra_id_token_with_its_act_assertion() {
     assert_eq!(subject["human"], serde_json::json!({"sub": "user_12345"}));
     let out = with_env(&["verify", "--issuer", &issuer, "--audience", &entra_api, "--jwks-url", &jwks, token], &env);
     assert_fails_with(&out, "no dual subject in the dual-auth layout");
+}
+
+#[test]
+fn dev_idp_never_replaces_key_files_unless_forced() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join(dual_auth::PRIVATE_KEY_FILE);
+    std::fs::write(&private, "someone's real key").unwrap();
+    let out = dual_auth(&["dev-idp", "--port", "0", "--out-dir", &dir.path().display().to_string()]);
+    assert_fails_with(&out, "exists already: remove it, choose another --out-dir, or pass --force");
+    assert_eq!(std::fs::read_to_string(&private).unwrap(), "someone's real key", "untouched");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dual-auth"))
+        .args(["dev-idp", "--port", "0", "--force", "--out-dir", &dir.path().display().to_string()])
+        .env_remove("DUAL_AUTH_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let printed: Vec<String> = lines.map(Result::unwrap).take_while(|l| !l.starts_with("export APP_PRIVATE_KEY_PATH")).collect();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(printed.iter().any(|l| l.starts_with("export KEYCLOAK_TOKEN_URL")), "{printed:?}");
+    assert!(std::fs::read_to_string(&private).unwrap().contains("PRIVATE KEY"), "--force replaced it with this run's key");
 }

@@ -72,7 +72,7 @@ impl AzureSource {
             None | Some("true" | "1" | "yes") => true,
             Some("false" | "0" | "no") => false,
             Some(other) => {
-                return Err(setting_error("DUAL_AUTH_AZURE_VERIFY_CHALLENGE_RESOURCE", format!("\"{other}\" is not true or false")));
+                return Err(setting_error("DUAL_AUTH_AZURE_VERIFY_CHALLENGE_RESOURCE", format!("{other:?} is not true or false")));
             }
         };
         let options = SecretClientOptions { client_options, verify_challenge_resource: Some(verify), ..SecretClientOptions::default() };
@@ -156,7 +156,7 @@ fn credential(env: &EnvSource, client_options: &ClientOptions) -> Result<(Arc<dy
         Some("azure_cli") => Ok((AzureCliCredential::new(None).map_err(|e| identity_error("DUAL_AUTH_AZURE_CREDENTIAL", e))?, "azure_cli")),
         Some(other) => Err(setting_error(
             "DUAL_AUTH_AZURE_CREDENTIAL",
-            format!("\"{other}\" is not one of workload_identity, client_secret, managed_identity, azure_cli"),
+            format!("{other:?} is not one of workload_identity, client_secret, managed_identity, azure_cli"),
         )),
     }
 }

@@ -5,16 +5,43 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use dual_auth_core::secrecy::SecretString;
+use dual_auth_core::secrecy::zeroize::Zeroize;
 use dual_auth_core::{SecretBackend, SecretError, SecretSource};
 
 use crate::error::ConfigError;
 
+/// The variable that lets `./.env` set everything (`DUAL_AUTH_DOTENV=trusted`): it is read
+/// from the process environment only, never from the file.
+pub const DOTENV_TRUST_VARIABLE: &str = "DUAL_AUTH_DOTENV";
+
+/// Whether `key` decides where credentials go: a URL, address, endpoint or host (token
+/// endpoints, secret stores, Redis, APIs), a CA bundle, or the secrets backend. A `.env` in
+/// the working directory may not set these unless trusted: anyone who can write one could
+/// otherwise send the real client secret from the environment to their own server.
+pub fn decides_where_credentials_go(key: &str) -> bool {
+    ["_URL", "_ADDR", "_ENDPOINT", "_HOST", "_CA_BUNDLE", "_CACERT"].iter().any(|end| key.ends_with(end))
+        || key == "DUAL_AUTH_SECRETS_BACKEND"
+}
+
 /// Environment variables; values from a `.env` file fill in what the environment lacks,
 /// never override it. The process environment itself is never modified.
+///
+/// An untrusted `.env` ([`EnvSource::with_dotenv`], the default) may not set what
+/// [`decides_where_credentials_go`]; a trusted one ([`EnvSource::with_trusted_dotenv`])
+/// may.
 #[derive(Clone)]
 pub struct EnvSource {
     dotenv: HashMap<String, String>,
     process_env: bool,
+}
+
+impl Drop for EnvSource {
+    /// A `.env` may hold the client secret: its values are wiped with the source.
+    fn drop(&mut self) {
+        for value in self.dotenv.values_mut() {
+            value.zeroize();
+        }
+    }
 }
 
 impl Default for EnvSource {
@@ -37,12 +64,29 @@ impl EnvSource {
         Self::default()
     }
 
-    /// The process environment over the `.env` file at `path`.
+    /// The process environment over the `.env` file at `path`, which may not set (where
+    /// the environment does not) a key that [`decides_where_credentials_go`].
     ///
     /// # Errors
     /// [`ConfigError::File`] when the file cannot be read or a line cannot be parsed (the
-    /// error names the line number, not its content).
+    /// error names the line number, not its content); [`ConfigError::NotFromDotenv`] when
+    /// it sets such a key.
     pub fn with_dotenv(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let source = Self::with_trusted_dotenv(path.as_ref())?;
+        let mut refused: Vec<&String> =
+            source.dotenv.keys().filter(|key| decides_where_credentials_go(key) && std::env::var_os(key.as_str()).is_none()).collect();
+        refused.sort();
+        if let Some(key) = refused.first() {
+            return Err(ConfigError::NotFromDotenv { key: (*key).clone(), path: path.as_ref().to_owned() });
+        }
+        Ok(source)
+    }
+
+    /// The process environment over the `.env` file at `path`, trusted to set any key.
+    ///
+    /// # Errors
+    /// [`ConfigError::File`] when the file cannot be read or a line cannot be parsed.
+    pub fn with_trusted_dotenv(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
             key: ".env".into(),
@@ -63,12 +107,18 @@ impl EnvSource {
         Self { dotenv: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(), process_env: false }
     }
 
-    /// The process environment over `./.env` when that file exists.
+    /// The process environment over `./.env` when that file exists: untrusted
+    /// ([`EnvSource::with_dotenv`]) unless the environment says `DUAL_AUTH_DOTENV=trusted`.
     ///
     /// # Errors
     /// As [`EnvSource::with_dotenv`], for a `.env` that exists but cannot be used.
     pub fn with_dotenv_if_present() -> Result<Self, ConfigError> {
-        if Path::new(".env").is_file() { Self::with_dotenv(".env") } else { Ok(Self::new()) }
+        let path = Path::new(".env");
+        if !path.is_file() {
+            return Ok(Self::new());
+        }
+        let trusted = std::env::var(DOTENV_TRUST_VARIABLE).is_ok_and(|v| v.trim().eq_ignore_ascii_case("trusted"));
+        if trusted { Self::with_trusted_dotenv(path) } else { Self::with_dotenv(path) }
     }
 
     /// A variable's trimmed value; empty counts as absent.

@@ -48,6 +48,17 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// An untrusted `.env` sets a key that decides where credentials go.
+    #[error(
+        "{key} may not come from {}: a .env may not say where credentials go (URLs, CA bundles, the secrets backend); export it, or trust the file with DUAL_AUTH_DOTENV=trusted",
+        path.display()
+    )]
+    NotFromDotenv {
+        /// The key.
+        key: String,
+        /// The `.env` file.
+        path: PathBuf,
+    },
     /// A key in a file could not be loaded.
     #[error("{key}: {source}")]
     Key {
@@ -61,7 +72,7 @@ pub enum ConfigError {
     #[error(transparent)]
     Source(#[from] SecretError),
     /// The vendor or backend is not compiled into this build.
-    #[error("{what} is not compiled in: enable the Cargo feature \"{feature}\"")]
+    #[error("{what} is not compiled in: enable the Cargo feature {feature:?}")]
     NotCompiled {
         /// What was asked for.
         what: String,

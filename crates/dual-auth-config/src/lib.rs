@@ -37,7 +37,7 @@ pub use aws::AwsSource;
 #[cfg(feature = "azure")]
 pub use azure::AzureSource;
 pub use cache::{CachedSource, DEFAULT_SECRET_TTL};
-pub use env::EnvSource;
+pub use env::{DOTENV_TRUST_VARIABLE, EnvSource, decides_where_credentials_go};
 pub use error::ConfigError;
 #[cfg(feature = "gcp")]
 pub use gcp::GcpSource;

@@ -27,7 +27,7 @@ async fn open_store(backend: SecretBackend, env: &EnvSource) -> Result<Arc<dyn S
         Some(text) => text.parse::<u64>().map(std::time::Duration::from_secs).map_err(|_| ConfigError::InvalidValue {
             key: "DUAL_AUTH_SECRET_CACHE_SECONDS".into(),
             backend: SecretBackend::Env,
-            reason: format!("\"{text}\" is not a whole number of seconds"),
+            reason: format!("{text:?} is not a whole number of seconds"),
         })?,
     };
     let cached = |source: Arc<dyn SecretSource>| -> Arc<dyn SecretSource> { Arc::new(crate::CachedSource::new(source, ttl)) };

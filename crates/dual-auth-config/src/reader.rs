@@ -120,7 +120,7 @@ impl<'a> ConfigReader<'a> {
             Some(value) => accepted.iter().copied().find(|a| a.eq_ignore_ascii_case(&value)).ok_or_else(|| ConfigError::InvalidValue {
                 key: key.into(),
                 backend: self.source.backend(),
-                reason: format!("\"{value}\" is not one of {}", accepted.join(", ")),
+                reason: format!("{value:?} is not one of {}", accepted.join(", ")),
             }),
         }
     }

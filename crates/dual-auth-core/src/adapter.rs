@@ -46,7 +46,7 @@ impl fmt::Display for Vendor {
 
 /// A vendor name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown vendor \"{0}\": DUAL_AUTH_VENDOR must be one of keycloak, auth0, okta, entraid")]
+#[error("unknown vendor {0:?}: DUAL_AUTH_VENDOR must be one of keycloak, auth0, okta, entraid")]
 pub struct UnknownVendor(pub String);
 
 impl FromStr for Vendor {
@@ -140,6 +140,14 @@ pub trait IamAdapter: Send + Sync + fmt::Debug {
     /// # Errors
     /// An [`IamError`] that keeps the HTTP status, OAuth error and vendor.
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError>;
+
+    /// Gives back a token this adapter issued for `request` and a shared cache stored, with
+    /// what a store cannot hold re-attached: Entra ID's act assertion source, which signs a
+    /// fresh assertion per API call. The default returns the token unchanged.
+    fn restore_cached(&self, token: TokenResponse, request: &TokenRequest) -> TokenResponse {
+        let _ = request;
+        token
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub enum ActError {
         found: &'static str,
     },
     /// A field has the wrong type or may not be set this way.
-    #[error("act field \"{field}\" {reason}")]
+    #[error("act field {field:?} {reason}")]
     InvalidField {
         /// The field's name.
         field: String,
@@ -67,7 +67,7 @@ pub enum KeyError {
         key_type: &'static str,
     },
     /// The algorithm name is not one we support.
-    #[error("unsupported algorithm \"{name}\": use one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, EdDSA")]
+    #[error("unsupported algorithm {name:?}: use one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, EdDSA")]
     UnsupportedAlgorithm {
         /// The name given.
         name: String,
@@ -111,7 +111,7 @@ pub enum ActJwtError {
         max: usize,
     },
     /// The header's `alg` is not the algorithm of any configured key.
-    #[error("Act JWT algorithm \"{found}\" not allowed: the verification key takes {allowed}")]
+    #[error("Act JWT algorithm {found:?} not allowed: the verification key takes {allowed}")]
     AlgorithmNotAllowed {
         /// The `alg` in the header.
         found: String,
@@ -119,13 +119,13 @@ pub enum ActJwtError {
         allowed: String,
     },
     /// The header's `kid` names no configured key.
-    #[error("Act JWT key id \"{kid}\" is not one of the configured keys")]
+    #[error("Act JWT key id {kid:?} is not one of the configured keys")]
     UnknownKeyId {
         /// The `kid` in the header.
         kid: String,
     },
     /// A header parameter we do not accept (`crit`, or one naming key material).
-    #[error("Act JWT header \"{name}\" not accepted: {reason}")]
+    #[error("Act JWT header {name:?} not accepted: {reason}")]
     UnsupportedHeader {
         /// The parameter.
         name: String,
@@ -136,13 +136,13 @@ pub enum ActJwtError {
     #[error("Act JWT signature invalid")]
     SignatureInvalid,
     /// A required claim is absent.
-    #[error("Act JWT missing required claim \"{claim}\"")]
+    #[error("Act JWT missing required claim {claim:?}")]
     MissingClaim {
         /// The claim.
         claim: &'static str,
     },
     /// A claim has the wrong type or value.
-    #[error("Act JWT claim \"{claim}\" invalid: {reason}")]
+    #[error("Act JWT claim {claim:?} invalid: {reason}")]
     InvalidClaim {
         /// The claim.
         claim: &'static str,
@@ -158,7 +158,7 @@ pub enum ActJwtError {
         leeway_secs: u64,
     },
     /// `nbf` or `iat` lies in the future (after leeway).
-    #[error("Act JWT not yet valid: \"{claim}\" is {ahead_secs} s in the future (leeway {leeway_secs} s); check the clocks")]
+    #[error("Act JWT not yet valid: {claim:?} is {ahead_secs} s in the future (leeway {leeway_secs} s); check the clocks")]
     NotYetValid {
         /// `nbf` or `iat`.
         claim: &'static str,
@@ -176,7 +176,7 @@ pub enum ActJwtError {
         max_secs: u64,
     },
     /// `aud` is not exactly the expected audience.
-    #[error("Act JWT invalid audience: expected \"{expected}\", found {found}")]
+    #[error("Act JWT invalid audience: expected {expected:?}, found {found}")]
     InvalidAudience {
         /// The audience configured.
         expected: String,
@@ -184,7 +184,7 @@ pub enum ActJwtError {
         found: String,
     },
     /// `iss` is not the expected issuer.
-    #[error("Act JWT invalid issuer: expected \"{expected}\", found {found}")]
+    #[error("Act JWT invalid issuer: expected {expected:?}, found {found}")]
     InvalidIssuer {
         /// The issuer configured.
         expected: String,
@@ -248,6 +248,12 @@ impl ActJwtError {
     pub fn is_expired(&self) -> bool {
         matches!(self, Self::Expired { .. })
     }
+
+    /// Whether the verifier, not the token, failed: the replay store is full or cannot be
+    /// reached. The same token may pass later; answer 503 (with `Retry-After`), not 401.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Self::ReplayCheckFailed(_))
+    }
 }
 
 /// The replay store refused or failed.
@@ -289,7 +295,7 @@ pub enum IamError {
     },
     /// The caller asked to act as another agent than the one configured.
     #[error(
-        "agent_id \"{requested}\" differs from the configured client id \"{configured}\" ({vendor}): this adapter only signs for its own client"
+        "agent_id {requested:?} differs from the configured client id {configured:?} ({vendor}): this adapter only signs for its own client"
     )]
     AgentMismatch {
         /// The vendor.
@@ -300,15 +306,20 @@ pub enum IamError {
         requested: String,
     },
     /// The identity provider answered with an OAuth error.
-    #[error("{vendor} token endpoint answered HTTP {status}: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    #[error(
+        "{vendor} token endpoint answered HTTP {status}: {}{}",
+        crate::escape_untrusted(error, false),
+        description.as_deref().map(|d| format!(" ({})", crate::escape_untrusted(d, false))).unwrap_or_default()
+    )]
     OAuth {
         /// The vendor.
         vendor: Vendor,
         /// The HTTP status.
         status: u16,
-        /// The OAuth `error` code.
+        /// The OAuth `error` code (from the network: cut to [`crate::MAX_OAUTH_ERROR_CHARS`]
+        /// and escaped by the token endpoint client).
         error: String,
-        /// The OAuth `error_description`.
+        /// The OAuth `error_description` (cut to [`crate::MAX_OAUTH_DESCRIPTION_CHARS`], escaped).
         description: Option<String>,
     },
     /// The identity provider answered with an HTTP error that is not an OAuth error.
@@ -328,6 +339,17 @@ pub enum IamError {
         status: u16,
         /// What is wrong, for example "no access_token".
         reason: String,
+    },
+    /// The token's `expires_in` is longer than [`crate::MAX_TOKEN_LIFETIME`]: refused rather
+    /// than cached for that long.
+    #[error("{vendor} token endpoint granted a lifetime of {expires_in_secs} s, more than the {max_secs} s accepted")]
+    LifetimeTooLong {
+        /// The vendor.
+        vendor: Vendor,
+        /// The `expires_in` sent.
+        expires_in_secs: u64,
+        /// The longest accepted.
+        max_secs: u64,
     },
     /// The request did not complete (connection, TLS, timeout).
     #[error("{vendor} token endpoint unreachable: {reason}")]
@@ -426,7 +448,7 @@ pub fn is_retryable_status(status: u16) -> bool {
 #[non_exhaustive]
 pub enum SecretError {
     /// The store refused access.
-    #[error("{backend} secret store refused access to \"{key}\": {reason}")]
+    #[error("{backend} secret store refused access to {key:?}: {reason}")]
     PermissionDenied {
         /// The backend.
         backend: SecretBackend,
@@ -436,7 +458,7 @@ pub enum SecretError {
         reason: String,
     },
     /// The store could not be reached or answered unexpectedly.
-    #[error("{backend} secret store unavailable while reading \"{key}\": {reason}")]
+    #[error("{backend} secret store unavailable while reading {key:?}: {reason}")]
     Unavailable {
         /// The backend.
         backend: SecretBackend,
@@ -449,7 +471,7 @@ pub enum SecretError {
         source: Option<BoxError>,
     },
     /// The stored value is not usable (for example not UTF-8).
-    #[error("{backend} secret \"{key}\" has an unusable value: {reason}")]
+    #[error("{backend} secret {key:?} has an unusable value: {reason}")]
     InvalidValue {
         /// The backend.
         backend: SecretBackend,
@@ -477,7 +499,7 @@ pub enum SecretError {
         reason: String,
     },
     /// The fetch took too long.
-    #[error("{backend} secret store timed out after {timeout:?} reading \"{key}\"")]
+    #[error("{backend} secret store timed out after {timeout:?} reading {key:?}")]
     Timeout {
         /// The backend.
         backend: SecretBackend,

@@ -44,6 +44,7 @@ mod jose;
 mod replay;
 mod secret;
 mod session;
+mod text;
 mod token;
 pub mod token_endpoint;
 
@@ -56,18 +57,19 @@ pub use jose::act_jwt::{
     DEFAULT_MAX_TOKEN_BYTES, MAX_ACT_JWT_TTL, MAX_LEEWAY, MIN_ACT_JWT_TTL, VerifiedActJwt, check_agent_endpoint, new_jti,
 };
 pub use jose::assertion::{
-    ASSERTION_LIFETIME, AssertionClaims, CLIENT_ASSERTION_TYPE, ClientAuthentication, HmacKey, MIN_HS256_SECRET_BYTES,
-    sign_assertion_with_key,
+    ACT_ASSERTION_TYPE, ASSERTION_LIFETIME, AssertionClaims, CLIENT_ASSERTION_TYPE, ClientAuthentication, HmacKey, MIN_HS256_SECRET_BYTES,
+    sign_act_assertion_with_key, sign_assertion_with_key,
 };
 pub use jose::compact::UnverifiedJwt;
 pub use jose::keys::{
     GeneratedKeyPair, KeyType, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, RSA_BITS_RANGE, SigningAlgorithm, SigningKey, VerifyingKey,
     generate_key_pair, jwk_thumbprint, warn_if_readable_by_others,
 };
-pub use replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayGuard, ReplayGuard};
+pub use replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayGuard, MAX_REPLAY_PARTIES, ReplayGuard};
 pub use secret::{SecretBackend, SecretSource, UnknownSecretBackend};
 pub use session::{UserSession, claim_lookup};
-pub use token::{ACT_ASSERTION_HEADER, TokenResponse};
+pub use text::{MAX_OAUTH_DESCRIPTION_CHARS, MAX_OAUTH_ERROR_CHARS, escape_untrusted, truncate_untrusted};
+pub use token::{ACT_ASSERTION_HEADER, ActAssertionSource, MAX_TOKEN_LIFETIME, TokenResponse};
 
 /// Re-exported so users name one `secrecy` version: tokens and secrets are `SecretString`.
 pub use secrecy;

@@ -24,13 +24,28 @@ pub trait ReplayGuard: Send + Sync + fmt::Debug {
     /// [`ReplayError::Replayed`] when `jti` is already recorded and unexpired; any other
     /// error means the check could not be made, and the caller must refuse the token.
     async fn check_and_record(&self, jti: &str, expires_at: SystemTime) -> Result<(), ReplayError>;
+
+    /// Records `jti`, shown by `party` (the agent an act assertion names in `azp`, if any),
+    /// until `expires_at`. A store with a size bound bounds each party on its own, so that
+    /// one agent cannot use up the room every other agent needs. The default ignores the
+    /// party.
+    ///
+    /// # Errors
+    /// As [`ReplayGuard::check_and_record`].
+    async fn check_and_record_for(&self, party: Option<&str>, jti: &str, expires_at: SystemTime) -> Result<(), ReplayError> {
+        let _ = party;
+        self.check_and_record(jti, expires_at).await
+    }
 }
 
 /// A bounded, thread-safe, in-process [`ReplayGuard`].
 ///
-/// Entries are forgotten once their token expires. When the store is full of unexpired
-/// entries it refuses new ones ([`ReplayError::CapacityExceeded`]) instead of evicting,
-/// because evicting an unexpired `jti` would let that token be replayed.
+/// Entries are forgotten once their token expires. The bound is per party (per agent, for
+/// act assertions; tokens naming no agent share one): when a party's share is full of
+/// unexpired entries, that party's new ones are refused ([`ReplayError::CapacityExceeded`])
+/// instead of evicting, because evicting an unexpired `jti` would let that token be
+/// replayed, while every other party goes on. At most [`MAX_REPLAY_PARTIES`] parties are
+/// held. A `jti` is accepted once whatever party shows it.
 ///
 /// ```
 /// # tokio_test_shim::block_on(async {
@@ -53,8 +68,11 @@ pub struct InMemoryReplayGuard {
 
 #[derive(Default)]
 struct ReplayState {
-    seen: HashMap<String, SystemTime>,
+    /// jti → (expiry, party).
+    seen: HashMap<String, (SystemTime, String)>,
     by_expiry: BinaryHeap<Reverse<(SystemTime, String)>>,
+    /// Unexpired entries per party.
+    per_party: HashMap<String, usize>,
 }
 
 impl ReplayState {
@@ -65,19 +83,29 @@ impl ReplayState {
             }
             if let Some(Reverse((expires_at, jti))) = self.by_expiry.pop() {
                 // Remove only if the map still holds this very entry.
-                if self.seen.get(&jti) == Some(&expires_at) {
-                    self.seen.remove(&jti);
+                if self.seen.get(&jti).is_some_and(|(at, _)| *at == expires_at)
+                    && let Some((_, party)) = self.seen.remove(&jti)
+                    && let Some(count) = self.per_party.get_mut(&party)
+                {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        self.per_party.remove(&party);
+                    }
                 }
             }
         }
     }
 }
 
-/// The default capacity: far above what one process verifies within a token lifetime.
+/// The most parties an [`InMemoryReplayGuard`] holds entries for at once.
+pub const MAX_REPLAY_PARTIES: usize = 1_000;
+
+/// The default capacity per party: far above what one agent has verified within a token
+/// lifetime.
 pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 
 impl InMemoryReplayGuard {
-    /// A guard holding at most `capacity` unexpired entries, on the system clock.
+    /// A guard holding at most `capacity` unexpired entries per party, on the system clock.
     pub fn new(capacity: usize) -> Self {
         Self::with_clock(capacity, Arc::new(SystemClock))
     }
@@ -118,18 +146,30 @@ impl fmt::Debug for InMemoryReplayGuard {
 #[async_trait]
 impl ReplayGuard for InMemoryReplayGuard {
     async fn check_and_record(&self, jti: &str, expires_at: SystemTime) -> Result<(), ReplayError> {
+        self.check_and_record_for(None, jti, expires_at).await
+    }
+
+    async fn check_and_record_for(&self, party: Option<&str>, jti: &str, expires_at: SystemTime) -> Result<(), ReplayError> {
         let now = self.clock.now();
+        let party = party.unwrap_or_default();
         let mut state = self.lock();
         state.purge_expired(now);
-        if let Some(existing) = state.seen.get(jti)
+        if let Some((existing, _)) = state.seen.get(jti)
             && *existing > now
         {
             return Err(ReplayError::Replayed);
         }
-        if state.seen.len() >= self.capacity {
+        let held = state.per_party.get(party).copied();
+        if held.unwrap_or(0) >= self.capacity || (held.is_none() && state.per_party.len() >= MAX_REPLAY_PARTIES) {
             return Err(ReplayError::CapacityExceeded { capacity: self.capacity });
         }
-        state.seen.insert(jti.to_owned(), expires_at);
+        // An expired entry for this jti may linger (purged by expiry order): replace it.
+        if let Some((_, old_party)) = state.seen.insert(jti.to_owned(), (expires_at, party.to_owned()))
+            && let Some(count) = state.per_party.get_mut(&old_party)
+        {
+            *count = count.saturating_sub(1);
+        }
+        *state.per_party.entry(party.to_owned()).or_insert(0) += 1;
         state.by_expiry.push(Reverse((expires_at, jti.to_owned())));
         Ok(())
     }
@@ -170,6 +210,24 @@ mod tests {
         clock.set(at(10));
         guard.check_and_record("c", at(30)).await.unwrap();
         assert!(matches!(guard.check_and_record("b", at(20)).await, Err(ReplayError::Replayed)));
+    }
+
+    #[tokio::test]
+    async fn one_party_filling_its_share_does_not_lock_the_others_out() {
+        let clock = ManualClock::new(at(0));
+        let guard = InMemoryReplayGuard::with_clock(2, Arc::new(clock.clone()));
+        guard.check_and_record_for(Some("noisy-agent"), "n1", at(10)).await.unwrap();
+        guard.check_and_record_for(Some("noisy-agent"), "n2", at(10)).await.unwrap();
+        let err = guard.check_and_record_for(Some("noisy-agent"), "n3", at(10)).await.unwrap_err();
+        assert!(matches!(err, ReplayError::CapacityExceeded { capacity: 2 }), "{err}");
+        guard.check_and_record_for(Some("quiet-agent"), "q1", at(10)).await.unwrap();
+        guard.check_and_record_for(None, "u1", at(10)).await.unwrap();
+        // A jti is still accepted once, whichever party shows it.
+        let err = guard.check_and_record_for(Some("quiet-agent"), "n1", at(10)).await.unwrap_err();
+        assert!(matches!(err, ReplayError::Replayed), "{err}");
+        clock.set(at(10));
+        guard.check_and_record_for(Some("noisy-agent"), "n3", at(20)).await.unwrap();
+        assert_eq!(guard.len(), 1, "expired entries and their counts are gone");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -48,7 +48,7 @@ impl fmt::Display for SecretBackend {
 
 /// A backend name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown secrets backend \"{0}\": DUAL_AUTH_SECRETS_BACKEND must be one of env, aws, gcp, azure, vault")]
+#[error("unknown secrets backend {0:?}: DUAL_AUTH_SECRETS_BACKEND must be one of env, aws, gcp, azure, vault")]
 pub struct UnknownSecretBackend(pub String);
 
 impl FromStr for SecretBackend {
@@ -80,7 +80,7 @@ pub trait SecretSource: Send + Sync + fmt::Debug {
     /// "the environment variable AGENT_CLIENT_SECRET", or "the secret
     /// dual-auth/AGENT_CLIENT_SECRET in AWS Secrets Manager (us-east-1)").
     fn location_of(&self, key: &str) -> String {
-        format!("\"{key}\" in the {} backend", self.backend())
+        format!("{key:?} in the {} backend", self.backend())
     }
 
     /// The value of `key`, or `None` when the store has no such key. Values are trimmed;

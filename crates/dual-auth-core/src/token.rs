@@ -1,17 +1,38 @@
 //! What an identity provider hands back.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::error::IamError;
+
 /// The header that carries an act assertion (Entra ID) beside the access token.
 pub const ACT_ASSERTION_HEADER: &str = "X-Act-Assertion";
 
+/// The longest token lifetime accepted from an identity provider: one day (Auth0's
+/// default, the longest of the vendors'). A longer `expires_in` is refused.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// Signs the act assertion that travels beside a token (Entra ID), afresh for every use.
+///
+/// An API records each assertion's `jti`, so one assertion serves one API call: the API
+/// client asks for a new one for every request it sends, retries and redirects included.
+pub trait ActAssertionSource: Send + Sync + fmt::Debug {
+    /// A newly signed assertion (new `jti`, `iat` = now).
+    ///
+    /// # Errors
+    /// [`IamError::Assertion`] when signing fails.
+    fn sign_act_assertion(&self) -> Result<SecretString, IamError>;
+}
+
 /// A dual-subject access token and what is known about it.
 ///
-/// The access token and the Entra ID act assertion are secrets: `Debug` never shows them,
-/// and reading them takes an explicit [`ExposeSecret::expose_secret`].
+/// The access token is a secret: `Debug` never shows it, and reading it takes an explicit
+/// [`ExposeSecret::expose_secret`]. An Entra ID token carries no act assertion, only the
+/// [`ActAssertionSource`] that signs a fresh one per API call ([`TokenResponse::new_act_assertion`]),
+/// so caching the token never re-uses an assertion.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -32,17 +53,22 @@ pub struct TokenResponse {
     expires_in: Duration,
     expires_at: SystemTime,
     scopes: Vec<String>,
-    act_assertion: Option<SecretString>,
+    act_assertion: Option<Arc<dyn ActAssertionSource>>,
 }
 
 impl TokenResponse {
     /// A token of `token_type` (usually `Bearer`) valid for `expires_in` from `issued_at`.
+    ///
+    /// `expires_in` is capped at [`MAX_TOKEN_LIFETIME`] (identity-provider answers above it
+    /// are refused before they get here), and a time past the clock's range counts as
+    /// expired at once: this never panics.
     pub fn new(access_token: impl Into<String>, token_type: impl Into<String>, expires_in: Duration, issued_at: SystemTime) -> Self {
+        let expires_in = expires_in.min(MAX_TOKEN_LIFETIME);
         Self {
             access_token: SecretString::from(access_token.into()),
             token_type: token_type.into(),
             expires_in,
-            expires_at: issued_at + expires_in,
+            expires_at: issued_at.checked_add(expires_in).unwrap_or(issued_at),
             scopes: Vec::new(),
             act_assertion: None,
         }
@@ -55,10 +81,18 @@ impl TokenResponse {
         self
     }
 
-    /// Attaches an act assertion (Entra ID), sent as `X-Act-Assertion` beside the token.
+    /// Attaches what signs the act assertion (Entra ID) sent as `X-Act-Assertion` beside
+    /// the token, a new one for every API call.
     #[must_use]
-    pub fn with_act_assertion(mut self, assertion: impl Into<String>) -> Self {
-        self.act_assertion = Some(SecretString::from(assertion.into()));
+    pub fn with_act_assertion_source(mut self, source: Arc<dyn ActAssertionSource>) -> Self {
+        self.act_assertion = Some(source);
+        self
+    }
+
+    /// The same token without its act assertion source (what a shared cache stores).
+    #[must_use]
+    pub fn without_act_assertion_source(mut self) -> Self {
+        self.act_assertion = None;
         self
     }
 
@@ -97,9 +131,17 @@ impl TokenResponse {
         &self.scopes
     }
 
-    /// The act assertion that travels beside the token (Entra ID), if any.
-    pub fn act_assertion(&self) -> Option<&SecretString> {
-        self.act_assertion.as_ref()
+    /// Whether an act assertion travels beside the token (Entra ID).
+    pub fn has_act_assertion(&self) -> bool {
+        self.act_assertion.is_some()
+    }
+
+    /// A freshly signed act assertion for one API request, if the token has a source.
+    ///
+    /// # Errors
+    /// The source's [`IamError`] when signing fails.
+    pub fn new_act_assertion(&self) -> Result<Option<SecretString>, IamError> {
+        self.act_assertion.as_ref().map(|source| source.sign_act_assertion()).transpose()
     }
 }
 
@@ -111,7 +153,7 @@ impl fmt::Debug for TokenResponse {
             .field("expires_in", &self.expires_in)
             .field("expires_at", &self.expires_at)
             .field("scopes", &self.scopes)
-            .field("act_assertion", &self.act_assertion.as_ref().map(|_| "[REDACTED]"))
+            .field("act_assertion_source", &self.act_assertion)
             .finish()
     }
 }
@@ -123,7 +165,11 @@ impl PartialEq for TokenResponse {
             && self.expires_in == other.expires_in
             && self.expires_at == other.expires_at
             && self.scopes == other.scopes
-            && self.act_assertion.as_ref().map(ExposeSecret::expose_secret) == other.act_assertion.as_ref().map(ExposeSecret::expose_secret)
+            && match (&self.act_assertion, &other.act_assertion) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
     }
 }
 
@@ -131,15 +177,53 @@ impl PartialEq for TokenResponse {
 mod tests {
     use super::*;
 
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Signs "assertion-1", "assertion-2", ... so each use is told apart.
+    #[derive(Debug, Default)]
+    struct Counting(AtomicUsize);
+
+    impl ActAssertionSource for Counting {
+        fn sign_act_assertion(&self) -> Result<SecretString, IamError> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(SecretString::from(format!("assert-SECRET-{n}")))
+        }
+    }
+
     #[test]
     fn debug_redacts_token_and_assertion() {
         let t = TokenResponse::new("tok-SECRET", "Bearer", Duration::from_secs(60), SystemTime::UNIX_EPOCH)
-            .with_act_assertion("assert-SECRET")
+            .with_act_assertion_source(Arc::new(Counting::default()))
             .with_scopes(["a"]);
         let debug = format!("{t:?}");
         assert!(!debug.contains("SECRET"), "{debug}");
         assert!(debug.contains("[REDACTED]") && debug.contains("Bearer"), "{debug}");
-        assert_eq!(t.act_assertion().unwrap().expose_secret(), "assert-SECRET");
+    }
+
+    #[test]
+    fn every_use_gets_a_new_act_assertion_even_from_a_clone() {
+        let t = TokenResponse::new("t", "Bearer", Duration::from_secs(60), SystemTime::UNIX_EPOCH)
+            .with_act_assertion_source(Arc::new(Counting::default()));
+        let cached = t.clone();
+        let first = t.new_act_assertion().unwrap().unwrap();
+        let second = cached.new_act_assertion().unwrap().unwrap();
+        assert_eq!((first.expose_secret(), second.expose_secret()), ("assert-SECRET-1", "assert-SECRET-2"));
+        assert!(t.has_act_assertion() && t == cached);
+        let plain = t.without_act_assertion_source();
+        assert!(!plain.has_act_assertion());
+        assert!(plain.new_act_assertion().unwrap().is_none());
+    }
+
+    #[test]
+    fn absurd_lifetimes_never_panic_and_are_capped() {
+        let issued = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let t = TokenResponse::new("t", "Bearer", Duration::from_secs(u64::MAX), issued);
+        assert_eq!(t.expires_in(), MAX_TOKEN_LIFETIME);
+        assert_eq!(t.expires_at(), issued + MAX_TOKEN_LIFETIME);
+        // Past the clock's range: expired at once rather than a panic.
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(i64::MAX).unwrap() - 10);
+        let t = TokenResponse::new("t", "Bearer", Duration::from_secs(3600), far);
+        assert!(t.is_expired(far));
     }
 
     #[test]

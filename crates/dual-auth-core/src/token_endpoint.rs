@@ -9,11 +9,13 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{ACCEPT, HeaderMap, RETRY_AFTER};
 use secrecy::SecretString;
+use secrecy::zeroize::{Zeroize, Zeroizing};
 use serde_json::Value;
 
 use crate::adapter::Vendor;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{IamError, is_retryable_status};
+use crate::text::truncate_untrusted;
 use crate::token::TokenResponse;
 
 /// The largest token-endpoint response body read, in bytes.
@@ -212,7 +214,7 @@ impl fmt::Debug for TokenEndpoint {
 /// # Errors
 /// A message naming what is wrong, for the caller to wrap with the setting's name.
 pub fn require_https_url(value: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(value.trim()).map_err(|e| format!("\"{value}\" is not an absolute URL ({e})"))?;
+    let url = url::Url::parse(value.trim()).map_err(|e| format!("{value:?} is not an absolute URL ({e})"))?;
     if url.scheme() != "https" {
         return Err(format!("must use https://, got \"{}://\"", url.scheme()));
     }
@@ -297,16 +299,29 @@ impl TokenEndpoint {
             .map_err(|e| (self.transport_error(e), None))?;
         let status = response.status().as_u16();
         let retry_after = parse_retry_after(response.headers());
-        let body = read_limited(response).await.map_err(|e| (self.transport_error(e), None))?;
+        // The body holds the access token: wiped when dropped.
+        let body = Zeroizing::new(read_limited(response).await.map_err(|e| (self.transport_error(e), None))?);
         if (200..300).contains(&status) {
-            return parse_grant(&body).map_err(|reason| (IamError::InvalidResponse { vendor: self.vendor, status, reason }, None));
+            let grant = parse_grant(&body).map_err(|reason| (IamError::InvalidResponse { vendor: self.vendor, status, reason }, None))?;
+            let max_secs = crate::MAX_TOKEN_LIFETIME.as_secs();
+            return match grant.expires_in {
+                Some(expires_in_secs) if expires_in_secs > max_secs => {
+                    Err((IamError::LifetimeTooLong { vendor: self.vendor, expires_in_secs, max_secs }, None))
+                }
+                _ => Ok(grant),
+            };
         }
         let error = match serde_json::from_slice::<Value>(&body) {
+            // The body is the provider's (or whoever answers): cut and escaped before it can
+            // reach a message, a log or a terminal.
             Ok(Value::Object(map)) if map.get("error").and_then(Value::as_str).is_some() => IamError::OAuth {
                 vendor: self.vendor,
                 status,
-                error: map.get("error").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                description: map.get("error_description").and_then(Value::as_str).map(str::to_owned),
+                error: truncate_untrusted(map.get("error").and_then(Value::as_str).unwrap_or_default(), crate::MAX_OAUTH_ERROR_CHARS),
+                description: map
+                    .get("error_description")
+                    .and_then(Value::as_str)
+                    .map(|d| truncate_untrusted(d, crate::MAX_OAUTH_DESCRIPTION_CHARS)),
             },
             _ => IamError::HttpStatus { vendor: self.vendor, status },
         };
@@ -359,11 +374,16 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 fn parse_grant(body: &[u8]) -> Result<TokenGrant, String> {
-    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
+    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
         return Err("the body is not a JSON object".into());
     };
-    let access_token = match map.get("access_token") {
-        Some(Value::String(token)) if !token.is_empty() => SecretString::from(token.clone()),
+    // Moved out, not copied: the only copy left is the secret, wiped when dropped.
+    let access_token = match map.remove("access_token") {
+        Some(Value::String(token)) if !token.is_empty() => SecretString::from(token),
+        Some(Value::String(mut token)) => {
+            token.zeroize();
+            return Err("access_token is empty or not a string".into());
+        }
         Some(_) => return Err("access_token is empty or not a string".into()),
         None => return Err("no access_token".into()),
     };

@@ -159,3 +159,77 @@ fn public_jwks_carry_the_key_members_and_private_key_jwt_gets_a_thumbprint_kid()
         other => panic!("{other:?}"),
     }
 }
+
+fn invalid_reason<T: std::fmt::Debug>(result: Result<T, KeyError>) -> String {
+    match result {
+        Err(KeyError::InvalidKey { reason }) => reason,
+        other => panic!("expected InvalidKey, got {other:?}"),
+    }
+}
+
+/// A real 2048-bit modulus with the given exponent, or the modulus shifted right by `shift`.
+fn rsa_public(e: u32, shift: i32) -> (Vec<u8>, serde_json::Map<String, serde_json::Value>) {
+    use base64::Engine;
+    let real = openssl::rsa::Rsa::generate(2048).unwrap();
+    let mut n = openssl::bn::BigNum::new().unwrap();
+    n.rshift(real.n(), shift).unwrap();
+    let b64 = |b: &openssl::bn::BigNumRef| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b.to_vec());
+    let e = openssl::bn::BigNum::from_u32(e).unwrap();
+    let jwk = serde_json::json!({"kty": "RSA", "n": b64(&n), "e": b64(&e)});
+    let key = openssl::rsa::Rsa::from_public_components(n, e).unwrap();
+    (key.public_key_to_pem().unwrap(), jwk.as_object().unwrap().clone())
+}
+
+#[test]
+fn weak_rsa_keys_are_refused_from_pem_and_jwk() {
+    for (e, shift, expected) in [
+        (1, 0, "e = 1 is weak"),
+        (3, 0, "e = 3 is weak"),
+        (65_538, 0, "e = 65538 is weak"),
+        (65_537, 7, "the RSA modulus has 2041 bits: at least 2048 are needed"),
+    ] {
+        let (pem, jwk) = rsa_public(e, shift);
+        assert!(invalid_reason(VerifyingKey::from_pem(&pem)).contains(expected), "PEM e={e}");
+        assert!(invalid_reason(VerifyingKey::from_jwk(&jwk)).contains(expected), "JWK e={e}");
+        let pkcs1 = openssl::rsa::Rsa::public_key_from_pem(&pem).unwrap().public_key_to_pem_pkcs1().unwrap();
+        assert!(invalid_reason(VerifyingKey::from_pem(&pkcs1)).contains(expected), "PKCS#1 e={e}");
+    }
+    // A private key with e = 3 is refused too.
+    let e3 = openssl::rsa::Rsa::generate_with_e(2048, &openssl::bn::BigNum::from_u32(3).unwrap()).unwrap();
+    let pem = openssl::pkey::PKey::from_rsa(e3).unwrap().private_key_to_pem_pkcs8().unwrap();
+    assert!(invalid_reason(SigningKey::from_pem(&pem)).contains("e = 3 is weak"));
+    // The usual exponent and size load.
+    let (pem, jwk) = rsa_public(65_537, 0);
+    assert!(VerifyingKey::from_pem(&pem).is_ok() && VerifyingKey::from_jwk(&jwk).is_ok());
+}
+
+#[test]
+fn small_order_ed25519_keys_are_refused_from_pem_and_jwk() {
+    use base64::Engine;
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut order_two = [0xff; 32];
+    order_two[0] = 0xec;
+    order_two[31] = 0x7f;
+    let mut zero_with_sign = [0u8; 32];
+    zero_with_sign[31] = 0x80;
+    // A point of order 8, with either sign of x.
+    let order_eight: [u8; 32] = [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6,
+        0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+    ];
+    let mut order_eight_negated = order_eight;
+    order_eight_negated[31] |= 0x80;
+    for point in [identity, order_two, zero_with_sign, [0u8; 32], order_eight, order_eight_negated] {
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(point);
+        let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x});
+        assert!(invalid_reason(VerifyingKey::from_jwk(jwk.as_object().unwrap())).contains("small-order point"), "{point:02x?}");
+        // SPKI: the Ed25519 algorithm identifier, then the 32-byte point.
+        let mut der = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+        der.extend_from_slice(&point);
+        let pem =
+            format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", base64::engine::general_purpose::STANDARD.encode(&der));
+        assert!(invalid_reason(VerifyingKey::from_pem(pem)).contains("small-order point"), "{point:02x?}");
+    }
+    assert!(VerifyingKey::from_pem_file(fixture("ed25519.pub.pem")).is_ok());
+}

@@ -3,14 +3,22 @@
 // Helpers outside #[test] functions unwrap too: in a test, a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use dual_auth::api::{ApiClient, ApiRequest};
+use dual_auth::entraid::{EntraClientAuthentication, EntraIdAdapter, EntraIdConfig};
 use dual_auth::keycloak::{KeycloakAdapter, KeycloakConfig};
 use dual_auth::okta::{OktaAdapter, OktaConfig};
+use dual_auth::redis::{RedisSettings, RedisTokenStore, TokenEncryptionKey};
 use dual_auth::secrecy::{ExposeSecret, SecretString};
+use dual_auth::session::{CachingAdapter, TokenCacheSettings};
 use dual_auth::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy, TokenEndpoint, client_assertion_fields, field};
-use dual_auth::{Act, AssertionClaims, ClientAuthentication, IamAdapter, IamError, TokenRequest, Vendor};
+use dual_auth::{Act, AssertionClaims, ClientAuthentication, IamAdapter, IamError, SigningKey, TokenRequest, Vendor};
 use dual_auth_devidp::{DevIdp, DevIdpConfig};
+use dual_auth_test_support::key_fixture;
+use dual_auth_test_support::servers::Redis;
+use serde_json::Value;
 
 const SECRET: &str = "devidp-strict-client-secret-0123456789ab";
 const AGENT: &str = "agent";
@@ -165,4 +173,72 @@ async fn the_api_refuses_tokens_without_a_human_and_entra_tokens_without_an_asse
     assert_eq!(err.oauth_error(), Some("invalid_scope"));
     let answer = client.get(format!("{}/x", idp.api_url())).send().await.unwrap();
     assert_eq!(answer.status(), 401, "no token at all");
+}
+
+// Entra ID against the verifying demo API: the API records every act assertion's jti,
+// so each call must carry a fresh one, however the token was cached.
+
+/// One agent replica: the Entra ID adapter behind the default token cache.
+fn replica(idp: &DevIdp, http: &HttpSettings) -> CachingAdapter {
+    let config = EntraIdConfig {
+        token_url: idp.entra_token_url(),
+        client_id: AGENT.into(),
+        client_auth: EntraClientAuthentication::ClientSecret(SecretString::from(SECRET)),
+        app_id: "web-app".into(),
+        app_key: SigningKey::from_pem_file(key_fixture("rsa2048-pkcs8.pem")).unwrap(),
+        api_audience: idp.config().entra_api.clone(),
+        api_scope: format!("{}/.default", idp.config().entra_api),
+    };
+    let adapter = EntraIdAdapter::new(config, AdapterOptions::with_http(http.clone())).unwrap();
+    CachingAdapter::new(Arc::new(adapter), TokenCacheSettings::default())
+}
+
+fn entra_request(idp: &DevIdp) -> TokenRequest {
+    TokenRequest::new(AGENT, Act::new("user_12345").unwrap(), [format!("{}/.default", idp.config().entra_api)]).unwrap()
+}
+
+/// Gets a token through `replica` and calls the demo API with it: the status and body.
+async fn call(idp: &DevIdp, http: &HttpSettings, replica: &dyn IamAdapter) -> (u16, Value, String) {
+    let token = replica.request_token(&entra_request(idp)).await.unwrap();
+    let api = ApiClient::new(http.clone()).unwrap();
+    let response = api.call_api(&token, ApiRequest::get(format!("{}/finance/report/Q4-2025", idp.api_url()))).await.unwrap();
+    (response.status(), response.json().unwrap_or(Value::Null), token.access_token().expose_secret().to_owned())
+}
+
+#[tokio::test]
+async fn several_calls_in_a_row_with_a_cached_entra_token_all_pass() {
+    let (idp, http) = idp().await;
+    let agent = replica(&idp, &http);
+    let mut tokens = Vec::new();
+    for n in 1..=4 {
+        let (status, seen, token) = call(&idp, &http, &agent).await;
+        assert_eq!(status, 200, "call {n}: {seen}");
+        assert_eq!(
+            (seen["vendor"].as_str(), seen["agent"].as_str(), seen["human"].as_str()),
+            (Some("entraid"), Some(AGENT), Some("user_12345"))
+        );
+        tokens.push(token);
+    }
+    tokens.dedup();
+    assert_eq!(tokens.len(), 1, "one cached access token served every call");
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server: run `cargo xtask test`"]
+async fn two_replicas_sharing_redis_each_send_their_own_assertion() {
+    let (idp, http) = idp().await;
+    let redis = Redis::start();
+    let settings = RedisSettings::new(SecretString::from(redis.url()));
+    let key = || TokenEncryptionKey::from_base64(&SecretString::from("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")).unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let store = RedisTokenStore::new(settings.connect().await.unwrap(), &settings, key());
+        replicas.push(replica(&idp, &http).with_shared_store(Arc::new(store)));
+    }
+    let (status_a, seen_a, token_a) = call(&idp, &http, &replicas[0]).await;
+    let (status_b, seen_b, token_b) = call(&idp, &http, &replicas[1]).await;
+    let (status_a2, seen_a2, _) = call(&idp, &http, &replicas[0]).await;
+    assert_eq!(token_a, token_b, "the second replica got the first one's token from Redis");
+    assert_eq!((status_a, status_b, status_a2), (200, 200, 200), "{seen_a} {seen_b} {seen_a2}");
+    assert_eq!(seen_b["human"], "user_12345");
 }

@@ -50,6 +50,9 @@
 //! - Act assertion: `iss` = `sub` = `APP_ID`, `aud` = `API_AUDIENCE`, `exp` = now + 300,
 //!   `iat`, `jti`, `act`, and `azp` = the agent's client id, so the API can check that the
 //!   assertion and the Microsoft token (`azp` in v2, `appid` in v1) name the same agent.
+//!   The API records each `jti`, so the token carries no assertion, only what signs one:
+//!   the API client asks for a fresh assertion for every request it sends (retries
+//!   included), and a cached token, in-process or from a shared store, gets them too.
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
@@ -58,7 +61,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dual_auth_config::keys;
 use dual_auth_core::token_endpoint::{TokenEndpoint, client_assertion_fields, ensure_agent, field};
-use dual_auth_core::{ASSERTION_LIFETIME, AssertionClaims, Clock, sign_assertion_with_key};
+use dual_auth_core::{
+    ASSERTION_LIFETIME, ActAssertionSource, AssertionClaims, Clock, sign_act_assertion_with_key, sign_assertion_with_key,
+};
 
 // What this crate's API takes and returns, and what a program needs beside it, so that a
 // program needs no other dual-auth crate (the two crates whole too, for everything else).
@@ -157,10 +162,41 @@ pub struct EntraIdAdapter {
     endpoint: TokenEndpoint,
     client_id: String,
     client_auth: EntraClientAuthentication,
+    app: Arc<AppSigner>,
+    clock: Arc<dyn Clock>,
+}
+
+/// What signs act assertions: the application's id and key, the API, the agent.
+#[derive(Debug)]
+struct AppSigner {
     app_id: String,
     app_key: SigningKey,
     api_audience: String,
+    client_id: String,
     clock: Arc<dyn Clock>,
+}
+
+/// Signs act assertions for one human, a new one (new `jti`) per API call.
+#[derive(Debug)]
+struct EntraActAssertion {
+    app: Arc<AppSigner>,
+    act: Act,
+}
+
+impl ActAssertionSource for EntraActAssertion {
+    fn sign_act_assertion(&self) -> Result<SecretString, IamError> {
+        let app = &self.app;
+        let claims = AssertionClaims {
+            issuer: &app.app_id,
+            audience: &app.api_audience,
+            lifetime: ASSERTION_LIFETIME,
+            act: Some(&self.act),
+            authorized_party: Some(&app.client_id),
+            not_before: false,
+        };
+        sign_act_assertion_with_key(&app.app_key, &claims, app.clock.now())
+            .map_err(|source| IamError::Assertion { vendor: Vendor::EntraId, source })
+    }
 }
 
 impl EntraIdAdapter {
@@ -185,15 +221,18 @@ impl EntraIdAdapter {
                 reason: "a certificate credential needs its certificate: load it with SigningKey::with_certificate".into(),
             });
         }
-        Ok(Self {
-            endpoint,
-            client_id: config.client_id,
-            client_auth: config.client_auth,
+        let app = Arc::new(AppSigner {
             app_id: config.app_id,
             app_key: config.app_key,
             api_audience: config.api_audience,
-            clock,
-        })
+            client_id: config.client_id.clone(),
+            clock: Arc::clone(&clock),
+        });
+        Ok(Self { endpoint, client_id: config.client_id, client_auth: config.client_auth, app, clock })
+    }
+
+    fn assertion_source(&self, request: &TokenRequest) -> Arc<dyn ActAssertionSource> {
+        Arc::new(EntraActAssertion { app: Arc::clone(&self.app), act: request.act().clone() })
     }
 
     fn credential_fields(&self) -> Result<Vec<(&'static str, SecretString)>, IamError> {
@@ -225,7 +264,7 @@ impl IamAdapter for EntraIdAdapter {
     }
 
     fn cache_scope(&self) -> String {
-        format!("{}|{}|{}|{}", self.vendor(), self.endpoint.url(), self.client_id, self.api_audience)
+        format!("{}|{}|{}|{}", self.vendor(), self.endpoint.url(), self.client_id, self.app.api_audience)
     }
 
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
@@ -233,7 +272,7 @@ impl IamAdapter for EntraIdAdapter {
         if let Some(scope) = request.scopes().iter().find(|s| !s.ends_with("/.default")) {
             return Err(IamError::InvalidRequest {
                 reason: format!(
-                    "scope \"{scope}\": Entra ID client credentials take \"<resource>/.default\" scopes (API_SCOPE, for example api://finance-api/.default)"
+                    "scope {scope:?}: Entra ID client credentials take \"<resource>/.default\" scopes (API_SCOPE, for example api://finance-api/.default)"
                 ),
             });
         }
@@ -247,21 +286,16 @@ impl IamAdapter for EntraIdAdapter {
                 Ok(form)
             })
             .await?;
-        let act_claims = AssertionClaims {
-            issuer: &self.app_id,
-            audience: &self.api_audience,
-            lifetime: ASSERTION_LIFETIME,
-            act: Some(request.act()),
-            authorized_party: Some(&self.client_id),
-            not_before: false,
-        };
-        let act_assertion = sign_assertion_with_key(&self.app_key, &act_claims, self.clock.now())
-            .map_err(|source| IamError::Assertion { vendor: Vendor::EntraId, source })?;
-        use dual_auth_core::secrecy::ExposeSecret;
-        let response = grant
-            .into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now())
-            .with_act_assertion(act_assertion.expose_secret());
+        // Signed once here so that a key that cannot sign fails the token request, not the
+        // first API call.
+        let source = self.assertion_source(request);
+        drop(source.sign_act_assertion()?);
+        let response = grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now()).with_act_assertion_source(source);
         tracing::info!(event = "token_request_success", vendor = "entraid", agent_id = %self.client_id, expires_in = response.expires_in().as_secs(), has_act_assertion = true);
         Ok(response)
+    }
+
+    fn restore_cached(&self, token: TokenResponse, request: &TokenRequest) -> TokenResponse {
+        token.with_act_assertion_source(self.assertion_source(request))
     }
 }

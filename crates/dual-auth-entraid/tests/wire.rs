@@ -75,9 +75,12 @@ async fn client_secret_request_and_a_bound_act_assertion() {
     );
 
     // The act assertion: RS256 with the app key and its kid; azp binds it to the agent.
-    let assertion_text = token.act_assertion().unwrap().expose_secret().to_owned();
+    let assertion_text = token.new_act_assertion().unwrap().unwrap().expose_secret().to_owned();
     let assertion = jwt::decode(&assertion_text);
-    assert_eq!(serde_json::Value::Object(assertion.header.clone()), json!({"alg": "RS256", "typ": "JWT", "kid": "app-key-1"}));
+    assert_eq!(
+        serde_json::Value::Object(assertion.header.clone()),
+        json!({"alg": "RS256", "typ": "act-assertion+jwt", "kid": "app-key-1"})
+    );
     assert_eq!(assertion.claim_names(), ["iss", "sub", "aud", "exp", "iat", "jti", "act", "azp"]);
     assert_eq!((assertion.claims["iss"].as_str(), assertion.claims["sub"].as_str()), (Some(APP_ID), Some(APP_ID)));
     assert_eq!(assertion.claims["aud"], API_AUDIENCE);
@@ -85,12 +88,12 @@ async fn client_secret_request_and_a_bound_act_assertion() {
     assert_eq!(assertion.claims["act"], act().to_value());
     assert_eq!(assertion.claims["azp"], AGENT);
     assert!(assertion.verifies_with_public_key(&std::fs::read(key_fixture("rsa2048-other.pub.pem")).unwrap()));
-    // And our own act JWT verifier accepts it as an act JWT from APP_ID.
-    let verifier = ActJwtVerifier::builder(VerifyingKey::from_pem_file(key_fixture("rsa2048-other.pub.pem")).unwrap(), API_AUDIENCE)
-        .issuer(APP_ID)
-        .build()
-        .unwrap();
-    assert_eq!(verifier.verify(&assertion_text).await.unwrap().act(), &act());
+    // An act assertion verifier accepts it; an act JWT verifier, with the same key, does not.
+    let builder =
+        || ActJwtVerifier::builder(VerifyingKey::from_pem_file(key_fixture("rsa2048-other.pub.pem")).unwrap(), API_AUDIENCE).issuer(APP_ID);
+    let err = builder().build().unwrap().verify(&assertion_text).await.unwrap_err();
+    assert!(matches!(&err, dual_auth_core::ActJwtError::UnsupportedHeader { name, .. } if name == "typ"), "{err}");
+    assert_eq!(builder().for_act_assertions().build().unwrap().verify(&assertion_text).await.unwrap().act(), &act());
 }
 
 #[tokio::test]

@@ -49,7 +49,7 @@ async fn client_secret_jwt_request_is_the_upstream_wire_format() {
     assert_eq!(token.token_type(), "Bearer");
     assert_eq!(token.expires_in(), Duration::from_secs(300));
     assert_eq!(token.scopes(), ["finance.read", "finance.write"]);
-    assert!(token.act_assertion().is_none());
+    assert!(!token.has_act_assertion());
 
     let requests = server.requests();
     assert_eq!(requests.len(), 1);

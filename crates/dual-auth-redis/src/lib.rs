@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use dual_auth_config::{ConfigError, ConfigReader};
+use dual_auth_core::secrecy::zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use dual_auth_core::secrecy::{ExposeSecret, SecretString};
 use dual_auth_core::{BoxError, Clock, ReplayError, ReplayGuard, SystemClock, TokenResponse};
 use dual_auth_session::{CacheKey, SharedTokenStore};
@@ -52,8 +53,12 @@ pub enum RedisError {
 pub struct RedisSettings {
     /// `redis://` or `rediss://` (TLS) URL, with the password if any: a secret.
     pub url: SecretString,
-    /// Extra trusted roots for `rediss://` (PEM).
+    /// Extra trusted roots for `rediss://` (PEM), added to the system's.
     pub ca_pem: Option<Vec<u8>>,
+    /// Whether plain `redis://` may reach a host other than this machine's loopback
+    /// (`DUAL_AUTH_REDIS_ALLOW_PLAINTEXT=true`). Off: the password would cross the network
+    /// in clear, and anyone on the path could answer `OK` to every replay check.
+    pub allow_plaintext: bool,
     /// The longest wait for an answer.
     pub response_timeout: Duration,
     /// The longest wait to connect.
@@ -69,6 +74,7 @@ impl fmt::Debug for RedisSettings {
             .field("response_timeout", &self.response_timeout)
             .field("connection_timeout", &self.connection_timeout)
             .field("key_prefix", &self.key_prefix)
+            .field("allow_plaintext", &self.allow_plaintext)
             .finish_non_exhaustive()
     }
 }
@@ -79,14 +85,16 @@ impl RedisSettings {
         Self {
             url,
             ca_pem: None,
+            allow_plaintext: false,
             response_timeout: Duration::from_secs(1),
             connection_timeout: Duration::from_secs(2),
             key_prefix: "dual-auth:".into(),
         }
     }
 
-    /// `DUAL_AUTH_REDIS_URL` (required; `redis://` or `rediss://`, password in the URL) and
-    /// `DUAL_AUTH_CA_BUNDLE`, from any configuration source.
+    /// `DUAL_AUTH_REDIS_URL` (required; `redis://` or `rediss://`, password in the URL),
+    /// `DUAL_AUTH_CA_BUNDLE` and `DUAL_AUTH_REDIS_ALLOW_PLAINTEXT` (`false`), from any
+    /// configuration source.
     ///
     /// # Errors
     /// [`ConfigError`] naming the setting.
@@ -94,6 +102,7 @@ impl RedisSettings {
         let url = reader.secret("DUAL_AUTH_REDIS_URL").await?;
         let mut settings = Self::new(url);
         settings.ca_pem = reader.http_settings().await?.extra_root_certificates_pem;
+        settings.allow_plaintext = reader.choice("DUAL_AUTH_REDIS_ALLOW_PLAINTEXT", &["false", "true"], "false").await? == "true";
         Ok(settings)
     }
 
@@ -107,12 +116,20 @@ impl RedisSettings {
         if !matches!(scheme, "redis" | "rediss") {
             return Err(RedisError::Setting {
                 setting: "DUAL_AUTH_REDIS_URL",
-                reason: format!("scheme \"{scheme}\": use redis:// or rediss://"),
+                reason: format!("scheme {scheme:?}: use redis:// or rediss://"),
+            });
+        }
+        if scheme == "redis" && !self.allow_plaintext && !is_loopback(url) {
+            return Err(RedisError::Setting {
+                setting: "DUAL_AUTH_REDIS_URL",
+                reason: "redis:// to another machine sends the password in clear and lets anyone on the path answer every replay \
+                         check: use rediss://, or set DUAL_AUTH_REDIS_ALLOW_PLAINTEXT=true on a network you trust"
+                    .into(),
             });
         }
         let client = match (&self.ca_pem, scheme) {
             (Some(ca), "rediss") => {
-                redis::Client::build_with_tls(url, redis::TlsCertificates { client_tls: None, root_cert: Some(ca.clone()) })
+                redis::Client::build_with_tls(url, redis::TlsCertificates { client_tls: None, root_cert: Some(system_roots_and(ca)) })
             }
             _ => redis::Client::open(url),
         }
@@ -127,6 +144,36 @@ impl RedisSettings {
             .set_max_delay(Duration::from_secs(1));
         ConnectionManager::new_with_config(client, config).await.map_err(|e| RedisError::Connect { reason: e.kind_name().to_owned() })
     }
+}
+
+/// Whether the URL's host is this machine: `localhost`, 127.0.0.0/8 or `::1`. A URL that
+/// does not parse is not (the Redis client then says what is wrong with it).
+fn is_loopback(url: &str) -> bool {
+    match url::Url::parse(url).ok().and_then(|u| u.host().map(|h| h.to_owned())) {
+        // For redis:// (not a "special" scheme) the url crate leaves IPv4 hosts as names.
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// The system's trusted roots (PEM) followed by `extra`: the Redis client trusts only the
+/// roots it is given, and the extra bundle is meant to add to the system's, not replace them.
+fn system_roots_and(extra: &[u8]) -> Vec<u8> {
+    let mut pem = Vec::new();
+    for certificate in rustls_native_certs::load_native_certs().certs {
+        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
+        for line in STANDARD.encode(certificate.as_ref()).as_bytes().chunks(64) {
+            pem.extend_from_slice(line);
+            pem.push(b'\n');
+        }
+        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
+    }
+    pem.extend_from_slice(extra);
+    pem
 }
 
 trait KindName {
@@ -195,8 +242,16 @@ impl ReplayGuard for RedisReplayGuard {
 }
 
 /// The key that encrypts tokens in Redis: 32 bytes, from `DUAL_AUTH_REDIS_CACHE_KEY`
-/// (base64). Every replica needs the same one.
+/// (base64). Every replica needs the same one. Wiped from memory when dropped.
 pub struct TokenEncryptionKey([u8; 32]);
+
+impl Drop for TokenEncryptionKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for TokenEncryptionKey {}
 
 impl fmt::Debug for TokenEncryptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -225,8 +280,9 @@ impl TokenEncryptionKey {
     pub fn from_base64(value: &SecretString) -> Result<Self, RedisError> {
         let bytes = STANDARD
             .decode(value.expose_secret().trim())
+            .map(Zeroizing::new)
             .map_err(|_| RedisError::Setting { setting: "DUAL_AUTH_REDIS_CACHE_KEY", reason: "is not base64".into() })?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| RedisError::Setting {
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| RedisError::Setting {
             setting: "DUAL_AUTH_REDIS_CACHE_KEY",
             reason: "must be 32 bytes (base64 of `openssl rand 32`)".into(),
         })?;
@@ -269,14 +325,14 @@ impl RedisTokenStore {
         Ok(STANDARD.encode([nonce.as_slice(), &sealed, &tag].concat()))
     }
 
-    fn open(&self, key: &CacheKey, stored: &str) -> Result<Vec<u8>, BoxError> {
+    fn open(&self, key: &CacheKey, stored: &str) -> Result<Zeroizing<Vec<u8>>, BoxError> {
         let bytes = STANDARD.decode(stored)?;
         if bytes.len() < NONCE_LEN + TAG_LEN {
             return Err("stored token too short".into());
         }
         let (nonce, rest) = bytes.split_at(NONCE_LEN);
         let (sealed, tag) = rest.split_at(rest.len() - TAG_LEN);
-        Ok(decrypt_aead(Cipher::aes_256_gcm(), &self.key.0, Some(nonce), key.as_bytes(), sealed, tag)?)
+        Ok(Zeroizing::new(decrypt_aead(Cipher::aes_256_gcm(), &self.key.0, Some(nonce), key.as_bytes(), sealed, tag)?))
     }
 }
 
@@ -288,25 +344,25 @@ impl SharedTokenStore for RedisTokenStore {
             redis::cmd("GET").arg(self.redis_key(key)).query_async(&mut connection).await.map_err(|e| e.kind_name())?;
         let Some(stored) = stored else { return Ok(None) };
         let plain = self.open(key, &stored).map_err(|_| "a stored token does not decrypt: another DUAL_AUTH_REDIS_CACHE_KEY?")?;
-        let value: Value = serde_json::from_slice(&plain)?;
-        let expires_at = SystemTime::UNIX_EPOCH + Duration::from_nanos(value["expires_at_ns"].as_u64().ok_or("expires_at_ns")?);
+        let mut value: Value = serde_json::from_slice(&plain)?;
+        let expires_at = SystemTime::UNIX_EPOCH
+            .checked_add(Duration::from_nanos(value["expires_at_ns"].as_u64().ok_or("expires_at_ns")?))
+            .ok_or("expires_at_ns out of range")?;
         let expires_in = Duration::from_secs(value["expires_in"].as_u64().ok_or("expires_in")?);
         let issued_at = expires_at.checked_sub(expires_in).ok_or("expiry before issue")?;
-        let mut token = TokenResponse::new(
-            value["access_token"].as_str().ok_or("access_token")?,
-            value["token_type"].as_str().unwrap_or("Bearer"),
-            expires_in,
-            issued_at,
-        )
-        .with_scopes(
-            value["scopes"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect::<Vec<_>>())
-                .unwrap_or_default(),
-        );
-        if let Some(assertion) = value["act_assertion"].as_str() {
-            token = token.with_act_assertion(assertion);
-        }
+        // An act assertion is never stored (older entries may hold one: it is ignored); the
+        // caching adapter re-attaches the adapter's assertion source.
+        let access_token = match value.get_mut("access_token").map(Value::take) {
+            Some(Value::String(token)) => Zeroizing::new(token),
+            _ => return Err("access_token".into()),
+        };
+        let token = TokenResponse::new(access_token.as_str(), value["token_type"].as_str().unwrap_or("Bearer"), expires_in, issued_at)
+            .with_scopes(
+                value["scopes"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            );
         Ok(Some(token))
     }
 
@@ -319,9 +375,13 @@ impl SharedTokenStore for RedisTokenStore {
             "expires_in": token.expires_in().as_secs(),
             "expires_at_ns": u64::try_from(expires_at_ns)?,
             "scopes": token.scopes(),
-            "act_assertion": token.act_assertion().map(|a| a.expose_secret().to_owned()),
         });
-        let sealed = self.seal(key, plain.to_string().as_bytes())?;
+        let mut plain = plain;
+        let text = Zeroizing::new(plain.to_string());
+        if let Some(Value::String(copy)) = plain.get_mut("access_token") {
+            copy.zeroize();
+        }
+        let sealed = self.seal(key, text.as_bytes())?;
         let mut connection = self.connection.clone();
         let ttl_ms = u64::try_from(ttl.as_millis().max(1)).unwrap_or(u64::MAX);
         let _: () = redis::cmd("SET")
@@ -333,5 +393,46 @@ impl SharedTokenStore for RedisTokenStore {
             .await
             .map_err(|e| e.kind_name())?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_hosts_count_as_this_machine() {
+        for url in ["redis://127.0.0.1:6379", "redis://:pw@127.1.2.3/0", "redis://localhost", "redis://[::1]:6379"] {
+            assert!(is_loopback(url), "{url}");
+        }
+        for url in ["redis://redis.example.com", "redis://10.0.0.5:6379", "redis://localhost.evil.example", "not a url"] {
+            assert!(!is_loopback(url), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn plain_redis_to_another_machine_is_refused_unless_allowed() {
+        let settings = RedisSettings::new(SecretString::from("redis://:hunter2@redis.example.com:6379"));
+        let err = settings.connect().await.unwrap_err();
+        assert!(matches!(&err, RedisError::Setting { setting: "DUAL_AUTH_REDIS_URL", reason } if reason.contains("rediss://")), "{err}");
+        assert!(!err.to_string().contains("hunter2"));
+        // Allowed: the check passes and the client is built (the connection then fails or not).
+        let allowed = RedisSettings { allow_plaintext: true, connection_timeout: Duration::from_millis(1), ..settings };
+        assert!(!matches!(allowed.connect().await, Err(RedisError::Setting { .. })));
+    }
+
+    #[test]
+    fn the_token_encryption_key_is_wiped_on_drop() {
+        fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+        wiped_on_drop::<TokenEncryptionKey>();
+    }
+
+    #[test]
+    fn a_ca_bundle_adds_to_the_system_roots() {
+        let extra = b"-----BEGIN CERTIFICATE-----\nTUlJ\n-----END CERTIFICATE-----\n";
+        let system = rustls_native_certs::load_native_certs().certs.len();
+        let combined = String::from_utf8(system_roots_and(extra)).unwrap();
+        assert!(combined.ends_with(std::str::from_utf8(extra).unwrap()));
+        assert_eq!(combined.matches("-----BEGIN CERTIFICATE-----").count(), system + 1);
     }
 }

@@ -84,7 +84,9 @@ pub trait SharedTokenStore: Send + Sync + std::fmt::Debug {
     /// When the store cannot answer.
     async fn load(&self, key: &CacheKey) -> Result<Option<TokenResponse>, dual_auth_core::BoxError>;
 
-    /// Stores `token` under `key` until `keep_until` (before the token expires).
+    /// Stores `token` under `key` until `keep_until` (before the token expires). Only the
+    /// access token and its facts are stored, never an act assertion source: a loaded token
+    /// goes through [`IamAdapter::restore_cached`].
     ///
     /// # Errors
     /// When the store cannot take it.
@@ -221,6 +223,10 @@ impl IamAdapter for CachingAdapter {
         self.inner.cache_scope()
     }
 
+    fn restore_cached(&self, token: TokenResponse, request: &TokenRequest) -> TokenResponse {
+        self.inner.restore_cached(token, request)
+    }
+
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
         if !self.settings.enabled {
             return self.inner.request_token(request).await;
@@ -239,7 +245,9 @@ impl IamAdapter for CachingAdapter {
         if let Some(shared) = &self.shared {
             match shared.load(&key).await {
                 Ok(Some(token)) => {
-                    // Another replica's token, if it is not yet due for refresh here.
+                    // Another replica's token, if it is not yet due for refresh here; the
+                    // store holds the access token only, the adapter re-attaches the rest.
+                    let token = self.inner.restore_cached(token, request);
                     if let Some(entry) = self.cacheable(&token) {
                         *guard = Some(entry);
                         return Ok(token);

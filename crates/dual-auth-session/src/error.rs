@@ -27,9 +27,16 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// Whether an act JWT was refused (answer 401 to the caller).
+    /// Whether an act JWT was refused (answer 401 to the caller). A replay store that is
+    /// full or down refuses nothing: see [`SessionError::is_temporary`].
     pub fn is_act_jwt_rejected(&self) -> bool {
-        matches!(self, Self::ActJwt(_))
+        matches!(self, Self::ActJwt(e) if !e.is_temporary())
+    }
+
+    /// Whether the act JWT could not be checked right now (its replay store is full or
+    /// unreachable): answer 503 with `Retry-After`, so the caller backs off and retries.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Self::ActJwt(e) if e.is_temporary())
     }
 
     /// Whether the identity provider failed (answer 502/503, or retry later).

@@ -29,7 +29,7 @@ pub enum VerifyError {
         max: usize,
     },
     /// Not a compact JWS with JSON header and claims.
-    #[error("malformed token: {reason}")]
+    #[error("malformed token: {}", dual_auth_core::escape_untrusted(reason, false))]
     Malformed {
         /// What is wrong.
         reason: String,
@@ -145,7 +145,7 @@ pub enum VerifyError {
         missing: Vec<String>,
     },
     /// The token does not name an agent and a human in the configured layout.
-    #[error("no dual subject in the {layout} layout: {reason}")]
+    #[error("no dual subject in the {layout} layout: {}", dual_auth_core::escape_untrusted(reason, false))]
     InvalidDelegation {
         /// The layout the issuer is configured with.
         layout: &'static str,
@@ -162,7 +162,7 @@ pub enum VerifyError {
     #[error("act assertion refused: {0}")]
     ActAssertion(#[source] ActJwtError),
     /// The act assertion names another agent than the token.
-    #[error("the act assertion is for agent {assertion_agent}, the token for agent {token_agent}: they must match")]
+    #[error("the act assertion is for agent {assertion_agent}, the token for agent {token_agent:?}: they must match")]
     AgentMismatch {
         /// The agent the token names (`azp` or `appid`).
         token_agent: String,
@@ -170,7 +170,7 @@ pub enum VerifyError {
         assertion_agent: String,
     },
     /// The issuer's keys could not be fetched and none are cached (or the cache is too old).
-    #[error("keys of issuer {issuer} unavailable: {reason}")]
+    #[error("keys of issuer {issuer} unavailable: {}", dual_auth_core::escape_untrusted(reason, false))]
     KeysUnavailable {
         /// The issuer.
         issuer: String,
@@ -215,10 +215,10 @@ impl BearerError {
 
 impl VerifyError {
     /// The HTTP status an API answers with: 400, 401, 403, 500 (a setting) or 503 (keys
-    /// unavailable).
+    /// or the replay store unavailable).
     pub fn status(&self) -> http::StatusCode {
         match self.bearer_error() {
-            _ if matches!(self, Self::KeysUnavailable { .. }) => http::StatusCode::SERVICE_UNAVAILABLE,
+            _ if self.is_temporary() => http::StatusCode::SERVICE_UNAVAILABLE,
             _ if matches!(self, Self::Configuration { .. }) => http::StatusCode::INTERNAL_SERVER_ERROR,
             BearerError::InvalidRequest => http::StatusCode::BAD_REQUEST,
             BearerError::InsufficientScope => http::StatusCode::FORBIDDEN,
@@ -261,6 +261,7 @@ impl VerifyError {
             Self::MissingActAssertion { .. } => "An X-Act-Assertion header is required with this token",
             Self::ActAssertion(ActJwtError::Replayed) => "The act assertion was already used",
             Self::ActAssertion(ActJwtError::Expired { .. }) => "The act assertion expired",
+            Self::ActAssertion(ActJwtError::ReplayCheckFailed(_)) => "The act assertion cannot be checked right now",
             Self::ActAssertion(_) => "The act assertion is invalid",
             Self::AgentMismatch { .. } => "The act assertion was made for another agent",
             Self::KeysUnavailable { .. } => "The token cannot be checked right now",
@@ -291,17 +292,18 @@ impl VerifyError {
         self.bearer_error() == BearerError::InsufficientScope
     }
 
-    /// Whether the refusal is the verifier's condition, not the token's (keys unavailable):
-    /// the same token may pass later.
+    /// Whether the refusal is the verifier's condition, not the token's (keys unavailable,
+    /// or the act assertion's replay store full or down): the same token may pass later, so
+    /// the client should back off (503 with `Retry-After`) rather than refresh it.
     pub fn is_temporary(&self) -> bool {
-        matches!(self, Self::KeysUnavailable { .. })
+        matches!(self, Self::KeysUnavailable { .. } | Self::ActAssertion(ActJwtError::ReplayCheckFailed(_)))
     }
 
     /// Builds the `WWW-Authenticate` value (RFC 6750 §3): `Bearer` with `realm` when set,
     /// `error`, `error_description` and `scope` as they apply. `None` for errors that are
     /// not the client's (503, 500).
     pub fn www_authenticate(&self, realm: Option<&str>) -> Option<String> {
-        if matches!(self, Self::KeysUnavailable { .. } | Self::Configuration { .. }) {
+        if self.is_temporary() || matches!(self, Self::Configuration { .. }) {
             return None;
         }
         let mut params = Vec::new();

@@ -106,8 +106,20 @@ impl JwksCachePolicy {
         if self.max_document_bytes < 64 {
             return bad("max_document_bytes must be at least 64");
         }
+        if [self.max_ttl, self.max_stale, self.failure_backoff].iter().any(|d| *d > MAX_CACHE_DURATION) {
+            return bad("max_ttl, max_stale and failure_backoff must each be at most 7 days");
+        }
         Ok(())
     }
+}
+
+/// The longest any JWKS cache duration may be set to: a server's `max-age` is clamped to
+/// `max_ttl`, so this also bounds what a key server can make us compute.
+pub const MAX_CACHE_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `now + duration`, or `now` (stale at once) past the clock's range.
+fn later(now: SystemTime, duration: Duration) -> SystemTime {
+    now.checked_add(duration).unwrap_or(now)
 }
 
 /// The keys of one fetch.
@@ -251,8 +263,9 @@ impl IssuerKeys {
         match result {
             Ok((keys, ttl)) => {
                 tracing::info!(event = "jwks_refreshed", issuer = %self.issuer, keys = keys.len(), ttl_seconds = ttl.as_secs(), forced, "issuer keys fetched");
-                let fresh_until = now + ttl;
-                let snapshot = Arc::new(Snapshot { keys, fetched_at: now, fresh_until, usable_until: fresh_until + self.policy.max_stale });
+                let fresh_until = later(now, ttl);
+                let snapshot =
+                    Arc::new(Snapshot { keys, fetched_at: now, fresh_until, usable_until: later(fresh_until, self.policy.max_stale) });
                 state.snapshot = Some(Arc::clone(&snapshot));
                 state.last_failure = None;
                 Ok(snapshot)
@@ -261,7 +274,7 @@ impl IssuerKeys {
                 Some(snapshot) if now < snapshot.usable_until => {
                     tracing::warn!(event = "jwks_refresh_failed", issuer = %self.issuer, reason = %reason, "issuer keys could not be refreshed: serving the last good keys");
                     // Try again after the backoff, not on every request.
-                    let retry_at = (now + self.policy.failure_backoff).min(snapshot.usable_until);
+                    let retry_at = later(now, self.policy.failure_backoff).min(snapshot.usable_until);
                     let held = Arc::new(Snapshot {
                         keys: snapshot.keys.clone(),
                         fetched_at: snapshot.fetched_at,
@@ -421,6 +434,17 @@ impl CacheControl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_durations_are_bounded_and_time_arithmetic_never_panics() {
+        let policy = JwksCachePolicy { max_ttl: Duration::MAX, ..JwksCachePolicy::default() };
+        assert!(matches!(policy.check(), Err(VerifyError::Configuration { .. })));
+        let policy = JwksCachePolicy { max_stale: MAX_CACHE_DURATION + Duration::from_secs(1), ..JwksCachePolicy::default() };
+        assert!(matches!(policy.check(), Err(VerifyError::Configuration { .. })));
+        assert!(JwksCachePolicy::default().check().is_ok());
+        let end = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(i64::MAX).unwrap() - 1);
+        assert_eq!(later(end, Duration::from_secs(3600)), end, "past the clock's range: stale at once");
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> reqwest::header::HeaderMap {
         let mut map = reqwest::header::HeaderMap::new();

@@ -14,7 +14,7 @@ use crate::verifier::Verifier;
 /// Verifies each request's `Authorization: Bearer` token (and `X-Act-Assertion` for Entra
 /// ID). A verified request reaches the inner service with its [`crate::DualSubject`] in
 /// the request extensions; any other is answered here: 400, 401 or 403 with an RFC 6750
-/// `WWW-Authenticate` header, or 503 when the issuer's keys are unavailable. The body is
+/// `WWW-Authenticate` header, or 503 with `Retry-After` when the issuer's keys or the replay store are unavailable. The body is
 /// a small JSON object with a fixed description; the token is never echoed.
 ///
 /// ```no_run

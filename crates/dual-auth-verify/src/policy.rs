@@ -44,7 +44,7 @@ impl std::str::FromStr for Layout {
             "act-assertion" | "entraid" => Ok(Self::ActAssertion),
             other => Err(crate::VerifyError::Configuration {
                 setting: "layout",
-                reason: format!("\"{other}\" is not a layout: use dual-auth, rfc8693 or act-assertion"),
+                reason: format!("{other:?} is not a layout: use dual-auth, rfc8693 or act-assertion"),
             }),
         }
     }
@@ -72,6 +72,8 @@ impl fmt::Debug for KeysSetting {
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
 /// The default longest `exp - iat` accepted for access tokens (Auth0's longest default).
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// The largest `max_lifetime` an issuer may be given: 30 days (Auth0's longest).
+pub const MAX_LIFETIME_LIMIT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// What one trusted issuer's tokens must satisfy.
 ///
@@ -157,7 +159,7 @@ impl IssuerPolicy {
         self
     }
 
-    /// The longest `exp - iat` accepted (default 24 h).
+    /// The longest `exp - iat` accepted (default 24 h, at most [`MAX_LIFETIME_LIMIT`]).
     pub fn max_lifetime(mut self, max_lifetime: Duration) -> Self {
         self.max_lifetime = max_lifetime;
         self

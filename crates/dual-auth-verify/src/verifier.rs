@@ -184,8 +184,8 @@ fn check_policy(policy: &IssuerPolicy) -> Result<(), VerifyError> {
     if policy.leeway > MAX_LEEWAY {
         return bad("leeway", "at most 300 s");
     }
-    if policy.max_lifetime < Duration::from_secs(1) {
-        return bad("max_lifetime", "at least 1 s");
+    if policy.max_lifetime < Duration::from_secs(1) || policy.max_lifetime > crate::policy::MAX_LIFETIME_LIMIT {
+        return bad("max_lifetime", "between 1 s and 30 days");
     }
     if policy.roles_claim.iter().any(|name| name.is_empty()) {
         return bad("roles_claim", "a claim name, or names joined by dots, such as realm_access.roles");
@@ -357,6 +357,7 @@ impl Verifier {
         let first = keys.next().ok_or_else(|| VerifyError::ActAssertion(ActJwtError::UnknownKeyId { kid: String::new() }))?;
         let policy = &checker.policy;
         let mut builder = ActJwtVerifier::builder(first, policy.audience.clone())
+            .for_act_assertions()
             .leeway(policy.leeway)
             .replay_guard(Arc::clone(&policy.replay_guard))
             .clock(Arc::clone(&self.inner.clock));
@@ -399,7 +400,7 @@ impl<'a> SafeHeader<'a> {
         let text = |name: &'static str| match header.get(name) {
             None => Ok(None),
             Some(Value::String(value)) => Ok(Some(value.as_str())),
-            Some(_) => Err(VerifyError::Malformed { reason: format!("header \"{name}\" is not a string") }),
+            Some(_) => Err(VerifyError::Malformed { reason: format!("header {name:?} is not a string") }),
         };
         let alg = text("alg")?.ok_or_else(|| VerifyError::Malformed { reason: "header has no \"alg\"".into() })?;
         if alg.eq_ignore_ascii_case("none") {
@@ -480,7 +481,10 @@ fn check_times(claims: &Map<String, Value>, policy: &IssuerPolicy, now: SystemTi
     if lifetime > max {
         return Err(VerifyError::LifetimeTooLong { lifetime_secs: lifetime, max_secs: max });
     }
-    Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(exp))
+    // Bounded by now + max above; checked all the same, as exp comes from the token.
+    SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_secs(exp))
+        .ok_or_else(|| VerifyError::InvalidClaim { claim: "exp", reason: "lies beyond the clock's range".into() })
 }
 
 /// `aud` is a string or an array of strings (RFC 7519); one must equal a configured
@@ -665,4 +669,33 @@ pub(crate) fn bearer_and_assertion(headers: &http::HeaderMap) -> Result<(&str, O
         (Some(value), None) => Some(value.to_str().map_err(|_| bad("The X-Act-Assertion header is not ASCII"))?.trim()),
     };
     Ok((token, assertion))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_exp_never_panics_even_with_an_unchecked_max_lifetime() {
+        // A policy as if built with no cap on max_lifetime: the time arithmetic stays checked.
+        let policy = IssuerPolicy::new("https://idp.example.com", "https://api.example.com").max_lifetime(Duration::MAX);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut claims = Map::new();
+        claims.insert("exp".into(), Value::from(u64::MAX));
+        let err = check_times(&claims, &policy, now).unwrap_err();
+        assert!(matches!(&err, VerifyError::InvalidClaim { claim: "exp", .. }), "{err}");
+        claims.insert("iat".into(), Value::from(1_700_000_000_u64));
+        let err = check_times(&claims, &policy, now).unwrap_err();
+        assert!(matches!(&err, VerifyError::InvalidClaim { claim: "exp", .. }), "{err}");
+    }
+
+    #[test]
+    fn max_lifetime_is_capped_at_thirty_days() {
+        let policy = |max| IssuerPolicy::new("https://idp.example.com", "https://api.example.com").max_lifetime(max);
+        let err = Verifier::builder().issuer(policy(Duration::MAX)).build().unwrap_err();
+        assert!(matches!(&err, VerifyError::Configuration { setting: "max_lifetime", .. }), "{err}");
+        let err = Verifier::builder().issuer(policy(crate::MAX_LIFETIME_LIMIT + Duration::from_secs(1))).build().unwrap_err();
+        assert!(matches!(&err, VerifyError::Configuration { setting: "max_lifetime", .. }), "{err}");
+        assert!(Verifier::builder().issuer(policy(crate::MAX_LIFETIME_LIMIT)).build().is_ok());
+    }
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use common::{API, Issuer, KID, Key, b64, hmac_sha256};
 use dual_auth_core::secrecy::ExposeSecret;
 use dual_auth_core::{
-    Act, ActJwtError, AssertionClaims, InMemoryReplayGuard, ManualClock, SigningKey, VerifyingKey, sign_assertion_with_key,
+    Act, ActJwtError, AssertionClaims, InMemoryReplayGuard, ManualClock, SigningKey, VerifyingKey, sign_act_assertion_with_key,
+    sign_assertion_with_key,
 };
 use dual_auth_verify::{ActAssertionPolicy, Actor, IssuerPolicy, Layout, Verifier, VerifyError};
 use serde_json::{Value, json};
@@ -261,16 +262,20 @@ fn entra_pair(issuer: &Issuer, app_key: &SigningKey, agent: &str, assertion_agen
         c["roles"] = json!(["Reports.Read"]);
     });
     let human = human();
-    let claims = AssertionClaims {
+    let assertion = sign_act_assertion_with_key(app_key, &entra_claims(&human, assertion_agent), dual_auth_core::Clock::now(&issuer.clock));
+    (token, assertion.unwrap().expose_secret().to_owned())
+}
+
+/// The application's act assertion claims for `human`, made for `agent`.
+fn entra_claims<'a>(human: &'a Act, agent: Option<&'a str>) -> AssertionClaims<'a> {
+    AssertionClaims {
         issuer: APP_ID,
         audience: ENTRA_API,
         lifetime: Duration::from_secs(300),
-        act: Some(&human),
-        authorized_party: assertion_agent,
+        act: Some(human),
+        authorized_party: agent,
         not_before: false,
-    };
-    let assertion = sign_assertion_with_key(app_key, &claims, dual_auth_core::Clock::now(&issuer.clock)).unwrap();
-    (token, assertion.expose_secret().to_owned())
+    }
 }
 
 #[tokio::test]
@@ -316,6 +321,14 @@ async fn entra_id_tokens_are_bound_to_their_act_assertion() {
     let (_, forged) = entra_pair(&issuer, &stranger, "agent-007", Some("agent-007"));
     let err = verifier.verify(&token, Some(&forged)).await.unwrap_err();
     assert!(matches!(err, VerifyError::ActAssertion(ActJwtError::SignatureInvalid)), "{err}");
+
+    // A JWT of another purpose (typ JWT, as act JWTs and upstream's assertions), signed by
+    // the application's key with every claim right: not an act assertion.
+    let human = human();
+    let act_jwt =
+        sign_assertion_with_key(&app_key, &entra_claims(&human, Some("agent-007")), dual_auth_core::Clock::now(&issuer.clock)).unwrap();
+    let err = verifier.verify(&token, Some(act_jwt.expose_secret())).await.unwrap_err();
+    assert!(matches!(&err, VerifyError::ActAssertion(ActJwtError::UnsupportedHeader { name, .. }) if name == "typ"), "{err}");
 
     // An expired assertion: the clock moves past its 300 s (the token lives 600 s).
     let (token, assertion) = entra_pair(&issuer, &app_key, "agent-007", Some("agent-007"));
@@ -378,4 +391,76 @@ async fn entra_act_assertion_keys_can_come_from_the_applications_jwks() {
     let (token, assertion) = entra_pair(&issuer, &unknown, "agent-007", Some("agent-007"));
     let err = verifier.verify(&token, Some(&assertion)).await.unwrap_err();
     assert!(matches!(&err, VerifyError::ActAssertion(ActJwtError::UnknownKeyId { kid }) if kid == "app-key-9"), "{err}");
+}
+
+/// A replay store that cannot answer, as Redis when it is down.
+#[derive(Debug)]
+struct DownStore;
+
+#[async_trait::async_trait]
+impl dual_auth_core::ReplayGuard for DownStore {
+    async fn check_and_record(&self, _: &str, _: std::time::SystemTime) -> Result<(), dual_auth_core::ReplayError> {
+        Err(dual_auth_core::ReplayError::Unavailable { reason: "Redis: connection failed".into(), source: None })
+    }
+}
+
+#[tokio::test]
+async fn a_replay_store_that_fails_or_one_agent_filling_it_is_503_for_that_agent_only() {
+    let issuer = Issuer::start().await;
+    let app_key = SigningKey::from_pem(Key::other("app").pem).unwrap();
+    let verifier_with = |guard: Arc<dyn dual_auth_core::ReplayGuard>| {
+        let assertion_policy = ActAssertionPolicy::with_key(app_key.verifying_key(), ENTRA_API).app_id(APP_ID).replay_guard(guard);
+        issuer.verifier(IssuerPolicy::new(issuer.issuer(), ENTRA_API).jwks_url(issuer.server.url("/jwks")).act_assertion(assertion_policy))
+    };
+
+    // Store down: the client is told to back off, not that its token is invalid.
+    let verifier = verifier_with(Arc::new(DownStore));
+    let (token, assertion) = entra_pair(&issuer, &app_key, "agent-007", Some("agent-007"));
+    let err = verifier.verify(&token, Some(&assertion)).await.unwrap_err();
+    assert!(matches!(&err, VerifyError::ActAssertion(ActJwtError::ReplayCheckFailed(_))), "{err}");
+    assert_eq!((err.status().as_u16(), err.is_temporary(), err.www_authenticate(None)), (503, true, None));
+    assert_eq!(err.public_description(), "The act assertion cannot be checked right now");
+
+    // A store with room for two per agent: a third from one agent is 503, others pass.
+    let verifier = verifier_with(Arc::new(InMemoryReplayGuard::with_clock(2, Arc::new(issuer.clock.clone()))));
+    for _ in 0..2 {
+        let (token, assertion) = entra_pair(&issuer, &app_key, "agent-noisy", Some("agent-noisy"));
+        verifier.verify(&token, Some(&assertion)).await.unwrap();
+    }
+    let (token, assertion) = entra_pair(&issuer, &app_key, "agent-noisy", Some("agent-noisy"));
+    let err = verifier.verify(&token, Some(&assertion)).await.unwrap_err();
+    assert!(matches!(&err, VerifyError::ActAssertion(ActJwtError::ReplayCheckFailed(_))), "{err}");
+    assert_eq!(err.status().as_u16(), 503);
+    let (token, assertion) = entra_pair(&issuer, &app_key, "agent-007", Some("agent-007"));
+    assert_eq!(verifier.verify(&token, Some(&assertion)).await.unwrap().human, human());
+}
+
+#[tokio::test]
+async fn agent_names_from_tokens_are_escaped_in_messages() {
+    let issuer = Issuer::start().await;
+    let app_key = SigningKey::from_pem(Key::other("app").pem).unwrap();
+    let assertion_policy = ActAssertionPolicy::with_key(app_key.verifying_key(), ENTRA_API).app_id(APP_ID);
+    let verifier =
+        issuer.verifier(IssuerPolicy::new(issuer.issuer(), ENTRA_API).jwks_url(issuer.server.url("/jwks")).act_assertion(assertion_policy));
+    let (token, assertion) = entra_pair(&issuer, &app_key, "agent\nINFO forged\u{1b}[2J", Some("agent\u{9b}evil"));
+    let err = verifier.verify(&token, Some(&assertion)).await.unwrap_err();
+    assert!(matches!(&err, VerifyError::AgentMismatch { .. }), "{err}");
+    let text = err.to_string();
+    assert!(!text.chars().any(char::is_control), "{text:?}");
+    assert!(text.contains(r#""agent\nINFO forged\u{1b}[2J""#) && text.contains(r#""agent\u{9b}evil""#), "{text}");
+}
+
+#[tokio::test]
+async fn kid_less_act_assertions_are_tried_against_every_application_key() {
+    // The application rotates its key without kids: assertions from either key pass.
+    let issuer = Issuer::start().await;
+    let old = SigningKey::from_pem(Key::other("old").pem).unwrap();
+    let new = SigningKey::from_pem(Key::main().pem).unwrap();
+    let assertion_policy = ActAssertionPolicy::with_key(old.verifying_key(), ENTRA_API).add_key(new.verifying_key()).app_id(APP_ID);
+    let verifier =
+        issuer.verifier(IssuerPolicy::new(issuer.issuer(), ENTRA_API).jwks_url(issuer.server.url("/jwks")).act_assertion(assertion_policy));
+    for key in [&old, &new] {
+        let (token, assertion) = entra_pair(&issuer, key, "agent-007", Some("agent-007"));
+        assert_eq!(verifier.verify(&token, Some(&assertion)).await.unwrap().human, human());
+    }
 }

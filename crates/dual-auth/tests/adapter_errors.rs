@@ -240,3 +240,45 @@ async fn every_vendor_refuses_to_sign_for_another_agent() {
         assert!(server.requests().is_empty(), "{vendor}: nothing sent");
     }
 }
+
+#[tokio::test]
+async fn absurd_lifetimes_are_refused_as_their_own_error_and_a_day_is_accepted() {
+    let cases = [
+        r#"{"access_token":"t","expires_in":18446744073709551615}"#,
+        r#"{"access_token":"t","expires_in":"18446744073709551615"}"#,
+        r#"{"access_token":"t","expires_in":100000000000}"#,
+        r#"{"access_token":"t","expires_in":86401}"#,
+    ];
+    for body in cases {
+        each_vendor(&[CannedResponse::json(200, body)], fast_retries(), |vendor, outcome, server| {
+            let err = outcome.unwrap_err();
+            assert!(matches!(&err, IamError::LifetimeTooLong { max_secs: 86_400, .. }), "{vendor} {body}: {err:?}");
+            assert_eq!(server.requests().len(), 1, "{vendor}: not retried");
+        })
+        .await;
+    }
+    each_vendor(&[CannedResponse::json(200, r#"{"access_token":"t","expires_in":86400}"#)], fast_retries(), |vendor, outcome, _| {
+        assert_eq!(outcome.unwrap().expires_in(), Duration::from_secs(86_400), "{vendor}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn identity_provider_error_bodies_are_cut_and_escaped() {
+    let body = serde_json::json!({
+        "error": format!("invalid_client\nINFO forged\u{1b}[31m{}", "e".repeat(200)),
+        "error_description": format!("line one\r\nWARN forged\u{9b}{}", "d".repeat(100 * 1024)),
+    })
+    .to_string();
+    each_vendor(&[CannedResponse::json(400, &body)], fast_retries(), |vendor, outcome, _| {
+        let err = outcome.unwrap_err();
+        let IamError::OAuth { error, description: Some(description), .. } = &err else { panic!("{vendor}: {err:?}") };
+        assert!(error.starts_with(r"invalid_client\u000aINFO forged\u001b[31m") && error.ends_with('…'), "{vendor}: {error}");
+        assert_eq!(error.chars().count(), dual_auth::MAX_OAUTH_ERROR_CHARS + 1 + 5 * 2, "{vendor}: 64 characters, escaped, then …");
+        assert!(description.starts_with(r"line one\u000d\u000aWARN forged\u009b") && description.ends_with('…'), "{vendor}");
+        assert!(description.len() < 300, "{vendor}: {} bytes kept of 100 KiB", description.len());
+        let text = err.to_string();
+        assert!(!text.chars().any(char::is_control), "{vendor}: {text:?}");
+    })
+    .await;
+}

@@ -158,6 +158,28 @@ async fn dotenv_fills_in_but_never_overrides() {
 }
 
 #[tokio::test]
+async fn an_untrusted_dotenv_cannot_say_where_credentials_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".env");
+    for (key, value) in [
+        ("DUAL_AUTH_TEST_ONLY_TOKEN_URL", "https://attacker.example/token"),
+        ("DUAL_AUTH_CA_BUNDLE", "/tmp/attacker-ca.pem"),
+        ("DUAL_AUTH_SECRETS_BACKEND", "vault"),
+        ("DUAL_AUTH_TEST_ONLY_VAULT_ADDR", "https://attacker.example"),
+        ("DUAL_AUTH_TEST_ONLY_ENDPOINT", "https://attacker.example"),
+    ] {
+        std::fs::write(&path, format!("AGENT_CLIENT_ID=finance-agent\n{key}={value}\n")).unwrap();
+        let err = EnvSource::with_dotenv(&path).unwrap_err();
+        assert!(matches!(&err, ConfigError::NotFromDotenv { key: k, .. } if k == key), "{key}: {err:?}");
+        assert!(err.to_string().contains("DUAL_AUTH_DOTENV=trusted"), "{err}");
+        let trusted = EnvSource::with_trusted_dotenv(&path).unwrap();
+        assert_eq!(trusted.get(key).as_deref(), Some(value), "a trusted .env may set {key}");
+    }
+    std::fs::write(&path, "AGENT_CLIENT_ID=finance-agent\nAPI_SCOPE=api://finance/.default\n").unwrap();
+    assert_eq!(EnvSource::with_dotenv(&path).unwrap().get("AGENT_CLIENT_ID").as_deref(), Some("finance-agent"));
+}
+
+#[tokio::test]
 async fn backends_not_compiled_in_say_which_feature_adds_them() {
     let mut pairs = base(Vendor::Okta);
     pairs.push(("DUAL_AUTH_SECRETS_BACKEND".into(), "hashicorp".into()));

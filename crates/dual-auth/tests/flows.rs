@@ -123,7 +123,7 @@ async fn out_of_session_flow_with_entra_id_and_a_bound_act_assertion() {
     let (verified_act, token) =
         agent.verify_and_request_token(act_jwt.expose_secret(), AGENT, ["api://finance-api/.default"]).await.unwrap();
     assert_eq!(verified_act, act);
-    assert!(token.act_assertion().is_some());
+    assert!(token.has_act_assertion());
     let response =
         api_client(&ca).call_api(&token, ApiRequest::post(api.url("/finance/transactions")).json(json!({"amount": 1}))).await.unwrap();
     assert_eq!(response.status(), 200, "{}", response.text());
@@ -153,10 +153,19 @@ async fn an_identity_provider_failure_never_looks_like_a_refused_jwt() {
         ClientAuthentication::client_secret_jwt(&SecretString::from(SECRET)).unwrap(),
     );
     let adapter = build_adapter(VendorConfig::Keycloak(config), options(&ca), TokenCacheSettings::default()).unwrap();
-    let verifier = ActJwtVerifier::builder(VerifyingKey::from_pem(app_public_pem()).unwrap(), AGENT_ENDPOINT).build().unwrap();
-    let agent = OutOfSessionTokenRequest::new(adapter, verifier);
+    let verifier = || ActJwtVerifier::builder(VerifyingKey::from_pem(app_public_pem()).unwrap(), AGENT_ENDPOINT);
+
+    // A replay store that cannot answer: neither a refused JWT nor the identity provider's
+    // failure, and no token is asked for.
+    let unchecked =
+        OutOfSessionTokenRequest::new(adapter.clone(), verifier().replay_guard(std::sync::Arc::new(DownStore)).build().unwrap());
+    let err = unchecked.verify_and_request_token(act_jwt.expose_secret(), AGENT, ["finance.read"]).await.unwrap_err();
+    assert!(err.is_temporary() && !err.is_act_jwt_rejected() && !err.is_identity_provider_failure(), "{err}");
+    assert!(idp.requests().is_empty());
+
+    let agent = OutOfSessionTokenRequest::new(adapter, verifier().build().unwrap());
     let err = agent.verify_and_request_token(act_jwt.expose_secret(), AGENT, ["finance.read"]).await.unwrap_err();
-    assert!(err.is_identity_provider_failure() && !err.is_act_jwt_rejected(), "{err}");
+    assert!(err.is_identity_provider_failure() && !err.is_act_jwt_rejected() && !err.is_temporary(), "{err}");
 
     let err = agent.verify_and_request_token("not-a-jwt", AGENT, ["finance.read"]).await.unwrap_err();
     assert!(err.is_act_jwt_rejected(), "{err}");
@@ -170,5 +179,16 @@ async fn an_identity_provider_failure_never_looks_like_a_refused_jwt() {
 fn every_default_vendor_is_compiled_in() {
     for vendor in Vendor::ALL {
         assert!(dual_auth::ensure_vendor_compiled(vendor).is_ok(), "{vendor}");
+    }
+}
+
+/// A replay store that cannot answer.
+#[derive(Debug)]
+struct DownStore;
+
+#[async_trait::async_trait]
+impl dual_auth::ReplayGuard for DownStore {
+    async fn check_and_record(&self, _: &str, _: std::time::SystemTime) -> Result<(), dual_auth::ReplayError> {
+        Err(dual_auth::ReplayError::Unavailable { reason: "Redis: connection failed".into(), source: None })
     }
 }

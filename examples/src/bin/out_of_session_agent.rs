@@ -45,6 +45,8 @@ async fn invoke(State(agent): State<Arc<Agent>>, body: Option<Json<Value>>) -> (
         Err(e) if e.is_act_jwt_rejected() => {
             return (StatusCode::UNAUTHORIZED, Json(json!({"error": format!("JWT verification failed: {e}")})));
         }
+        // The replay store, not the JWT, failed: the caller should back off and retry.
+        Err(e) if e.is_temporary() => return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": e.to_string()}))),
         Err(e) => return (StatusCode::BAD_GATEWAY, Json(json!({"error": e.to_string()}))),
     };
     let url = format!("{}/finance/report", agent.setup.api_url.trim_end_matches('/'));

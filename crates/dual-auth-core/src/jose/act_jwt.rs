@@ -156,7 +156,15 @@ impl ActJwtSigner {
         }
         let iat = unix_seconds(self.clock.now());
         let jti = new_jti()?;
-        let claims = ActJwtClaims { iss: &self.issuer, sub: &self.subject, aud: agent_endpoint, exp: iat + ttl_secs, iat, jti: &jti, act };
+        let claims = ActJwtClaims {
+            iss: &self.issuer,
+            sub: &self.subject,
+            aud: agent_endpoint,
+            exp: iat.saturating_add(ttl_secs),
+            iat,
+            jti: &jti,
+            act,
+        };
         let token = self.key.sign_jwt(&claims)?;
         tracing::info!(event = "act_prepared_out_of_session", human_id = %act.log_id(), ttl_seconds = ttl_secs, jti = %jti, "act JWT signed");
         Ok(SecretString::from(token))
@@ -180,7 +188,7 @@ impl fmt::Debug for ActJwtSigner {
 /// [`ActJwtError::InvalidAgentEndpoint`] saying what is wrong.
 pub fn check_agent_endpoint(endpoint: &str) -> Result<(), ActJwtError> {
     let bad = |reason: String| ActJwtError::InvalidAgentEndpoint { reason };
-    let url = url::Url::parse(endpoint).map_err(|e| bad(format!("\"{endpoint}\" is not an absolute URL ({e})")))?;
+    let url = url::Url::parse(endpoint).map_err(|e| bad(format!("{endpoint:?} is not an absolute URL ({e})")))?;
     if url.scheme() != "https" {
         return Err(bad(format!("scheme is \"{}\", expected \"https\"", url.scheme())));
     }
@@ -265,6 +273,9 @@ pub struct ActJwtVerifier {
     max_token_bytes: usize,
     replay_guard: Arc<dyn ReplayGuard>,
     clock: Arc<dyn Clock>,
+    /// Whether the tokens are Entra ID act assertions (`typ` [`crate::ACT_ASSERTION_TYPE`]
+    /// required) rather than act JWTs (`typ` `JWT` or none).
+    act_assertions: bool,
 }
 
 impl fmt::Debug for ActJwtVerifier {
@@ -277,6 +288,7 @@ impl fmt::Debug for ActJwtVerifier {
             .field("max_lifetime", &self.max_lifetime)
             .field("max_token_bytes", &self.max_token_bytes)
             .field("replay_guard", &self.replay_guard)
+            .field("act_assertions", &self.act_assertions)
             .finish_non_exhaustive()
     }
 }
@@ -305,6 +317,7 @@ impl ActJwtVerifier {
                 max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
                 replay_guard: Arc::new(InMemoryReplayGuard::default()),
                 clock: Arc::new(SystemClock),
+                act_assertions: false,
             },
         }
     }
@@ -340,8 +353,10 @@ impl ActJwtVerifier {
         {
             return Err(ActJwtError::WrongAuthorizedParty { expected: expected.to_owned(), found: verified.authorized_party });
         }
-        let record_until = verified.expires_at + self.leeway;
-        match self.replay_guard.check_and_record(&verified.jti, record_until).await {
+        // expires_at is bounded by the lifetime check; saturate all the same.
+        let record_until = verified.expires_at.checked_add(self.leeway).unwrap_or(verified.expires_at);
+        // Bounded per agent: one agent's assertions cannot fill the store for the others.
+        match self.replay_guard.check_and_record_for(verified.authorized_party.as_deref(), &verified.jti, record_until).await {
             Ok(()) => {}
             Err(ReplayError::Replayed) => {
                 tracing::warn!(event = "act_jwt_replay", jti = %verified.jti, "act JWT replay detected");
@@ -358,15 +373,20 @@ impl ActJwtVerifier {
             return Err(ActJwtError::TooLarge { size: token.len(), max: self.max_token_bytes });
         }
         let parts = compact::split(token)?;
-        let key = self.select_key(&parts.header)?;
-        if !key.verify_bytes(parts.signing_input.as_bytes(), &parts.signature) {
-            return Err(ActJwtError::SignatureInvalid);
-        }
+        // Without a kid (or with one only unnamed keys accept), every key of the algorithm
+        // is a candidate: during a rotation the token may be signed by any of them.
+        let key = self
+            .candidate_keys(&parts.header)?
+            .into_iter()
+            .find(|key| key.verify_bytes(parts.signing_input.as_bytes(), &parts.signature))
+            .ok_or(ActJwtError::SignatureInvalid)?;
         let claims = json_object(&parts.claims_bytes, "claims")?;
         self.check_claims(claims, key)
     }
 
-    fn select_key(&self, header: &Map<String, Value>) -> Result<&VerifyingKey, ActJwtError> {
+    /// The configured keys that may have signed a token with this header: those of its
+    /// `alg`, narrowed by its `kid`.
+    fn candidate_keys(&self, header: &Map<String, Value>) -> Result<Vec<&VerifyingKey>, ActJwtError> {
         let alg = match header.get("alg") {
             Some(Value::String(alg)) => alg.as_str(),
             Some(_) => {
@@ -376,11 +396,24 @@ impl ActJwtVerifier {
                 return Err(ActJwtError::Malformed { reason: "header has no \"alg\"".into() });
             }
         };
-        match header.get("typ") {
-            None => {}
-            Some(Value::String(typ)) if typ.eq_ignore_ascii_case("JWT") => {}
-            Some(_) => {
-                return Err(ActJwtError::UnsupportedHeader { name: "typ".into(), reason: "an act JWT's typ is \"JWT\"" });
+        // One purpose per typ: an Entra ID act assertion never passes for an act JWT, nor the
+        // other way round, even where one key signs both.
+        let typ = header.get("typ").and_then(Value::as_str).map(|t| t.trim().to_ascii_lowercase());
+        let typ = typ.as_deref().map(|t| t.strip_prefix("application/").unwrap_or(t));
+        match (self.act_assertions, typ) {
+            (false, None | Some("jwt")) => {}
+            (false, Some(_)) => {
+                return Err(ActJwtError::UnsupportedHeader {
+                    name: "typ".into(),
+                    reason: "an act JWT's typ is \"JWT\" (an Entra ID act assertion is not an act JWT)",
+                });
+            }
+            (true, Some(t)) if t == crate::ACT_ASSERTION_TYPE => {}
+            (true, _) => {
+                return Err(ActJwtError::UnsupportedHeader {
+                    name: "typ".into(),
+                    reason: "an act assertion's typ is \"act-assertion+jwt\" (an act JWT is not an act assertion)",
+                });
             }
         }
         if header.contains_key("crit") {
@@ -408,11 +441,13 @@ impl ActJwtVerifier {
                 return Err(ActJwtError::Malformed { reason: "header \"kid\" is not a string".into() });
             }
         };
-        candidates.iter().copied().find(|k| k.algorithm().as_str() == alg).ok_or_else(|| {
+        let same_alg: Vec<&VerifyingKey> = candidates.iter().copied().filter(|k| k.algorithm().as_str() == alg).collect();
+        if same_alg.is_empty() {
             let mut allowed: Vec<&str> = candidates.iter().map(|k| k.algorithm().as_str()).collect();
             allowed.dedup();
-            ActJwtError::AlgorithmNotAllowed { found: alg.to_owned(), allowed: allowed.join(", ") }
-        })
+            return Err(ActJwtError::AlgorithmNotAllowed { found: alg.to_owned(), allowed: allowed.join(", ") });
+        }
+        Ok(same_alg)
     }
 
     fn check_claims(&self, mut claims: Map<String, Value>, key: &VerifyingKey) -> Result<VerifiedActJwt, ActJwtError> {
@@ -442,7 +477,7 @@ impl ActJwtVerifier {
         match claims.get("aud") {
             Some(Value::String(aud)) if *aud == self.audience => {}
             Some(Value::String(aud)) => {
-                return Err(ActJwtError::InvalidAudience { expected: self.audience.clone(), found: format!("\"{aud}\"") });
+                return Err(ActJwtError::InvalidAudience { expected: self.audience.clone(), found: format!("{aud:?}") });
             }
             Some(other) => {
                 return Err(ActJwtError::InvalidAudience {
@@ -468,7 +503,7 @@ impl ActJwtVerifier {
             && issuer.as_deref() != Some(expected.as_str())
         {
             {
-                let found = issuer.as_deref().map_or_else(|| "no iss claim".to_owned(), |i| format!("\"{i}\""));
+                let found = issuer.as_deref().map_or_else(|| "no iss claim".to_owned(), |i| format!("{i:?}"));
                 return Err(ActJwtError::InvalidIssuer { expected: expected.clone(), found });
             }
         }
@@ -494,12 +529,17 @@ impl ActJwtVerifier {
             None => return Err(ActJwtError::InvalidAct(ActError::MissingSub)),
             Some(value) => Act::from_value(value).map_err(ActJwtError::InvalidAct)?,
         };
+        let at = |claim: &'static str, secs: u64| {
+            SystemTime::UNIX_EPOCH
+                .checked_add(Duration::from_secs(secs))
+                .ok_or_else(|| ActJwtError::InvalidClaim { claim, reason: "lies beyond the clock's range".into() })
+        };
         Ok(VerifiedActJwt {
             act,
             jti,
             issuer,
-            issued_at: SystemTime::UNIX_EPOCH + Duration::from_secs(iat),
-            expires_at: SystemTime::UNIX_EPOCH + Duration::from_secs(exp),
+            issued_at: at("iat", iat)?,
+            expires_at: at("exp", exp)?,
             algorithm: key.algorithm(),
             key_id: key.key_id().map(str::to_owned),
             authorized_party,
@@ -577,6 +617,13 @@ impl ActJwtVerifierBuilder {
     /// Uses another clock (for tests).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.inner.clock = clock;
+        self
+    }
+
+    /// Verifies Entra ID act assertions instead of act JWTs: `typ` must be
+    /// [`crate::ACT_ASSERTION_TYPE`] (act JWTs, `JWT`, are refused).
+    pub fn for_act_assertions(mut self) -> Self {
+        self.inner.act_assertions = true;
         self
     }
 

@@ -18,6 +18,11 @@ use crate::error::KeyError;
 /// RFC 7523's `client_assertion_type` for JWT client authentication.
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// The `typ` of an Entra ID act assertion. Act JWTs (application to agent) are `JWT`, as
+/// upstream writes them: with distinct types, neither verifier accepts the other's token,
+/// even where one key signs both.
+pub const ACT_ASSERTION_TYPE: &str = "act-assertion+jwt";
+
 /// How long client and act assertions live: 300 s, as upstream.
 pub const ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
 
@@ -127,6 +132,16 @@ pub fn sign_assertion_with_key(key: &SigningKey, claims: &AssertionClaims<'_>, n
     sign_assertion(key, claims, now)
 }
 
+/// Signs an Entra ID act assertion: as [`sign_assertion_with_key`], with `typ`
+/// [`ACT_ASSERTION_TYPE`] so that it cannot pass for an act JWT.
+///
+/// # Errors
+/// [`KeyError::Signing`].
+pub fn sign_act_assertion_with_key(key: &SigningKey, claims: &AssertionClaims<'_>, now: SystemTime) -> Result<SecretString, KeyError> {
+    let (wire, jti) = wire_claims(claims, now)?;
+    compact::sign_typed(key, ACT_ASSERTION_TYPE, &WireClaims { jti: &jti, ..wire }).map(SecretString::from)
+}
+
 /// What goes into an assertion besides the times and `jti`, which are made fresh per call.
 #[derive(Debug, Clone, Copy)]
 pub struct AssertionClaims<'a> {
@@ -161,18 +176,23 @@ struct WireClaims<'a> {
 }
 
 fn sign_assertion(signer: &dyn JwsSign, claims: &AssertionClaims<'_>, now: SystemTime) -> Result<SecretString, KeyError> {
+    let (wire, jti) = wire_claims(claims, now)?;
+    compact::sign(signer, &WireClaims { jti: &jti, ..wire }).map(SecretString::from)
+}
+
+/// The claims on the wire (with an empty `jti`, filled in by the caller) and a fresh `jti`.
+fn wire_claims<'a>(claims: &AssertionClaims<'a>, now: SystemTime) -> Result<(WireClaims<'a>, String), KeyError> {
     let iat = unix_seconds(now);
-    let jti = new_jti()?;
     let wire = WireClaims {
         iss: claims.issuer,
         sub: claims.issuer,
         aud: claims.audience,
-        exp: iat + claims.lifetime.as_secs(),
+        exp: iat.saturating_add(claims.lifetime.as_secs()),
         iat,
         nbf: claims.not_before.then_some(iat),
-        jti: &jti,
+        jti: "",
         act: claims.act,
         azp: claims.authorized_party,
     };
-    compact::sign(signer, &wire).map(SecretString::from)
+    Ok((wire, new_jti()?))
 }

@@ -83,9 +83,14 @@ impl JwsSign for SigningKey {
 
 /// Signs `claims` as a compact JWS: header `{"alg","typ":"JWT"[,"kid"][,"x5t#S256"]}`.
 pub(crate) fn sign<T: Serialize + ?Sized>(key: &dyn JwsSign, claims: &T) -> Result<String, KeyError> {
+    sign_typed(key, "JWT", claims)
+}
+
+/// Signs `claims` as a compact JWS with this `typ`.
+pub(crate) fn sign_typed<T: Serialize + ?Sized>(key: &dyn JwsSign, typ: &str, claims: &T) -> Result<String, KeyError> {
     let mut header = Map::new();
     header.insert("alg".into(), Value::String(key.alg().into()));
-    header.insert("typ".into(), Value::String("JWT".into()));
+    header.insert("typ".into(), Value::String(typ.into()));
     if let Some(kid) = key.kid() {
         header.insert("kid".into(), Value::String(kid.into()));
     }

@@ -15,6 +15,7 @@ use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
 use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
 use josekit::jwk::alg::rsa::RsaKeyPair;
 use josekit::jws::{self, JwsSigner, JwsVerifier};
+use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::KeyError;
@@ -104,9 +105,16 @@ impl SigningAlgorithm {
             Self::Rs384 => Box::new(jws::RS384.signer_from_pem(pem)?),
             Self::Rs512 => Box::new(jws::RS512.signer_from_pem(pem)?),
             // josekit's PSS PEM loader wants RSA-PSS-labelled PKCS#8; plain RSA keys go via DER.
-            Self::Ps256 => Box::new(jws::PS256.signer_from_der(RsaKeyPair::from_pem(pem)?.to_der_private_key())?),
-            Self::Ps384 => Box::new(jws::PS384.signer_from_der(RsaKeyPair::from_pem(pem)?.to_der_private_key())?),
-            Self::Ps512 => Box::new(jws::PS512.signer_from_der(RsaKeyPair::from_pem(pem)?.to_der_private_key())?),
+            // The private DER is wiped once the signer holds the key.
+            Self::Ps256 => {
+                Box::new(jws::PS256.signer_from_der(Zeroizing::new(RsaKeyPair::from_pem(pem)?.to_der_private_key()).as_slice())?)
+            }
+            Self::Ps384 => {
+                Box::new(jws::PS384.signer_from_der(Zeroizing::new(RsaKeyPair::from_pem(pem)?.to_der_private_key()).as_slice())?)
+            }
+            Self::Ps512 => {
+                Box::new(jws::PS512.signer_from_der(Zeroizing::new(RsaKeyPair::from_pem(pem)?.to_der_private_key()).as_slice())?)
+            }
             Self::Es256 => Box::new(jws::ES256.signer_from_pem(pem)?),
             Self::EdDsa => Box::new(jws::EdDSA.signer_from_pem(pem)?),
         })
@@ -189,7 +197,7 @@ pub(crate) fn parse_pem(bytes: &[u8]) -> Result<Pem, KeyError> {
     let body_and_end = &rest[label_end + 5..];
     let end_marker = format!("-----END {label}-----");
     let body_end =
-        body_and_end.find(&end_marker).ok_or_else(|| KeyError::InvalidKey { reason: format!("no matching \"{end_marker}\" line") })?;
+        body_and_end.find(&end_marker).ok_or_else(|| KeyError::InvalidKey { reason: format!("no matching {end_marker:?} line") })?;
     let body: String = body_and_end[..body_end].chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let der = STANDARD.decode(body).map_err(|_| invalid("PEM body is not valid base64"))?;
     Ok(Pem { label, der })
@@ -233,7 +241,7 @@ fn private_key_type(pem: &Pem) -> Result<KeyType, KeyError> {
         "PUBLIC KEY" | "RSA PUBLIC KEY" => {
             Err(KeyError::InvalidKey { reason: "this is a public key: signing needs the private key".into() })
         }
-        other => Err(KeyError::InvalidKey { reason: format!("PEM label \"{other}\" is not a private key") }),
+        other => Err(KeyError::InvalidKey { reason: format!("PEM label {other:?} is not a private key") }),
     }
 }
 
@@ -367,6 +375,7 @@ impl SigningKey {
             |e: josekit::JoseError| KeyError::InvalidKey { reason: format!("{} private key: {}", key_type.name(), josekit_reason(&e)) };
         let signer = algorithm.signer_from_pem(pem).map_err(invalid)?;
         let (public, jwk_members) = public_parts(key_type, pem).map_err(invalid)?;
+        check_strength(key_type, &PublicMaterial::from_spki(&public)?)?;
         let verifier = algorithm.verifier_from_der(&public).map_err(invalid)?;
         let verifying_key = VerifyingKey { algorithm, key_id: None, verifier: Arc::from(verifier) };
         Ok(Self {
@@ -399,7 +408,7 @@ impl SigningKey {
     pub fn with_certificate(mut self, certificate_pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
         let pem = parse_pem(certificate_pem.as_ref())?;
         if pem.label != "CERTIFICATE" {
-            return Err(KeyError::InvalidKey { reason: format!("expected a PEM CERTIFICATE, found \"{}\"", pem.label) });
+            return Err(KeyError::InvalidKey { reason: format!("expected a PEM CERTIFICATE, found {:?}", pem.label) });
         }
         let invalid = |reason: String| KeyError::InvalidKey { reason };
         let certificate = openssl::x509::X509::from_der(&pem.der).map_err(|_| invalid("the certificate is not valid DER".into()))?;
@@ -530,6 +539,9 @@ impl VerifyingKey {
     }
 
     fn build(pem: &Pem, key_type: KeyType, algorithm: SigningAlgorithm) -> Result<Self, KeyError> {
+        let material =
+            if pem.label == "RSA PUBLIC KEY" { PublicMaterial::from_pkcs1(&pem.der)? } else { PublicMaterial::from_spki(&pem.der)? };
+        check_strength(key_type, &material)?;
         // PKCS#1 RSA public keys reach josekit as DER; it wraps them into SPKI itself.
         let verifier = algorithm
             .verifier_from_der(&pem.der)
@@ -562,7 +574,7 @@ impl VerifyingKey {
         let text = |name: &str| match jwk.get(name) {
             None => Ok(None),
             Some(serde_json::Value::String(value)) => Ok(Some(value.as_str())),
-            Some(_) => Err(invalid(format!("JWK member \"{name}\" must be a string"))),
+            Some(_) => Err(invalid(format!("JWK member {name:?} must be a string"))),
         };
         let key_type = match (text("kty")?, text("crv")?) {
             (Some("RSA"), _) => KeyType::Rsa,
@@ -572,16 +584,17 @@ impl VerifyingKey {
             (Some(kty @ ("EC" | "OKP")), crv) => {
                 return Err(invalid(format!("JWK {kty} curve {crv:?} is not supported: use P-256 or Ed25519")));
             }
-            (Some(kty), _) => return Err(invalid(format!("JWK kty \"{kty}\" is not supported"))),
+            (Some(kty), _) => return Err(invalid(format!("JWK kty {kty:?} is not supported"))),
             (None, _) => return Err(invalid("JWK has no \"kty\"".into())),
         };
         if let Some(member) = ["d", "p", "q", "dp", "dq", "qi", "k"].into_iter().find(|m| jwk.contains_key(*m)) {
-            return Err(invalid(format!("JWK carries the private member \"{member}\": publish public keys only")));
+            return Err(invalid(format!("JWK carries the private member {member:?}: publish public keys only")));
         }
         let algorithm = match text("alg")? {
             Some(name) => pick_algorithm(key_type, Some(name.parse()?))?,
             None => key_type.default_algorithm(),
         };
+        check_strength(key_type, &PublicMaterial::from_jwk(key_type, |name| text(name))?)?;
         let parsed = josekit::jwk::Jwk::from_map(jwk.clone()).map_err(|e| invalid(format!("JWK: {}", josekit_reason(&e))))?;
         let verifier =
             algorithm.verifier_from_jwk(&parsed).map_err(|e| invalid(format!("{} JWK: {}", key_type.name(), josekit_reason(&e))))?;
@@ -624,6 +637,131 @@ impl fmt::Debug for VerifyingKey {
     }
 }
 
+/// The smallest RSA modulus accepted, in bits (counted exactly, not in bytes).
+const MIN_RSA_BITS: i32 = 2048;
+/// The smallest RSA public exponent accepted (NIST SP 800-56B): with e = 1 a "signature"
+/// needs no private key, and e = 3 invites padding attacks.
+const MIN_RSA_EXPONENT: u32 = 65_537;
+/// Ed25519 public keys of small order, as y with the sign bit cleared (libsodium's block
+/// list): any signature made for them says nothing about who signed.
+const ED25519_SMALL_ORDER_Y: [[u8; 32]; 7] = {
+    let mut list = [[0u8; 32]; 7];
+    // 0 (order 4), 1 (order 1)
+    list[1][0] = 1;
+    // The two y of the points of order 8.
+    list[2] = [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6,
+        0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+    ];
+    list[3] = [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39,
+        0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a,
+    ];
+    // p - 1 (order 2), and the non-canonical p (= 0) and p + 1 (= 1).
+    let mut i = 4;
+    while i < 7 {
+        let mut j = 1;
+        while j < 31 {
+            list[i][j] = 0xff;
+            j += 1;
+        }
+        list[i][31] = 0x7f;
+        i += 1;
+    }
+    list[4][0] = 0xec;
+    list[5][0] = 0xed;
+    list[6][0] = 0xee;
+    list
+};
+
+/// The public numbers a strength check needs.
+enum PublicMaterial {
+    Rsa { n: openssl::bn::BigNum, e: openssl::bn::BigNum },
+    Ed25519([u8; 32]),
+    Other,
+}
+
+impl PublicMaterial {
+    fn unreadable() -> KeyError {
+        KeyError::InvalidKey { reason: "the public key cannot be read".into() }
+    }
+
+    fn from_rsa(rsa: &openssl::rsa::RsaRef<openssl::pkey::Public>) -> Result<Self, KeyError> {
+        let copy = |b: &openssl::bn::BigNumRef| b.to_owned().map_err(|_| Self::unreadable());
+        Ok(Self::Rsa { n: copy(rsa.n())?, e: copy(rsa.e())? })
+    }
+
+    fn from_spki(der: &[u8]) -> Result<Self, KeyError> {
+        let key = openssl::pkey::PKey::public_key_from_der(der).map_err(|_| Self::unreadable())?;
+        match key.id() {
+            openssl::pkey::Id::RSA => Self::from_rsa(&*key.rsa().map_err(|_| Self::unreadable())?),
+            openssl::pkey::Id::ED25519 => {
+                let raw = key.raw_public_key().map_err(|_| Self::unreadable())?;
+                Ok(Self::Ed25519(raw.try_into().map_err(|_| Self::unreadable())?))
+            }
+            _ => Ok(Self::Other),
+        }
+    }
+
+    fn from_pkcs1(der: &[u8]) -> Result<Self, KeyError> {
+        Self::from_rsa(&*openssl::rsa::Rsa::public_key_from_der_pkcs1(der).map_err(|_| Self::unreadable())?)
+    }
+
+    fn from_jwk<'a>(key_type: KeyType, text: impl Fn(&str) -> Result<Option<&'a str>, KeyError>) -> Result<Self, KeyError> {
+        let bytes = |name: &str| -> Result<Vec<u8>, KeyError> {
+            let value = text(name)?.ok_or_else(|| KeyError::InvalidKey { reason: format!("JWK has no {name:?}") })?;
+            URL_SAFE_NO_PAD
+                .decode(value)
+                .map_err(|_| KeyError::InvalidKey { reason: format!("JWK member {name:?} is not base64url without padding") })
+        };
+        let number = |name: &str| openssl::bn::BigNum::from_slice(&bytes(name)?).map_err(|_| Self::unreadable());
+        match key_type {
+            KeyType::Rsa => Ok(Self::Rsa { n: number("n")?, e: number("e")? }),
+            KeyType::Ed25519 => Ok(Self::Ed25519(
+                bytes("x")?.try_into().map_err(|_| KeyError::InvalidKey { reason: "JWK member \"x\" is not 32 bytes".into() })?,
+            )),
+            KeyType::EcP256 => Ok(Self::Other),
+        }
+    }
+}
+
+/// Refuses keys that verify signatures anyone could make: short or odd-sized RSA moduli,
+/// weak RSA exponents, small-order Ed25519 points. (P-256 points are checked on the curve
+/// by the library that loads them.)
+fn check_strength(key_type: KeyType, material: &PublicMaterial) -> Result<(), KeyError> {
+    let weak = |reason: String| Err(KeyError::InvalidKey { reason });
+    match (key_type, material) {
+        (KeyType::Rsa, PublicMaterial::Rsa { n, e }) => {
+            let bits = n.num_bits();
+            if bits < MIN_RSA_BITS {
+                return weak(format!("the RSA modulus has {bits} bits: at least {MIN_RSA_BITS} are needed"));
+            }
+            let minimum = openssl::bn::BigNum::from_u32(MIN_RSA_EXPONENT).map_err(|_| PublicMaterial::unreadable())?;
+            if !e.is_bit_set(0) || e.as_ref() < minimum.as_ref() {
+                // e is public; a large one is summarised rather than printed.
+                let shown = if e.num_bits() <= 32 {
+                    e.to_dec_str().map(|s| s.to_string()).unwrap_or_default()
+                } else {
+                    "a large even number".into()
+                };
+                return weak(format!(
+                    "the RSA public exponent e = {shown} is weak: it must be odd and at least {MIN_RSA_EXPONENT} (keys use 65537)"
+                ));
+            }
+            Ok(())
+        }
+        (KeyType::Ed25519, PublicMaterial::Ed25519(point)) => {
+            let mut y = *point;
+            y[31] &= 0x7f;
+            if ED25519_SMALL_ORDER_Y.contains(&y) {
+                return weak("the Ed25519 public key is a small-order point: signatures for it prove nothing".into());
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 fn public_key_type(pem: &Pem) -> Result<KeyType, KeyError> {
     match pem.label.as_str() {
         "PUBLIC KEY" => key_type_of_der(&pem.der),
@@ -634,7 +772,7 @@ fn public_key_type(pem: &Pem) -> Result<KeyType, KeyError> {
         label if label.contains("PRIVATE KEY") => Err(KeyError::InvalidKey {
             reason: "this is a private key: verification takes the public key (openssl pkey -in KEY -pubout)".into(),
         }),
-        other => Err(KeyError::InvalidKey { reason: format!("PEM label \"{other}\" is not a public key") }),
+        other => Err(KeyError::InvalidKey { reason: format!("PEM label {other:?} is not a public key") }),
     }
 }
 

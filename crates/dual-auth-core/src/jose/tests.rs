@@ -389,6 +389,52 @@ async fn upstream_tokens_without_kid_verify_with_a_key_that_has_one() {
 }
 
 #[tokio::test]
+async fn kid_less_tokens_try_every_configured_key_of_their_algorithm() {
+    // Rotation without kids: the token may come from the old key or the new one.
+    let old = rsa_key();
+    let new = SigningKey::from_pem_file(fixture("rsa2048-other.pem")).unwrap();
+    let clock = clock();
+    let v = ActJwtVerifier::builder(old.verifying_key(), AUD).add_key(new.verifying_key()).clock(Arc::new(clock.clone())).build().unwrap();
+    for (n, key) in [&old, &new].into_iter().enumerate() {
+        let claims = with(good_claims(), "jti", Some(json!(format!("jti-rotation-{n}"))));
+        let verified = v.verify(&craft(&RS256_HEADER(), &claims, key)).await.unwrap();
+        assert_eq!(verified.jti(), format!("jti-rotation-{n}"));
+    }
+    // Named keys with other kids, and an unnamed one: a token whose kid names none of them
+    // is tried against the unnamed keys only.
+    let v = ActJwtVerifier::builder(old.verifying_key().with_key_id("k-old"), AUD)
+        .add_key(new.verifying_key())
+        .add_key(rsa_key().verifying_key())
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let token = craft(&json!({"alg": "RS256", "typ": "JWT", "kid": "k-unknown"}), &good_claims(), &old);
+    assert_eq!(v.verify(&token).await.unwrap().jti(), "jti-0001", "the second unnamed key is tried too");
+    let pair = crate::generate_key_pair(crate::SigningAlgorithm::Rs256, 2048).unwrap();
+    let stranger = SigningKey::from_pem(pair.private_key_pem.expose_secret()).unwrap();
+    let token = craft(&RS256_HEADER(), &with(good_claims(), "jti", Some(json!("jti-x"))), &stranger);
+    assert!(matches!(v.verify(&token).await.unwrap_err(), ActJwtError::SignatureInvalid));
+}
+
+#[tokio::test]
+async fn header_text_in_errors_cannot_forge_log_lines_or_drive_a_terminal() {
+    let key = rsa_key().with_key_id("k1");
+    let v = verifier(key.verifying_key(), &clock());
+    let hostile = "RS256\nINFO forged line\u{1b}[2J\u{9b}31m\u{202e}";
+    let alg = v.verify(&craft(&json!({"alg": hostile}), &good_claims(), &key)).await.unwrap_err();
+    let kid = v.verify(&craft(&json!({"alg": "RS256", "kid": hostile}), &good_claims(), &key)).await.unwrap_err();
+    assert!(matches!(&alg, ActJwtError::AlgorithmNotAllowed { .. }), "{alg}");
+    assert!(matches!(&kid, ActJwtError::UnknownKeyId { .. }), "{kid}");
+    for err in [alg, kid] {
+        let text = err.to_string();
+        assert!(!text.chars().any(|c| c.is_control() || c == '\u{202e}'), "{text:?}");
+        assert!(text.contains(r"RS256\nINFO forged line\u{1b}[2J\u{9b}31m\u{202e}"), "{text}");
+    }
+    let aud = v.verify(&craft(&RS256_HEADER(), &with(good_claims(), "aud", Some(json!("x\ny"))), &key)).await.unwrap_err();
+    assert_eq!(aud.to_string(), format!("Act JWT invalid audience: expected \"{AUD}\", found \"x\\ny\""));
+}
+
+#[tokio::test]
 async fn oversized_and_broken_tokens_are_malformed_not_panics() {
     let key = rsa_key();
     let v = verifier(key.verifying_key(), &clock());
@@ -480,21 +526,31 @@ fn jwks_members_that_must_not_be_trusted_are_refused_with_a_reason() {
     assert!(reason(json!({"kty": "RSA", "n": n_1024, "e": "AQAB"})).contains("2048"));
 }
 
+/// An act assertion's claims from `issuer` for `human`, made for agent-a.
+fn assertion_claims<'a>(issuer: &'a str, human: &'a Act) -> crate::AssertionClaims<'a> {
+    crate::AssertionClaims {
+        issuer,
+        audience: AUD,
+        lifetime: Duration::from_secs(300),
+        act: Some(human),
+        authorized_party: Some("agent-a"),
+        not_before: false,
+    }
+}
+
 #[tokio::test]
 async fn an_assertion_for_another_party_is_refused_without_using_up_its_jti() {
     let key = rsa_key();
     let clock = clock();
     let human = act();
-    let claims = crate::AssertionClaims {
-        issuer: "app",
-        audience: AUD,
-        lifetime: Duration::from_secs(300),
-        act: Some(&human),
-        authorized_party: Some("agent-a"),
-        not_before: false,
-    };
-    let assertion = crate::sign_assertion_with_key(&key, &claims, crate::Clock::now(&clock)).unwrap();
-    let verifier = ActJwtVerifier::builder(key.verifying_key(), AUD).issuer("app").clock(Arc::new(clock.clone())).build().unwrap();
+    let claims = assertion_claims("app", &human);
+    let assertion = crate::sign_act_assertion_with_key(&key, &claims, crate::Clock::now(&clock)).unwrap();
+    let verifier = ActJwtVerifier::builder(key.verifying_key(), AUD)
+        .for_act_assertions()
+        .issuer("app")
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
     let err = verifier.verify_for_party(assertion.expose_secret(), "agent-b").await.unwrap_err();
     assert!(
         matches!(&err, ActJwtError::WrongAuthorizedParty { expected, found } if expected == "agent-b" && found.as_deref() == Some("agent-a")),
@@ -503,4 +559,29 @@ async fn an_assertion_for_another_party_is_refused_without_using_up_its_jti() {
     let verified = verifier.verify_for_party(assertion.expose_secret(), "agent-a").await.unwrap();
     assert_eq!(verified.authorized_party(), Some("agent-a"));
     assert!(verifier.verify_for_party(assertion.expose_secret(), "agent-a").await.unwrap_err().is_replay());
+}
+
+#[tokio::test]
+async fn act_assertions_and_act_jwts_never_pass_for_each_other_even_from_one_key() {
+    let key = rsa_key();
+    let clock = clock();
+    let human = act();
+    let claims = assertion_claims("application", &human);
+    let assertion = crate::sign_act_assertion_with_key(&key, &claims, crate::Clock::now(&clock)).unwrap();
+    assert_eq!(UnverifiedJwt::parse(assertion.expose_secret()).unwrap().header()["typ"], crate::ACT_ASSERTION_TYPE);
+    let act_jwt = ActJwtSigner::new(key.clone()).with_clock(Arc::new(clock.clone())).sign(&human, AUD, Duration::from_secs(60)).unwrap();
+
+    let act_jwts = verifier(key.verifying_key(), &clock);
+    let err = act_jwts.verify(assertion.expose_secret()).await.unwrap_err();
+    assert!(matches!(&err, ActJwtError::UnsupportedHeader { name, .. } if name == "typ"), "{err}");
+    let assertions = ActJwtVerifier::builder(key.verifying_key(), AUD).for_act_assertions().clock(Arc::new(clock.clone())).build().unwrap();
+    let err = assertions.verify(act_jwt.expose_secret()).await.unwrap_err();
+    assert!(matches!(&err, ActJwtError::UnsupportedHeader { name, .. } if name == "typ"), "{err}");
+    let untyped = craft(&json!({"alg": "RS256"}), &good_claims(), &key);
+    assert!(matches!(assertions.verify(&untyped).await.unwrap_err(), ActJwtError::UnsupportedHeader { .. }), "no typ: not an assertion");
+
+    // Each passes where it belongs (upstream act JWTs carry typ JWT, or none).
+    assert_eq!(assertions.verify(assertion.expose_secret()).await.unwrap().authorized_party(), Some("agent-a"));
+    assert_eq!(act_jwts.verify(act_jwt.expose_secret()).await.unwrap().act(), &human);
+    act_jwts.verify(&craft(&json!({"alg": "RS256"}), &with(good_claims(), "jti", Some(json!("jti-untyped"))), &key)).await.unwrap();
 }
