@@ -112,10 +112,12 @@ async fn agent_replicas_sharing_redis_accept_an_act_jwt_once_and_share_tokens() 
     assert_eq!(invoke(&replicas[1].1, &sign()).await.unwrap().status(), 200);
     assert_eq!(stack.idp.requests().len(), 1, "one token request for the human across the replicas");
 
-    // Redis down: act JWTs are refused (fail closed), not accepted unchecked.
+    // Redis down: act JWTs are refused (fail closed), not accepted unchecked; as a passing
+    // outage (503), not as a bad JWT, so that the application retries later.
     redis.stop();
     let refused = invoke(&replicas[2].1, &sign()).await.unwrap();
-    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.status(), 503);
+    assert!(refused.text().await.unwrap().contains("replay"), "the outage is named");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -332,5 +332,6 @@ impl TestTotals {
 /// The README's demo: `dual-auth demo`, every vendor and both flows on the embedded
 /// identity provider.
 fn demo() -> Result {
+    prerequisites::ensure_to_build()?;
     run(cargo().args(["run", "--quiet", "--package", "dual-auth-cli", "--", "demo"]))
 }

@@ -11,6 +11,8 @@ struct Tool {
     what: &'static str,
     present: fn() -> bool,
     packages: &'static [&'static str],
+    /// Needed to build the workspace at all (the demo needs these, and only these).
+    to_build: bool,
 }
 
 fn succeeds(program: &str, args: &[&str]) -> bool {
@@ -22,33 +24,60 @@ fn on_path(program: &str) -> bool {
 }
 
 const TOOLS: [Tool; 9] = [
-    Tool { what: "a C compiler (cc), for crates with C parts", present: || on_path("cc"), packages: &["build-essential"] },
+    Tool { what: "a C compiler (cc), for crates with C parts", present: || on_path("cc"), packages: &["build-essential"], to_build: true },
     Tool {
         what: "OpenSSL headers and pkg-config, for the openssl crate",
         present: || succeeds("pkg-config", &["--exists", "openssl"]),
         packages: &["pkg-config", "libssl-dev"],
+        to_build: true,
     },
-    Tool { what: "the openssl command", present: || on_path("openssl"), packages: &["openssl"] },
+    Tool { what: "the openssl command", present: || on_path("openssl"), packages: &["openssl"], to_build: false },
     Tool {
         what: "Python 3 with venv, for the reference package and the store servers",
         present: || succeeds("python3", &["-c", "import venv, ensurepip"]),
         packages: &["python3", "python3-venv"],
+        to_build: false,
     },
-    Tool { what: "Node.js and npm, for oidc-provider", present: || on_path("node") && on_path("npm"), packages: &["nodejs", "npm"] },
-    Tool { what: "redis-server, for the replicas' tests", present: || on_path("redis-server"), packages: &["redis-server"] },
-    Tool { what: "Maven, to fetch Keycloak from Maven Central", present: || on_path("mvn"), packages: &["maven"] },
-    Tool { what: "a JDK (17, 21 or 25), to run Keycloak", present: || on_path("java"), packages: &["default-jdk-headless"] },
+    Tool {
+        what: "Node.js and npm, for oidc-provider",
+        present: || on_path("node") && on_path("npm"),
+        packages: &["nodejs", "npm"],
+        to_build: false,
+    },
+    Tool {
+        what: "redis-server, for the replicas' tests",
+        present: || on_path("redis-server"),
+        packages: &["redis-server"],
+        to_build: false,
+    },
+    Tool { what: "Maven, to fetch Keycloak from Maven Central", present: || on_path("mvn"), packages: &["maven"], to_build: false },
+    Tool {
+        what: "a JDK (17, 21 or 25), to run Keycloak",
+        present: || on_path("java"),
+        packages: &["default-jdk-headless"],
+        to_build: false,
+    },
     Tool {
         what: "tar, sha256sum and setsid",
         present: || on_path("tar") && on_path("sha256sum") && on_path("setsid"),
         packages: &["tar", "coreutils", "util-linux"],
+        to_build: false,
     },
 ];
 
 /// Installs what is missing when this user may (root with apt-get); otherwise fails at once
 /// with one line per missing tool and the command that installs it.
 pub(crate) fn ensure() -> Result {
-    let missing: Vec<&Tool> = TOOLS.iter().filter(|tool| !(tool.present)()).collect();
+    ensure_tools(|_| true)
+}
+
+/// As [`ensure`], for only what building the workspace needs (the demo).
+pub(crate) fn ensure_to_build() -> Result {
+    ensure_tools(|tool| tool.to_build)
+}
+
+fn ensure_tools(needed: fn(&Tool) -> bool) -> Result {
+    let missing: Vec<&Tool> = TOOLS.iter().filter(|tool| needed(tool) && !(tool.present)()).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -61,7 +90,7 @@ pub(crate) fn ensure() -> Result {
             .args(["install", "-y", "-qq", "--no-install-recommends"])
             .args(&packages)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
-        let still: Vec<&str> = TOOLS.iter().filter(|tool| !(tool.present)()).map(|tool| tool.what).collect();
+        let still: Vec<&str> = missing.iter().filter(|tool| !(tool.present)()).map(|tool| tool.what).collect();
         return if still.is_empty() { Ok(()) } else { Err(format!("still missing after apt-get install: {}", still.join("; "))) };
     }
     Err(missing_report(&missing))
