@@ -53,6 +53,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dual_auth_config::keys;
 use dual_auth_core::token_endpoint::{AssertionGrant, AssertionGrantSettings, field};
+use dual_auth_core::token_exchange_fields;
 
 // What this crate's API takes and returns, and what a program needs beside it, so that a
 // program needs no other dual-auth crate (the two crates whole too, for everything else).
@@ -60,9 +61,12 @@ pub use dual_auth_config::{self, ConfigError, ConfigReader, EnvSource, open_sour
 pub use dual_auth_core::secrecy::{ExposeSecret, SecretString};
 pub use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy};
 pub use dual_auth_core::{
-    self, Act, ActJwtSigner, ActJwtVerifier, ClientAuthentication, IamAdapter, IamError, SigningKey, TokenRequest, TokenResponse,
-    UserSession, Vendor, VerifyingKey,
+    self, Act, ActJwtSigner, ActJwtVerifier, ClientAuthentication, DelegationMode, DelegationRequest, IamAdapter, IamError, SigningKey,
+    SubjectToken, SubjectTokenType, TokenRequest, TokenResponse, UserSession, Vendor, VerifyingKey,
 };
+
+/// What Auth0 can do: Custom Token Exchange (RFC 8693), the guide's mode.
+pub const SUPPORTED_MODES: &[DelegationMode] = &[DelegationMode::TokenExchange, DelegationMode::SelfAsserted];
 
 /// `expires_in` when Auth0 sends none (upstream default: 24 h).
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(86_400);
@@ -80,6 +84,8 @@ pub struct Auth0Config {
     pub api_audience: String,
     /// The assertion's `aud`; the tenant URL with a trailing slash when `None`.
     pub assertion_audience: Option<String>,
+    /// `DUAL_AUTH_DELEGATION`: token-exchange (the default for evidence) or self-asserted.
+    pub delegation: Option<DelegationMode>,
 }
 
 impl Auth0Config {
@@ -96,7 +102,15 @@ impl Auth0Config {
             client_auth,
             api_audience: api_audience.into(),
             assertion_audience: None,
+            delegation: None,
         }
+    }
+
+    /// Sets the delegation mode.
+    #[must_use]
+    pub fn with_delegation(mut self, mode: DelegationMode) -> Self {
+        self.delegation = Some(mode);
+        self
     }
 
     /// Sets the assertion's `aud`.
@@ -118,6 +132,7 @@ impl Auth0Config {
             client_auth: reader.client_authentication().await?,
             api_audience: reader.text(keys::API_AUDIENCE).await?,
             assertion_audience: reader.optional_text(keys::ASSERTION_AUDIENCE).await?,
+            delegation: reader.delegation_mode().await?,
         })
     }
 }
@@ -150,6 +165,8 @@ impl Auth0Adapter {
             client_auth: config.client_auth,
             assertion_audience: config.assertion_audience,
             default_expires_in: DEFAULT_EXPIRES_IN,
+            delegation: config.delegation,
+            supported_modes: SUPPORTED_MODES,
         };
         let grant = AssertionGrant::new(settings, &options, |url| {
             tenant_url(url.as_str()).ok_or_else(|| IamError::Configuration {
@@ -181,6 +198,14 @@ impl IamAdapter for Auth0Adapter {
         self.grant.cache_scope(&self.api_audience)
     }
 
+    fn delegation_modes(&self) -> &'static [DelegationMode] {
+        SUPPORTED_MODES
+    }
+
+    fn delegation_mode(&self) -> Option<DelegationMode> {
+        self.grant.delegation_mode()
+    }
+
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
         self.grant
             .request(request, || {
@@ -190,6 +215,31 @@ impl IamAdapter for Auth0Adapter {
                     field("audience", self.api_audience.as_str()),
                     field("scope", request.scope_string()),
                 ]
+            })
+            .await
+    }
+
+    /// Token exchange, RFC 8693's fields with `audience` = the API (`API_AUDIENCE` unless
+    /// the request names one, as Auth0 requires it), then `client_id` and `scope`. Two
+    /// Auth0 products answer: On-Behalf-Of Token Exchange (`subject_token_type` the access
+    /// token type; Auth0 adds `act`) and Custom Token Exchange (the profile's own URI; Auth0
+    /// reserves the other `urn:ietf` types).
+    async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
+        if !matches!(request.subject().token_type(), SubjectTokenType::AccessToken | SubjectTokenType::Other(_)) {
+            return Err(IamError::InvalidRequest {
+                reason: format!(
+                    "Auth0 token exchange takes an access token (On-Behalf-Of) or your Custom Token Exchange profile's \
+                     subject_token_type URI, not {}",
+                    request.subject().token_type()
+                ),
+            });
+        }
+        self.grant
+            .delegate(request, |_mode| {
+                let mut form = token_exchange_fields(request, Some(&self.api_audience));
+                form.push(field("client_id", self.grant.client_id()));
+                form.push(field("scope", request.scope_string()));
+                Ok(form)
             })
             .await
     }

@@ -65,9 +65,10 @@ impl DemoEnv {
                     client_id: DEMO_AGENT.into(),
                     client_auth: EntraClientAuthentication::ClientSecret(SecretString::from(self.secret.clone())),
                     app_id: DEMO_APP_ID.into(),
-                    app_key: self.app_key.clone(),
+                    app_key: Some(self.app_key.clone()),
                     api_audience: entra_api,
                     api_scope: scope.clone(),
+                    delegation: None,
                 };
                 (VendorConfig::EntraId(config), vec![scope])
             }

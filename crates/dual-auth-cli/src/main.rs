@@ -152,6 +152,9 @@ enum LayoutArg {
     DualAuth,
     /// `sub` = the human, `act.sub` = the agent, nested for delegation chains (token exchange).
     Rfc8693,
+    /// What the delegation grants give: `sub` = the human, the agent from `client_id`, `azp`,
+    /// `cid` or `appid`, any `act` chain kept (the identity provider verified the human).
+    Delegated,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -555,6 +558,7 @@ async fn verify_token(args: TokenVerifyArgs) -> Result<(), String> {
     policy = policy.layout(match args.layout {
         LayoutArg::DualAuth => Layout::DualAuth,
         LayoutArg::Rfc8693 => Layout::Rfc8693,
+        LayoutArg::Delegated => Layout::Delegated,
     });
     if let Some(typ) = &args.required_type {
         policy = policy.require_type(typ);

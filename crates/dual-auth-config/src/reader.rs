@@ -167,6 +167,21 @@ impl<'a> ConfigReader<'a> {
         })
     }
 
+    /// `DUAL_AUTH_DELEGATION`, if set.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidValue`] naming the accepted modes.
+    pub async fn delegation_mode(&self) -> Result<Option<dual_auth_core::DelegationMode>, ConfigError> {
+        match self.optional_text(keys::DUAL_AUTH_DELEGATION).await? {
+            None => Ok(None),
+            Some(value) => value.parse().map(Some).map_err(|e: dual_auth_core::UnknownDelegationMode| ConfigError::InvalidValue {
+                key: keys::DUAL_AUTH_DELEGATION.into(),
+                backend: self.source.backend(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
     /// HTTP settings with the extra roots of `DUAL_AUTH_CA_BUNDLE`, if set.
     ///
     /// # Errors
@@ -230,6 +245,10 @@ pub mod keys {
     pub const APP_PUBLIC_KEY_PATH: &str = "APP_PUBLIC_KEY_PATH";
     /// The application's id (Entra ID act assertion `iss`).
     pub const APP_ID: &str = "APP_ID";
+    /// How the agent proves the human: token-exchange, on-behalf-of,
+    /// jwt-authorization-grant, or self-asserted (the guide's recipe). Unset: the vendor's
+    /// verified mode for evidence, the guide's mode still allowed for a bare act (ours).
+    pub const DUAL_AUTH_DELEGATION: &str = dual_auth_core::DELEGATION_SETTING;
     /// An override of the client assertion's `aud` (ours).
     pub const ASSERTION_AUDIENCE: &str = "DUAL_AUTH_ASSERTION_AUDIENCE";
     /// The API base URL the guide's programs call.

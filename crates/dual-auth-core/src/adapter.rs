@@ -6,6 +6,7 @@ use std::str::FromStr;
 use async_trait::async_trait;
 
 use crate::act::Act;
+use crate::delegation::{DelegationMode, DelegationRequest};
 use crate::error::IamError;
 use crate::token::TokenResponse;
 
@@ -84,15 +85,7 @@ impl TokenRequest {
     /// [`IamError::InvalidRequest`] naming what is missing.
     pub fn new<S: Into<String>>(agent_id: impl Into<String>, act: Act, scopes: impl IntoIterator<Item = S>) -> Result<Self, IamError> {
         let agent_id = agent_id.into();
-        if agent_id.trim().is_empty() {
-            return Err(IamError::InvalidRequest { reason: "agent_id required".into() });
-        }
-        let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
-        if scopes.is_empty() || scopes.iter().any(|s| s.trim().is_empty() || s.contains(char::is_whitespace)) {
-            return Err(IamError::InvalidRequest {
-                reason: "scope required: give one or more scopes, each non-empty and without spaces".into(),
-            });
-        }
+        let scopes = checked_scopes(&agent_id, scopes)?;
         Ok(Self { agent_id, act, scopes })
     }
 
@@ -117,6 +110,21 @@ impl TokenRequest {
     }
 }
 
+/// The upstream "Invalid inputs" checks every request makes: an agent id and one or more
+/// scopes, each non-empty and without spaces.
+pub(crate) fn checked_scopes<S: Into<String>>(agent_id: &str, scopes: impl IntoIterator<Item = S>) -> Result<Vec<String>, IamError> {
+    if agent_id.trim().is_empty() {
+        return Err(IamError::InvalidRequest { reason: "agent_id required".into() });
+    }
+    let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
+    if scopes.is_empty() || scopes.iter().any(|s| s.trim().is_empty() || s.contains(char::is_whitespace)) {
+        return Err(IamError::InvalidRequest {
+            reason: "scope required: give one or more scopes, each non-empty and without spaces".into(),
+        });
+    }
+    Ok(scopes)
+}
+
 /// An identity provider adapter: turns a [`TokenRequest`] into a dual-subject token.
 ///
 /// Implemented by the vendor crates (`dual-auth-keycloak`, `-auth0`, `-okta`, `-entraid`);
@@ -134,12 +142,38 @@ pub trait IamAdapter: Send + Sync + fmt::Debug {
         self.vendor().to_string()
     }
 
-    /// Asks the identity provider for a token for `request.agent_id()` acting for
-    /// `request.act()`.
+    /// The delegation modes this adapter can do, the verified ones first.
+    fn delegation_modes(&self) -> &'static [DelegationMode] {
+        &[DelegationMode::SelfAsserted]
+    }
+
+    /// The mode [`IamAdapter::request_delegated_token`] uses (`DUAL_AUTH_DELEGATION`, or
+    /// the vendor's verified default), or `None` when this adapter does self-asserted only.
+    fn delegation_mode(&self) -> Option<DelegationMode> {
+        self.delegation_modes().iter().copied().find(|m| m.is_verified())
+    }
+
+    /// The guide's self-asserted mode: asks the identity provider for a token for
+    /// `request.agent_id()` acting for `request.act()`, which the agent alone vouches for
+    /// (the act rides in its own client assertion). Refused when `DUAL_AUTH_DELEGATION`
+    /// names a verified mode; prefer [`IamAdapter::request_delegated_token`].
     ///
     /// # Errors
     /// An [`IamError`] that keeps the HTTP status, OAuth error and vendor.
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError>;
+
+    /// A verified mode: sends the human's evidence with the vendor's delegation grant
+    /// ([`IamAdapter::delegation_mode`]); the identity provider verifies it and issues a
+    /// token with `sub` = the human and the agent as `azp` / `client_id`. Only an access
+    /// token comes back: any other `issued_token_type` or `token_type` is refused.
+    ///
+    /// # Errors
+    /// [`IamError::NotSupported`] from adapters without a delegation grant; otherwise as
+    /// [`IamAdapter::request_token`], the refusal's status, `error` and description kept.
+    async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
+        let _ = request;
+        Err(IamError::NotSupported { what: format!("delegation grants with the {} adapter", self.vendor()) })
+    }
 
     /// Gives back a token this adapter issued for `request` and a shared cache stored, with
     /// what a store cannot hold re-attached: Entra ID's act assertion source, which signs a

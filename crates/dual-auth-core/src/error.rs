@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::adapter::Vendor;
+use crate::delegation::DelegationMode;
 use crate::secret::SecretBackend;
 
 /// A boxed underlying cause.
@@ -397,6 +398,29 @@ pub enum IamError {
     NotSupported {
         /// What is not supported.
         what: String,
+    },
+    /// The request used another delegation mode than the one `DUAL_AUTH_DELEGATION`
+    /// configures (for example a self-asserted act when a verified mode is required).
+    #[error("{vendor}: a {asked} request is refused because DUAL_AUTH_DELEGATION={configured}: {hint}")]
+    ModeRefused {
+        /// The vendor.
+        vendor: Vendor,
+        /// The configured mode.
+        configured: DelegationMode,
+        /// The mode the request needs.
+        asked: DelegationMode,
+        /// What to do instead.
+        hint: &'static str,
+    },
+    /// The identity provider issued something other than an access token (RFC 8693
+    /// `issued_token_type`, or a `token_type` such as `N_A`): refused, never used as a
+    /// bearer token.
+    #[error("{vendor} token endpoint issued {found}, not an access token: refused rather than used as a bearer token")]
+    NotAnAccessToken {
+        /// The vendor.
+        vendor: Vendor,
+        /// What it says it issued (escaped, cut).
+        found: String,
     },
 }
 

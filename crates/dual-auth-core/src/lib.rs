@@ -39,6 +39,7 @@
 mod act;
 mod adapter;
 mod clock;
+mod delegation;
 mod error;
 mod jose;
 mod replay;
@@ -51,6 +52,10 @@ pub mod token_endpoint;
 pub use act::{Act, HumanLogId};
 pub use adapter::{IamAdapter, TokenRequest, UnknownVendor, Vendor};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use delegation::{
+    ACCESS_TOKEN_TYPE, DELEGATION_SETTING, DelegationMode, DelegationRequest, ID_TOKEN_TYPE, JWT_BEARER_GRANT, JWT_TOKEN_TYPE,
+    SubjectToken, SubjectTokenType, TOKEN_EXCHANGE_GRANT, UnknownDelegationMode, resolve_mode, token_exchange_fields,
+};
 pub use error::{ActError, ActJwtError, BoxError, IamError, KeyError, ReplayError, SecretError, is_retryable_status};
 pub use jose::act_jwt::{
     ActJwtSigner, ActJwtVerifier, ActJwtVerifierBuilder, DEFAULT_ACT_JWT_ISSUER, DEFAULT_ACT_JWT_TTL, DEFAULT_LEEWAY,

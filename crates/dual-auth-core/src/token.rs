@@ -53,6 +53,7 @@ pub struct TokenResponse {
     expires_in: Duration,
     expires_at: SystemTime,
     scopes: Vec<String>,
+    issued_token_type: Option<String>,
     act_assertion: Option<Arc<dyn ActAssertionSource>>,
 }
 
@@ -70,6 +71,7 @@ impl TokenResponse {
             expires_in,
             expires_at: issued_at.checked_add(expires_in).unwrap_or(issued_at),
             scopes: Vec::new(),
+            issued_token_type: None,
             act_assertion: None,
         }
     }
@@ -79,6 +81,19 @@ impl TokenResponse {
     pub fn with_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
         self.scopes = scopes.into_iter().map(Into::into).collect();
         self
+    }
+
+    /// Records the RFC 8693 `issued_token_type` the identity provider sent (always the
+    /// access-token type: anything else is refused before a response is built).
+    #[must_use]
+    pub fn with_issued_token_type(mut self, issued_token_type: impl Into<String>) -> Self {
+        self.issued_token_type = Some(issued_token_type.into());
+        self
+    }
+
+    /// The RFC 8693 `issued_token_type`, when the identity provider sent one.
+    pub fn issued_token_type(&self) -> Option<&str> {
+        self.issued_token_type.as_deref()
     }
 
     /// Attaches what signs the act assertion (Entra ID) sent as `X-Act-Assertion` beside
@@ -153,6 +168,7 @@ impl fmt::Debug for TokenResponse {
             .field("expires_in", &self.expires_in)
             .field("expires_at", &self.expires_at)
             .field("scopes", &self.scopes)
+            .field("issued_token_type", &self.issued_token_type)
             .field("act_assertion_source", &self.act_assertion)
             .finish()
     }
@@ -165,6 +181,7 @@ impl PartialEq for TokenResponse {
             && self.expires_in == other.expires_in
             && self.expires_at == other.expires_at
             && self.scopes == other.scopes
+            && self.issued_token_type == other.issued_token_type
             && match (&self.act_assertion, &other.act_assertion) {
                 (None, None) => true,
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),

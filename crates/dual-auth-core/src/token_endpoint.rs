@@ -166,6 +166,8 @@ pub struct TokenGrant {
     pub expires_in: Option<u64>,
     /// `scope`, if sent.
     pub scope: Option<String>,
+    /// RFC 8693 `issued_token_type`, if sent (only the access-token type gets this far).
+    pub issued_token_type: Option<String>,
 }
 
 impl fmt::Debug for TokenGrant {
@@ -175,6 +177,7 @@ impl fmt::Debug for TokenGrant {
             .field("token_type", &self.token_type)
             .field("expires_in", &self.expires_in)
             .field("scope", &self.scope)
+            .field("issued_token_type", &self.issued_token_type)
             .finish()
     }
 }
@@ -189,8 +192,17 @@ impl TokenGrant {
             Some(scope) => scope.split_whitespace().map(str::to_owned).collect(),
             None => requested_scopes.to_vec(),
         };
-        TokenResponse::new(self.access_token.expose_secret(), self.token_type.unwrap_or_else(|| "Bearer".into()), expires_in, issued_at)
-            .with_scopes(scopes)
+        let response = TokenResponse::new(
+            self.access_token.expose_secret(),
+            self.token_type.unwrap_or_else(|| "Bearer".into()),
+            expires_in,
+            issued_at,
+        )
+        .with_scopes(scopes);
+        match self.issued_token_type {
+            Some(issued) => response.with_issued_token_type(issued),
+            None => response,
+        }
     }
 }
 
@@ -302,7 +314,11 @@ impl TokenEndpoint {
         // The body holds the access token: wiped when dropped.
         let body = Zeroizing::new(read_limited(response).await.map_err(|e| (self.transport_error(e), None))?);
         if (200..300).contains(&status) {
-            let grant = parse_grant(&body).map_err(|reason| (IamError::InvalidResponse { vendor: self.vendor, status, reason }, None))?;
+            let grant = parse_grant(&body).map_err(|problem| match problem {
+                GrantProblem::Unusable(reason) => IamError::InvalidResponse { vendor: self.vendor, status, reason },
+                GrantProblem::NotAnAccessToken(found) => IamError::NotAnAccessToken { vendor: self.vendor, found },
+            });
+            let grant = grant.map_err(|e| (e, None))?;
             let max_secs = crate::MAX_TOKEN_LIFETIME.as_secs();
             return match grant.expires_in {
                 Some(expires_in_secs) if expires_in_secs > max_secs => {
@@ -373,10 +389,46 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-fn parse_grant(body: &[u8]) -> Result<TokenGrant, String> {
+/// Why a success answer cannot be used.
+#[derive(Debug, PartialEq, Eq)]
+enum GrantProblem {
+    /// Not a token response.
+    Unusable(String),
+    /// A token response for something other than an access token.
+    NotAnAccessToken(String),
+}
+
+impl From<String> for GrantProblem {
+    fn from(reason: String) -> Self {
+        Self::Unusable(reason)
+    }
+}
+
+impl From<&str> for GrantProblem {
+    fn from(reason: &str) -> Self {
+        Self::Unusable(reason.to_owned())
+    }
+}
+
+fn parse_grant(body: &[u8]) -> Result<TokenGrant, GrantProblem> {
     let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
         return Err("the body is not a JSON object".into());
     };
+    // RFC 8693 §2.2.1: `issued_token_type` says what `access_token` holds; `token_type`
+    // `N_A` says it is no access token. Either way it must never become a bearer token.
+    let issued_token_type = match map.get("issued_token_type") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) if t == crate::ACCESS_TOKEN_TYPE => Some(t.clone()),
+        Some(Value::String(t)) => {
+            return Err(GrantProblem::NotAnAccessToken(format!("issued_token_type {}", truncate_untrusted(t, 100))));
+        }
+        Some(_) => return Err("issued_token_type is not a string".into()),
+    };
+    if let Some(Value::String(t)) = map.get("token_type")
+        && !t.eq_ignore_ascii_case("bearer")
+    {
+        return Err(GrantProblem::NotAnAccessToken(format!("token_type {}", truncate_untrusted(t, 40))));
+    }
     // Moved out, not copied: the only copy left is the secret, wiped when dropped.
     let access_token = match map.remove("access_token") {
         Some(Value::String(token)) if !token.is_empty() => SecretString::from(token),
@@ -404,7 +456,7 @@ fn parse_grant(body: &[u8]) -> Result<TokenGrant, String> {
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err("scope is not a string".into()),
     };
-    Ok(TokenGrant { access_token, token_type, expires_in, scope })
+    Ok(TokenGrant { access_token, token_type, expires_in, scope, issued_token_type })
 }
 
 /// What every vendor adapter takes besides its own configuration: HTTP settings (or a
@@ -470,9 +522,10 @@ pub fn field(name: &'static str, value: impl Into<String>) -> (&'static str, Sec
 }
 
 /// The token client of every client-assertion dialect (Keycloak, Auth0, Okta), built once
-/// per adapter: the endpoint, the agent's id and credential, the assertion's audience and
-/// the clock. Each request checks the agent, signs a fresh assertion carrying `act` for
-/// every attempt, appends it to the dialect's own leading form fields, and applies the
+/// per adapter: the endpoint, the agent's id and credential, the assertion's audience, the
+/// configured delegation mode and the clock. Each request checks the agent and the mode,
+/// signs a fresh client assertion for every attempt (carrying `act` in the guide's
+/// self-asserted mode only), appends it to the dialect's own form fields, and applies the
 /// vendor's `expires_in` default.
 #[derive(Debug)]
 pub struct AssertionGrant {
@@ -483,6 +536,8 @@ pub struct AssertionGrant {
     assertion_audience: String,
     clock: Arc<dyn Clock>,
     default_expires_in: Duration,
+    delegation: Option<crate::DelegationMode>,
+    supported_modes: &'static [crate::DelegationMode],
 }
 
 /// What an [`AssertionGrant`] is built from (the vendor crates' configurations give it).
@@ -500,6 +555,10 @@ pub struct AssertionGrantSettings<'a> {
     pub assertion_audience: Option<String>,
     /// `expires_in` when the provider sends none.
     pub default_expires_in: Duration,
+    /// `DUAL_AUTH_DELEGATION`, when set.
+    pub delegation: Option<crate::DelegationMode>,
+    /// The modes the vendor can do, the verified default first.
+    pub supported_modes: &'static [crate::DelegationMode],
 }
 
 impl AssertionGrant {
@@ -508,7 +567,8 @@ impl AssertionGrant {
     ///
     /// # Errors
     /// [`IamError::Configuration`] for a non-HTTPS token URL, an unusable HTTP setting, an
-    /// empty client id, or what `derive_audience` refuses.
+    /// empty client id, a delegation mode the vendor cannot do, or what `derive_audience`
+    /// refuses.
     pub fn new(
         settings: AssertionGrantSettings<'_>,
         options: &AdapterOptions,
@@ -519,6 +579,7 @@ impl AssertionGrant {
         if settings.client_id.trim().is_empty() {
             return Err(IamError::Configuration { vendor, reason: "AGENT_CLIENT_ID is empty".into() });
         }
+        let delegation = crate::resolve_mode(vendor, settings.delegation, settings.supported_modes)?;
         let assertion_audience = match settings.assertion_audience {
             Some(audience) => audience,
             None => derive_audience(endpoint.url())?,
@@ -531,6 +592,8 @@ impl AssertionGrant {
             assertion_audience,
             clock,
             default_expires_in: settings.default_expires_in,
+            delegation,
+            supported_modes: settings.supported_modes,
         })
     }
 
@@ -544,29 +607,87 @@ impl AssertionGrant {
         &self.client_id
     }
 
+    /// The modes the vendor can do.
+    pub fn supported_modes(&self) -> &'static [crate::DelegationMode] {
+        self.supported_modes
+    }
+
+    /// The verified mode evidence requests use: the configured one, else the vendor's
+    /// default; `None` when `DUAL_AUTH_DELEGATION=self-asserted`.
+    pub fn delegation_mode(&self) -> Option<crate::DelegationMode> {
+        match self.delegation {
+            Some(mode) => mode.is_verified().then_some(mode),
+            None => self.supported_modes.iter().copied().find(|m| m.is_verified()),
+        }
+    }
+
     /// The token cache's scope: vendor, endpoint, agent and `discriminator` (what else
     /// makes this adapter's tokens differ from another's, such as the API audience).
     pub fn cache_scope(&self, discriminator: &str) -> String {
         format!("{}|{}|{}|{discriminator}", self.vendor, self.endpoint.url(), self.client_id)
     }
 
-    /// Asks for a token for `request`; `leading_fields` gives the dialect's form fields
-    /// before `client_assertion_type` and `client_assertion`.
+    /// The guide's self-asserted mode: asks for a token for `request`, the act in the
+    /// client assertion; `leading_fields` gives the dialect's form fields before
+    /// `client_assertion_type` and `client_assertion`.
     ///
     /// # Errors
-    /// [`IamError`]: a different agent, a signing failure, or the endpoint's answer.
+    /// [`IamError`]: a verified mode configured, a different agent, a signing failure, or
+    /// the endpoint's answer.
     pub async fn request(
         &self,
         request: &crate::TokenRequest,
         leading_fields: impl Fn() -> Vec<(&'static str, SecretString)>,
     ) -> Result<TokenResponse, IamError> {
+        if let Some(configured) = self.delegation.filter(|m| m.is_verified()) {
+            return Err(IamError::ModeRefused {
+                vendor: self.vendor,
+                configured,
+                asked: crate::DelegationMode::SelfAsserted,
+                hint: "pass the human's evidence (a token the identity provider issued) with request_delegated_token",
+            });
+        }
         ensure_agent(self.vendor, &self.client_id, request.agent_id())?;
-        tracing::info!(event = "token_request_start", vendor = %self.vendor, agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
+        tracing::info!(event = "token_request_start", vendor = %self.vendor, mode = "self-asserted", agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
+        self.send(Some(request.act()), request.scopes(), || Ok(leading_fields())).await
+    }
+
+    /// A verified mode: sends the human's evidence. `leading_fields` gives, for the mode
+    /// in use, the grant's form fields before the client assertion (which carries no
+    /// `act`: the identity provider learns the human from the evidence).
+    ///
+    /// # Errors
+    /// [`IamError::ModeRefused`] when `DUAL_AUTH_DELEGATION=self-asserted`; else as
+    /// [`AssertionGrant::request`]. The evidence is never in an error or a log.
+    pub async fn delegate(
+        &self,
+        request: &crate::DelegationRequest,
+        leading_fields: impl Fn(crate::DelegationMode) -> Result<Vec<(&'static str, SecretString)>, IamError>,
+    ) -> Result<TokenResponse, IamError> {
+        let Some(mode) = self.delegation_mode() else {
+            return Err(IamError::ModeRefused {
+                vendor: self.vendor,
+                configured: crate::DelegationMode::SelfAsserted,
+                asked: self.supported_modes.iter().copied().find(|m| m.is_verified()).unwrap_or(crate::DelegationMode::TokenExchange),
+                hint: "unset DUAL_AUTH_DELEGATION or set it to a verified mode to send the human's evidence",
+            });
+        };
+        ensure_agent(self.vendor, &self.client_id, request.agent_id())?;
+        tracing::info!(event = "token_request_start", vendor = %self.vendor, mode = %mode, agent_id = %self.client_id, subject_token_type = %request.subject().token_type(), scope = %request.scope_string());
+        self.send(None, request.scopes(), || leading_fields(mode)).await
+    }
+
+    async fn send(
+        &self,
+        act: Option<&crate::Act>,
+        scopes: &[String],
+        leading_fields: impl Fn() -> Result<Vec<(&'static str, SecretString)>, IamError>,
+    ) -> Result<TokenResponse, IamError> {
         let claims = crate::AssertionClaims {
             issuer: &self.client_id,
             audience: &self.assertion_audience,
             lifetime: crate::ASSERTION_LIFETIME,
-            act: Some(request.act()),
+            act,
             authorized_party: None,
             not_before: false,
         };
@@ -577,12 +698,12 @@ impl AssertionGrant {
                     .client_auth
                     .sign(&claims, self.clock.now())
                     .map_err(|source| IamError::Assertion { vendor: self.vendor, source })?;
-                let mut form = leading_fields();
+                let mut form = leading_fields()?;
                 form.extend(client_assertion_fields(assertion));
                 Ok(form)
             })
             .await?;
-        let response = grant.into_token_response(self.default_expires_in, request.scopes(), self.clock.now());
+        let response = grant.into_token_response(self.default_expires_in, scopes, self.clock.now());
         tracing::info!(event = "token_request_success", vendor = %self.vendor, agent_id = %self.client_id, expires_in = response.expires_in().as_secs());
         Ok(response)
     }
@@ -621,10 +742,29 @@ mod tests {
     fn grants_are_parsed_strictly() {
         let g = parse_grant(br#"{"access_token":"t","token_type":"Bearer","expires_in":"3599","scope":"a b"}"#).unwrap();
         assert_eq!((g.token_type.as_deref(), g.expires_in, g.scope.as_deref()), (Some("Bearer"), Some(3599), Some("a b")));
-        assert_eq!(parse_grant(b"<html>").unwrap_err(), "the body is not a JSON object");
-        assert_eq!(parse_grant(br#"{"token_type":"Bearer"}"#).unwrap_err(), "no access_token");
-        assert_eq!(parse_grant(br#"{"access_token":""}"#).unwrap_err(), "access_token is empty or not a string");
+        assert_eq!(parse_grant(b"<html>").unwrap_err(), "the body is not a JSON object".into());
+        assert_eq!(parse_grant(br#"{"token_type":"Bearer"}"#).unwrap_err(), "no access_token".into());
+        assert_eq!(parse_grant(br#"{"access_token":""}"#).unwrap_err(), "access_token is empty or not a string".into());
         assert!(parse_grant(br#"{"access_token":"t","expires_in":-1}"#).is_err());
+    }
+
+    #[test]
+    fn only_access_tokens_are_taken() {
+        let g = parse_grant(
+            br#"{"access_token":"t","token_type":"bearer","issued_token_type":"urn:ietf:params:oauth:token-type:access_token"}"#,
+        )
+        .unwrap();
+        assert_eq!(g.issued_token_type.as_deref(), Some(crate::ACCESS_TOKEN_TYPE));
+        assert_eq!(
+            parse_grant(br#"{"access_token":"t","issued_token_type":"urn:ietf:params:oauth:token-type:id_token","token_type":"N_A"}"#)
+                .unwrap_err(),
+            GrantProblem::NotAnAccessToken("issued_token_type urn:ietf:params:oauth:token-type:id_token".into())
+        );
+        assert_eq!(
+            parse_grant(br#"{"access_token":"t","token_type":"N_A"}"#).unwrap_err(),
+            GrantProblem::NotAnAccessToken("token_type N_A".into())
+        );
+        assert_eq!(parse_grant(br#"{"access_token":"t","issued_token_type":7}"#).unwrap_err(), "issued_token_type is not a string".into());
     }
 
     #[test]

@@ -185,9 +185,10 @@ fn replica(idp: &DevIdp, http: &HttpSettings) -> CachingAdapter {
         client_id: AGENT.into(),
         client_auth: EntraClientAuthentication::ClientSecret(SecretString::from(SECRET)),
         app_id: "web-app".into(),
-        app_key: SigningKey::from_pem_file(key_fixture("rsa2048-pkcs8.pem")).unwrap(),
+        app_key: Some(SigningKey::from_pem_file(key_fixture("rsa2048-pkcs8.pem")).unwrap()),
         api_audience: idp.config().entra_api.clone(),
         api_scope: format!("{}/.default", idp.config().entra_api),
+        delegation: None,
     };
     let adapter = EntraIdAdapter::new(config, AdapterOptions::with_http(http.clone())).unwrap();
     CachingAdapter::new(Arc::new(adapter), TokenCacheSettings::default())

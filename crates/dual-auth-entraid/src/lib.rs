@@ -60,6 +60,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dual_auth_config::keys;
+use dual_auth_core::JWT_BEARER_GRANT;
 use dual_auth_core::token_endpoint::{TokenEndpoint, client_assertion_fields, ensure_agent, field};
 use dual_auth_core::{
     ASSERTION_LIFETIME, ActAssertionSource, AssertionClaims, Clock, sign_act_assertion_with_key, sign_assertion_with_key,
@@ -71,8 +72,8 @@ pub use dual_auth_config::{self, ConfigError, ConfigReader, EnvSource, open_sour
 pub use dual_auth_core::secrecy::{ExposeSecret, SecretString};
 pub use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy};
 pub use dual_auth_core::{
-    self, Act, ActJwtSigner, ActJwtVerifier, ClientAuthentication, IamAdapter, IamError, SigningKey, TokenRequest, TokenResponse,
-    UserSession, Vendor, VerifyingKey,
+    self, Act, ActJwtSigner, ActJwtVerifier, ClientAuthentication, DelegationMode, DelegationRequest, IamAdapter, IamError, SigningKey,
+    SubjectToken, SubjectTokenType, TokenRequest, TokenResponse, UserSession, Vendor, VerifyingKey,
 };
 
 /// `expires_in` when Microsoft sends none (upstream default).
@@ -99,14 +100,20 @@ pub struct EntraIdConfig {
     /// Client secret or certificate.
     pub client_auth: EntraClientAuthentication,
     /// `APP_ID`: the application that vouches for the human (the act assertion's `iss`).
+    /// Empty when `DUAL_AUTH_DELEGATION=on-behalf-of` (no act assertion is signed).
     pub app_id: String,
-    /// The application's key (`APP_PRIVATE_KEY_PATH`), RS256 for the Python package.
-    pub app_key: SigningKey,
+    /// The application's key (`APP_PRIVATE_KEY_PATH`), RS256 for the Python package; the
+    /// guide's act-assertion mode needs it. `None` with `DUAL_AUTH_DELEGATION=on-behalf-of`:
+    /// the agent then holds no key that could vouch for a human.
+    pub app_key: Option<SigningKey>,
     /// `API_AUDIENCE`: the API the act assertion is for.
     pub api_audience: String,
     /// `API_SCOPE`: the `.../.default` scope programs request for this API. The adapter
     /// sends the scopes each request names; this is the value to name.
     pub api_scope: String,
+    /// `DUAL_AUTH_DELEGATION`: on-behalf-of (the default for evidence) or self-asserted
+    /// (the guide's act assertion).
+    pub delegation: Option<DelegationMode>,
 }
 
 impl EntraIdConfig {
@@ -137,24 +144,37 @@ impl EntraIdConfig {
             }
             _ => EntraClientAuthentication::ClientSecret(reader.secret(keys::AGENT_CLIENT_SECRET).await?),
         };
-        let app_key_path = reader.readable_file(keys::APP_PRIVATE_KEY_PATH, true).await?;
-        let app_key = SigningKey::from_pem_file(&app_key_path)
-            .map_err(|source| ConfigError::Key { key: keys::APP_PRIVATE_KEY_PATH.into(), source })?;
+        let delegation = reader.delegation_mode().await?;
+        // On-behalf-of alone: the human comes in Microsoft's token, so the agent needs (and
+        // should hold) no application key.
+        let on_behalf_of_only = delegation == Some(DelegationMode::OnBehalfOf);
+        let app_key = if on_behalf_of_only {
+            None
+        } else {
+            let app_key_path = reader.readable_file(keys::APP_PRIVATE_KEY_PATH, true).await?;
+            Some(
+                SigningKey::from_pem_file(&app_key_path)
+                    .map_err(|source| ConfigError::Key { key: keys::APP_PRIVATE_KEY_PATH.into(), source })?,
+            )
+        };
+        let (app_id, api_audience) = if on_behalf_of_only {
+            (
+                reader.optional_text(keys::APP_ID).await?.unwrap_or_default(),
+                reader.optional_text(keys::API_AUDIENCE).await?.unwrap_or_default(),
+            )
+        } else {
+            (reader.text(keys::APP_ID).await?, reader.text(keys::API_AUDIENCE).await?)
+        };
         let api_scope = reader.text(keys::API_SCOPE).await?;
         if !api_scope.ends_with("/.default") {
             tracing::warn!(event = "entraid_scope_not_default", scope = %api_scope, "API_SCOPE should end in /.default for client credentials");
         }
-        Ok(Self {
-            token_url,
-            client_id,
-            client_auth,
-            app_id: reader.text(keys::APP_ID).await?,
-            app_key,
-            api_audience: reader.text(keys::API_AUDIENCE).await?,
-            api_scope,
-        })
+        Ok(Self { token_url, client_id, client_auth, app_id, app_key, api_audience, api_scope, delegation })
     }
 }
+
+/// What Entra ID can do: on-behalf-of, the guide's act assertion (self-asserted).
+pub const SUPPORTED_MODES: &[DelegationMode] = &[DelegationMode::OnBehalfOf, DelegationMode::SelfAsserted];
 
 /// The Entra ID [`IamAdapter`].
 #[derive(Debug)]
@@ -162,7 +182,9 @@ pub struct EntraIdAdapter {
     endpoint: TokenEndpoint,
     client_id: String,
     client_auth: EntraClientAuthentication,
-    app: Arc<AppSigner>,
+    app: Option<Arc<AppSigner>>,
+    api_audience: String,
+    delegation: Option<DelegationMode>,
     clock: Arc<dyn Clock>,
 }
 
@@ -208,7 +230,14 @@ impl EntraIdAdapter {
     pub fn new(config: EntraIdConfig, options: AdapterOptions) -> Result<Self, IamError> {
         let vendor = Vendor::EntraId;
         let (endpoint, clock) = options.endpoint(vendor, &config.token_url)?;
-        for (name, value) in [("AGENT_CLIENT_ID", &config.client_id), ("APP_ID", &config.app_id), ("API_AUDIENCE", &config.api_audience)] {
+        let delegation = dual_auth_core::resolve_mode(vendor, config.delegation, SUPPORTED_MODES)?;
+        // The guide's act assertion is possible unless on-behalf-of alone is configured.
+        let self_asserted = delegation != Some(DelegationMode::OnBehalfOf);
+        let mut required = vec![("AGENT_CLIENT_ID", &config.client_id)];
+        if self_asserted {
+            required.extend([("APP_ID", &config.app_id), ("API_AUDIENCE", &config.api_audience)]);
+        }
+        for (name, value) in required {
             if value.trim().is_empty() {
                 return Err(IamError::Configuration { vendor, reason: format!("{name} is empty") });
             }
@@ -221,18 +250,41 @@ impl EntraIdAdapter {
                 reason: "a certificate credential needs its certificate: load it with SigningKey::with_certificate".into(),
             });
         }
-        let app = Arc::new(AppSigner {
-            app_id: config.app_id,
-            app_key: config.app_key,
+        let app = match (config.app_key, self_asserted) {
+            (Some(app_key), true) => Some(Arc::new(AppSigner {
+                app_id: config.app_id,
+                app_key,
+                api_audience: config.api_audience.clone(),
+                client_id: config.client_id.clone(),
+                clock: Arc::clone(&clock),
+            })),
+            (None, true) => {
+                return Err(IamError::Configuration {
+                    vendor,
+                    reason: "the guide's act assertion needs the application's key (APP_PRIVATE_KEY_PATH); \
+                             set DUAL_AUTH_DELEGATION=on-behalf-of to use Microsoft's on-behalf-of flow without it"
+                        .into(),
+                });
+            }
+            (_, false) => None,
+        };
+        Ok(Self {
+            endpoint,
+            client_id: config.client_id,
+            client_auth: config.client_auth,
+            app,
             api_audience: config.api_audience,
-            client_id: config.client_id.clone(),
-            clock: Arc::clone(&clock),
-        });
-        Ok(Self { endpoint, client_id: config.client_id, client_auth: config.client_auth, app, clock })
+            delegation,
+            clock,
+        })
     }
 
-    fn assertion_source(&self, request: &TokenRequest) -> Arc<dyn ActAssertionSource> {
-        Arc::new(EntraActAssertion { app: Arc::clone(&self.app), act: request.act().clone() })
+    fn assertion_source(&self, request: &TokenRequest) -> Result<Arc<dyn ActAssertionSource>, IamError> {
+        let app = self.app.as_ref().ok_or_else(|| IamError::Configuration {
+            vendor: Vendor::EntraId,
+            reason: "the guide's act assertion needs APP_PRIVATE_KEY_PATH, APP_ID and API_AUDIENCE".into(),
+        })?;
+        Ok(Arc::new(EntraActAssertion { app: Arc::clone(app), act: request.act().clone() }))
     }
 
     fn credential_fields(&self) -> Result<Vec<(&'static str, SecretString)>, IamError> {
@@ -264,10 +316,26 @@ impl IamAdapter for EntraIdAdapter {
     }
 
     fn cache_scope(&self) -> String {
-        format!("{}|{}|{}|{}", self.vendor(), self.endpoint.url(), self.client_id, self.app.api_audience)
+        format!("{}|{}|{}|{}", self.vendor(), self.endpoint.url(), self.client_id, self.api_audience)
+    }
+
+    fn delegation_modes(&self) -> &'static [DelegationMode] {
+        SUPPORTED_MODES
+    }
+
+    fn delegation_mode(&self) -> Option<DelegationMode> {
+        (self.delegation != Some(DelegationMode::SelfAsserted)).then_some(DelegationMode::OnBehalfOf)
     }
 
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
+        if let Some(configured) = self.delegation.filter(|m| m.is_verified()) {
+            return Err(IamError::ModeRefused {
+                vendor: Vendor::EntraId,
+                configured,
+                asked: DelegationMode::SelfAsserted,
+                hint: "pass the human's access token (issued for this agent) with request_delegated_token",
+            });
+        }
         ensure_agent(Vendor::EntraId, &self.client_id, request.agent_id())?;
         if let Some(scope) = request.scopes().iter().find(|s| !s.ends_with("/.default")) {
             return Err(IamError::InvalidRequest {
@@ -288,14 +356,70 @@ impl IamAdapter for EntraIdAdapter {
             .await?;
         // Signed once here so that a key that cannot sign fails the token request, not the
         // first API call.
-        let source = self.assertion_source(request);
+        let source = self.assertion_source(request)?;
         drop(source.sign_act_assertion()?);
         let response = grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now()).with_act_assertion_source(source);
         tracing::info!(event = "token_request_success", vendor = "entraid", agent_id = %self.client_id, expires_in = response.expires_in().as_secs(), has_act_assertion = true);
         Ok(response)
     }
 
+    /// On-behalf-of: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`,
+    /// `client_id`, the credential, `assertion` = the human's access token, `scope`,
+    /// `requested_token_use=on_behalf_of` (`docs/vendors/entraid.md`). The token that
+    /// comes back names the human (`sub`, `oid`) and the agent (`azp`, v1 `appid`); no act
+    /// assertion travels with it.
+    async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
+        if self.delegation == Some(DelegationMode::SelfAsserted) {
+            return Err(IamError::ModeRefused {
+                vendor: Vendor::EntraId,
+                configured: DelegationMode::SelfAsserted,
+                asked: DelegationMode::OnBehalfOf,
+                hint: "unset DUAL_AUTH_DELEGATION or set it to on-behalf-of to send the human's token",
+            });
+        }
+        ensure_agent(Vendor::EntraId, &self.client_id, request.agent_id())?;
+        let unsupported = |what: &str| IamError::InvalidRequest {
+            reason: format!("Entra ID on-behalf-of takes no {what}: name the API by its scope (for example api://finance-api/.default)"),
+        };
+        if request.actor().is_some() {
+            return Err(unsupported("actor token"));
+        }
+        if request.audience().is_some() || request.resource().is_some() {
+            return Err(unsupported("audience or resource"));
+        }
+        if request.requested_token_type().is_some() {
+            return Err(unsupported("requested_token_type"));
+        }
+        if !matches!(request.subject().token_type(), SubjectTokenType::AccessToken | SubjectTokenType::Jwt) {
+            return Err(IamError::InvalidRequest {
+                reason: format!(
+                    "Entra ID on-behalf-of takes the access token the human's client got for this agent, not {}",
+                    request.subject().token_type()
+                ),
+            });
+        }
+        tracing::info!(event = "token_request_start", vendor = "entraid", mode = "on-behalf-of", agent_id = %self.client_id, scope = %request.scope_string());
+        let grant = self
+            .endpoint
+            .request(|| {
+                let mut form = vec![field("grant_type", JWT_BEARER_GRANT), field("client_id", self.client_id.as_str())];
+                form.extend(self.credential_fields()?);
+                form.push(("assertion", request.subject().token().clone()));
+                form.push(field("scope", request.scope_string()));
+                form.push(field("requested_token_use", "on_behalf_of"));
+                Ok(form)
+            })
+            .await?;
+        let response = grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now());
+        tracing::info!(event = "token_request_success", vendor = "entraid", mode = "on-behalf-of", agent_id = %self.client_id, expires_in = response.expires_in().as_secs());
+        Ok(response)
+    }
+
     fn restore_cached(&self, token: TokenResponse, request: &TokenRequest) -> TokenResponse {
-        token.with_act_assertion_source(self.assertion_source(request))
+        match self.assertion_source(request) {
+            Ok(source) => token.with_act_assertion_source(source),
+            // Unreachable: a self-asserted token was only ever issued with an app key.
+            Err(_) => token,
+        }
     }
 }

@@ -39,9 +39,10 @@ fn config(url: String, auth: EntraClientAuthentication) -> EntraIdConfig {
         client_id: AGENT.into(),
         client_auth: auth,
         app_id: APP_ID.into(),
-        app_key: SigningKey::from_pem_file(key_fixture("rsa2048-other.pem")).unwrap().with_key_id("app-key-1"),
+        app_key: Some(SigningKey::from_pem_file(key_fixture("rsa2048-other.pem")).unwrap().with_key_id("app-key-1")),
         api_audience: API_AUDIENCE.into(),
         api_scope: "api://finance-api/.default".into(),
+        delegation: None,
     }
 }
 

@@ -55,6 +55,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dual_auth_config::keys;
 use dual_auth_core::token_endpoint::{AssertionGrant, AssertionGrantSettings, field};
+use dual_auth_core::{JWT_BEARER_GRANT, token_exchange_fields};
 
 // What this crate's API takes and returns, and what a program needs beside it, so that a
 // program needs no other dual-auth crate (the two crates whole too, for everything else).
@@ -62,9 +63,14 @@ pub use dual_auth_config::{self, ConfigError, ConfigReader, EnvSource, open_sour
 pub use dual_auth_core::secrecy::{ExposeSecret, SecretString};
 pub use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy};
 pub use dual_auth_core::{
-    self, Act, ActJwtSigner, ActJwtVerifier, ClientAuthentication, IamAdapter, IamError, SigningKey, TokenRequest, TokenResponse,
-    UserSession, Vendor, VerifyingKey,
+    self, Act, ActJwtSigner, ActJwtVerifier, ClientAuthentication, DelegationMode, DelegationRequest, IamAdapter, IamError, SigningKey,
+    SubjectToken, SubjectTokenType, TokenRequest, TokenResponse, UserSession, Vendor, VerifyingKey,
 };
+
+/// What Keycloak can do: standard token exchange (Keycloak 26.2 and later), the JWT
+/// authorization grant (26.5 and later, a feature to enable), the guide's mode.
+pub const SUPPORTED_MODES: &[DelegationMode] =
+    &[DelegationMode::TokenExchange, DelegationMode::JwtAuthorizationGrant, DelegationMode::SelfAsserted];
 
 /// `expires_in` when Keycloak sends none (upstream default).
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(3600);
@@ -80,12 +86,22 @@ pub struct KeycloakConfig {
     pub client_auth: ClientAuthentication,
     /// The assertion's `aud`; the realm URL when `None`.
     pub assertion_audience: Option<String>,
+    /// `DUAL_AUTH_DELEGATION`: token-exchange (the default for evidence),
+    /// jwt-authorization-grant, or self-asserted.
+    pub delegation: Option<DelegationMode>,
 }
 
 impl KeycloakConfig {
     /// A configuration with the default assertion audience.
     pub fn new(token_url: impl Into<String>, client_id: impl Into<String>, client_auth: ClientAuthentication) -> Self {
-        Self { token_url: token_url.into(), client_id: client_id.into(), client_auth, assertion_audience: None }
+        Self { token_url: token_url.into(), client_id: client_id.into(), client_auth, assertion_audience: None, delegation: None }
+    }
+
+    /// Sets the delegation mode.
+    #[must_use]
+    pub fn with_delegation(mut self, mode: DelegationMode) -> Self {
+        self.delegation = Some(mode);
+        self
     }
 
     /// Sets the assertion's `aud`.
@@ -106,6 +122,7 @@ impl KeycloakConfig {
             client_id: reader.text(keys::AGENT_CLIENT_ID).await?,
             client_auth: reader.client_authentication().await?,
             assertion_audience: reader.optional_text(keys::ASSERTION_AUDIENCE).await?,
+            delegation: reader.delegation_mode().await?,
         })
     }
 }
@@ -130,6 +147,8 @@ impl KeycloakAdapter {
             client_auth: config.client_auth,
             assertion_audience: config.assertion_audience,
             default_expires_in: DEFAULT_EXPIRES_IN,
+            delegation: config.delegation,
+            supported_modes: SUPPORTED_MODES,
         };
         let grant = AssertionGrant::new(settings, &options, |url| {
             realm_url(url.as_str()).ok_or_else(|| IamError::Configuration {
@@ -148,6 +167,27 @@ impl KeycloakAdapter {
     }
 }
 
+/// The grant's fields before the client assertion, in Keycloak's dialect.
+///
+/// Standard token exchange (`docs/vendors/keycloak.md`): RFC 8693's fields, `audience` a
+/// client id, then `scope`. The JWT authorization grant: `assertion` = the evidence (a JWT
+/// from an issuer the realm trusts as an identity provider), then `scope`.
+fn delegation_form(mode: DelegationMode, request: &DelegationRequest) -> Result<Vec<(&'static str, SecretString)>, IamError> {
+    let mut form = match mode {
+        DelegationMode::JwtAuthorizationGrant => {
+            if request.actor().is_some() || request.audience().is_some() || request.resource().is_some() {
+                return Err(IamError::InvalidRequest {
+                    reason: "the JWT authorization grant takes no actor token, audience or resource: the assertion names them".into(),
+                });
+            }
+            vec![field("grant_type", JWT_BEARER_GRANT), ("assertion", request.subject().token().clone())]
+        }
+        _ => token_exchange_fields(request, None),
+    };
+    form.push(field("scope", request.scope_string()));
+    Ok(form)
+}
+
 /// The realm URL: the token URL up to `/protocol/`.
 fn realm_url(token_url: &str) -> Option<String> {
     token_url.rsplit_once("/protocol/").map(|(realm, _)| realm.to_owned())
@@ -163,8 +203,20 @@ impl IamAdapter for KeycloakAdapter {
         self.grant.cache_scope(self.grant.assertion_audience())
     }
 
+    fn delegation_modes(&self) -> &'static [DelegationMode] {
+        SUPPORTED_MODES
+    }
+
+    fn delegation_mode(&self) -> Option<DelegationMode> {
+        self.grant.delegation_mode()
+    }
+
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
         self.grant.request(request, || vec![field("grant_type", "client_credentials"), field("scope", request.scope_string())]).await
+    }
+
+    async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
+        self.grant.delegate(request, |mode| delegation_form(mode, request)).await
     }
 }
 

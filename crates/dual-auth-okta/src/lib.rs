@@ -52,6 +52,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dual_auth_config::keys;
 use dual_auth_core::token_endpoint::{AssertionGrant, AssertionGrantSettings, field};
+use dual_auth_core::token_exchange_fields;
 
 // What this crate's API takes and returns, and what a program needs beside it, so that a
 // program needs no other dual-auth crate (the two crates whole too, for everything else).
@@ -59,9 +60,12 @@ pub use dual_auth_config::{self, ConfigError, ConfigReader, EnvSource, open_sour
 pub use dual_auth_core::secrecy::{ExposeSecret, SecretString};
 pub use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy};
 pub use dual_auth_core::{
-    self, Act, ActJwtSigner, ActJwtVerifier, ClientAuthentication, IamAdapter, IamError, SigningKey, TokenRequest, TokenResponse,
-    UserSession, Vendor, VerifyingKey,
+    self, Act, ActJwtSigner, ActJwtVerifier, ClientAuthentication, DelegationMode, DelegationRequest, IamAdapter, IamError, SigningKey,
+    SubjectToken, SubjectTokenType, TokenRequest, TokenResponse, UserSession, Vendor, VerifyingKey,
 };
+
+/// What Okta can do: on-behalf-of token exchange (RFC 8693), the guide's mode.
+pub const SUPPORTED_MODES: &[DelegationMode] = &[DelegationMode::TokenExchange, DelegationMode::SelfAsserted];
 
 /// `expires_in` when Okta sends none (upstream default).
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(3600);
@@ -77,12 +81,21 @@ pub struct OktaConfig {
     pub client_auth: ClientAuthentication,
     /// The assertion's `aud`; the token endpoint URL when `None`.
     pub assertion_audience: Option<String>,
+    /// `DUAL_AUTH_DELEGATION`: token-exchange (the default for evidence) or self-asserted.
+    pub delegation: Option<DelegationMode>,
 }
 
 impl OktaConfig {
     /// A configuration with the default assertion audience.
     pub fn new(token_url: impl Into<String>, client_id: impl Into<String>, client_auth: ClientAuthentication) -> Self {
-        Self { token_url: token_url.into(), client_id: client_id.into(), client_auth, assertion_audience: None }
+        Self { token_url: token_url.into(), client_id: client_id.into(), client_auth, assertion_audience: None, delegation: None }
+    }
+
+    /// Sets the delegation mode.
+    #[must_use]
+    pub fn with_delegation(mut self, mode: DelegationMode) -> Self {
+        self.delegation = Some(mode);
+        self
     }
 
     /// Sets the assertion's `aud`.
@@ -104,6 +117,7 @@ impl OktaConfig {
             client_id: reader.text(keys::AGENT_CLIENT_ID).await?,
             client_auth: reader.client_authentication().await?,
             assertion_audience: reader.optional_text(keys::ASSERTION_AUDIENCE).await?,
+            delegation: reader.delegation_mode().await?,
         })
     }
 }
@@ -127,6 +141,8 @@ impl OktaAdapter {
             client_auth: config.client_auth,
             assertion_audience: config.assertion_audience,
             default_expires_in: DEFAULT_EXPIRES_IN,
+            delegation: config.delegation,
+            supported_modes: SUPPORTED_MODES,
         };
         // Okta documents the assertion's aud as the token endpoint URL itself.
         let grant = AssertionGrant::new(settings, &options, |url| Ok(url.to_string()))?;
@@ -149,7 +165,27 @@ impl IamAdapter for OktaAdapter {
         self.grant.cache_scope(self.grant.assertion_audience())
     }
 
+    fn delegation_modes(&self) -> &'static [DelegationMode] {
+        SUPPORTED_MODES
+    }
+
+    fn delegation_mode(&self) -> Option<DelegationMode> {
+        self.grant.delegation_mode()
+    }
+
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
         self.grant.request(request, || vec![field("grant_type", "client_credentials"), field("scope", request.scope_string())]).await
+    }
+
+    /// On-behalf-of token exchange: RFC 8693's fields (`subject_token_type` the access or
+    /// ID token type), then `scope`; `audience` when the request names one.
+    async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
+        self.grant
+            .delegate(request, |_mode| {
+                let mut form = token_exchange_fields(request, None);
+                form.push(field("scope", request.scope_string()));
+                Ok(form)
+            })
+            .await
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use dual_auth_core::{Clock, IamAdapter, IamError, SystemClock, TokenRequest, TokenResponse, Vendor};
+use dual_auth_core::{Clock, DelegationMode, DelegationRequest, IamAdapter, IamError, SystemClock, TokenRequest, TokenResponse, Vendor};
 use serde_json::Value;
 
 /// How the cache behaves.
@@ -52,6 +52,15 @@ impl CacheKey {
         scopes.sort_unstable();
         scopes.dedup();
         let material = serde_json::json!([cache_scope, request.agent_id(), canonical(&request.act().to_value()), scopes]);
+        Self(openssl::sha::sha256(material.to_string().as_bytes()))
+    }
+
+    /// The key for a delegation `request` through an adapter with this cache scope: a
+    /// SHA-256 over the scope and [`DelegationRequest::fingerprint`] (the evidence's hash,
+    /// agent, audience, resource, scopes), never the evidence itself.
+    pub fn for_delegation(cache_scope: &str, request: &DelegationRequest) -> Self {
+        let fingerprint: String = request.fingerprint().iter().map(|b| format!("{b:02x}")).collect();
+        let material = serde_json::json!(["delegation", cache_scope, fingerprint]);
         Self(openssl::sha::sha256(material.to_string().as_bytes()))
     }
 
@@ -182,6 +191,71 @@ impl CachingAdapter {
         Ok(token)
     }
 
+    /// The cached token for `key`, else one from `fetch` (single flight per key, the
+    /// shared tier between), served stale-but-valid when a refresh fails.
+    async fn cached_or_fetch<Fut>(
+        &self,
+        key: CacheKey,
+        restore: impl Fn(TokenResponse) -> TokenResponse,
+        fetch: impl FnOnce() -> Fut,
+    ) -> Result<TokenResponse, IamError>
+    where
+        Fut: std::future::Future<Output = Result<TokenResponse, IamError>>,
+    {
+        let slot = self.slot(key.clone());
+        // Holding the slot's lock across the fetch makes concurrent callers for this key
+        // wait for one identity-provider call instead of each making their own.
+        let mut guard = slot.lock().await;
+        let now = self.clock.now();
+        if let Some(cached) = guard.as_ref()
+            && now < cached.refresh_at
+        {
+            return Ok(cached.token.clone());
+        }
+        if let Some(shared) = &self.shared {
+            match shared.load(&key).await {
+                Ok(Some(token)) => {
+                    // Another replica's token, if it is not yet due for refresh here; the
+                    // store holds the access token only, the adapter re-attaches the rest.
+                    let token = restore(token);
+                    if let Some(entry) = self.cacheable(&token) {
+                        *guard = Some(entry);
+                        return Ok(token);
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(event = "shared_token_cache_unavailable", error = %error, "shared token cache unavailable; asking the identity provider")
+                }
+            }
+        }
+        match fetch().await {
+            Ok(token) => {
+                *guard = self.cacheable(&token);
+                if let (Some(shared), Some(entry)) = (&self.shared, guard.as_ref())
+                    && let Err(error) = shared.store(&key, &token, entry.refresh_at).await
+                {
+                    tracing::warn!(event = "shared_token_cache_unavailable", error = %error, "could not share the token with other replicas");
+                }
+                Ok(token)
+            }
+            Err(error) => {
+                // Errors are never cached; a refresh that fails while the old token is
+                // still valid serves the old token.
+                match guard.as_ref() {
+                    Some(cached) if !cached.token.is_expired(now) => {
+                        tracing::warn!(event = "token_refresh_failed_serving_cached", vendor = %self.inner.vendor(), error = %error, "token refresh failed; the cached token is still valid");
+                        Ok(cached.token.clone())
+                    }
+                    _ => {
+                        *guard = None;
+                        Err(error)
+                    }
+                }
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -227,62 +301,29 @@ impl IamAdapter for CachingAdapter {
         self.inner.restore_cached(token, request)
     }
 
+    fn delegation_modes(&self) -> &'static [DelegationMode] {
+        self.inner.delegation_modes()
+    }
+
+    fn delegation_mode(&self) -> Option<DelegationMode> {
+        self.inner.delegation_mode()
+    }
+
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
         if !self.settings.enabled {
             return self.inner.request_token(request).await;
         }
-        let slot = self.slot(CacheKey::new(&self.inner.cache_scope(), request));
-        // Holding the slot's lock across the fetch makes concurrent callers for this key
-        // wait for one identity-provider call instead of each making their own.
-        let mut guard = slot.lock().await;
-        let now = self.clock.now();
-        if let Some(cached) = guard.as_ref()
-            && now < cached.refresh_at
-        {
-            return Ok(cached.token.clone());
-        }
         let key = CacheKey::new(&self.inner.cache_scope(), request);
-        if let Some(shared) = &self.shared {
-            match shared.load(&key).await {
-                Ok(Some(token)) => {
-                    // Another replica's token, if it is not yet due for refresh here; the
-                    // store holds the access token only, the adapter re-attaches the rest.
-                    let token = self.inner.restore_cached(token, request);
-                    if let Some(entry) = self.cacheable(&token) {
-                        *guard = Some(entry);
-                        return Ok(token);
-                    }
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::warn!(event = "shared_token_cache_unavailable", error = %error, "shared token cache unavailable; asking the identity provider")
-                }
-            }
+        self.cached_or_fetch(key, |token| self.inner.restore_cached(token, request), || self.inner.request_token(request)).await
+    }
+
+    /// Cached under the evidence's hash (with agent, audience, resource and scopes), so a
+    /// new or different human token never gets another human's cached token.
+    async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
+        if !self.settings.enabled {
+            return self.inner.request_delegated_token(request).await;
         }
-        match self.inner.request_token(request).await {
-            Ok(token) => {
-                *guard = self.cacheable(&token);
-                if let (Some(shared), Some(entry)) = (&self.shared, guard.as_ref())
-                    && let Err(error) = shared.store(&key, &token, entry.refresh_at).await
-                {
-                    tracing::warn!(event = "shared_token_cache_unavailable", error = %error, "could not share the token with other replicas");
-                }
-                Ok(token)
-            }
-            Err(error) => {
-                // Errors are never cached; a refresh that fails while the old token is
-                // still valid serves the old token.
-                match guard.as_ref() {
-                    Some(cached) if !cached.token.is_expired(now) => {
-                        tracing::warn!(event = "token_refresh_failed_serving_cached", vendor = %self.inner.vendor(), error = %error, "token refresh failed; the cached token is still valid");
-                        Ok(cached.token.clone())
-                    }
-                    _ => {
-                        *guard = None;
-                        Err(error)
-                    }
-                }
-            }
-        }
+        let key = CacheKey::for_delegation(&self.inner.cache_scope(), request);
+        self.cached_or_fetch(key, |token| token, || self.inner.request_delegated_token(request)).await
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use dual_auth_core::{Act, ActJwtVerifier, IamAdapter, TokenRequest, TokenResponse};
+use dual_auth_core::{Act, ActJwtVerifier, DelegationRequest, IamAdapter, SubjectToken, TokenRequest, TokenResponse};
 
 use crate::error::SessionError;
 
@@ -31,6 +31,23 @@ impl InSessionTokenRequest {
     ) -> Result<TokenResponse, SessionError> {
         let request = TokenRequest::new(agent_id, act.clone(), scopes)?;
         Ok(self.adapter.request_token(&request).await?)
+    }
+
+    /// A verified mode: a token for `agent_id` acting for the human `evidence` proves (the
+    /// web session's token, or one the application exchanged for this agent), through the
+    /// vendor's delegation grant. The identity provider verifies the evidence.
+    ///
+    /// # Errors
+    /// [`SessionError::IdentityProvider`]: the provider's refusal keeps status, `error`
+    /// and description; the evidence is never in it.
+    pub async fn request_delegated_token<S: Into<String>>(
+        &self,
+        agent_id: &str,
+        evidence: &SubjectToken,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Result<TokenResponse, SessionError> {
+        let request = DelegationRequest::new(agent_id, evidence.clone(), scopes)?;
+        Ok(self.adapter.request_delegated_token(&request).await?)
     }
 }
 

@@ -49,7 +49,7 @@ mod extract;
 pub use error::{BearerError, VerifyError};
 pub use jwks::{JwksCachePolicy, MAX_CACHE_DURATION};
 pub use policy::{ActAssertionPolicy, DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, IssuerPolicy, Layout, MAX_LIFETIME_LIMIT};
-pub use subject::{Actor, DualSubject};
+pub use subject::{Actor, DualSubject, VouchedBy};
 pub use verifier::{DEFAULT_MAX_TOKEN_BYTES, MAX_CHAIN_DEPTH, Verifier, VerifierBuilder};
 
 #[cfg(feature = "tower")]

@@ -21,6 +21,12 @@ pub enum Layout {
     /// comes in the `X-Act-Assertion` the application signed, bound to the same agent.
     /// Set by [`IssuerPolicy::act_assertion`].
     ActAssertion,
+    /// What the delegation grants give (RFC 8693 token exchange, Entra ID on-behalf-of, the
+    /// RFC 7523 JWT authorization grant): `sub` = the human, the agent as the client the
+    /// token was issued to (`client_id` per RFC 9068, `azp`, Okta's `cid`, Entra ID v1
+    /// `appid`), and any `act` chain kept (its outermost `act.sub` must be that client).
+    /// The identity provider verified the human's evidence.
+    Delegated,
 }
 
 impl Layout {
@@ -30,6 +36,7 @@ impl Layout {
             Self::DualAuth => "dual-auth",
             Self::Rfc8693 => "rfc8693",
             Self::ActAssertion => "act-assertion",
+            Self::Delegated => "delegated",
         }
     }
 }
@@ -42,9 +49,10 @@ impl std::str::FromStr for Layout {
             "dual-auth" | "dualauth" => Ok(Self::DualAuth),
             "rfc8693" | "rfc-8693" => Ok(Self::Rfc8693),
             "act-assertion" | "entraid" => Ok(Self::ActAssertion),
+            "delegated" => Ok(Self::Delegated),
             other => Err(crate::VerifyError::Configuration {
                 setting: "layout",
-                reason: format!("{other:?} is not a layout: use dual-auth, rfc8693 or act-assertion"),
+                reason: format!("{other:?} is not a layout: use dual-auth, rfc8693, act-assertion or delegated"),
             }),
         }
     }

@@ -28,6 +28,33 @@ impl Actor {
     }
 }
 
+/// Who vouched for the human, as far as the token shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum VouchedBy {
+    /// The identity provider, which verified the human's evidence (the delegated and
+    /// RFC 8693 layouts: the human is the token's own subject).
+    IdentityProvider,
+    /// The application, which signed the act assertion beside the token (Entra ID's
+    /// act-assertion layout).
+    Application,
+    /// The agent alone: the guide's self-asserted `act`, which the identity provider copied
+    /// from the agent's own client assertion (the dual-auth layout).
+    Agent,
+}
+
+impl VouchedBy {
+    /// The name written to logs and JSON: `identity-provider`, `application`, `agent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IdentityProvider => "identity-provider",
+            Self::Application => "application",
+            Self::Agent => "agent",
+        }
+    }
+}
+
 /// A verified request's two identities, the same whichever layout the issuer uses.
 ///
 /// `Debug` shows the human's `sub` only (no e-mail or name); `Serialize` writes
@@ -60,6 +87,8 @@ pub struct DualSubject {
     /// When the token expires.
     #[serde(serialize_with = "unix_seconds")]
     pub expires_at: SystemTime,
+    /// Who vouched for the human (from the issuer's layout).
+    pub vouched_by: VouchedBy,
 }
 
 impl DualSubject {

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::error::VerifyError;
 use crate::jwks::{IssuerKeys, JwksCachePolicy, KeySource, Lookup};
 use crate::policy::{ActAssertionPolicy, AssertionKeys, IssuerPolicy, KeysSetting, Layout};
-use crate::subject::{Actor, DualSubject};
+use crate::subject::{Actor, DualSubject, VouchedBy};
 
 /// The largest access token accepted by default (Entra ID tokens with many groups run to
 /// several KiB).
@@ -272,9 +272,15 @@ impl Verifier {
             return Err(VerifyError::InsufficientScope { missing });
         }
         check_roles(claims, &issuer.policy.roles_claim, &issuer.policy.required_roles)?;
+        let vouched_by = match issuer.policy.layout {
+            Layout::DualAuth => VouchedBy::Agent,
+            Layout::ActAssertion => VouchedBy::Application,
+            _ => VouchedBy::IdentityProvider,
+        };
         let (agent, human, chain) = match issuer.policy.layout {
             Layout::DualAuth => dual_auth_layout(claims)?,
             Layout::Rfc8693 => rfc8693_layout(claims)?,
+            Layout::Delegated => delegated_layout(claims)?,
             _ => {
                 let checker = issuer.assertion.as_ref().ok_or_else(|| VerifyError::Configuration {
                     setting: "layout",
@@ -285,7 +291,7 @@ impl Verifier {
                 (agent, verified.into_act(), Vec::new())
             }
         };
-        Ok(DualSubject { issuer: issuer.policy.issuer.clone(), agent, human, chain, scopes, expires_at: times })
+        Ok(DualSubject { issuer: issuer.policy.issuer.clone(), agent, human, chain, scopes, expires_at: times, vouched_by })
     }
 
     fn trusted_issuer(&self, claims: &Map<String, Value>) -> Result<&TrustedIssuer, VerifyError> {
@@ -593,9 +599,11 @@ fn dual_auth_layout(claims: &Map<String, Value>) -> Result<(Actor, Act, Vec<Acto
     Ok((Actor::new(agent, client), act, Vec::new()))
 }
 
-fn rfc8693_layout(claims: &Map<String, Value>) -> Result<(Actor, Act, Vec<Actor>), VerifyError> {
-    let layout = Layout::Rfc8693;
-    let human = nonempty_text(claims, "sub").ok_or_else(|| delegation(layout, "no sub: the human is missing"))?;
+/// The human a token names as its own subject: `sub` (in the delegated layout Okta's
+/// `uid` first: Okta's `sub` is the login), with `email`, `name` and `oid`.
+fn subject_human(claims: &Map<String, Value>, layout: Layout) -> Result<Act, VerifyError> {
+    let okta_user_id = if layout == Layout::Delegated { nonempty_text(claims, "uid") } else { None };
+    let human = okta_user_id.or_else(|| nonempty_text(claims, "sub")).ok_or_else(|| delegation(layout, "no sub: the human is missing"))?;
     let mut act = Act::new(human).map_err(|e| delegation(layout, format!("sub: {e}")))?;
     if let Some(email) = nonempty_text(claims, "email") {
         act = act.with_email(email);
@@ -606,6 +614,12 @@ fn rfc8693_layout(claims: &Map<String, Value>) -> Result<(Actor, Act, Vec<Actor>
     if let Some(oid) = nonempty_text(claims, "oid") {
         act = act.with_oid(oid);
     }
+    Ok(act)
+}
+
+/// The `act` chain, outermost first (RFC 8693 §4.1: the current actor, then the earlier
+/// ones nested inside).
+fn act_chain(claims: &Map<String, Value>, layout: Layout) -> Result<Vec<Actor>, VerifyError> {
     let mut actors = Vec::new();
     let mut current = claims.get("act");
     while let Some(value) = current {
@@ -617,6 +631,38 @@ fn rfc8693_layout(claims: &Map<String, Value>) -> Result<(Actor, Act, Vec<Actor>
         actors.push(Actor::new(sub, nonempty_text(object, "client_id").map(str::to_owned)));
         current = object.get("act");
     }
+    Ok(actors)
+}
+
+fn delegated_layout(claims: &Map<String, Value>) -> Result<(Actor, Act, Vec<Actor>), VerifyError> {
+    let layout = Layout::Delegated;
+    let client = client_id_of(claims)
+        .ok_or_else(|| delegation(layout, "the token names no agent (client_id, azp, cid or appid): it is not a delegated token"))?;
+    let human = subject_human(claims, layout)?;
+    // The agent's own (client-credentials) token names the agent as its subject: read here
+    // it would make the agent its own human.
+    let agents_own = human.sub() == client
+        || nonempty_text(claims, "sub").is_some_and(|sub| sub == client || sub == format!("{client}@clients"))
+        || nonempty_text(claims, "gty") == Some("client-credentials")
+        || nonempty_text(claims, "idtyp") == Some("app");
+    if agents_own {
+        return Err(delegation(layout, "the token is the agent's own (client credentials): no human delegated to it"));
+    }
+    let mut chain = act_chain(claims, layout)?;
+    if let Some(outer) = chain.first() {
+        // RFC 8693 §4.1 and Auth0: the outermost act.sub is the client holding the token.
+        if outer.sub != client && outer.client_id.as_deref() != Some(client.as_str()) {
+            return Err(delegation(layout, "the outermost act.sub is not the client the token was issued to"));
+        }
+        chain.remove(0);
+    }
+    Ok((Actor::new(client.clone(), Some(client)), human, chain))
+}
+
+fn rfc8693_layout(claims: &Map<String, Value>) -> Result<(Actor, Act, Vec<Actor>), VerifyError> {
+    let layout = Layout::Rfc8693;
+    let act = subject_human(claims, layout)?;
+    let mut actors = act_chain(claims, layout)?;
     if actors.is_empty() {
         return Err(delegation(layout, "no act claim: the token names no agent acting for its subject"));
     }

@@ -53,9 +53,10 @@ fn adapter(vendor: Vendor, base: &str, ca: &TestCa, http: HttpSettings) -> Box<d
                 client_id: AGENT.into(),
                 client_auth: EntraClientAuthentication::Certificate(key),
                 app_id: "app".into(),
-                app_key: SigningKey::from_pem_file(key_fixture("rsa2048-other.pem")).unwrap(),
+                app_key: Some(SigningKey::from_pem_file(key_fixture("rsa2048-other.pem")).unwrap()),
                 api_audience: "api://finance".into(),
                 api_scope: "api://finance-api/.default".into(),
+                delegation: None,
             };
             Box::new(EntraIdAdapter::new(config, options).unwrap())
         }

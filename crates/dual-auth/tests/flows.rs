@@ -113,9 +113,10 @@ async fn out_of_session_flow_with_entra_id_and_a_bound_act_assertion() {
         client_id: AGENT.into(),
         client_auth: EntraClientAuthentication::ClientSecret(SecretString::from(SECRET)),
         app_id: "web-app".into(),
-        app_key: SigningKey::from_pem_file(key_fixture("rsa2048-other.pem")).unwrap(),
+        app_key: Some(SigningKey::from_pem_file(key_fixture("rsa2048-other.pem")).unwrap()),
         api_audience: API_AUDIENCE.into(),
         api_scope: "api://finance-api/.default".into(),
+        delegation: None,
     };
     let adapter = build_adapter(VendorConfig::EntraId(config), options(&ca), TokenCacheSettings::default()).unwrap();
     let verifier = ActJwtVerifier::builder(VerifyingKey::from_pem(app_public_pem()).unwrap(), AGENT_ENDPOINT).build().unwrap();

@@ -84,9 +84,10 @@ async fn rust_request(vendor: Vendor, url: String, ca: &TestCa) -> dual_auth::To
                     client_id: AGENT.into(),
                     client_auth: EntraClientAuthentication::ClientSecret(SecretString::from(SECRET)),
                     app_id: "web-app".into(),
-                    app_key: SigningKey::from_pem_file(key_fixture("rsa2048-other.pem")).unwrap(),
+                    app_key: Some(SigningKey::from_pem_file(key_fixture("rsa2048-other.pem")).unwrap()),
                     api_audience: API.into(),
                     api_scope: "api://finance-api/.default".into(),
+                    delegation: None,
                 },
                 options,
             )
