@@ -81,6 +81,8 @@ impl DemoEnv {
 pub(crate) enum Flow {
     InSession,
     OutOfSession,
+    /// The verified mode: the human's own token, exchanged by the agent.
+    Verified,
 }
 
 impl Flow {
@@ -88,6 +90,7 @@ impl Flow {
         match self {
             Flow::InSession => "In-Session",
             Flow::OutOfSession => "Out-of-Session",
+            Flow::Verified => "Verified Delegation",
         }
     }
 }
@@ -115,15 +118,18 @@ pub(crate) async fn run(env: &DemoEnv, vendor: Vendor, flow: Flow) -> Result<(),
     let line = "=".repeat(60);
     println!("\n{line}\ndual-auth {} Flow: {vendor}\n{line}", flow.title());
     let mut steps = Steps { n: 0 };
-    steps.step("Simulating authenticated user...");
-    let session = UserSession::new("alice@corp.example.com").with_user_name("Alice Smith").with_user_id("user_12345");
-    steps.ok("User: user_12345 (e-mail and name stay out of the output, as out of logs)");
 
     let (config, scopes) = env.vendor_config(vendor)?;
     let adapter = build_adapter(config, AdapterOptions::with_http(env.http.clone()), TokenCacheSettings::default())
         .map_err(|e| format!("adapter: {e}"))?;
     let api = ApiClient::new(env.http.clone()).map_err(|e| e.to_string())?;
 
+    if flow == Flow::Verified {
+        return run_verified(env, vendor, &adapter, &api, &scopes, &mut steps, &line).await;
+    }
+    steps.step("Simulating authenticated user...");
+    let session = UserSession::new("alice@corp.example.com").with_user_name("Alice Smith").with_user_id("user_12345");
+    steps.ok("User: user_12345 (e-mail and name stay out of the output, as out of logs)");
     let (act, token) = match flow {
         Flow::InSession => {
             steps.step("Extracting human identity (act)...");
@@ -162,6 +168,7 @@ pub(crate) async fn run(env: &DemoEnv, vendor: Vendor, flow: Flow) -> Result<(),
             let token = agent.request_token(DEMO_AGENT, &verified, scopes.clone()).await.map_err(|e| format!("token request: {e}"))?;
             (verified, token)
         }
+        Flow::Verified => return Err("unreachable: the verified flow ran above".into()),
     };
     steps.ok(&format!(
         "Token received: {} expiring in {} s, scopes {:?}",
@@ -185,9 +192,64 @@ pub(crate) async fn run(env: &DemoEnv, vendor: Vendor, flow: Flow) -> Result<(),
     steps.step("What the API saw:");
     steps.ok(&format!("agent: {}", seen["agent"].as_str().unwrap_or("?")));
     steps.ok(&format!("human: {}", seen["human"].as_str().unwrap_or("?")));
+    steps.ok(&format!("vouched for by: {}", DelegationMode::SelfAsserted.vouched_by()));
     if seen["agent"] != DEMO_AGENT || seen["human"] != act.sub() || seen["vendor"] != vendor.as_str() {
         return Err(format!("the API saw {seen}, expected agent {DEMO_AGENT} and human {}", act.sub()));
     }
     println!("\n{line}\n✓ {} FLOW PASSED: {vendor}\n{line}", flow.title().to_uppercase());
+    Ok(())
+}
+
+/// The verified mode: alice logs in at the provider (her web session's token), the agent
+/// sends that token with the vendor's delegation grant, and the API sees the human as the
+/// token's own subject, vouched for by the identity provider.
+#[allow(clippy::print_stdout)]
+async fn run_verified(
+    env: &DemoEnv,
+    vendor: Vendor,
+    adapter: &Arc<dyn IamAdapter>,
+    api: &ApiClient,
+    scopes: &[String],
+    steps: &mut Steps,
+    line: &str,
+) -> Result<(), String> {
+    let mode = adapter.delegation_mode().ok_or("the adapter has no verified mode")?;
+    println!("\n[APPLICATION SIDE]");
+    steps.step("alice logs in; the web session holds her token, issued for this agent...");
+    let login = env.idp.login(vendor.as_str(), "alice", DEMO_AGENT, None).map_err(|e| format!("login: {e}"))?;
+    let evidence = SubjectToken::new(login.access_token, SubjectTokenType::AccessToken).map_err(|e| e.to_string())?;
+    steps.ok("The session's access token is the evidence (a secret: never printed or logged)");
+    println!("\n[AGENT SIDE]");
+    steps.step(&format!("Sending the evidence to {vendor} ({mode})..."));
+    let token = InSessionTokenRequest::new(Arc::clone(adapter))
+        .request_delegated_token(DEMO_AGENT, &evidence, scopes.iter().cloned())
+        .await
+        .map_err(|e| format!("delegation grant: {e}"))?;
+    steps.ok(&format!(
+        "Token received: {} expiring in {} s{}",
+        token.token_type(),
+        token.expires_in().as_secs(),
+        token.issued_token_type().map(|t| format!(", issued_token_type {t}")).unwrap_or_default()
+    ));
+    steps.step("Calling the protected API (it verifies the delegated layout)...");
+    let response = api
+        .call_api(&token, ApiRequest::get(format!("{}/finance/report/Q4-2025", env.idp.delegated_api_url())))
+        .await
+        .map_err(|e| format!("API call: {e}"))?;
+    let seen: Value = response.json().unwrap_or(Value::Null);
+    if response.status() != 200 {
+        return Err(format!("the API answered {}: {seen}", response.status()));
+    }
+    let alice = env.idp.config().users.iter().find(|u| u.username == "alice").ok_or("no demo user alice")?;
+    steps.step("What the API saw:");
+    steps.ok(&format!("agent: {}", seen["agent"].as_str().unwrap_or("?")));
+    steps.ok(&format!("human: {}", seen["human"].as_str().unwrap_or("?")));
+    steps.ok(&format!("vouched for by: {}", mode.vouched_by()));
+    // Entra ID names the user by a pairwise sub, and by oid across applications.
+    let human_id = if vendor == Vendor::EntraId { &seen["act"]["oid"] } else { &seen["human"] };
+    if seen["agent"] != DEMO_AGENT || human_id != alice.id.as_str() || seen["vouched_by"] != "identity-provider" {
+        return Err(format!("the API saw {seen}, expected agent {DEMO_AGENT}, human {}, vouched for by the identity provider", alice.id));
+    }
+    println!("\n{line}\n✓ {} FLOW PASSED: {vendor}\n{line}", Flow::Verified.title().to_uppercase());
     Ok(())
 }

@@ -53,7 +53,7 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DemoVendor::All)]
         vendor: DemoVendor,
         /// Which flow.
-        #[arg(long, value_enum, default_value_t = DemoFlow::Both)]
+        #[arg(long, value_enum, default_value_t = DemoFlow::All)]
         flow: DemoFlow,
     },
     /// Run the development identity provider and demo API until Ctrl-C, printing the
@@ -83,6 +83,8 @@ struct TokenArgs {
     #[arg(long)]
     show_token: bool,
     #[command(flatten)]
+    evidence: EvidenceInput,
+    #[command(flatten)]
     act: ActInput,
 }
 
@@ -104,7 +106,56 @@ struct CallArgs {
     #[arg(long)]
     agent_id: Option<String>,
     #[command(flatten)]
+    evidence: EvidenceInput,
+    #[command(flatten)]
     act: ActInput,
+}
+
+/// The human proven by evidence someone else issued (the verified modes): the vendor's
+/// delegation grant (Keycloak, Auth0, Okta: token exchange; Entra ID: on-behalf-of).
+#[derive(Args, Debug)]
+struct EvidenceInput {
+    /// A file holding the human's token (the web session's access or ID token, or one the
+    /// application exchanged for this agent); trimmed. The identity provider verifies it.
+    #[arg(long, conflicts_with_all = ["act_json", "sub"], required_unless_present_any = ["act_json", "sub"])]
+    subject_token_file: Option<PathBuf>,
+    /// Its type: access_token, id_token, jwt, or a URI (RFC 8693 §3).
+    #[arg(long, requires = "subject_token_file", default_value = "access_token")]
+    subject_token_type: String,
+    /// A file holding the agent's own token (RFC 8693 actor_token; its type is jwt).
+    #[arg(long, requires = "subject_token_file", conflicts_with = "ActInput")]
+    actor_token_file: Option<PathBuf>,
+    /// RFC 8693 audience: where the token will be used (a client id for Keycloak).
+    #[arg(long, requires = "subject_token_file", conflicts_with = "ActInput")]
+    audience: Option<String>,
+    /// RFC 8693 resource: the URI of the API.
+    #[arg(long, requires = "subject_token_file", conflicts_with = "ActInput")]
+    resource: Option<String>,
+}
+
+impl EvidenceInput {
+    /// The evidence from the files, refused before any request when a file is missing,
+    /// unreadable or empty.
+    fn read(&self) -> Result<Option<(SubjectToken, Option<SubjectToken>)>, String> {
+        let Some(path) = &self.subject_token_file else { return Ok(None) };
+        let token_type: SubjectTokenType = self.subject_token_type.parse().map_err(|e: IamError| format!("--subject-token-type: {e}"))?;
+        let subject = read_token_file("--subject-token-file", path, token_type)?;
+        let actor = match &self.actor_token_file {
+            Some(path) => Some(read_token_file("--actor-token-file", path, SubjectTokenType::Jwt)?),
+            None => None,
+        };
+        Ok(Some((subject, actor)))
+    }
+}
+
+/// A token from a file, trimmed; the message names the option and the path, never the content.
+fn read_token_file(option: &str, path: &std::path::Path, token_type: SubjectTokenType) -> Result<SubjectToken, String> {
+    let shown = dual_auth::escape_untrusted(&path.display().to_string(), false);
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{option} {shown}: cannot read it ({})", e.kind()))?;
+    SubjectToken::new(text, token_type).map_err(|e| match e {
+        IamError::InvalidRequest { reason } => format!("{option} {shown}: {reason}"),
+        other => format!("{option} {shown}: {other}"),
+    })
 }
 
 #[derive(Args, Debug)]
@@ -168,9 +219,16 @@ enum DemoVendor {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum DemoFlow {
+    /// The guide's in-session flow (self-asserted act).
     InSession,
+    /// The guide's out-of-session flow (a verified act JWT, then a self-asserted act).
     OutOfSession,
+    /// Both of the guide's flows.
     Both,
+    /// The verified mode: the human's token, sent with the vendor's delegation grant.
+    Verified,
+    /// All three.
+    All,
 }
 
 #[derive(Args, Debug)]
@@ -215,6 +273,7 @@ enum ActCommand {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("human").required(true).multiple(true).args(["act_json", "sub"])))]
 struct SignArgs {
     /// The application's private key (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long)]
@@ -235,9 +294,10 @@ struct SignArgs {
     act: ActInput,
 }
 
-/// The human: either a whole act object, or its fields.
+/// The human: either a whole act object, or its fields (the guide's self-asserted mode
+/// for `token` and `call`).
 #[derive(Args, Debug)]
-#[group(required = true, multiple = true)]
+#[group(multiple = true)]
 struct ActInput {
     /// The act as a JSON object, for example '{"sub":"user_12345","email":"alice@corp.example.com"}'.
     #[arg(long, conflicts_with_all = ["sub", "email", "name", "oid"])]
@@ -334,15 +394,55 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-/// Loads the configuration and gets a token for the act; also returns the HTTP settings.
-async fn get_token(scopes: &[String], agent_id: Option<&str>, act: &ActInput) -> Result<(TokenResponse, HttpSettings), String> {
-    let act = act.to_act()?;
+/// Who the token is for: the human's evidence (a verified mode) or a self-asserted act.
+struct Human<'a> {
+    evidence: &'a EvidenceInput,
+    act: &'a ActInput,
+}
+
+/// A token and how it was obtained.
+struct Obtained {
+    token: TokenResponse,
+    http: HttpSettings,
+    mode: DelegationMode,
+}
+
+/// Loads the configuration and gets a token: with the vendor's delegation grant when
+/// evidence is given, else the guide's self-asserted act. Evidence is read (and refused
+/// when missing or empty) before the configuration or any request.
+async fn get_token(scopes: &[String], agent_id: Option<&str>, human: Human<'_>) -> Result<Obtained, String> {
+    let evidence = human.evidence.read()?;
+    let act = if evidence.is_none() { Some(human.act.to_act()?) } else { None };
     let loaded = dual_auth::load_config(None, None).await.map_err(setup_error)?;
     let agent = agent_id.map_or_else(|| loaded.vendor_config.client_id().to_owned(), str::to_owned);
     let http = loaded.http.clone();
     let adapter = loaded.into_adapter().map_err(|e| e.to_string())?;
-    let token = InSessionTokenRequest::new(adapter).request_token(&agent, &act, scopes.iter().cloned()).await.map_err(|e| e.to_string())?;
-    Ok((token, http))
+    let Some((subject, actor)) = evidence else {
+        let act = act.ok_or("give --subject-token-file, or --act-json / --sub")?;
+        let token =
+            InSessionTokenRequest::new(adapter).request_token(&agent, &act, scopes.iter().cloned()).await.map_err(|e| e.to_string())?;
+        // After success only: a failure stays one line.
+        eprintln!(
+            "note: self-asserted act (the guide's mode): no identity provider verified this human; \
+             give --subject-token-file for a verified mode"
+        );
+        return Ok(Obtained { token, http, mode: DelegationMode::SelfAsserted });
+    };
+    let mode = adapter.delegation_mode().ok_or_else(|| {
+        format!("{} is set to self-asserted: unset it or name a verified mode to send --subject-token-file", dual_auth::DELEGATION_SETTING)
+    })?;
+    let mut request = DelegationRequest::new(&agent, subject, scopes.iter().cloned()).map_err(|e| e.to_string())?;
+    if let Some(actor) = actor {
+        request = request.with_actor(actor);
+    }
+    if let Some(audience) = &human.evidence.audience {
+        request = request.with_audience(audience);
+    }
+    if let Some(resource) = &human.evidence.resource {
+        request = request.with_resource(resource);
+    }
+    let token = adapter.request_delegated_token(&request).await.map_err(|e| e.to_string())?;
+    Ok(Obtained { token, http, mode })
 }
 
 /// A setup error as one line; a store or vendor this build left out says how to add it.
@@ -357,14 +457,18 @@ fn setup_error(error: SetupError) -> String {
 }
 
 async fn token(args: &TokenArgs) -> Result<(), String> {
-    let (token, _) = get_token(&args.scopes, args.agent_id.as_deref(), &args.act).await?;
+    let human = Human { evidence: &args.evidence, act: &args.act };
+    let Obtained { token, mode, .. } = get_token(&args.scopes, args.agent_id.as_deref(), human).await?;
     let expires_at = token.expires_at().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let mut out = json!({
         "token_type": token.token_type(),
+        "issued_token_type": token.issued_token_type(),
         "expires_in": token.expires_in().as_secs(),
         "expires_at": expires_at,
         "scopes": token.scopes(),
         "has_act_assertion": token.has_act_assertion(),
+        "delegation": mode.as_str(),
+        "vouched_by": mode.vouched_by(),
     });
     if args.show_token {
         out["access_token"] = json!(token.access_token().expose_secret());
@@ -385,7 +489,8 @@ async fn call(args: &CallArgs) -> Result<(), String> {
     };
     // Refuse a non-HTTPS URL before asking for a token that would never be used.
     dual_auth::token_endpoint::require_https_url(&args.url).map_err(|reason| format!("API URL must use HTTPS: --url {reason}"))?;
-    let (token, http) = get_token(&args.scopes, args.agent_id.as_deref(), &args.act).await?;
+    let human = Human { evidence: &args.evidence, act: &args.act };
+    let Obtained { token, http, .. } = get_token(&args.scopes, args.agent_id.as_deref(), human).await?;
     let mut request = ApiRequest::new(method, &args.url);
     if let Some(body) = body {
         request = request.json(body);
@@ -412,6 +517,8 @@ async fn run_demo(vendor: DemoVendor, flow: DemoFlow) -> Result<(), String> {
         DemoFlow::InSession => vec![demo::Flow::InSession],
         DemoFlow::OutOfSession => vec![demo::Flow::OutOfSession],
         DemoFlow::Both => vec![demo::Flow::InSession, demo::Flow::OutOfSession],
+        DemoFlow::Verified => vec![demo::Flow::Verified],
+        DemoFlow::All => vec![demo::Flow::InSession, demo::Flow::OutOfSession, demo::Flow::Verified],
     };
     let env = demo::start(([127, 0, 0, 1], 0).into()).await?;
     println!("Embedded identity provider and demo API at {} (TLS with a throw-away CA)", env.idp.base_url());

@@ -255,11 +255,33 @@ fn the_demo_shows_both_subjects_arriving_at_the_api_for_every_vendor_and_flow() 
     for vendor in ["keycloak", "auth0", "okta", "entraid"] {
         assert!(stdout.contains(&format!("IN-SESSION FLOW PASSED: {vendor}")), "{vendor}");
         assert!(stdout.contains(&format!("OUT-OF-SESSION FLOW PASSED: {vendor}")), "{vendor}");
+        assert!(stdout.contains(&format!("VERIFIED DELEGATION FLOW PASSED: {vendor}")), "{vendor}");
     }
-    assert_eq!(stdout.matches("✓ agent: demo-agent").count(), 8);
+    assert_eq!(stdout.matches("✓ agent: demo-agent").count(), 12);
     assert_eq!(stdout.matches("✓ human: user_12345").count(), 8);
-    assert!(!stdout.contains("alice@corp.example.com"), "no e-mail in the output");
-    assert!(stdout.contains("summary: 8 passed, 0 failed"));
+    // Each run says who vouched for the human.
+    assert_eq!(stdout.matches("✓ vouched for by: the agent alone (self-asserted act").count(), 8);
+    assert_eq!(stdout.matches("✓ vouched for by: the identity provider, which verified the human's token").count(), 4);
+    assert!(!stdout.contains("alice@corp.example.com") && !stdout.contains("alice@example.com"), "no e-mail in the output");
+    assert!(!stdout.contains("eyJ"), "no token in the output");
+    assert!(stdout.contains("summary: 12 passed, 0 failed"));
+}
+
+#[test]
+fn the_demo_logs_at_trace_level_without_any_token_evidence_or_personal_data() {
+    // Every dual-auth token, assertion and piece of evidence is a JWT ("eyJ…"): at trace
+    // level, with the HTTP stack's own logs, none may appear, nor the humans' e-mail or name.
+    let out = Command::new(env!("CARGO_BIN_EXE_dual-auth")).arg("demo").env("DUAL_AUTH_LOG", "trace").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stderr.matches("event=\"token_request_start\"").count() >= 12, "the logs were on");
+    assert!(stderr.contains("mode=token-exchange") && stderr.contains("mode=on-behalf-of"), "verified modes logged by name");
+    for text in [&stderr, &stdout] {
+        for needle in ["eyJ", "alice@", "Alice Smith", "Alice Example", "client_secret="] {
+            assert!(!text.contains(needle), "{needle:?} in the output");
+        }
+    }
 }
 
 #[test]

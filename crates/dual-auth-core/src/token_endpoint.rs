@@ -648,7 +648,7 @@ impl AssertionGrant {
             });
         }
         ensure_agent(self.vendor, &self.client_id, request.agent_id())?;
-        tracing::info!(event = "token_request_start", vendor = %self.vendor, mode = "self-asserted", agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
+        tracing::info!(event = "token_request_start", vendor = %self.vendor, mode = %crate::DelegationMode::SelfAsserted, agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
         self.send(Some(request.act()), request.scopes(), || Ok(leading_fields())).await
     }
 

@@ -91,6 +91,7 @@ impl Jwt {
 /// The identity provider's RS256 signing key.
 pub(crate) struct TokenSigner {
     key: PKey<Private>,
+    public: PKey<Public>,
     pub(crate) kid: String,
 }
 
@@ -98,16 +99,26 @@ impl TokenSigner {
     pub(crate) fn generate() -> Result<Self, openssl::error::ErrorStack> {
         let rsa = Rsa::generate(2048)?;
         let key = PKey::from_rsa(rsa)?;
-        let digest = openssl::sha::sha256(&key.public_key_to_der()?);
-        Ok(Self { key, kid: URL_SAFE_NO_PAD.encode(&digest[..12]) })
+        let der = key.public_key_to_der()?;
+        let digest = openssl::sha::sha256(&der);
+        let public = PKey::public_key_from_der(&der)?;
+        Ok(Self { key, public, kid: URL_SAFE_NO_PAD.encode(&digest[..12]) })
     }
 
+    /// An access token: header `typ` = `at+jwt` (RFC 9068).
     pub(crate) fn sign(&self, claims: &Value) -> Result<String, openssl::error::ErrorStack> {
-        let header = serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": self.kid});
-        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
-        let mut signer = Signer::new(MessageDigest::sha256(), &self.key)?;
-        signer.update(input.as_bytes())?;
-        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signer.sign_to_vec()?)))
+        self.sign_typed(claims, "at+jwt")
+    }
+
+    /// A JWT with this header `typ` (`JWT` for ID tokens).
+    pub(crate) fn sign_typed(&self, claims: &Value, typ: &str) -> Result<String, openssl::error::ErrorStack> {
+        let header = serde_json::json!({"alg": "RS256", "typ": typ, "kid": self.kid});
+        sign_rs256(&self.key, &header, claims)
+    }
+
+    /// Whether `token` carries this key's RS256 signature (and names its `kid`).
+    pub(crate) fn signed(&self, token: &Jwt) -> bool {
+        token.header.get("kid").and_then(Value::as_str) == Some(self.kid.as_str()) && token.verifies_with(&self.public, "RS256")
     }
 
     pub(crate) fn jwk(&self) -> Result<Value, openssl::error::ErrorStack> {
@@ -117,4 +128,12 @@ impl TokenSigner {
             "n": URL_SAFE_NO_PAD.encode(rsa.n().to_vec()), "e": URL_SAFE_NO_PAD.encode(rsa.e().to_vec()),
         }))
     }
+}
+
+/// An RS256 compact JWS of `claims` with `header`.
+pub(crate) fn sign_rs256(key: &PKey<Private>, header: &Value, claims: &Value) -> Result<String, openssl::error::ErrorStack> {
+    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let mut signer = Signer::new(MessageDigest::sha256(), key)?;
+    signer.update(input.as_bytes())?;
+    Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signer.sign_to_vec()?)))
 }

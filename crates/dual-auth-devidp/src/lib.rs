@@ -21,8 +21,36 @@
 //! provider's own JWKS over HTTPS, as a real API would.
 //! TLS comes from a throw-away CA generated at start; [`DevIdp::ca_pem`] gives its
 //! certificate for the clients to trust.
+//!
+//! ## Delegation
+//!
+//! Each dialect also speaks its vendor's delegation grant, strictly, with the vendor's
+//! documented errors, and issues the token in that vendor's shape (`sub` = the human, the
+//! agent as the client):
+//!
+//! | dialect | grant | evidence | issued token |
+//! |---|---|---|---|
+//! | Keycloak | RFC 8693 standard token exchange | the user's access token, the agent in its `aud` | `sub` = user, `azp` = agent |
+//! | Keycloak | RFC 7523 JWT authorization grant | the application's assertion (`app_id`, `app_public_key_pem`), `sub` = a linked user | `sub` = user, `azp` = agent |
+//! | Auth0 | On-Behalf-Of token exchange (`audience` required) | the user's access token | `sub` = user, `azp` = agent, `act.sub` = agent |
+//! | Okta | On-Behalf-Of token exchange | the user's access token | `sub` = login, `uid`, `cid` = agent, `scp` |
+//! | Entra ID | on-behalf-of (`jwt-bearer`, `requested_token_use=on_behalf_of`) | the user's token, `aud` = the agent | pairwise `sub`, `oid`, `tid`, `azp` = agent, `scp`, `ver` 2.0 |
+//!
+//! The client assertion of a delegation grant must not carry `act`. Evidence whose
+//! `may_act` names another agent is refused. Auth0's Custom Token Exchange needs a
+//! profile and an Action, which this provider does not have: a custom
+//! `subject_token_type` is refused as having no profile.
+//!
+//! The users' tokens come from `POST /dev/login` ([`DevIdp::login_url`], [`DevIdp::login`]),
+//! a **development convenience**: no password and no page, just the tokens the web
+//! application would hold after its user (one of [`DevIdpConfig::users`]) logged in and
+//! chose the agent to delegate to (the browser-login work adds a real login). The
+//! delegated demo API ([`DevIdp::delegated_api_url`]) verifies the delegated tokens with
+//! [`dual_auth_verify::Layout::Delegated`] and answers `{vendor, agent, human, act, chain,
+//! vouched_by}`.
 #![forbid(unsafe_code)]
 
+mod delegation;
 mod jwt;
 
 use std::collections::HashMap;
@@ -35,10 +63,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use dual_auth_core::VerifyingKey;
 use dual_auth_core::token_endpoint::HttpSettings;
+use dual_auth_core::{JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT, VerifyingKey};
 use dual_auth_verify::{ActAssertionPolicy, DualAuthLayer, DualSubject, IssuerPolicy, Verifier};
 use openssl::pkey::PKey;
+
+pub use delegation::{LoginTokens, authorization_grant_claims, sign_app_assertion};
 use serde_json::{Value, json};
 
 const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -60,6 +90,39 @@ pub struct RegisteredClient {
     pub public_key: Option<(Vec<u8>, String)>,
 }
 
+/// A demo user, who logs in at `POST /dev/login` and delegates to an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoUser {
+    /// The user's id at the provider: Keycloak and Auth0 `sub`, Okta `uid`, Entra ID `oid`.
+    pub id: String,
+    /// The name typed at `/dev/login` (`alice`).
+    pub username: String,
+    /// The e-mail address; also the Okta login (Okta's access-token `sub`).
+    pub email: String,
+    /// The display name.
+    pub name: String,
+    /// The user's id at the application (`app_id`): the `sub` of the application's JWT
+    /// authorization grant assertions, linked to this user as Keycloak's federated
+    /// identity is.
+    pub app_user_id: String,
+}
+
+impl DemoUser {
+    /// A user; the application knows it as `app-{username}`.
+    pub fn new(id: impl Into<String>, username: impl Into<String>, email: impl Into<String>, name: impl Into<String>) -> Self {
+        let username = username.into();
+        Self { id: id.into(), app_user_id: format!("app-{username}"), username, email: email.into(), name: name.into() }
+    }
+
+    /// Alice and Bob, the demo's users.
+    pub fn demo_users() -> Vec<Self> {
+        vec![
+            Self::new("5f1c7a4e-9d2b-4c1e-8a3f-a11ce0000001", "alice", "alice@example.com", "Alice Example"),
+            Self::new("7b2d9e10-3c4f-4a5b-9e6d-b0b000000002", "bob", "bob@example.com", "Bob Example"),
+        ]
+    }
+}
+
 /// What the provider serves.
 #[derive(Debug, Clone)]
 pub struct DevIdpConfig {
@@ -77,8 +140,14 @@ pub struct DevIdpConfig {
     pub clients: Vec<RegisteredClient>,
     /// The application's public key (PEM), to check Entra ID act assertions at the API.
     pub app_public_key_pem: Option<Vec<u8>>,
-    /// The application's id, required as the act assertions' `iss` when set.
+    /// The application's id, required as the act assertions' `iss` when set; also the
+    /// issuer Keycloak's JWT authorization grant trusts (with `app_public_key_pem`).
     pub app_id: Option<String>,
+    /// The users who can log in at `/dev/login`.
+    pub users: Vec<DemoUser>,
+    /// The web application's client id: `azp` / `cid` of the users' tokens and `aud` of
+    /// their ID tokens.
+    pub web_client_id: String,
 }
 
 impl DevIdpConfig {
@@ -93,6 +162,8 @@ impl DevIdpConfig {
             clients: vec![RegisteredClient { client_id: client_id.into(), secret: Some(secret.into()), public_key: None }],
             app_public_key_pem: None,
             app_id: None,
+            users: DemoUser::demo_users(),
+            web_client_id: "dual-auth-web".into(),
         }
     }
 }
@@ -148,10 +219,15 @@ impl DevIdp {
         let signer = jwt::TokenSigner::generate().map_err(|e| fail("signing key", &e))?;
         let inner = Arc::new(Inner { config, base, signer, seen_jtis: Mutex::new(HashMap::new()) });
         let verifier = inner.api_verifier(&ca_pem).map_err(|e| fail("demo API", &e))?;
+        let delegated_verifier = inner.delegated_api_verifier(&ca_pem).map_err(|e| fail("delegated demo API", &e))?;
         // The demo API verifies as any API would: dual-auth-verify, keys from the JWKS above.
         let api = Router::new()
             .route("/api/{*path}", get(demo_api).post(demo_api))
             .layer(DualAuthLayer::new(verifier).realm("dual-auth-demo"))
+            .with_state(Arc::clone(&inner));
+        let delegated_api = Router::new()
+            .route("/delegated-api/{*path}", get(delegation::delegated_api).post(delegation::delegated_api))
+            .layer(DualAuthLayer::new(delegated_verifier).realm("dual-auth-demo"))
             .with_state(Arc::clone(&inner));
         let app = Router::new()
             .route("/realms/{realm}/protocol/openid-connect/token", post(keycloak_token))
@@ -163,8 +239,10 @@ impl DevIdp {
             .route("/oauth2/{server}/v1/keys", get(jwks))
             .route("/{tenant}/oauth2/v2.0/token", post(entra_token))
             .route("/{tenant}/discovery/v2.0/keys", get(jwks))
+            .route("/dev/login", post(delegation::login))
             .with_state(Arc::clone(&inner))
-            .merge(api);
+            .merge(api)
+            .merge(delegated_api);
         let tls = axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem.into_bytes(), key_pem.into_bytes())
             .await
             .map_err(|e| fail("TLS", &e))?;
@@ -209,6 +287,44 @@ impl DevIdp {
     /// The demo API's base URL (`.../api`).
     pub fn api_url(&self) -> String {
         format!("{}/api", self.inner.base)
+    }
+
+    /// The delegated demo API's base URL (`.../delegated-api`): tokens from the delegation
+    /// grants (`sub` = the human, the agent as the client), verified with
+    /// [`dual_auth_verify::Layout::Delegated`]. It answers JSON `{vendor, agent, human, act,
+    /// chain, vouched_by}`.
+    pub fn delegated_api_url(&self) -> String {
+        format!("{}/delegated-api", self.inner.base)
+    }
+
+    /// The development login endpoint (`POST`, form `vendor`, `username`, `client_id`,
+    /// optional `lifetime`): see [`DevIdp::login`].
+    pub fn login_url(&self) -> String {
+        format!("{}/dev/login", self.inner.base)
+    }
+
+    /// Keycloak's realm URL (its issuer): the `aud` of JWT authorization grant assertions.
+    pub fn keycloak_realm_url(&self) -> String {
+        self.inner.issuer(Dialect::Keycloak)
+    }
+
+    /// The issuer of `vendor` (`keycloak`, `auth0`, `okta`, `entraid`).
+    ///
+    /// # Errors
+    /// [`DevIdpError`] for another vendor name.
+    pub fn issuer(&self, vendor: &str) -> Result<String, DevIdpError> {
+        Ok(self.inner.issuer(Dialect::from_name(vendor).ok_or_else(|| DevIdpError(format!("unknown vendor {vendor:?}")))?))
+    }
+
+    /// What `POST /dev/login` answers, in process: `username` logs in to the web
+    /// application and delegates to the agent `client_id`; the tokens are shaped as
+    /// `vendor` issues them. `lifetime` in seconds (default 300, at most 3600; 0 gives a
+    /// token that has already expired, to test refusals).
+    ///
+    /// # Errors
+    /// [`DevIdpError`] for an unknown vendor, user or client, or a lifetime over 3600.
+    pub fn login(&self, vendor: &str, username: &str, client_id: &str, lifetime: Option<u64>) -> Result<LoginTokens, DevIdpError> {
+        self.inner.login(vendor, username, client_id, lifetime).map_err(DevIdpError)
     }
 
     /// The configuration served.
@@ -266,6 +382,12 @@ fn oauth_error(dialect: Dialect, status: StatusCode, error: &str, description: &
 }
 
 impl Dialect {
+    const ALL: [Dialect; 4] = [Dialect::Keycloak, Dialect::Auth0, Dialect::Okta, Dialect::Entra];
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
     fn name(self) -> &'static str {
         match self {
             Dialect::Keycloak => "keycloak",
@@ -307,6 +429,11 @@ impl Inner {
         builder.build().map_err(|e| e.to_string())
     }
 
+    /// The vendor name of an issuer URL (`unknown` for another).
+    fn vendor_of(&self, issuer: &str) -> &'static str {
+        Dialect::ALL.into_iter().find(|d| self.issuer(*d) == issuer).map_or("unknown", Dialect::name)
+    }
+
     fn issuer(&self, dialect: Dialect) -> String {
         match dialect {
             Dialect::Keycloak => format!("{}/realms/{}", self.base, self.config.realm),
@@ -314,6 +441,17 @@ impl Inner {
             Dialect::Okta => format!("{}/oauth2/{}", self.base, self.config.okta_server),
             Dialect::Entra => format!("{}/{}/v2.0", self.base, self.config.tenant),
         }
+    }
+
+    /// Keycloak's client-assertion audiences: the realm URL or the token URL.
+    fn keycloak_assertion_audiences(&self) -> [String; 2] {
+        let realm_url = self.issuer(Dialect::Keycloak);
+        [realm_url.clone(), format!("{realm_url}/protocol/openid-connect/token")]
+    }
+
+    /// Okta's token URL (its client-assertion audience).
+    fn okta_token_url(&self) -> String {
+        format!("{}/v1/token", self.issuer(Dialect::Okta))
     }
 
     fn client(&self, id: &str) -> Option<&RegisteredClient> {
@@ -418,12 +556,26 @@ fn rand_suffix() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn require_grant(dialect: Dialect, form: &HashMap<String, String>) -> Result<(), OAuthError> {
-    if form.get("grant_type").map(String::as_str) == Some("client_credentials") {
-        Ok(())
-    } else {
-        Err(oauth_error(dialect, StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant_type must be client_credentials"))
+/// The grant types each dialect takes.
+fn grant_types(dialect: Dialect) -> &'static [&'static str] {
+    match dialect {
+        Dialect::Keycloak => &["client_credentials", TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT],
+        Dialect::Auth0 | Dialect::Okta => &["client_credentials", TOKEN_EXCHANGE_GRANT],
+        Dialect::Entra => &["client_credentials", JWT_BEARER_GRANT],
     }
+}
+
+/// The request's grant type, one the dialect takes.
+fn require_grant(dialect: Dialect, form: &HashMap<String, String>) -> Result<&'static str, OAuthError> {
+    let grant = form.get("grant_type").map(String::as_str).unwrap_or_default();
+    grant_types(dialect).iter().copied().find(|g| *g == grant).ok_or_else(|| {
+        oauth_error(
+            dialect,
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            &format!("grant_type must be one of {}", grant_types(dialect).join(", ")),
+        )
+    })
 }
 
 fn require_scope(dialect: Dialect, form: &HashMap<String, String>) -> Result<String, OAuthError> {
@@ -442,17 +594,21 @@ async fn keycloak_token(
     if realm != idp.config.realm {
         return Err(oauth_error(dialect, StatusCode::NOT_FOUND, "invalid_request", "Realm does not exist"));
     }
-    require_grant(dialect, &form)?;
+    match require_grant(dialect, &form)? {
+        TOKEN_EXCHANGE_GRANT => return delegation::keycloak_token_exchange(&idp, &form),
+        JWT_BEARER_GRANT => return delegation::keycloak_authorization_grant(&idp, &form),
+        _ => {}
+    }
     let scope = require_scope(dialect, &form)?;
-    let realm_url = idp.issuer(dialect);
-    let audiences = [realm_url.clone(), format!("{realm_url}/protocol/openid-connect/token")];
-    let (client, act) = idp.authenticate(dialect, &form, &audiences)?;
+    let (client, act) = idp.authenticate(dialect, &form, &idp.keycloak_assertion_audiences())?;
     idp.issue(dialect, &client, &idp.config.api_audience, &scope, act)
 }
 
 async fn auth0_token(State(idp): State<Arc<Inner>>, Form(form): Form<HashMap<String, String>>) -> Result<Json<Value>, OAuthError> {
     let dialect = Dialect::Auth0;
-    require_grant(dialect, &form)?;
+    if require_grant(dialect, &form)? == TOKEN_EXCHANGE_GRANT {
+        return delegation::auth0_token_exchange(&idp, &form);
+    }
     if form.get("audience") != Some(&idp.config.api_audience) {
         return Err(oauth_error(dialect, StatusCode::FORBIDDEN, "access_denied", "Service not found: audience is not a registered API"));
     }
@@ -473,10 +629,11 @@ async fn okta_token(
     if server != idp.config.okta_server {
         return Err(oauth_error(dialect, StatusCode::NOT_FOUND, "invalid_request", "Not found: authorization server"));
     }
-    require_grant(dialect, &form)?;
+    if require_grant(dialect, &form)? == TOKEN_EXCHANGE_GRANT {
+        return delegation::okta_token_exchange(&idp, &form);
+    }
     let scope = require_scope(dialect, &form)?;
-    let token_url = format!("{}/v1/token", idp.issuer(dialect));
-    let (client, act) = idp.authenticate(dialect, &form, &[token_url])?;
+    let (client, act) = idp.authenticate(dialect, &form, &[idp.okta_token_url()])?;
     idp.issue(dialect, &client, &idp.config.api_audience, &scope, act)
 }
 
@@ -489,7 +646,9 @@ async fn entra_token(
     if tenant != idp.config.tenant {
         return Err(oauth_error(dialect, StatusCode::BAD_REQUEST, "invalid_request", "Tenant not found"));
     }
-    require_grant(dialect, &form)?;
+    if require_grant(dialect, &form)? == JWT_BEARER_GRANT {
+        return delegation::entra_on_behalf_of(&idp, &form);
+    }
     let client_id = form.get("client_id").cloned().unwrap_or_default();
     let secret_ok = idp.client(&client_id).and_then(|c| c.secret.as_ref()).is_some_and(|s| Some(s) == form.get("client_secret"));
     if !secret_ok {
@@ -514,7 +673,7 @@ async fn keycloak_discovery(State(idp): State<Arc<Inner>>) -> Json<Value> {
         "issuer": issuer,
         "token_endpoint": format!("{issuer}/protocol/openid-connect/token"),
         "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": grant_types(Dialect::Keycloak),
         "token_endpoint_auth_methods_supported": ["client_secret_jwt", "private_key_jwt"],
     }))
 }
@@ -522,10 +681,7 @@ async fn keycloak_discovery(State(idp): State<Arc<Inner>>) -> Json<Value> {
 /// The protected demo API, behind [`DualAuthLayer`]: answers with the agent and the human
 /// the verified token (and, for Entra ID, act assertion) named.
 async fn demo_api(State(idp): State<Arc<Inner>>, subject: DualSubject) -> Json<Value> {
-    let vendor = [Dialect::Keycloak, Dialect::Auth0, Dialect::Okta, Dialect::Entra]
-        .into_iter()
-        .find(|d| idp.issuer(*d) == subject.issuer)
-        .map_or("unknown", Dialect::name);
+    let vendor = idp.vendor_of(&subject.issuer);
     Json(json!({
         "vendor": vendor,
         "agent": subject.agent.id(),

@@ -6,7 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dual_auth::api::{ApiClient, ApiRequest};
+use dual_auth::auth0::{Auth0Adapter, Auth0Config};
 use dual_auth::entraid::{EntraClientAuthentication, EntraIdAdapter, EntraIdConfig};
 use dual_auth::keycloak::{KeycloakAdapter, KeycloakConfig};
 use dual_auth::okta::{OktaAdapter, OktaConfig};
@@ -14,8 +17,11 @@ use dual_auth::redis::{RedisSettings, RedisTokenStore, TokenEncryptionKey};
 use dual_auth::secrecy::{ExposeSecret, SecretString};
 use dual_auth::session::{CachingAdapter, TokenCacheSettings};
 use dual_auth::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy, TokenEndpoint, client_assertion_fields, field};
-use dual_auth::{Act, AssertionClaims, ClientAuthentication, IamAdapter, IamError, SigningKey, TokenRequest, Vendor};
-use dual_auth_devidp::{DevIdp, DevIdpConfig};
+use dual_auth::{
+    ACCESS_TOKEN_TYPE, Act, AssertionClaims, ClientAuthentication, DelegationMode, DelegationRequest, IamAdapter, IamError, SigningKey,
+    SubjectToken, SubjectTokenType, TOKEN_EXCHANGE_GRANT, TokenRequest, TokenResponse, Vendor,
+};
+use dual_auth_devidp::{DemoUser, DevIdp, DevIdpConfig, RegisteredClient, authorization_grant_claims, sign_app_assertion};
 use dual_auth_test_support::key_fixture;
 use dual_auth_test_support::servers::Redis;
 use serde_json::Value;
@@ -242,4 +248,454 @@ async fn two_replicas_sharing_redis_each_send_their_own_assertion() {
     assert_eq!(token_a, token_b, "the second replica got the first one's token from Redis");
     assert_eq!((status_a, status_b, status_a2), (200, 200, 200), "{seen_a} {seen_b} {seen_a2}");
     assert_eq!(seen_b["human"], "user_12345");
+}
+
+// Delegation: alice logs in at /dev/login, the agent exchanges her token with the
+// library's adapter, and the delegated demo API says who it saw.
+
+/// An agent alice did not delegate to.
+const OTHER: &str = "other-agent";
+const OTHER_SECRET: &str = "devidp-strict-other-secret-0123456789abc";
+/// The application that signs JWT authorization grant assertions.
+const APP_ID: &str = "web-app";
+const VENDORS: [&str; 4] = ["keycloak", "auth0", "okta", "entraid"];
+
+async fn delegation_idp() -> (DevIdp, HttpSettings) {
+    let mut config = DevIdpConfig::with_client(AGENT, SECRET);
+    config.clients.push(RegisteredClient { client_id: OTHER.into(), secret: Some(OTHER_SECRET.into()), public_key: None });
+    config.app_public_key_pem = Some(std::fs::read(key_fixture("rsa2048-spki.pub.pem")).unwrap());
+    config.app_id = Some(APP_ID.into());
+    let idp = DevIdp::start(config, ([127, 0, 0, 1], 0).into()).await.unwrap();
+    let http = HttpSettings {
+        extra_root_certificates_pem: Some(idp.ca_pem().as_bytes().to_vec()),
+        retry: RetryPolicy::none(),
+        ..HttpSettings::default()
+    };
+    (idp, http)
+}
+
+fn alice(idp: &DevIdp) -> DemoUser {
+    idp.config().users.iter().find(|u| u.username == "alice").cloned().unwrap()
+}
+
+/// `POST /dev/login`: the status and the JSON answer.
+async fn login_form(idp: &DevIdp, http: &HttpSettings, form: &[(&str, &str)]) -> (u16, Value) {
+    let answer = http.build_client().unwrap().post(idp.login_url()).form(form).send().await.unwrap();
+    (answer.status().as_u16(), answer.json().await.unwrap())
+}
+
+/// Alice's access and ID tokens from `vendor`, delegating to `agent`.
+async fn login(idp: &DevIdp, http: &HttpSettings, vendor: &str, agent: &str, lifetime: Option<&str>) -> (String, String) {
+    let mut form = vec![("vendor", vendor), ("username", "alice"), ("client_id", agent)];
+    if let Some(lifetime) = lifetime {
+        form.push(("lifetime", lifetime));
+    }
+    let (status, answer) = login_form(idp, http, &form).await;
+    assert_eq!(status, 200, "{answer}");
+    (answer["access_token"].as_str().unwrap().to_owned(), answer["id_token"].as_str().unwrap().to_owned())
+}
+
+/// A JWT's claims, unverified.
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// The library's adapter for `vendor`, built as the tests above build them, for `agent`.
+fn adapter(idp: &DevIdp, http: &HttpSettings, vendor: &str, agent: &str) -> Box<dyn IamAdapter> {
+    let options = AdapterOptions::with_http(http.clone());
+    let client_secret = if agent == AGENT { SECRET } else { OTHER_SECRET };
+    match vendor {
+        "keycloak" => {
+            Box::new(KeycloakAdapter::new(KeycloakConfig::new(idp.keycloak_token_url(), agent, secret(client_secret)), options).unwrap())
+        }
+        "auth0" => Box::new(
+            Auth0Adapter::new(
+                Auth0Config::new(idp.auth0_token_url(), agent, secret(client_secret), idp.config().api_audience.clone()),
+                options,
+            )
+            .unwrap(),
+        ),
+        "okta" => Box::new(OktaAdapter::new(OktaConfig::new(idp.okta_token_url(), agent, secret(client_secret)), options).unwrap()),
+        "entraid" => Box::new(
+            EntraIdAdapter::new(
+                EntraIdConfig {
+                    token_url: idp.entra_token_url(),
+                    client_id: agent.into(),
+                    client_auth: EntraClientAuthentication::ClientSecret(SecretString::from(client_secret)),
+                    app_id: String::new(),
+                    app_key: None,
+                    api_audience: String::new(),
+                    api_scope: format!("{}/.default", idp.config().entra_api),
+                    delegation: Some(DelegationMode::OnBehalfOf),
+                },
+                options,
+            )
+            .unwrap(),
+        ),
+        other => panic!("no vendor {other}"),
+    }
+}
+
+fn delegation_scopes(idp: &DevIdp, vendor: &str) -> Vec<String> {
+    if vendor == "entraid" { vec![format!("{}/.default", idp.config().entra_api)] } else { vec!["finance.read".to_owned()] }
+}
+
+/// Exchanges `evidence` for a token with `vendor`'s adapter for `agent`.
+async fn delegate(
+    idp: &DevIdp,
+    http: &HttpSettings,
+    vendor: &str,
+    agent: &str,
+    evidence: &str,
+    kind: SubjectTokenType,
+) -> Result<TokenResponse, IamError> {
+    let request = DelegationRequest::new(agent, SubjectToken::new(evidence, kind).unwrap(), delegation_scopes(idp, vendor)).unwrap();
+    adapter(idp, http, vendor, agent).request_delegated_token(&request).await
+}
+
+/// Calls the delegated demo API with `token`: the status and the body.
+async fn call_delegated(idp: &DevIdp, http: &HttpSettings, token: &TokenResponse) -> (u16, Value) {
+    let api = ApiClient::new(http.clone()).unwrap();
+    let response = api.call_api(token, ApiRequest::get(format!("{}/finance/report/Q4-2025", idp.delegated_api_url()))).await.unwrap();
+    (response.status(), response.json().unwrap_or(Value::Null))
+}
+
+/// Alice logs in to `vendor` for the agent, the agent exchanges her access token, and the
+/// delegated API names both: the API's answer and the issued token's claims.
+async fn delegated_round_trip(vendor: &str) -> (DevIdp, Value, Value) {
+    let (idp, http) = delegation_idp().await;
+    let (access, _) = login(&idp, &http, vendor, AGENT, None).await;
+    let token = delegate(&idp, &http, vendor, AGENT, &access, SubjectTokenType::AccessToken).await.unwrap();
+    let (status, seen) = call_delegated(&idp, &http, &token).await;
+    assert_eq!(status, 200, "{vendor}: {seen}");
+    assert_eq!(seen["vendor"], vendor);
+    assert_eq!(seen["agent"], AGENT);
+    assert_eq!(seen["vouched_by"], "identity-provider");
+    assert_eq!(seen["chain"], serde_json::json!([]));
+    let issued = claims(token.access_token().expose_secret());
+    assert_eq!(issued["iss"], idp.issuer(vendor).unwrap());
+    (idp, seen, issued)
+}
+
+#[tokio::test]
+async fn keycloak_token_exchange_names_alice_and_the_agent() {
+    let (idp, seen, issued) = delegated_round_trip("keycloak").await;
+    let alice = alice(&idp);
+    assert_eq!(seen["human"], alice.id.as_str());
+    assert_eq!(seen["act"]["email"], alice.email.as_str());
+    assert_eq!((issued["sub"].as_str(), issued["azp"].as_str()), (Some(alice.id.as_str()), Some(AGENT)));
+    assert_eq!(issued["aud"], idp.config().api_audience.as_str());
+    assert!(issued.get("act").is_none() && issued.get("may_act").is_none(), "Keycloak 26.7 writes no act: {issued}");
+}
+
+#[tokio::test]
+async fn auth0_on_behalf_of_names_the_agent_in_act() {
+    let (idp, seen, issued) = delegated_round_trip("auth0").await;
+    assert_eq!(seen["human"], alice(&idp).id.as_str());
+    assert_eq!(issued["act"], serde_json::json!({"sub": AGENT}));
+    assert_eq!((issued["sub"].as_str(), issued["azp"].as_str()), (Some(alice(&idp).id.as_str()), Some(AGENT)));
+    assert_eq!(issued["aud"], serde_json::json!([idp.config().api_audience]));
+}
+
+#[tokio::test]
+async fn okta_on_behalf_of_gives_login_uid_and_cid() {
+    let (idp, seen, issued) = delegated_round_trip("okta").await;
+    let alice = alice(&idp);
+    assert_eq!(seen["human"], alice.id.as_str(), "the human is Okta's uid, not the login");
+    assert_eq!((issued["sub"].as_str(), issued["uid"].as_str()), (Some(alice.email.as_str()), Some(alice.id.as_str())));
+    assert_eq!(issued["cid"], AGENT);
+    assert_eq!(issued["scp"], serde_json::json!(["finance.read"]));
+    assert!(issued.get("act").is_none(), "Okta writes no act: {issued}");
+}
+
+#[tokio::test]
+async fn entra_on_behalf_of_gives_a_v2_token_for_the_api() {
+    let (idp, seen, issued) = delegated_round_trip("entraid").await;
+    let alice = alice(&idp);
+    assert_eq!(seen["act"]["oid"], alice.id.as_str(), "the stable user id");
+    assert_eq!(seen["human"], issued["sub"], "the human is the pairwise sub");
+    assert_ne!(issued["sub"], alice.id.as_str());
+    assert_eq!((issued["azp"].as_str(), issued["ver"].as_str()), (Some(AGENT), Some("2.0")));
+    assert_eq!(
+        (issued["tid"].as_str(), issued["aud"].as_str()),
+        (Some(idp.config().tenant.as_str()), Some(idp.config().entra_api.as_str()))
+    );
+    assert_eq!(issued["scp"], "access_as_user");
+    assert!(issued.get("act").is_none(), "Entra ID writes no act: {issued}");
+}
+
+#[tokio::test]
+async fn the_login_gives_each_vendors_shape() {
+    let (idp, http) = delegation_idp().await;
+    let alice = alice(&idp);
+    let web = idp.config().web_client_id.clone();
+    for vendor in VENDORS {
+        let (access, id) = login(&idp, &http, vendor, AGENT, None).await;
+        let (access, id) = (claims(&access), claims(&id));
+        assert_eq!(access["iss"], idp.issuer(vendor).unwrap(), "{vendor}");
+        assert_eq!(id["aud"], web.as_str(), "{vendor}: the ID token is the web application's");
+        let lifetime = access["exp"].as_u64().unwrap() - access["iat"].as_u64().unwrap();
+        assert_eq!(lifetime, 300, "{vendor}: short-lived");
+        match vendor {
+            "keycloak" => {
+                assert_eq!((access["sub"].as_str(), access["azp"].as_str()), (Some(alice.id.as_str()), Some(web.as_str())));
+                assert_eq!(access["aud"], serde_json::json!([AGENT]));
+            }
+            "auth0" => {
+                assert_eq!(access["azp"], web.as_str());
+                assert_eq!(access["aud"], serde_json::json!([idp.config().api_audience, format!("{}/userinfo", idp.base_url())]));
+            }
+            "okta" => {
+                assert_eq!((access["sub"].as_str(), access["uid"].as_str()), (Some(alice.email.as_str()), Some(alice.id.as_str())));
+                assert_eq!(access["cid"], web.as_str());
+            }
+            _ => {
+                assert_eq!(
+                    (access["aud"].as_str(), access["oid"].as_str(), access["ver"].as_str()),
+                    (Some(AGENT), Some(alice.id.as_str()), Some("2.0"))
+                );
+                assert_ne!(access["sub"], id["sub"], "pairwise: another sub for another application");
+                assert_eq!(access["tid"], idp.config().tenant.as_str());
+            }
+        }
+    }
+    for (form, wanted) in [
+        (vec![("vendor", "ping"), ("username", "alice"), ("client_id", AGENT)], "vendor"),
+        (vec![("vendor", "okta"), ("username", "mallory"), ("client_id", AGENT)], "unknown user"),
+        (vec![("vendor", "okta"), ("username", "alice"), ("client_id", "nobody")], "not a registered agent"),
+        (vec![("vendor", "okta"), ("username", "alice"), ("client_id", AGENT), ("lifetime", "86400")], "at most 3600"),
+    ] {
+        let (status, answer) = login_form(&idp, &http, &form).await;
+        assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_request")), "{answer}");
+        assert!(answer["error_description"].as_str().unwrap().contains(wanted), "{answer}");
+    }
+}
+
+/// Asserts a typed refusal: status, OAuth error, a part of the description, and no trace
+/// of the evidence in the error's Display or Debug.
+fn assert_refused(case: &str, err: &IamError, status: u16, error: &str, description: &str, evidence: &str) {
+    assert_eq!((err.status(), err.oauth_error()), (Some(status), Some(error)), "{case}: {err}");
+    assert!(matches!(err, IamError::OAuth { description: Some(d), .. } if d.contains(description)), "{case}: {err}");
+    let signature = evidence.rsplit('.').next().unwrap();
+    for shown in [err.to_string(), format!("{err:?}")] {
+        assert!(!shown.contains(evidence) && !shown.contains(signature), "{case}: the evidence leaked: {shown}");
+    }
+}
+
+/// Expected refusals of one vendor: (status, error, description part) for expired
+/// evidence, evidence for another agent, an ID token as evidence, and a bad signature.
+async fn refusals(vendor: &str, expected: [(u16, &str, &str); 4]) {
+    let (idp, http) = delegation_idp().await;
+    let (expired, _) = login(&idp, &http, vendor, AGENT, Some("0")).await;
+    let (access, id_token) = login(&idp, &http, vendor, AGENT, None).await;
+    let (body, _) = access.rsplit_once('.').unwrap();
+    let forged = format!("{body}.{}", id_token.rsplit('.').next().unwrap());
+    let cases = [
+        ("expired evidence", &expired, AGENT),
+        ("another agent", &access, OTHER),
+        ("an ID token", &id_token, AGENT),
+        ("a bad signature", &forged, AGENT),
+    ];
+    for ((case, evidence, agent), (status, error, description)) in cases.into_iter().zip(expected) {
+        let err = delegate(&idp, &http, vendor, agent, evidence, SubjectTokenType::AccessToken).await.unwrap_err();
+        assert_refused(&format!("{vendor}, {case}"), &err, status, error, description, evidence);
+    }
+}
+
+#[tokio::test]
+async fn keycloak_refuses_bad_evidence_as_keycloak_does() {
+    refusals(
+        "keycloak",
+        [
+            (400, "invalid_request", "Invalid token"),
+            (403, "access_denied", "Client is not within the token audience"),
+            (400, "invalid_request", "Invalid token"),
+            (400, "invalid_request", "Invalid token"),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn auth0_refuses_bad_evidence() {
+    refusals(
+        "auth0",
+        [
+            (401, "invalid_grant", "expired"),
+            (403, "access_denied", "may_act"),
+            (401, "invalid_grant", "not an access token"),
+            (401, "invalid_grant", "signature"),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn okta_refuses_bad_evidence() {
+    refusals(
+        "okta",
+        [
+            (400, "invalid_grant", "expired"),
+            (400, "invalid_grant", "may_act"),
+            (400, "invalid_grant", "not an access token"),
+            (400, "invalid_grant", "signature"),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn entra_refuses_bad_evidence_with_aadsts_codes() {
+    refusals(
+        "entraid",
+        [
+            (400, "invalid_grant", "AADSTS500133: Assertion is not within its valid time range"),
+            (400, "invalid_grant", "AADSTS50013: Assertion audience does not match the Client app"),
+            (400, "invalid_grant", "AADSTS50013: Assertion is invalid: it is not an access token"),
+            (400, "invalid_grant", "AADSTS50013: Assertion failed signature validation"),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn evidence_from_another_vendor_or_the_agent_itself_is_refused() {
+    let (idp, http) = delegation_idp().await;
+    // Okta's token sent to Auth0: another issuer.
+    let (okta, _) = login(&idp, &http, "okta", AGENT, None).await;
+    let err = delegate(&idp, &http, "auth0", AGENT, &okta, SubjectTokenType::AccessToken).await.unwrap_err();
+    assert_refused("okta token at auth0", &err, 401, "invalid_grant", "another issuer", &okta);
+    // The agent's own (self-asserted, client-credentials) token names no user.
+    let own = adapter(&idp, &http, "okta", AGENT).request_token(&request()).await.unwrap();
+    let own = own.access_token().expose_secret().to_owned();
+    let err = delegate(&idp, &http, "okta", AGENT, &own, SubjectTokenType::AccessToken).await.unwrap_err();
+    assert_refused("the agent's own token", &err, 400, "invalid_grant", "names no user", &own);
+    // Nor does the delegated API take that token.
+    let own = adapter(&idp, &http, "keycloak", AGENT).request_token(&request()).await.unwrap();
+    let (status, _) = call_delegated(&idp, &http, &own).await;
+    assert_eq!(status, 401, "a self-asserted token is not a delegated one");
+}
+
+#[tokio::test]
+async fn auth0_nests_earlier_actors_and_refuses_custom_token_types() {
+    let (idp, http) = delegation_idp().await;
+    let (access, _) = login(&idp, &http, "auth0", AGENT, None).await;
+    let first = delegate(&idp, &http, "auth0", AGENT, &access, SubjectTokenType::AccessToken).await.unwrap();
+    // The agent's token (no may_act) goes on to the other agent: a two-level chain.
+    let second = delegate(&idp, &http, "auth0", OTHER, first.access_token().expose_secret(), SubjectTokenType::AccessToken).await.unwrap();
+    let issued = claims(second.access_token().expose_secret());
+    assert_eq!(issued["act"], serde_json::json!({"sub": OTHER, "act": {"sub": AGENT}}));
+    let (status, seen) = call_delegated(&idp, &http, &second).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!((seen["agent"].as_str(), seen["human"].as_str()), (Some(OTHER), Some(alice(&idp).id.as_str())));
+    assert_eq!(seen["chain"], serde_json::json!([{"sub": AGENT}]));
+    // Custom Token Exchange has no profile here.
+    let err = delegate(&idp, &http, "auth0", AGENT, &access, SubjectTokenType::Other("urn:acme:legacy-token".into())).await.unwrap_err();
+    assert_refused("custom token type", &err, 400, "invalid_request", "No Custom Token Exchange profile", &access);
+}
+
+#[tokio::test]
+async fn a_delegation_grant_refuses_a_client_assertion_with_act() {
+    let (idp, http) = delegation_idp().await;
+    let (access, _) = login(&idp, &http, "keycloak", AGENT, None).await;
+    let endpoint =
+        TokenEndpoint::new(Vendor::Keycloak, &idp.keycloak_token_url(), http.build_client().unwrap(), RetryPolicy::none()).unwrap();
+    let realm = realm_url(&idp);
+    let act = Act::new("user_1").unwrap();
+    let claims = AssertionClaims { act: Some(&act), ..assertion_without_act(&realm) };
+    let err = endpoint
+        .request(|| {
+            let mut form = vec![
+                field("grant_type", TOKEN_EXCHANGE_GRANT),
+                field("subject_token", access.clone()),
+                field("subject_token_type", ACCESS_TOKEN_TYPE),
+            ];
+            form.extend(client_assertion_fields(secret(SECRET).sign(&claims, SystemTime::now()).unwrap()));
+            Ok(form)
+        })
+        .await
+        .unwrap_err();
+    assert_refused("act in the client assertion", &err, 400, "invalid_request", "carries act", &access);
+}
+
+/// The Keycloak adapter in the JWT authorization grant mode.
+fn grant_adapter(idp: &DevIdp, http: &HttpSettings) -> KeycloakAdapter {
+    let config =
+        KeycloakConfig::new(idp.keycloak_token_url(), AGENT, secret(SECRET)).with_delegation(DelegationMode::JwtAuthorizationGrant);
+    KeycloakAdapter::new(config, AdapterOptions::with_http(http.clone())).unwrap()
+}
+
+fn app_assertion(claims: &Value) -> String {
+    sign_app_assertion(&std::fs::read(key_fixture("rsa2048-pkcs8.pem")).unwrap(), claims).unwrap()
+}
+
+async fn grant(adapter: &KeycloakAdapter, assertion: &str) -> Result<TokenResponse, IamError> {
+    let request = DelegationRequest::new(AGENT, SubjectToken::new(assertion, SubjectTokenType::Jwt).unwrap(), ["finance.read"]).unwrap();
+    adapter.request_delegated_token(&request).await
+}
+
+#[tokio::test]
+async fn keycloak_jwt_authorization_grant_names_the_linked_user_once() {
+    let (idp, http) = delegation_idp().await;
+    let alice = alice(&idp);
+    let adapter = grant_adapter(&idp, &http);
+    let assertion = app_assertion(&authorization_grant_claims(APP_ID, &alice.app_user_id, &idp.keycloak_realm_url(), 120));
+    let token = grant(&adapter, &assertion).await.unwrap();
+    let (status, seen) = call_delegated(&idp, &http, &token).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!((seen["vendor"].as_str(), seen["agent"].as_str()), (Some("keycloak"), Some(AGENT)));
+    assert_eq!((seen["human"].as_str(), seen["vouched_by"].as_str()), (Some(alice.id.as_str()), Some("identity-provider")));
+    let err = grant(&adapter, &assertion).await.unwrap_err();
+    assert_refused("replayed assertion", &err, 400, "invalid_grant", "Token reuse detected", &assertion);
+}
+
+#[tokio::test]
+async fn keycloak_jwt_authorization_grant_refuses_bad_assertions() {
+    let (idp, http) = delegation_idp().await;
+    let alice = alice(&idp);
+    let adapter = grant_adapter(&idp, &http);
+    let realm = idp.keycloak_realm_url();
+    let good = || authorization_grant_claims(APP_ID, &alice.app_user_id, &realm, 120);
+    let with = |name: &str, value: Value| {
+        let mut claims = good();
+        claims[name] = value;
+        claims
+    };
+    let without = |name: &str| {
+        let mut claims = good();
+        claims.as_object_mut().unwrap().remove(name);
+        claims
+    };
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    let other_key = sign_app_assertion(&std::fs::read(key_fixture("rsa2048-other.pem")).unwrap(), &good()).unwrap();
+    let cases = [
+        ("another issuer", app_assertion(&with("iss", "https://evil.example".into())), "No Identity Provider for provided issuer"),
+        ("another key", other_key, "Invalid signature"),
+        ("another audience", app_assertion(&with("aud", idp.base_url().into())), "Invalid token audience"),
+        (
+            "two audiences",
+            app_assertion(&with("aud", serde_json::json!([realm, idp.keycloak_token_url()]))),
+            "Multiple audiences not allowed",
+        ),
+        ("no exp", app_assertion(&without("exp")), "Token exp claim is required"),
+        ("expired", app_assertion(&with("exp", (now - 10).into())), "Token is not active"),
+        ("issued too long ago", app_assertion(&with("iat", (now - 400).into())), "Token was issued too far in the past"),
+        (
+            "long-lived without iat",
+            app_assertion(&{
+                let mut claims = without("iat");
+                claims["exp"] = (now + 3600).into();
+                claims
+            }),
+            "Token expiration is too far in the future",
+        ),
+        ("no jti", app_assertion(&without("jti")), "Token jti claim is required"),
+        ("an unlinked user", app_assertion(&with("sub", "app-mallory".into())), "User not found"),
+        ("may_act for another agent", app_assertion(&with("may_act", serde_json::json!({"sub": OTHER}))), "may_act"),
+    ];
+    for (case, assertion, description) in cases {
+        let err = grant(&adapter, &assertion).await.unwrap_err();
+        assert_refused(case, &err, 400, "invalid_grant", description, &assertion);
+    }
 }

@@ -344,7 +344,7 @@ impl IamAdapter for EntraIdAdapter {
                 ),
             });
         }
-        tracing::info!(event = "token_request_start", vendor = "entraid", agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
+        tracing::info!(event = "token_request_start", vendor = "entraid", mode = %DelegationMode::SelfAsserted, agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
         let grant = self
             .endpoint
             .request(|| {
@@ -398,7 +398,7 @@ impl IamAdapter for EntraIdAdapter {
                 ),
             });
         }
-        tracing::info!(event = "token_request_start", vendor = "entraid", mode = "on-behalf-of", agent_id = %self.client_id, scope = %request.scope_string());
+        tracing::info!(event = "token_request_start", vendor = "entraid", mode = %DelegationMode::OnBehalfOf, agent_id = %self.client_id, scope = %request.scope_string());
         let grant = self
             .endpoint
             .request(|| {
@@ -411,7 +411,7 @@ impl IamAdapter for EntraIdAdapter {
             })
             .await?;
         let response = grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now());
-        tracing::info!(event = "token_request_success", vendor = "entraid", mode = "on-behalf-of", agent_id = %self.client_id, expires_in = response.expires_in().as_secs());
+        tracing::info!(event = "token_request_success", vendor = "entraid", mode = %DelegationMode::OnBehalfOf, agent_id = %self.client_id, expires_in = response.expires_in().as_secs());
         Ok(response)
     }
 

@@ -9,8 +9,11 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use dual_auth_core::secrecy::ExposeSecret;
-use dual_auth_core::{Act, Clock, IamAdapter, IamError, ManualClock, TokenRequest, TokenResponse, Vendor};
-use dual_auth_session::{CachingAdapter, TokenCacheSettings};
+use dual_auth_core::{
+    Act, Clock, DelegationMode, DelegationRequest, IamAdapter, IamError, ManualClock, SubjectToken, SubjectTokenType, TokenRequest,
+    TokenResponse, Vendor,
+};
+use dual_auth_session::{CacheKey, CachingAdapter, TokenCacheSettings};
 
 /// An identity provider double that counts calls and can be told to fail.
 #[derive(Debug)]
@@ -51,6 +54,45 @@ impl IamAdapter for CountingIdp {
         let token = format!("token-for-{}-#{n}", request.act().sub());
         Ok(TokenResponse::new(token, "Bearer", self.lifetime, self.clock.now()).with_scopes(request.scopes().iter().cloned()))
     }
+    fn delegation_modes(&self) -> &'static [DelegationMode] {
+        &[DelegationMode::TokenExchange, DelegationMode::SelfAsserted]
+    }
+    async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let human = request.subject().token().expose_secret().trim_start_matches("evidence-").to_owned();
+        let token = format!("delegated-for-{human}-#{n}");
+        Ok(TokenResponse::new(token, "Bearer", self.lifetime, self.clock.now()).with_scopes(request.scopes().iter().cloned()))
+    }
+}
+
+fn delegation(evidence: &str, scopes: &[&str]) -> DelegationRequest {
+    DelegationRequest::new("agent", SubjectToken::new(evidence, SubjectTokenType::AccessToken).unwrap(), scopes.iter().copied()).unwrap()
+}
+
+#[tokio::test]
+async fn delegated_tokens_are_cached_per_evidence_never_shared_between_humans() {
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at(0)));
+    let idp = Arc::new(CountingIdp::new(Duration::from_secs(3600), clock.clone()));
+    let cache = CachingAdapter::with_clock(idp.clone(), no_jitter(), clock);
+    assert_eq!(cache.delegation_mode(), Some(DelegationMode::TokenExchange), "the cache passes the mode through");
+    let alice = cache.request_delegated_token(&delegation("evidence-alice", &["finance.read"])).await.unwrap();
+    let again = cache.request_delegated_token(&delegation("evidence-alice", &["finance.read"])).await.unwrap();
+    assert_eq!(alice.access_token().expose_secret(), "delegated-for-alice-#1");
+    assert_eq!(again.access_token().expose_secret(), "delegated-for-alice-#1", "same evidence: cached");
+    let bob = cache.request_delegated_token(&delegation("evidence-bob", &["finance.read"])).await.unwrap();
+    assert_eq!(bob.access_token().expose_secret(), "delegated-for-bob-#2", "other evidence: its own token");
+    let wider = cache.request_delegated_token(&delegation("evidence-alice", &["finance.read", "finance.write"])).await.unwrap();
+    assert_eq!(wider.access_token().expose_secret(), "delegated-for-alice-#3", "other scopes: its own token");
+    let audience =
+        cache.request_delegated_token(&delegation("evidence-alice", &["finance.read"]).with_audience("other-api")).await.unwrap();
+    assert_eq!(audience.access_token().expose_secret(), "delegated-for-alice-#4", "other audience: its own token");
+    assert_eq!(idp.calls(), 4);
+
+    // The key is a hash: neither the evidence nor the human is in it, and it never equals a
+    // self-asserted request's key.
+    let key = CacheKey::for_delegation(&idp.cache_scope(), &delegation("evidence-alice", &["finance.read"]));
+    assert!(!format!("{key:?}").contains("alice"));
+    assert_ne!(key, CacheKey::new(&idp.cache_scope(), &request("evidence-alice", &["finance.read"])));
 }
 
 fn request(sub: &str, scopes: &[&str]) -> TokenRequest {

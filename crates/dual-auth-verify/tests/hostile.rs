@@ -14,7 +14,7 @@ use dual_auth_core::{
     Act, ActJwtError, AssertionClaims, InMemoryReplayGuard, ManualClock, SigningKey, VerifyingKey, sign_act_assertion_with_key,
     sign_assertion_with_key,
 };
-use dual_auth_verify::{ActAssertionPolicy, Actor, IssuerPolicy, Layout, Verifier, VerifyError};
+use dual_auth_verify::{ActAssertionPolicy, Actor, IssuerPolicy, Layout, Verifier, VerifyError, VouchedBy};
 use serde_json::{Value, json};
 
 fn human() -> Act {
@@ -63,6 +63,102 @@ async fn an_rfc8693_token_with_a_delegation_chain_gives_the_same_dual_subject() 
     });
     let err = verifier.verify(&token, None).await.unwrap_err();
     assert!(err.to_string().contains("deeper than 8"), "{err}");
+}
+
+#[tokio::test]
+async fn delegated_tokens_of_each_vendor_give_the_human_as_subject_and_the_agent_as_client() {
+    let issuer = Issuer::start().await;
+    let verifier = issuer.verifier(issuer.policy().layout(Layout::Delegated));
+    // Keycloak standard token exchange: sub = the user, azp = the agent, no act.
+    let keycloak = issuer.token_with(|c| {
+        c["sub"] = json!("user_12345");
+        c["email"] = json!("alice@corp.example.com");
+        c["name"] = json!("Alice Smith");
+        c["azp"] = json!("finance-agent");
+        c.as_object_mut().unwrap().remove("act");
+        c.as_object_mut().unwrap().remove("client_id");
+    });
+    let subject = verifier.verify(&keycloak, None).await.unwrap();
+    assert_eq!(subject.agent, Actor::new("finance-agent", Some("finance-agent".into())));
+    assert_eq!(subject.human, human());
+    assert!(subject.chain.is_empty());
+    assert_eq!(subject.vouched_by, VouchedBy::IdentityProvider);
+    assert_eq!(serde_json::to_value(&subject).unwrap()["vouched_by"], "identity-provider");
+    // Auth0 on-behalf-of: act.sub = the agent (the client holding the token), earlier actors inside.
+    let auth0 = issuer.token_with(|c| {
+        c["sub"] = json!("auth0|alice");
+        c["azp"] = json!("finance-agent");
+        c.as_object_mut().unwrap().remove("client_id");
+        c["act"] = json!({"sub": "finance-agent", "act": {"sub": "planner"}});
+    });
+    let subject = verifier.verify(&auth0, None).await.unwrap();
+    assert_eq!((subject.human.sub(), subject.agent.id()), ("auth0|alice", "finance-agent"));
+    assert_eq!(subject.chain, [Actor::new("planner", None)]);
+    // Okta: sub is the login, uid the user id, cid the agent.
+    let okta = issuer.token_with(|c| {
+        c["sub"] = json!("alice@corp.example.com");
+        c["uid"] = json!("00u1a2b3c4");
+        c["cid"] = json!("0oa-agent");
+        c.as_object_mut().unwrap().remove("act");
+        c.as_object_mut().unwrap().remove("client_id");
+    });
+    let subject = verifier.verify(&okta, None).await.unwrap();
+    assert_eq!((subject.human.sub(), subject.agent.id()), ("00u1a2b3c4", "0oa-agent"));
+    // Entra ID v1 on-behalf-of: appid names the agent, oid the user.
+    let entra = issuer.token_with(|c| {
+        c["sub"] = json!("pairwise-sub");
+        c["oid"] = json!("oid-alice");
+        c["appid"] = json!("agent-app-id");
+        c.as_object_mut().unwrap().remove("act");
+        c.as_object_mut().unwrap().remove("client_id");
+    });
+    let subject = verifier.verify(&entra, None).await.unwrap();
+    assert_eq!((subject.human.sub(), subject.human.oid(), subject.agent.id()), ("pairwise-sub", Some("oid-alice"), "agent-app-id"));
+}
+
+#[tokio::test]
+async fn the_delegated_layout_refuses_agent_own_tokens_and_a_foreign_actor() {
+    let issuer = Issuer::start().await;
+    let verifier = issuer.verifier(issuer.policy().layout(Layout::Delegated));
+    let cases: [(&str, fn(&mut Value)); 5] = [
+        ("the agent's own (client credentials)", |c| {
+            c["sub"] = json!("finance-agent");
+            c["client_id"] = json!("finance-agent");
+            c.as_object_mut().unwrap().remove("act");
+        }),
+        ("the agent's own (client credentials)", |c| {
+            c["sub"] = json!("finance-agent@clients");
+            c["azp"] = json!("finance-agent");
+            c["gty"] = json!("client-credentials");
+            c.as_object_mut().unwrap().remove("client_id");
+            c.as_object_mut().unwrap().remove("act");
+        }),
+        ("the agent's own (client credentials)", |c| {
+            c["sub"] = json!("app-object-id");
+            c["azp"] = json!("agent-app-id");
+            c["idtyp"] = json!("app");
+            c.as_object_mut().unwrap().remove("client_id");
+            c.as_object_mut().unwrap().remove("act");
+        }),
+        ("the outermost act.sub is not the client", |c| {
+            c["sub"] = json!("user_12345");
+            c["client_id"] = json!("finance-agent");
+            c["act"] = json!({"sub": "someone-else"});
+        }),
+        ("names no agent", |c| {
+            c["sub"] = json!("user_12345");
+            c.as_object_mut().unwrap().remove("client_id");
+            c.as_object_mut().unwrap().remove("act");
+        }),
+    ];
+    for (needle, edit) in cases {
+        let err = verifier.verify(&issuer.token_with(edit), None).await.unwrap_err();
+        assert!(matches!(err, VerifyError::InvalidDelegation { layout: "delegated", .. }), "{err}");
+        assert!(err.to_string().contains(needle), "{err} should say {needle:?}");
+    }
+    // The guide's layout says the agent vouched: the token's human came from the agent.
+    let guide = issuer.verifier(issuer.policy());
+    assert_eq!(guide.verify(&issuer.token(), None).await.unwrap().vouched_by, VouchedBy::Agent);
 }
 
 /// Signs `claims` under `header` with `key`, as an attacker holding `key` would.

@@ -273,8 +273,9 @@ pub mod prelude {
     pub use dual_auth_core::secrecy::{ExposeSecret, SecretString};
     pub use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings};
     pub use dual_auth_core::{
-        Act, ActError, ActJwtError, ActJwtSigner, ActJwtVerifier, ClientAuthentication, IamAdapter, IamError, ReplayGuard, SecretSource,
-        SigningKey, TokenRequest, TokenResponse, UserSession, Vendor, VerifyingKey,
+        Act, ActError, ActJwtError, ActJwtSigner, ActJwtVerifier, ClientAuthentication, DelegationMode, DelegationRequest, IamAdapter,
+        IamError, ReplayGuard, SecretSource, SigningKey, SubjectToken, SubjectTokenType, TokenRequest, TokenResponse, UserSession, Vendor,
+        VerifyingKey,
     };
     pub use dual_auth_session::{
         CachingAdapter, HybridSender, InSessionTokenRequest, OutOfSessionTokenRequest, SessionError, TokenCacheSettings,
