@@ -1,8 +1,17 @@
 //! # dual-auth-auth0
 //!
-//! The Auth0 adapter: asks Auth0's `/oauth/token` for a dual-subject token. The agent
-//! authenticates with a client assertion carrying the human as `act`; an Action
-//! (credentials exchange) copies it into the access token.
+//! The Auth0 adapter: asks Auth0's `/oauth/token` for a dual-subject token.
+//!
+//! - **Verified (the default for evidence)**: [`IamAdapter::request_delegated_token`] sends
+//!   the human's token with Auth0's token exchange: On-Behalf-Of Token Exchange (an Auth0
+//!   access token; Auth0 adds `act`) or Custom Token Exchange (your profile's
+//!   `subject_token_type` URI and Action). `audience` is `API_AUDIENCE` unless the request
+//!   names one; the token has `sub` = the human, `azp` = the agent.
+//! - **The guide's mode (self-asserted)**: [`IamAdapter::request_token`] puts the human as
+//!   `act` into the agent's client assertion, expecting an Action to copy it. Auth0
+//!   documents `act` as a restricted claim an Action cannot add, and no Action event field
+//!   holds the client assertion (`docs/vendors/auth0.md`): the recipe has no documented
+//!   way to work. Refused when `DUAL_AUTH_DELEGATION` names a verified mode.
 //!
 //! This crate is enough on its own: it re-exports what its API names from `dual-auth-core`
 //! and `dual-auth-config` (and both crates whole, as [`dual_auth_core`] and
@@ -41,7 +50,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Wire format: `POST` form `grant_type=client_credentials`, `client_id`, `audience` (the
+//! Wire format of the guide's mode: `POST` form `grant_type=client_credentials`, `client_id`, `audience` (the
 //! API), `scope` (the requested scopes; upstream dropped them), `client_assertion_type`,
 //! `client_assertion`. The assertion's `aud` is the tenant URL with a trailing slash.
 //! Auth0 documents private-key assertions (`private_key_jwt`); `client_secret_jwt` is kept

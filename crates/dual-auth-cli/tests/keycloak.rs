@@ -117,3 +117,48 @@ fn a_wrong_secret_is_reported_with_keycloaks_error() {
     assert!(stderr.contains("HTTP 400: unauthorized_client"), "{stderr}");
     assert!(!stderr.contains("a-wrong-secret"), "no secret in the message: {stderr}");
 }
+
+#[test]
+#[ignore = "starts a real Keycloak: cargo xtask test"]
+fn a_users_token_exchanged_with_dual_auth_token_verifies_as_delegated_to_the_agent() {
+    let kc = server();
+    let env = exported(&kc.exports(), false);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // alice logs in at the web application; its session holds her access token.
+    let alice_token = runtime.block_on(kc.user_access_token(dual_auth_test_support::keycloak::LOGIN_CLIENT, ALICE.username));
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("alice.token");
+    std::fs::write(&evidence, format!("{alice_token}\n")).unwrap();
+    let evidence = evidence.display().to_string();
+
+    let out = dual_auth(&["token", "--scope", "finance.read", "--subject-token-file", &evidence, "--show-token"], &env);
+    let printed = token_json(&out);
+    assert_eq!(printed["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token");
+    assert_eq!(printed["delegation"], "token-exchange");
+    assert_eq!(printed["token_type"], "Bearer");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains(&alice_token), "the evidence is never printed");
+
+    // The API side: Keycloak's JWKS, the delegated layout: alice as the human, the agent as azp.
+    let access = printed["access_token"].as_str().unwrap();
+    let issuer = kc.issuer();
+    let out = dual_auth(&["verify", "--issuer", &issuer, "--audience", API_AUDIENCE, "--layout", "delegated", access], &env);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let subject: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(subject["human"]["sub"], ALICE.id);
+    assert_eq!(subject["agent"]["client_id"], "finance-agent");
+    assert_eq!(subject["vouched_by"], "identity-provider");
+    assert_eq!(subject["chain"], serde_json::json!([]));
+
+    // Evidence for another audience: Keycloak's refusal, one line, no evidence in it.
+    let other = runtime.block_on(kc.user_access_token(dual_auth_test_support::keycloak::LOGIN_CLIENT_OTHER_AUDIENCE, ALICE.username));
+    std::fs::write(dir.path().join("other.token"), &other).unwrap();
+    let other_file = dir.path().join("other.token").display().to_string();
+    let out = dual_auth(&["token", "--scope", "finance.read", "--subject-token-file", &other_file], &env);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr.trim_end(),
+        "dual-auth: keycloak token endpoint answered HTTP 403: access_denied (Client is not within the token audience)"
+    );
+}

@@ -1,9 +1,16 @@
 //! # dual-auth-entraid
 //!
-//! The Microsoft Entra ID adapter. Entra ID cannot put a caller-provided claim into its
-//! tokens, so the adapter gets a plain client-credentials token from Microsoft and signs an
-//! **act assertion** with the application's key; it travels beside the token (the API call
-//! sends it as `X-Act-Assertion`).
+//! The Microsoft Entra ID adapter.
+//!
+//! - **Verified (the default for evidence)**: [`IamAdapter::request_delegated_token`] sends
+//!   the human's access token (issued for the agent's app) with Microsoft's on-behalf-of
+//!   flow; the token names the human (`oid`, a pairwise `sub`) and the agent (`azp`, v1
+//!   `appid`). With `DUAL_AUTH_DELEGATION=on-behalf-of` the agent needs no application key.
+//! - **The guide's mode (self-asserted)**: Entra ID cannot put a caller-provided claim into
+//!   its tokens, so [`IamAdapter::request_token`] gets a plain client-credentials token and
+//!   signs an **act assertion** with the application's key, which the agent then holds; it
+//!   travels beside the token (`X-Act-Assertion`). Whoever holds that key can name any
+//!   human. Refused when `DUAL_AUTH_DELEGATION=on-behalf-of`.
 //!
 //! This crate is enough on its own: it re-exports what its API names from `dual-auth-core`
 //! and `dual-auth-config` (and both crates whole, as [`dual_auth_core`] and

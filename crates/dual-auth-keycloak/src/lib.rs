@@ -1,11 +1,19 @@
 //! # dual-auth-keycloak
 //!
-//! The Keycloak adapter: asks a Keycloak realm for a dual-subject token. The agent
-//! authenticates with a client assertion (RFC 7523) that carries the human as a top-level
-//! `act` claim, the Python guide's recipe, which expects a protocol mapper in the realm to
-//! copy `act` into the access token. Stock Keycloak has no mapper that reads the client
-//! assertion: it authenticates the agent and leaves `act` out (observed on Keycloak 26.7.3;
-//! `docs/vendors/keycloak.md` in the repository has the details).
+//! The Keycloak adapter: asks a Keycloak realm for a dual-subject token.
+//!
+//! - **Verified (the default for evidence)**: [`IamAdapter::request_delegated_token`] sends
+//!   the human's own access token with Keycloak's standard token exchange (RFC 8693,
+//!   Keycloak 26.2+), or an assertion the application signed with the JWT authorization
+//!   grant (RFC 7523 §2.1, Keycloak 26.6+; `DUAL_AUTH_DELEGATION=jwt-authorization-grant`).
+//!   Keycloak verifies the evidence and issues `sub` = the human, `azp` = the agent.
+//! - **The guide's mode (self-asserted)**: [`IamAdapter::request_token`] puts the human as
+//!   a top-level `act` claim into the agent's client assertion, expecting a protocol mapper
+//!   to copy it. Nobody but the agent vouches for that human, and stock Keycloak has no
+//!   mapper that reads the client assertion: it authenticates the agent and leaves `act` out
+//!   (observed on Keycloak 26.7.3). Refused when `DUAL_AUTH_DELEGATION` names a verified mode.
+//!
+//! `docs/vendors/keycloak.md` in the repository sets up each mode on a real Keycloak.
 //!
 //! This crate is enough on its own: it re-exports what its API names from `dual-auth-core`
 //! and `dual-auth-config` (and both crates whole, as [`dual_auth_core`] and
@@ -15,8 +23,9 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use dual_auth_keycloak::{
-//!     ActJwtSigner, ActJwtVerifier, AdapterOptions, ConfigReader, EnvSource, ExposeSecret, IamAdapter, SigningKey, TokenRequest,
-//!     UserSession, VerifyingKey, KeycloakAdapter, KeycloakConfig, open_source, select_backend,
+//!     ActJwtSigner, ActJwtVerifier, AdapterOptions, ConfigReader, DelegationRequest, EnvSource, ExposeSecret, IamAdapter, SigningKey,
+//!     SubjectToken, SubjectTokenType, TokenRequest, UserSession, VerifyingKey, KeycloakAdapter, KeycloakConfig, open_source,
+//!     select_backend,
 //! };
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -40,11 +49,16 @@
 //! let verifier = ActJwtVerifier::builder(VerifyingKey::from_pem_file("app-public-key.pem")?, audience).build()?;
 //! let act = verifier.verify(act_jwt.expose_secret()).await?.into_act();
 //! let token = adapter.request_token(&TokenRequest::new(&agent, act, ["finance.read"])?).await?;
+//!
+//! // Verified: the human's own token (the web session's, issued with this agent in its
+//! // audience) is the evidence; Keycloak checks it and issues sub = the human.
+//! let evidence = SubjectToken::new(std::fs::read_to_string("alice.token")?, SubjectTokenType::AccessToken)?;
+//! let token = adapter.request_delegated_token(&DelegationRequest::new(&agent, evidence, ["finance.read"])?).await?;
 //! # let _ = token;
 //! # Ok(()) }
 //! ```
 //!
-//! Wire format (as the Python package 1.0.1): `POST` form `grant_type=client_credentials`,
+//! Wire format of the guide's mode (as the Python package 1.0.1): `POST` form `grant_type=client_credentials`,
 //! `scope`, `client_assertion_type`, `client_assertion`; the assertion's `aud` is the realm
 //! URL (the token URL up to `/protocol/`) unless configured.
 //!

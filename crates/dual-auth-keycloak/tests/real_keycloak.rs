@@ -2,7 +2,13 @@
 //! installed and started by `dual-auth-test-support`), with the realm the project ships in
 //! `examples/keycloak/dual-auth-realm.json`. One server for this whole test binary.
 //!
-//! `#[ignore]`d: `cargo xtask test` and `cargo xtask integration` run them.
+//! `#[ignore]`d: `cargo xtask test` and `cargo xtask integration` run them. Alone:
+//! `cargo test -p dual-auth-keycloak --test real_keycloak -- --include-ignored`.
+//!
+//! The verified delegation modes (`DUAL_AUTH_DELEGATION`) are at the end: the agent
+//! exchanges a user's own access token (RFC 8693 standard token exchange) or presents the
+//! application's signed assertion about the user (RFC 7523 JWT authorization grant), and
+//! Keycloak, having checked that evidence, issues a token whose `sub` is the user.
 
 // Helpers outside #[test] functions unwrap too: in a test, a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
@@ -12,11 +18,17 @@ use std::time::{Duration, SystemTime};
 
 use dual_auth_core::secrecy::{ExposeSecret, SecretString};
 use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy, TokenEndpoint, client_assertion_fields, field};
-use dual_auth_core::{Act, AssertionClaims, ClientAuthentication, IamAdapter, IamError, ManualClock, SigningKey, TokenRequest, Vendor};
-use dual_auth_keycloak::{KeycloakAdapter, KeycloakConfig};
+use dual_auth_core::{
+    ACCESS_TOKEN_TYPE, Act, AssertionClaims, ClientAuthentication, DelegationMode, DelegationRequest, IamAdapter, IamError, ManualClock,
+    SigningKey, SubjectToken, SubjectTokenType, TokenRequest, Vendor, new_jti,
+};
+use dual_auth_keycloak::{ConfigReader, EnvSource, KeycloakAdapter, KeycloakConfig};
 use dual_auth_test_support::jwt;
-use dual_auth_test_support::keycloak::{ALICE, API_AUDIENCE, KEY_AGENT, KEY_AGENT_KID, Keycloak, SECRET_AGENT};
-use dual_auth_verify::{IssuerPolicy, Verifier, VerifyError};
+use dual_auth_test_support::keycloak::{
+    ALICE, ALICE_APP_USER_ID, API_AUDIENCE, APP_ISSUER, APP_KEY_ID, BOB, BOB_APP_USER_ID, KEY_AGENT, KEY_AGENT_KID, Keycloak, LOGIN_CLIENT,
+    LOGIN_CLIENT_OTHER_AUDIENCE, LOGIN_CLIENT_SHORT_LIVED, SECRET_AGENT, SHORT_LIVED_SECONDS, UNRELATED_AGENT,
+};
+use dual_auth_verify::{IssuerPolicy, Layout, Verifier, VerifyError, VouchedBy};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
@@ -347,4 +359,288 @@ async fn key_rotation_through_the_admin_api_is_picked_up_by_kid_and_old_tokens_v
         other => panic!("expected the unpublished key to be unknown, got {other:?}"),
     }
     assert_verified_up_to_the_missing_human(verifier(kc).verify(after.access_token().expose_secret(), None).await);
+}
+
+// ---------------------------------------------------------------------------------------
+// Verified delegation (DUAL_AUTH_DELEGATION): token exchange and the JWT authorization grant
+// ---------------------------------------------------------------------------------------
+
+/// The API's verifier for delegated tokens: Keycloak's JWKS, `sub` = the human, the agent
+/// from `azp`.
+fn delegated_verifier(kc: &Keycloak) -> Verifier {
+    Verifier::builder()
+        .issuer(IssuerPolicy::new(kc.issuer(), API_AUDIENCE).jwks_url(kc.jwks_url()).layout(Layout::Delegated))
+        .http(http_settings(kc))
+        .build()
+        .unwrap()
+}
+
+fn delegating_adapter(kc: &Keycloak, agent: &str, auth: ClientAuthentication, mode: DelegationMode) -> KeycloakAdapter {
+    KeycloakAdapter::new(KeycloakConfig::new(kc.token_url(), agent, auth).with_delegation(mode), options(kc)).unwrap()
+}
+
+fn evidence(token: &str, token_type: SubjectTokenType) -> SubjectToken {
+    SubjectToken::new(token, token_type).unwrap()
+}
+
+fn aud_list(claims: &serde_json::Map<String, Value>) -> Vec<String> {
+    match &claims["aud"] {
+        Value::String(one) => vec![one.clone()],
+        Value::Array(many) => many.iter().map(|a| a.as_str().unwrap().to_owned()).collect(),
+        other => panic!("aud is {other}"),
+    }
+}
+
+/// A refusal as Keycloak sent it, checked not to carry the evidence anywhere: neither its
+/// `Display` nor its `Debug` has the token, nor any of its three parts.
+fn refused_without_the_evidence(error: IamError, evidence: &str) -> (u16, String, Option<String>) {
+    for text in [format!("{error}"), format!("{error:?}")] {
+        assert!(!text.contains(evidence), "the evidence is in the error: {text}");
+        for part in evidence.split('.') {
+            assert!(part.len() < 8 || !text.contains(part), "a part of the evidence is in the error: {text}");
+        }
+    }
+    oauth_error(error)
+}
+
+/// What the application signs for the agent: an RFC 7523 §3 assertion about one of its
+/// users, for this realm, living 60 s.
+fn app_assertion(kc: &Keycloak, key: &SigningKey, app_user_id: &str) -> String {
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    let claims = json!({
+        "iss": APP_ISSUER,
+        "sub": app_user_id,
+        "aud": kc.issuer(),
+        "iat": now,
+        "exp": now + 60,
+        "jti": new_jti().unwrap(),
+    });
+    key.sign_jwt(&claims).unwrap()
+}
+
+fn app_key(kc: &Keycloak) -> SigningKey {
+    SigningKey::from_pem_file(kc.app_key_path()).unwrap().with_key_id(APP_KEY_ID)
+}
+
+/// Neither grant writes `act` (RFC 8693 §4.1) in Keycloak 26.7.3, nor `may_act`: the
+/// agent is the token's `azp`, the human its `sub`.
+fn assert_no_act(claims: &serde_json::Map<String, Value>) {
+    assert!(claims.get("act").is_none(), "Keycloak 26.7.3 writes no act: {claims:?}");
+    assert!(claims.get("may_act").is_none(), "nor may_act without the experimental token-exchange-delegation: {claims:?}");
+}
+
+/// Alice's own access token, exchanged by `agent`: a token for `agent` whose subject is
+/// Alice, which the API verifies in the delegated layout.
+async fn exchange_alices_token_and_verify(kc: &Keycloak, agent: &str, auth: ClientAuthentication) {
+    let user_token = kc.user_access_token(LOGIN_CLIENT, ALICE.username).await;
+    let user = jwt::decode(&user_token);
+    assert_eq!(user.claims["sub"], ALICE.id);
+    assert_eq!(user.claims["azp"], LOGIN_CLIENT);
+    let user_aud = aud_list(&user.claims);
+    assert!(user_aud.contains(&SECRET_AGENT.to_owned()) && user_aud.contains(&KEY_AGENT.to_owned()), "{user_aud:?}");
+
+    let adapter = delegating_adapter(kc, agent, auth, DelegationMode::TokenExchange);
+    assert_eq!(adapter.delegation_mode(), Some(DelegationMode::TokenExchange));
+    let request = DelegationRequest::new(agent, evidence(&user_token, SubjectTokenType::AccessToken), ["finance.read"]).unwrap();
+    let token = adapter.request_delegated_token(&request).await.unwrap();
+
+    assert_eq!(token.issued_token_type(), Some(ACCESS_TOKEN_TYPE));
+    assert_eq!(token.token_type(), "Bearer");
+    assert_eq!(token.expires_in(), Duration::from_secs(300), "the realm's accessTokenLifespan");
+    assert_eq!(token.scopes(), ["finance.read"]);
+    let access = jwt::decode(token.access_token().expose_secret());
+    assert_eq!(access.header["alg"], "RS256");
+    assert_eq!(access.claims["iss"], kc.issuer());
+    assert_eq!(access.claims["sub"], ALICE.id, "the human, from her own token");
+    assert_eq!(access.claims["azp"], agent, "the agent that exchanged it");
+    assert_eq!(access.claims["typ"], "Bearer");
+    assert_eq!(access.claims["scope"], "finance.read");
+    assert_eq!(aud_list(&access.claims), [API_AUDIENCE], "the agent's audience mapper; the agents themselves are not kept");
+    assert_ne!(access.claims["jti"], user.claims["jti"], "a new token");
+    assert_eq!(access.claims["sid"], user.claims["sid"], "Alice's own session: token exchange creates none");
+    assert_no_act(&access.claims);
+    // The agent's client scopes decide the claims: `basic` only, so no e-mail or name.
+    let mut names = access.claim_names();
+    names.sort_unstable();
+    assert_eq!(names, ["aud", "azp", "exp", "iat", "iss", "jti", "scope", "sid", "sub", "typ"]);
+
+    let subject = delegated_verifier(kc).verify(token.access_token().expose_secret(), None).await.unwrap();
+    assert_eq!(subject.issuer, kc.issuer());
+    assert_eq!(subject.human.sub(), ALICE.id);
+    assert_eq!(subject.agent.id(), agent);
+    assert_eq!(subject.agent.client_id.as_deref(), Some(agent));
+    assert_eq!(subject.vouched_by, VouchedBy::IdentityProvider);
+    assert!(subject.has_scope("finance.read"), "{:?}", subject.scopes);
+    assert!(subject.chain.is_empty(), "{:?}", subject.chain);
+    assert_eq!((subject.human.email(), subject.human.name()), (None, None));
+}
+
+#[tokio::test]
+#[ignore = "starts a real Keycloak: cargo xtask test"]
+async fn token_exchange_by_the_client_secret_jwt_agent_gives_a_token_for_alice_that_the_api_verifies() {
+    let kc = server();
+    let _shared = REALM_KEYS.read().await;
+    exchange_alices_token_and_verify(kc, SECRET_AGENT, secret_auth(kc.agent_secret())).await;
+}
+
+#[tokio::test]
+#[ignore = "starts a real Keycloak: cargo xtask test"]
+async fn token_exchange_by_the_private_key_jwt_agent_gives_a_token_for_alice_that_the_api_verifies() {
+    let kc = server();
+    let _shared = REALM_KEYS.read().await;
+    exchange_alices_token_and_verify(kc, KEY_AGENT, key_auth(kc)).await;
+}
+
+#[tokio::test]
+#[ignore = "starts a real Keycloak: cargo xtask test"]
+async fn the_jwt_authorization_grant_turns_the_applications_assertion_into_a_token_for_alice() {
+    let kc = server();
+    let _shared = REALM_KEYS.read().await;
+    let assertion = app_assertion(kc, &app_key(kc), ALICE_APP_USER_ID);
+    let signed = jwt::decode(&assertion);
+    assert_eq!(signed.header["kid"], APP_KEY_ID);
+    assert_eq!(signed.header["alg"], "RS256");
+
+    let adapter = delegating_adapter(kc, SECRET_AGENT, secret_auth(kc.agent_secret()), DelegationMode::JwtAuthorizationGrant);
+    assert_eq!(adapter.delegation_mode(), Some(DelegationMode::JwtAuthorizationGrant));
+    let request = DelegationRequest::new(SECRET_AGENT, evidence(&assertion, SubjectTokenType::Jwt), ["finance.read"]).unwrap();
+    let token = adapter.request_delegated_token(&request).await.unwrap();
+
+    assert_eq!(token.token_type(), "Bearer");
+    assert_eq!(token.issued_token_type(), None, "not a token exchange: no issued_token_type");
+    assert_eq!(token.scopes(), ["finance.read"]);
+    let access = jwt::decode(token.access_token().expose_secret());
+    assert_eq!(access.claims["iss"], kc.issuer());
+    assert_eq!(access.claims["sub"], ALICE.id, "Alice's Keycloak id, found through her link to the application");
+    assert_eq!(access.claims["azp"], SECRET_AGENT);
+    assert_eq!(access.claims["scope"], "finance.read");
+    assert_eq!(aud_list(&access.claims), [API_AUDIENCE]);
+    assert_no_act(&access.claims);
+    // A transient session (no `sid`), and never a refresh token.
+    let mut names = access.claim_names();
+    names.sort_unstable();
+    assert_eq!(names, ["aud", "azp", "exp", "iat", "iss", "jti", "scope", "sub", "typ"]);
+
+    let subject = delegated_verifier(kc).verify(token.access_token().expose_secret(), None).await.unwrap();
+    assert_eq!(subject.human.sub(), ALICE.id);
+    assert_eq!(subject.agent.id(), SECRET_AGENT);
+    assert_eq!(subject.vouched_by, VouchedBy::IdentityProvider);
+    assert!(subject.has_scope("finance.read"));
+
+    // The assertion is single-use (jwtAuthorizationGrantAssertionReuseAllowed: false).
+    let error = adapter.request_delegated_token(&request).await.unwrap_err();
+    let (status, error, description) = refused_without_the_evidence(error, &assertion);
+    assert_eq!((status, error.as_str(), description.as_deref()), (400, "invalid_grant", Some("Token reuse detected")));
+}
+
+#[tokio::test]
+#[ignore = "starts a real Keycloak: cargo xtask test"]
+async fn keycloak_refuses_to_exchange_expired_evidence() {
+    let kc = server();
+    // The user token must stay signed by a published key: no key rotation meanwhile.
+    let _shared = REALM_KEYS.read().await;
+    let user_token = kc.user_access_token(LOGIN_CLIENT_SHORT_LIVED, ALICE.username).await;
+    let user = jwt::decode(&user_token);
+    let exp = user.claims["exp"].as_u64().unwrap();
+    assert_eq!(exp - user.claims["iat"].as_u64().unwrap(), SHORT_LIVED_SECONDS, "the client's access.token.lifespan");
+    let adapter = delegating_adapter(kc, SECRET_AGENT, secret_auth(kc.agent_secret()), DelegationMode::TokenExchange);
+    let request = DelegationRequest::new(SECRET_AGENT, evidence(&user_token, SubjectTokenType::AccessToken), ["finance.read"]).unwrap();
+
+    // While it lives, the same evidence is exchanged (exchanging does not use it up) ...
+    let fresh = adapter.request_delegated_token(&request).await.unwrap();
+    assert_eq!(jwt::decode(fresh.access_token().expose_secret()).claims["sub"], ALICE.id);
+    // ... and once Keycloak's clock (this machine's) is past its exp, it is refused.
+    let expired_at = SystemTime::UNIX_EPOCH + Duration::from_secs(exp + 1);
+    if let Ok(wait) = expired_at.duration_since(SystemTime::now()) {
+        tokio::time::sleep(wait).await;
+    }
+    let error = adapter.request_delegated_token(&request).await.unwrap_err();
+    let (status, error, description) = refused_without_the_evidence(error, &user_token);
+    assert_eq!((status, error.as_str(), description.as_deref()), (400, "invalid_request", Some("Invalid token")));
+}
+
+#[tokio::test]
+#[ignore = "starts a real Keycloak: cargo xtask test"]
+async fn keycloak_refuses_to_exchange_evidence_for_another_audience() {
+    let kc = server();
+    // The user token must stay signed by a published key: no key rotation meanwhile.
+    let _shared = REALM_KEYS.read().await;
+    let user_token = kc.user_access_token(LOGIN_CLIENT_OTHER_AUDIENCE, ALICE.username).await;
+    let user = jwt::decode(&user_token);
+    assert_eq!((&user.claims["sub"], &user.claims["azp"]), (&json!(ALICE.id), &json!(LOGIN_CLIENT_OTHER_AUDIENCE)));
+    assert_eq!(user.claims.get("aud"), None, "no audience at all: {:?}", user.claims);
+
+    let adapter = delegating_adapter(kc, SECRET_AGENT, secret_auth(kc.agent_secret()), DelegationMode::TokenExchange);
+    let request = DelegationRequest::new(SECRET_AGENT, evidence(&user_token, SubjectTokenType::AccessToken), ["finance.read"]).unwrap();
+    let error = adapter.request_delegated_token(&request).await.unwrap_err();
+    let (status, error, description) = refused_without_the_evidence(error, &user_token);
+    assert_eq!((status, error.as_str(), description.as_deref()), (403, "access_denied", Some("Client is not within the token audience")));
+}
+
+#[tokio::test]
+#[ignore = "starts a real Keycloak: cargo xtask test"]
+async fn keycloak_refuses_an_agent_to_which_alice_did_not_delegate() {
+    let kc = server();
+    // The user token must stay signed by a published key: no key rotation meanwhile.
+    let _shared = REALM_KEYS.read().await;
+    // Alice's token names finance-agent and finance-agent-key, not the unrelated agent.
+    let user_token = kc.user_access_token(LOGIN_CLIENT, ALICE.username).await;
+    assert!(!aud_list(&jwt::decode(&user_token).claims).contains(&UNRELATED_AGENT.to_owned()));
+
+    let adapter = delegating_adapter(kc, UNRELATED_AGENT, secret_auth(kc.unrelated_agent_secret()), DelegationMode::TokenExchange);
+    let request = DelegationRequest::new(UNRELATED_AGENT, evidence(&user_token, SubjectTokenType::AccessToken), ["finance.read"]).unwrap();
+    let error = adapter.request_delegated_token(&request).await.unwrap_err();
+    let (status, error, description) = refused_without_the_evidence(error, &user_token);
+    assert_eq!((status, error.as_str(), description.as_deref()), (403, "access_denied", Some("Client is not within the token audience")));
+}
+
+#[tokio::test]
+#[ignore = "starts a real Keycloak: cargo xtask test"]
+async fn keycloak_refuses_a_jwt_authorization_grant_for_an_unlinked_user_or_with_a_wrong_signature() {
+    let kc = server();
+    let adapter = delegating_adapter(kc, SECRET_AGENT, secret_auth(kc.agent_secret()), DelegationMode::JwtAuthorizationGrant);
+    let grant =
+        |assertion: &str| DelegationRequest::new(SECRET_AGENT, evidence(assertion, SubjectTokenType::Jwt), ["finance.read"]).unwrap();
+
+    // Bob exists in the realm but has no link to the application.
+    let (status, bob_links) = kc.admin(Method::GET, &format!("/users/{}/federated-identity", BOB.id), None).await;
+    assert_eq!((status, bob_links), (200, json!([])));
+    let unlinked = app_assertion(kc, &app_key(kc), BOB_APP_USER_ID);
+    let error = adapter.request_delegated_token(&grant(&unlinked)).await.unwrap_err();
+    let (status, error, description) = refused_without_the_evidence(error, &unlinked);
+    assert_eq!((status, error.as_str(), description.as_deref()), (400, "invalid_grant", Some("User not found")));
+
+    // Alice, but signed by another key under the application's kid.
+    let other_key = SigningKey::from_pem_file(dual_auth_test_support::key_fixture("rsa2048-other.pem")).unwrap().with_key_id(APP_KEY_ID);
+    let forged = app_assertion(kc, &other_key, ALICE_APP_USER_ID);
+    let error = adapter.request_delegated_token(&grant(&forged)).await.unwrap_err();
+    let (status, error, description) = refused_without_the_evidence(error, &forged);
+    assert_eq!((status, error.as_str(), description.as_deref()), (400, "invalid_grant", Some("Invalid signature")));
+}
+
+#[tokio::test]
+#[ignore = "starts a real Keycloak: cargo xtask test"]
+async fn with_token_exchange_configured_a_self_asserted_request_is_refused_before_keycloak() {
+    let kc = server();
+    // The user token must stay signed by a published key: no key rotation meanwhile.
+    let _shared = REALM_KEYS.read().await;
+    let mut pairs = kc.env_pairs();
+    pairs.push(("DUAL_AUTH_DELEGATION".into(), "token-exchange".into()));
+    let source = EnvSource::from_pairs(pairs);
+    let config = KeycloakConfig::load(&ConfigReader::new(&source)).await.unwrap();
+    assert_eq!(config.delegation, Some(DelegationMode::TokenExchange));
+    let adapter = KeycloakAdapter::new(config, options(kc)).unwrap();
+
+    let request = TokenRequest::new(SECRET_AGENT, alice(), ["finance.read"]).unwrap();
+    match adapter.request_token(&request).await {
+        Err(IamError::ModeRefused { vendor: Vendor::Keycloak, configured, asked, .. }) => {
+            assert_eq!((configured, asked), (DelegationMode::TokenExchange, DelegationMode::SelfAsserted));
+        }
+        other => panic!("expected the self-asserted request to be refused locally, got {other:?}"),
+    }
+    // The same adapter exchanges Alice's token.
+    let user_token = kc.user_access_token(LOGIN_CLIENT, ALICE.username).await;
+    let request = DelegationRequest::new(SECRET_AGENT, evidence(&user_token, SubjectTokenType::AccessToken), ["finance.read"]).unwrap();
+    let token = adapter.request_delegated_token(&request).await.unwrap();
+    assert_eq!(jwt::decode(token.access_token().expose_secret()).claims["sub"], ALICE.id);
 }

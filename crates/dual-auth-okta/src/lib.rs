@@ -1,8 +1,15 @@
 //! # dual-auth-okta
 //!
-//! The Okta adapter: asks an Okta authorization server for a dual-subject token. The agent
-//! authenticates with a client assertion carrying the human as `act`; a custom claim
-//! expression copies it into the access token.
+//! The Okta adapter: asks an Okta authorization server for a dual-subject token.
+//!
+//! - **Verified (the default for evidence)**: [`IamAdapter::request_delegated_token`] sends
+//!   the human's access token with Okta's On-Behalf-Of token exchange (RFC 8693, a custom
+//!   authorization server); the token has `sub` = the user's login, `uid` = the user id,
+//!   `cid` = the agent.
+//! - **The guide's mode (self-asserted)**: [`IamAdapter::request_token`] puts the human as
+//!   `act` into the agent's client assertion, expecting a custom claim to copy it. Okta's
+//!   expression language documents no access to client-assertion claims
+//!   (`docs/vendors/okta.md`). Refused when `DUAL_AUTH_DELEGATION` names a verified mode.
 //!
 //! This crate is enough on its own: it re-exports what its API names from `dual-auth-core`
 //! and `dual-auth-config` (and both crates whole, as [`dual_auth_core`] and
@@ -41,7 +48,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Wire format: `POST` form `grant_type=client_credentials`, `scope`,
+//! Wire format of the guide's mode: `POST` form `grant_type=client_credentials`, `scope`,
 //! `client_assertion_type`, `client_assertion`. The assertion's `aud` is the token endpoint
 //! URL, as Okta documents (upstream used `{domain}/oauth2/{server}`, which breaks for the
 //! org authorization server); it can be overridden.

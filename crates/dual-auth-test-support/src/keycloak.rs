@@ -6,8 +6,13 @@
 //! version and the JDK to run it with. [`Keycloak::start`] runs it on 127.0.0.1 over HTTPS
 //! only, with a throw-away CA, a home of its own under `target/it/keycloak/runs/` (its
 //! database lives there) and the realm the project ships in
-//! `examples/keycloak/dual-auth-realm.json`, whose secrets, agent key and passwords are made
-//! fresh for each start.
+//! `examples/keycloak/dual-auth-realm.json`, whose secrets, agent key, application key and
+//! passwords are made fresh for each start.
+//!
+//! For the delegation tests, and only at run time (the shipped realm has no client with the
+//! password grant), test support adds confidential clients with `directAccessGrantsEnabled`
+//! before Keycloak imports the realm: [`Keycloak::user_access_token`] logs a test user in
+//! through one of them and returns the user's access token, the evidence an agent exchanges.
 //!
 //! Keycloak runs in production mode (`start --optimized`), not `start-dev`: the dev
 //! profile always opens a plain-HTTP listener (`%dev.kc.http-enabled=true` wins over
@@ -42,6 +47,34 @@ pub const WEB_CLIENT: &str = "finance-web";
 pub const API_AUDIENCE: &str = "https://api.dual-auth.example/finance";
 /// The scopes the agents may ask for.
 pub const SCOPES: [&str; 2] = ["finance.read", "finance.write"];
+/// A third agent (`client_secret_jwt`, HS256, standard token exchange enabled) to which no
+/// user's token is addressed: its exchanges of a user's token are refused.
+pub const UNRELATED_AGENT: &str = "unrelated-agent";
+/// The realm's identity provider of type `jwt-authorization-grant`: the application,
+/// whose signed assertions about its users [`SECRET_AGENT`] may present.
+pub const APP_IDP: &str = "finance-app";
+/// That identity provider's `issuer`: the `iss` of the application's assertions.
+pub const APP_ISSUER: &str = "https://finance-app.dual-auth.example";
+/// The `kid` of the application's key (made for each run) registered on [`APP_IDP`].
+pub const APP_KEY_ID: &str = "finance-app-key-1";
+/// The id the application knows Alice by: the `userId` of her link to [`APP_IDP`], and so
+/// the `sub` of the application's assertions about her.
+pub const ALICE_APP_USER_ID: &str = "app-user-1001";
+/// An id the application might use for Bob, who has no link to [`APP_IDP`].
+pub const BOB_APP_USER_ID: &str = "app-user-1002";
+
+/// Test-only client (added at run time, password grant): its access tokens name both
+/// agents ([`SECRET_AGENT`], [`KEY_AGENT`]) in `aud`, like [`WEB_CLIENT`]'s, so that the
+/// agents may exchange them.
+pub const LOGIN_CLIENT: &str = "test-login";
+/// Test-only client (added at run time, password grant) whose access tokens name no agent
+/// in `aud`: evidence for another audience.
+pub const LOGIN_CLIENT_OTHER_AUDIENCE: &str = "test-login-other-audience";
+/// Test-only client (added at run time, password grant) as [`LOGIN_CLIENT`], whose access
+/// tokens live [`SHORT_LIVED_SECONDS`]: evidence that expires while a test waits.
+pub const LOGIN_CLIENT_SHORT_LIVED: &str = "test-login-short-lived";
+/// The `access.token.lifespan` of [`LOGIN_CLIENT_SHORT_LIVED`], in seconds.
+pub const SHORT_LIVED_SECONDS: u64 = 4;
 
 /// A test user of the realm.
 #[derive(Debug, Clone, Copy)]
@@ -143,6 +176,8 @@ pub struct Keycloak {
     pub ca: TestCa,
     run_dir: PathBuf,
     agent_secret: String,
+    unrelated_agent_secret: String,
+    login_client_secret: String,
     user_password: String,
     admin_password: String,
     /// How long it took from spawn to "started".
@@ -200,7 +235,18 @@ impl Keycloak {
             "n": URL_SAFE_NO_PAD.encode(rsa.n().to_vec()), "e": URL_SAFE_NO_PAD.encode(rsa.e().to_vec()),
         }]});
 
+        // The application's key: it signs JWT authorization grant assertions about its users.
+        let app_key = openssl::rsa::Rsa::generate(2048).and_then(openssl::pkey::PKey::from_rsa).map_err(|e| format!("RSA key: {e}"))?;
+        let app_key_path = run_dir.join("app-key.pem");
+        std::fs::write(&app_key_path, app_key.private_key_to_pem_pkcs8().map_err(|e| format!("RSA key PEM: {e}"))?).map_err(fail)?;
+        std::fs::set_permissions(&app_key_path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(fail)?;
+        // As the admin console keeps it: the SPKI's base64 on one line, without PEM armour.
+        let app_public_key =
+            base64::engine::general_purpose::STANDARD.encode(app_key.public_key_to_der().map_err(|e| format!("RSA public key DER: {e}"))?);
+
         let agent_secret = random_secret();
+        let unrelated_agent_secret = random_secret();
+        let login_client_secret = random_secret();
         let user_password = random_secret();
         let admin_password = random_secret();
         let realm = render_realm(&[
@@ -210,7 +256,12 @@ impl Keycloak {
             ("DUAL_AUTH_KEYCLOAK_API_SECRET", random_secret()),
             ("DUAL_AUTH_KEYCLOAK_API_AUDIENCE", API_AUDIENCE.to_owned()),
             ("DUAL_AUTH_KEYCLOAK_USER_PASSWORD", user_password.clone()),
+            ("DUAL_AUTH_KEYCLOAK_UNRELATED_AGENT_SECRET", unrelated_agent_secret.clone()),
+            ("DUAL_AUTH_KEYCLOAK_APP_ISSUER", APP_ISSUER.to_owned()),
+            ("DUAL_AUTH_KEYCLOAK_APP_PUBLIC_KEY", app_public_key),
+            ("DUAL_AUTH_KEYCLOAK_APP_KEY_ID", APP_KEY_ID.to_owned()),
         ])?;
+        let realm = with_login_clients(&realm, &login_client_secret)?;
         std::fs::write(import.join("dual-auth-realm.json"), realm).map_err(fail)?;
 
         let log = run_dir.join("keycloak.log");
@@ -247,6 +298,8 @@ impl Keycloak {
             ca,
             run_dir,
             agent_secret,
+            unrelated_agent_secret,
+            login_client_secret,
             user_password,
             admin_password,
             started_in: Duration::ZERO,
@@ -305,6 +358,24 @@ impl Keycloak {
     /// The private key (PKCS#8 PEM) registered for [`KEY_AGENT`] as [`KEY_AGENT_KID`].
     pub fn agent_key_path(&self) -> PathBuf {
         self.run_dir.join("agent-key.pem")
+    }
+
+    /// The client secret of [`UNRELATED_AGENT`] (made for this run).
+    pub fn unrelated_agent_secret(&self) -> &str {
+        &self.unrelated_agent_secret
+    }
+
+    /// The application's private key (PKCS#8 PEM, RS256), registered as [`APP_KEY_ID`] on
+    /// the identity provider [`APP_IDP`]: it signs JWT authorization grant assertions
+    /// (`iss` [`APP_ISSUER`], `sub` the user's id at the application, `aud`
+    /// [`Keycloak::issuer`]).
+    pub fn app_key_path(&self) -> PathBuf {
+        self.run_dir.join("app-key.pem")
+    }
+
+    /// The `iss` the identity provider [`APP_IDP`] expects: [`APP_ISSUER`].
+    pub fn app_issuer(&self) -> &'static str {
+        APP_ISSUER
     }
 
     /// The CA certificate file (for `DUAL_AUTH_CA_BUNDLE`).
@@ -398,6 +469,27 @@ impl Keycloak {
         body["access_token"].as_str().expect("access_token").to_owned()
     }
 
+    /// A test user's access token, from the password grant of a test-only client
+    /// ([`LOGIN_CLIENT`], [`LOGIN_CLIENT_OTHER_AUDIENCE`] or [`LOGIN_CLIENT_SHORT_LIVED`]):
+    /// the evidence of a user session, as a web application holds it.
+    ///
+    /// # Panics
+    /// When Keycloak refuses (with its answer).
+    pub async fn user_access_token(&self, client: &str, username: &str) -> String {
+        let response = self
+            .http()
+            .post(self.token_url())
+            .basic_auth(client, Some(&self.login_client_secret))
+            .form(&[("grant_type", "password"), ("username", username), ("password", &self.user_password)])
+            .send()
+            .await
+            .expect("user token request");
+        let status = response.status();
+        let body: Value = response.json().await.expect("user token JSON");
+        assert!(status.is_success(), "user token for {username} through {client}: {status} {body}");
+        body["access_token"].as_str().expect("access_token").to_owned()
+    }
+
     /// Calls the admin REST API (`/admin/realms/dual-auth{path}`) as the administrator;
     /// returns the status and the JSON body (`Null` when empty).
     ///
@@ -464,6 +556,52 @@ fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     openssl::rand::rand_bytes(&mut bytes).expect("random bytes");
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The rendered realm with the test-only password-grant clients added (never in the shipped
+/// file): [`LOGIN_CLIENT`] and [`LOGIN_CLIENT_SHORT_LIVED`] with [`WEB_CLIENT`]'s audience
+/// mappers (its tokens name the agents), [`LOGIN_CLIENT_OTHER_AUDIENCE`] without them.
+fn with_login_clients(realm: &str, secret: &str) -> Result<String, String> {
+    let mut realm: Value = serde_json::from_str(realm).map_err(|e| format!("the rendered realm is not JSON: {e}"))?;
+    let clients = realm["clients"].as_array_mut().ok_or("the realm has no clients")?;
+    let web = clients.iter().find(|c| c["clientId"] == WEB_CLIENT).ok_or("the realm has no web client")?;
+    let audience_mappers: Vec<Value> = web["protocolMappers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["protocolMapper"] == "oidc-audience-mapper")
+        .cloned()
+        .collect();
+    if audience_mappers.is_empty() {
+        return Err(format!("{WEB_CLIENT} has no audience mapper: the agents could not exchange its tokens"));
+    }
+    let login = |client_id: &str, mappers: &[Value], lifespan: Option<u64>| {
+        let mut attributes = serde_json::Map::new();
+        if let Some(seconds) = lifespan {
+            attributes.insert("access.token.lifespan".into(), json!(seconds.to_string()));
+        }
+        json!({
+            "clientId": client_id,
+            "name": "Test only: logs a test user in with the password grant (added by dual-auth-test-support)",
+            "enabled": true,
+            "protocol": "openid-connect",
+            "publicClient": false,
+            "clientAuthenticatorType": "client-secret",
+            "secret": secret,
+            "standardFlowEnabled": false,
+            "implicitFlowEnabled": false,
+            "directAccessGrantsEnabled": true,
+            "serviceAccountsEnabled": false,
+            "attributes": attributes,
+            "defaultClientScopes": ["basic", "profile", "email"],
+            "optionalClientScopes": ["finance.read", "finance.write"],
+            "protocolMappers": mappers,
+        })
+    };
+    clients.push(login(LOGIN_CLIENT, &audience_mappers, None));
+    clients.push(login(LOGIN_CLIENT_OTHER_AUDIENCE, &[], None));
+    clients.push(login(LOGIN_CLIENT_SHORT_LIVED, &audience_mappers, Some(SHORT_LIVED_SECONDS)));
+    Ok(realm.to_string())
 }
 
 /// The shipped realm with each `${NAME}` replaced by its value, escaped for a JSON string.

@@ -120,7 +120,8 @@ async fn delegated_tokens_of_each_vendor_give_the_human_as_subject_and_the_agent
 async fn the_delegated_layout_refuses_agent_own_tokens_and_a_foreign_actor() {
     let issuer = Issuer::start().await;
     let verifier = issuer.verifier(issuer.policy().layout(Layout::Delegated));
-    let cases: [(&str, fn(&mut Value)); 5] = [
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit); 5] = [
         ("the agent's own (client credentials)", |c| {
             c["sub"] = json!("finance-agent");
             c["client_id"] = json!("finance-agent");

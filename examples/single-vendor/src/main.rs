@@ -4,8 +4,11 @@
 //! Configured as the guide says (`KEYCLOAK_TOKEN_URL`, `AGENT_CLIENT_ID`,
 //! `AGENT_CLIENT_SECRET`, optionally `DUAL_AUTH_SECRETS_BACKEND` and `DUAL_AUTH_CA_BUNDLE`),
 //! plus the application's key pair (`APP_PRIVATE_KEY_PATH`, `APP_PUBLIC_KEY_PATH`) for the
-//! out-of-session half, in which it plays both the application and the remote agent. Prints
-//! one JSON line per token; the access token only with `--show-token` (it is a secret).
+//! out-of-session half, in which it plays both the application and the remote agent. With
+//! `HUMAN_TOKEN_FILE` (a file holding the human's access token, issued for this agent) it
+//! also runs the verified mode: Keycloak's standard token exchange, in which Keycloak
+//! verifies the human rather than trusting the agent. Prints one JSON line per token; the
+//! access token only with `--show-token` (it is a secret).
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -14,8 +17,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use dual_auth_keycloak::{
-    ActJwtSigner, ActJwtVerifier, AdapterOptions, ConfigReader, EnvSource, ExposeSecret, IamAdapter, KeycloakAdapter, KeycloakConfig,
-    SigningKey, TokenRequest, TokenResponse, UserSession, VerifyingKey, open_source, select_backend,
+    ActJwtSigner, ActJwtVerifier, AdapterOptions, ConfigReader, DelegationRequest, EnvSource, ExposeSecret, IamAdapter, KeycloakAdapter,
+    KeycloakConfig, SigningKey, SubjectToken, SubjectTokenType, TokenRequest, TokenResponse, UserSession, VerifyingKey, open_source,
+    select_backend,
 };
 
 /// The audience of the act JWTs the application signs for its remote agent.
@@ -63,6 +67,14 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let verified = verifier.verify(act_jwt.expose_secret()).await?.into_act();
     let token = adapter.request_token(&TokenRequest::new(&agent, verified, ["finance.read"])?).await?;
     report("out-of-session", &token, show_token);
+
+    // Verified: the human's own token is the evidence; Keycloak checks it (signature,
+    // expiry, and that this agent is in its audience) and issues sub = the human.
+    if let Some(path) = reader.optional_text("HUMAN_TOKEN_FILE").await? {
+        let evidence = SubjectToken::new(std::fs::read_to_string(&path)?, SubjectTokenType::AccessToken)?;
+        let token = adapter.request_delegated_token(&DelegationRequest::new(&agent, evidence, ["finance.read"])?).await?;
+        report("verified", &token, show_token);
+    }
     Ok(())
 }
 
@@ -72,6 +84,7 @@ fn report(flow: &str, token: &TokenResponse, show_token: bool) {
         "token_type": token.token_type(),
         "expires_in": token.expires_in().as_secs(),
         "scopes": token.scopes(),
+        "issued_token_type": token.issued_token_type(),
     });
     if show_token {
         line["access_token"] = token.access_token().expose_secret().into();

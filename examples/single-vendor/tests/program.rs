@@ -20,6 +20,11 @@ fn a_program_with_only_dual_auth_keycloak_gets_tokens_in_session_and_from_a_veri
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, idp.ca_pem()).unwrap();
+    // The web session's token of a logged-in user, issued for this agent.
+    let login = idp.login("keycloak", "alice", AGENT, None).unwrap();
+    let human_token = dir.path().join("human-token");
+    std::fs::write(&human_token, format!("{}\n", login.access_token)).unwrap();
+    let alice = idp.config().users.iter().find(|u| u.username == "alice").unwrap().id.clone();
 
     let out = Command::new(env!("CARGO_BIN_EXE_keycloak-alone"))
         .args(["--show-token", "user_12345", "alice@corp.example.com"])
@@ -29,13 +34,14 @@ fn a_program_with_only_dual_auth_keycloak_gets_tokens_in_session_and_from_a_veri
         .env("DUAL_AUTH_CA_BUNDLE", &ca)
         .env("APP_PRIVATE_KEY_PATH", key_fixture("rsa2048-pkcs8.pem"))
         .env("APP_PUBLIC_KEY_PATH", key_fixture("rsa2048-spki.pub.pem"))
+        .env("HUMAN_TOKEN_FILE", &human_token)
         .env_remove("DUAL_AUTH_SECRETS_BACKEND")
         .current_dir(dir.path())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3);
     for (line, flow) in lines.iter().zip(["in-session", "out-of-session"]) {
         assert_eq!(line["flow"], flow);
         assert_eq!(line["token_type"], "Bearer");
@@ -47,6 +53,14 @@ fn a_program_with_only_dual_auth_keycloak_gets_tokens_in_session_and_from_a_veri
         assert_eq!(claims["act"]["email"], "alice@corp.example.com", "{flow}");
         assert_eq!(claims["aud"], idp.config().api_audience.as_str(), "{flow}");
     }
+    // The verified mode: the provider checked alice's token; sub = alice, the agent as azp.
+    let verified = &lines[2];
+    assert_eq!(verified["flow"], "verified");
+    assert_eq!(verified["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token");
+    let claims = jwt::decode(verified["access_token"].as_str().unwrap()).claims;
+    assert_eq!(claims["sub"], alice.as_str());
+    assert_eq!(claims["azp"], AGENT);
+    assert!(claims.get("act").is_none(), "Keycloak's dialect: no act");
 }
 
 #[test]
