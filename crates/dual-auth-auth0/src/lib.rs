@@ -215,6 +215,10 @@ impl IamAdapter for Auth0Adapter {
         self.grant.delegation_mode()
     }
 
+    fn configured_delegation(&self) -> Option<DelegationMode> {
+        self.grant.configured_delegation()
+    }
+
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
         self.grant
             .request(request, || {
@@ -243,6 +247,15 @@ impl IamAdapter for Auth0Adapter {
                 ),
             });
         }
+        // On-Behalf-Of names the access token it wants (Auth0's reference lists
+        // requested_token_type in the form): sent when the caller did not choose.
+        let request = match request.subject().token_type() {
+            SubjectTokenType::AccessToken if request.requested_token_type().is_none() => {
+                std::borrow::Cow::Owned(request.clone().with_requested_token_type(dual_auth_core::ACCESS_TOKEN_TYPE))
+            }
+            _ => std::borrow::Cow::Borrowed(request),
+        };
+        let request = request.as_ref();
         self.grant
             .delegate(request, |_mode| {
                 let mut form = token_exchange_fields(request, Some(&self.api_audience));

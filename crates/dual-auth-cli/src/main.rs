@@ -122,9 +122,12 @@ struct EvidenceInput {
     /// Its type: access_token, id_token, jwt, or a URI (RFC 8693 §3).
     #[arg(long, requires = "subject_token_file", default_value = "access_token")]
     subject_token_type: String,
-    /// A file holding the agent's own token (RFC 8693 actor_token; its type is jwt).
+    /// A file holding the agent's own token (RFC 8693 actor_token).
     #[arg(long, requires = "subject_token_file", conflicts_with = "ActInput")]
     actor_token_file: Option<PathBuf>,
+    /// Its type: access_token, id_token, jwt, or a URI.
+    #[arg(long, requires = "actor_token_file", default_value = "jwt")]
+    actor_token_type: String,
     /// RFC 8693 audience: where the token will be used (a client id for Keycloak).
     #[arg(long, requires = "subject_token_file", conflicts_with = "ActInput")]
     audience: Option<String>,
@@ -141,17 +144,29 @@ impl EvidenceInput {
         let token_type: SubjectTokenType = self.subject_token_type.parse().map_err(|e: IamError| format!("--subject-token-type: {e}"))?;
         let subject = read_token_file("--subject-token-file", path, token_type)?;
         let actor = match &self.actor_token_file {
-            Some(path) => Some(read_token_file("--actor-token-file", path, SubjectTokenType::Jwt)?),
+            Some(path) => {
+                let token_type = self.actor_token_type.parse().map_err(|e: IamError| format!("--actor-token-type: {e}"))?;
+                Some(read_token_file("--actor-token-file", path, token_type)?)
+            }
             None => None,
         };
         Ok(Some((subject, actor)))
     }
 }
 
+/// The largest token file read: tokens are a few KiB; a larger file is not one.
+const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
+
 /// A token from a file, trimmed; the message names the option and the path, never the content.
 fn read_token_file(option: &str, path: &std::path::Path, token_type: SubjectTokenType) -> Result<SubjectToken, String> {
     let shown = dual_auth::escape_untrusted(&path.display().to_string(), false);
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{option} {shown}: cannot read it ({})", e.kind()))?;
+    let cannot = |e: std::io::Error| format!("{option} {shown}: cannot read it ({})", e.kind());
+    let mut text = String::new();
+    std::fs::File::open(path).and_then(|file| file.take(MAX_TOKEN_FILE_BYTES + 1).read_to_string(&mut text)).map_err(cannot)?;
+    if text.len() as u64 > MAX_TOKEN_FILE_BYTES {
+        dual_auth::secrecy::zeroize::Zeroize::zeroize(&mut text);
+        return Err(format!("{option} {shown}: larger than {MAX_TOKEN_FILE_BYTES} bytes: not a token"));
+    }
     SubjectToken::new(text, token_type).map_err(|e| match e {
         IamError::InvalidRequest { reason } => format!("{option} {shown}: {reason}"),
         other => format!("{option} {shown}: {other}"),

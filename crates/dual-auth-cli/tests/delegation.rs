@@ -123,9 +123,7 @@ async fn keycloak_token_exchange_on_the_wire() {
     let setup = Setup::new().await;
     setup.server.push(exchanged(Some(ACCESS_TOKEN_TYPE)));
     let evidence = setup.file("evidence.jwt");
-    let actor = setup.file("actor.jwt");
-    let args =
-        ["token", "--scope", "finance.read", "--subject-token-file", &evidence, "--actor-token-file", &actor, "--audience", "finance-api"];
+    let args = ["token", "--scope", "finance.read", "--subject-token-file", &evidence, "--audience", "finance-api"];
     let out = printed(&run(&args, &setup.env("keycloak")));
     assert_eq!(out["issued_token_type"], ACCESS_TOKEN_TYPE);
     assert_eq!((out["token_type"].as_str(), out["expires_in"].as_u64()), (Some("Bearer"), Some(300)));
@@ -140,8 +138,6 @@ async fn keycloak_token_exchange_on_the_wire() {
         ("grant_type", EXCHANGE),
         ("subject_token", EVIDENCE),
         ("subject_token_type", ACCESS_TOKEN_TYPE),
-        ("actor_token", ACTOR),
-        ("actor_token_type", "urn:ietf:params:oauth:token-type:jwt"),
         ("audience", "finance-api"),
         ("scope", "finance.read"),
         ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
@@ -149,6 +145,20 @@ async fn keycloak_token_exchange_on_the_wire() {
     ]);
     assert_eq!(form_without_assertion(&requests[0]), expected);
     assert_plain_client_assertion(&requests[0], &setup.server.url("/realms/corp"));
+
+    // What Keycloak 26.7 would ignore is refused before any request, not sent in vain.
+    let actor = setup.file("actor.jwt");
+    for (extra, needle) in [
+        (["--actor-token-file", actor.as_str()], "reads no actor_token"),
+        (["--resource", "https://api.example.com/"], "no resource parameter"),
+    ] {
+        let mut args = vec!["token", "--scope", "finance.read", "--subject-token-file", &evidence];
+        args.extend(extra);
+        let out = run(&args, &setup.env("keycloak"));
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{out:?}");
+    }
+    assert_eq!(setup.server.requests().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,6 +175,8 @@ async fn auth0_token_exchange_on_the_wire() {
         ("grant_type", EXCHANGE),
         ("subject_token", EVIDENCE),
         ("subject_token_type", ACCESS_TOKEN_TYPE),
+        // On-Behalf-Of names the access token it wants.
+        ("requested_token_type", ACCESS_TOKEN_TYPE),
         // Auth0 requires the audience: API_AUDIENCE when --audience is not given.
         ("audience", API_AUDIENCE),
         ("client_id", AGENT),
@@ -183,6 +195,39 @@ async fn auth0_token_exchange_on_the_wire() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Auth0 token exchange takes an access token"), "{out:?}");
     assert_eq!(setup.server.requests().len(), 1);
+
+    // Custom Token Exchange: the profile's own subject type, an actor token of the type
+    // Auth0 validates (its ID token), no requested_token_type added.
+    setup.server.push(exchanged(Some(ACCESS_TOKEN_TYPE)));
+    let actor = setup.file("actor.jwt");
+    let args = [
+        "token",
+        "--scope",
+        "finance.read",
+        "--subject-token-file",
+        &evidence,
+        "--subject-token-type",
+        "urn:example:finance-web-token",
+        "--actor-token-file",
+        &actor,
+        "--actor-token-type",
+        "id_token",
+    ];
+    printed(&run(&args, &setup.env("auth0")));
+    let requests = setup.server.requests();
+    let expected = pairs(&[
+        ("grant_type", EXCHANGE),
+        ("subject_token", EVIDENCE),
+        ("subject_token_type", "urn:example:finance-web-token"),
+        ("actor_token", ACTOR),
+        ("actor_token_type", "urn:ietf:params:oauth:token-type:id_token"),
+        ("audience", API_AUDIENCE),
+        ("client_id", AGENT),
+        ("scope", "finance.read"),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", "<assertion>"),
+    ]);
+    assert_eq!(form_without_assertion(&requests[1]), expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,7 +242,7 @@ async fn okta_token_exchange_on_the_wire() {
         "--subject-token-file",
         &evidence,
         "--subject-token-type",
-        "id_token",
+        "access_token",
         "--audience",
         "api://default",
         "--resource",
@@ -210,7 +255,7 @@ async fn okta_token_exchange_on_the_wire() {
     let expected = pairs(&[
         ("grant_type", EXCHANGE),
         ("subject_token", EVIDENCE),
-        ("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"),
+        ("subject_token_type", ACCESS_TOKEN_TYPE),
         ("audience", "api://default"),
         ("resource", "https://api.dual-auth.example/finance"),
         ("scope", "finance.read"),
@@ -272,6 +317,11 @@ async fn missing_or_empty_evidence_is_refused_before_any_request() {
     let out = run(&["token", "--scope", "finance.read", "--subject-token-file", &empty], &env);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("the subject token is empty"), "{out:?}");
+    std::fs::write(setup.dir.path().join("huge.jwt"), "a".repeat(70 * 1024)).unwrap();
+    let huge = setup.file("huge.jwt");
+    let out = run(&["token", "--scope", "finance.read", "--subject-token-file", &huge], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("larger than 65536 bytes: not a token"), "{out:?}");
     // Not both kinds of human, and evidence options need evidence: usage errors.
     let evidence = setup.file("evidence.jwt");
     let out = run(&["token", "--scope", "s", "--subject-token-file", &evidence, "--sub", "u"], &env);

@@ -147,6 +147,12 @@ pub trait IamAdapter: Send + Sync + fmt::Debug {
         &[DelegationMode::SelfAsserted]
     }
 
+    /// `DUAL_AUTH_DELEGATION` as configured (`None` when unset): token caches check it
+    /// before a lookup, so that a token another replica got in another mode is never served.
+    fn configured_delegation(&self) -> Option<DelegationMode> {
+        None
+    }
+
     /// The mode [`IamAdapter::request_delegated_token`] uses (`DUAL_AUTH_DELEGATION`, or
     /// the vendor's verified default), or `None` when this adapter does self-asserted only.
     fn delegation_mode(&self) -> Option<DelegationMode> {

@@ -36,15 +36,15 @@ pub enum DelegationMode {
     /// Kept for compatibility, never the default of a verified set-up.
     SelfAsserted,
     /// RFC 8693 token exchange: the human's token (issued by the identity provider) is the
-    /// `subject_token` (Keycloak standard token exchange, Auth0 Custom Token Exchange, Okta
-    /// on-behalf-of).
+    /// `subject_token` (Keycloak standard token exchange, Auth0 On-Behalf-Of and Custom
+    /// Token Exchange, Okta on-behalf-of).
     TokenExchange,
     /// Microsoft Entra ID on-behalf-of: the human's access token is the `assertion` of a
     /// `jwt-bearer` grant with `requested_token_use=on_behalf_of`.
     OnBehalfOf,
     /// RFC 7523 §2.1 JWT authorization grant: an assertion about the human, signed by an
     /// issuer the identity provider trusts (the application), is the `assertion`
-    /// (Keycloak 26.5 and later).
+    /// (Keycloak: a preview in 26.5, on by default from 26.6).
     JwtAuthorizationGrant,
 }
 
@@ -394,6 +394,44 @@ pub fn token_exchange_fields(request: &DelegationRequest, default_audience: Opti
         form.push(public("resource", resource));
     }
     form
+}
+
+/// Refuses the guide's self-asserted request when `configured` is a verified mode.
+///
+/// # Errors
+/// [`IamError::ModeRefused`].
+pub fn check_self_asserted_allowed(vendor: crate::Vendor, configured: Option<DelegationMode>) -> Result<(), IamError> {
+    match configured.filter(|m| m.is_verified()) {
+        Some(configured) => Err(IamError::ModeRefused {
+            vendor,
+            configured,
+            asked: DelegationMode::SelfAsserted,
+            hint: "pass the human's evidence (a token the identity provider issued) with request_delegated_token",
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The verified mode an evidence request uses: `configured`, else `default`; refused when
+/// `DUAL_AUTH_DELEGATION=self-asserted`.
+///
+/// # Errors
+/// [`IamError::ModeRefused`].
+pub fn check_evidence_allowed(
+    vendor: crate::Vendor,
+    configured: Option<DelegationMode>,
+    default: DelegationMode,
+) -> Result<DelegationMode, IamError> {
+    match configured {
+        Some(DelegationMode::SelfAsserted) => Err(IamError::ModeRefused {
+            vendor,
+            configured: DelegationMode::SelfAsserted,
+            asked: default,
+            hint: "unset DUAL_AUTH_DELEGATION or set it to a verified mode to send the human's evidence",
+        }),
+        Some(mode) => Ok(mode),
+        None => Ok(default),
+    }
 }
 
 /// The mode an adapter of `vendor` uses: the configured one, or the vendor's first

@@ -262,10 +262,23 @@ impl TokenEndpoint {
     /// # Errors
     /// The last failure as an [`IamError`]; after more than one attempt, wrapped in
     /// [`IamError::RetriesExhausted`].
-    pub async fn request<F>(&self, mut make_form: F) -> Result<TokenGrant, IamError>
+    pub async fn request<F>(&self, make_form: F) -> Result<TokenGrant, IamError>
     where
         F: FnMut() -> Result<Vec<(&'static str, SecretString)>, IamError>,
     {
+        self.request_with(self.retry, make_form).await
+    }
+
+    /// As [`TokenEndpoint::request`], with another retry policy (for example
+    /// [`RetryPolicy::none`] for a single-use assertion).
+    ///
+    /// # Errors
+    /// As [`TokenEndpoint::request`].
+    pub async fn request_with<F>(&self, retry: RetryPolicy, mut make_form: F) -> Result<TokenGrant, IamError>
+    where
+        F: FnMut() -> Result<Vec<(&'static str, SecretString)>, IamError>,
+    {
+        let retry = RetryPolicy { max_attempts: retry.max_attempts.max(1), ..retry };
         let mut attempt = 1;
         loop {
             let form = make_form()?;
@@ -275,8 +288,7 @@ impl TokenEndpoint {
                 Ok(grant) => return Ok(grant),
                 Err(failure) => failure,
             };
-            let delay =
-                if error.is_retryable() && attempt < self.retry.max_attempts { self.retry.delay(attempt + 1, retry_after) } else { None };
+            let delay = if error.is_retryable() && attempt < retry.max_attempts { retry.delay(attempt + 1, retry_after) } else { None };
             let Some(delay) = delay else {
                 return Err(if attempt > 1 {
                     IamError::RetriesExhausted { vendor: self.vendor, attempts: attempt, last: Box::new(error) }
@@ -612,6 +624,11 @@ impl AssertionGrant {
         self.supported_modes
     }
 
+    /// `DUAL_AUTH_DELEGATION` as configured.
+    pub fn configured_delegation(&self) -> Option<crate::DelegationMode> {
+        self.delegation
+    }
+
     /// The verified mode evidence requests use: the configured one, else the vendor's
     /// default; `None` when `DUAL_AUTH_DELEGATION=self-asserted`.
     pub fn delegation_mode(&self) -> Option<crate::DelegationMode> {
@@ -639,17 +656,10 @@ impl AssertionGrant {
         request: &crate::TokenRequest,
         leading_fields: impl Fn() -> Vec<(&'static str, SecretString)>,
     ) -> Result<TokenResponse, IamError> {
-        if let Some(configured) = self.delegation.filter(|m| m.is_verified()) {
-            return Err(IamError::ModeRefused {
-                vendor: self.vendor,
-                configured,
-                asked: crate::DelegationMode::SelfAsserted,
-                hint: "pass the human's evidence (a token the identity provider issued) with request_delegated_token",
-            });
-        }
+        crate::check_self_asserted_allowed(self.vendor, self.delegation)?;
         ensure_agent(self.vendor, &self.client_id, request.agent_id())?;
         tracing::info!(event = "token_request_start", vendor = %self.vendor, mode = %crate::DelegationMode::SelfAsserted, agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
-        self.send(Some(request.act()), request.scopes(), || Ok(leading_fields())).await
+        self.send_with(Some(request.act()), request.scopes(), false, || Ok(leading_fields())).await
     }
 
     /// A verified mode: sends the human's evidence. `leading_fields` gives, for the mode
@@ -664,23 +674,21 @@ impl AssertionGrant {
         request: &crate::DelegationRequest,
         leading_fields: impl Fn(crate::DelegationMode) -> Result<Vec<(&'static str, SecretString)>, IamError>,
     ) -> Result<TokenResponse, IamError> {
-        let Some(mode) = self.delegation_mode() else {
-            return Err(IamError::ModeRefused {
-                vendor: self.vendor,
-                configured: crate::DelegationMode::SelfAsserted,
-                asked: self.supported_modes.iter().copied().find(|m| m.is_verified()).unwrap_or(crate::DelegationMode::TokenExchange),
-                hint: "unset DUAL_AUTH_DELEGATION or set it to a verified mode to send the human's evidence",
-            });
-        };
+        let default = self.supported_modes.iter().copied().find(|m| m.is_verified()).unwrap_or(crate::DelegationMode::TokenExchange);
+        let mode = crate::check_evidence_allowed(self.vendor, self.delegation, default)?;
         ensure_agent(self.vendor, &self.client_id, request.agent_id())?;
         tracing::info!(event = "token_request_start", vendor = %self.vendor, mode = %mode, agent_id = %self.client_id, subject_token_type = %request.subject().token_type(), scope = %request.scope_string());
-        self.send(None, request.scopes(), || leading_fields(mode)).await
+        // A JWT authorization grant's assertion is single-use: a retry after an attempt that
+        // reached the provider would only get "Token reuse detected", hiding the real cause.
+        let single_attempt = mode == crate::DelegationMode::JwtAuthorizationGrant;
+        self.send_with(None, request.scopes(), single_attempt, || leading_fields(mode)).await
     }
 
-    async fn send(
+    async fn send_with(
         &self,
         act: Option<&crate::Act>,
         scopes: &[String],
+        single_attempt: bool,
         leading_fields: impl Fn() -> Result<Vec<(&'static str, SecretString)>, IamError>,
     ) -> Result<TokenResponse, IamError> {
         let claims = crate::AssertionClaims {
@@ -691,9 +699,10 @@ impl AssertionGrant {
             authorized_party: None,
             not_before: false,
         };
+        let policy = if single_attempt { RetryPolicy::none() } else { self.endpoint.retry };
         let grant = self
             .endpoint
-            .request(|| {
+            .request_with(policy, || {
                 let assertion = self
                     .client_auth
                     .sign(&claims, self.clock.now())

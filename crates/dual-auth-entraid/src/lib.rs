@@ -334,15 +334,12 @@ impl IamAdapter for EntraIdAdapter {
         (self.delegation != Some(DelegationMode::SelfAsserted)).then_some(DelegationMode::OnBehalfOf)
     }
 
+    fn configured_delegation(&self) -> Option<DelegationMode> {
+        self.delegation
+    }
+
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
-        if let Some(configured) = self.delegation.filter(|m| m.is_verified()) {
-            return Err(IamError::ModeRefused {
-                vendor: Vendor::EntraId,
-                configured,
-                asked: DelegationMode::SelfAsserted,
-                hint: "pass the human's access token (issued for this agent) with request_delegated_token",
-            });
-        }
+        dual_auth_core::check_self_asserted_allowed(Vendor::EntraId, self.delegation)?;
         ensure_agent(Vendor::EntraId, &self.client_id, request.agent_id())?;
         if let Some(scope) = request.scopes().iter().find(|s| !s.ends_with("/.default")) {
             return Err(IamError::InvalidRequest {
@@ -376,14 +373,7 @@ impl IamAdapter for EntraIdAdapter {
     /// comes back names the human (`sub`, `oid`) and the agent (`azp`, v1 `appid`); no act
     /// assertion travels with it.
     async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
-        if self.delegation == Some(DelegationMode::SelfAsserted) {
-            return Err(IamError::ModeRefused {
-                vendor: Vendor::EntraId,
-                configured: DelegationMode::SelfAsserted,
-                asked: DelegationMode::OnBehalfOf,
-                hint: "unset DUAL_AUTH_DELEGATION or set it to on-behalf-of to send the human's token",
-            });
-        }
+        dual_auth_core::check_evidence_allowed(Vendor::EntraId, self.delegation, DelegationMode::OnBehalfOf)?;
         ensure_agent(Vendor::EntraId, &self.client_id, request.agent_id())?;
         let unsupported = |what: &str| IamError::InvalidRequest {
             reason: format!("Entra ID on-behalf-of takes no {what}: name the API by its scope (for example api://finance-api/.default)"),

@@ -82,7 +82,7 @@ pub use dual_auth_core::{
 };
 
 /// What Keycloak can do: standard token exchange (Keycloak 26.2 and later), the JWT
-/// authorization grant (26.5 and later, a feature to enable), the guide's mode.
+/// authorization grant (a preview in 26.5, on by default from 26.6), the guide's mode.
 pub const SUPPORTED_MODES: &[DelegationMode] =
     &[DelegationMode::TokenExchange, DelegationMode::JwtAuthorizationGrant, DelegationMode::SelfAsserted];
 
@@ -184,7 +184,7 @@ impl KeycloakAdapter {
 /// The grant's fields before the client assertion, in Keycloak's dialect.
 ///
 /// Standard token exchange (`docs/vendors/keycloak.md`): RFC 8693's fields, `audience` a
-/// client id, then `scope`. The JWT authorization grant: `assertion` = the evidence (a JWT
+/// client id, then `scope`; no actor token or resource (Keycloak 26.7 has neither). The JWT authorization grant: `assertion` = the evidence (a JWT
 /// from an issuer the realm trusts as an identity provider), then `scope`.
 fn delegation_form(mode: DelegationMode, request: &DelegationRequest) -> Result<Vec<(&'static str, SecretString)>, IamError> {
     let mut form = match mode {
@@ -196,7 +196,20 @@ fn delegation_form(mode: DelegationMode, request: &DelegationRequest) -> Result<
             }
             vec![field("grant_type", JWT_BEARER_GRANT), ("assertion", request.subject().token().clone())]
         }
-        _ => token_exchange_fields(request, None),
+        _ => {
+            // Refused rather than sent to be ignored: the caller would believe them checked.
+            if request.actor().is_some() {
+                return Err(IamError::InvalidRequest {
+                    reason: "Keycloak's standard token exchange reads no actor_token (26.7; delegation with act arrives in 26.8)".into(),
+                });
+            }
+            if request.resource().is_some() {
+                return Err(IamError::InvalidRequest {
+                    reason: "Keycloak's token exchange has no resource parameter: name the target client id as the audience".into(),
+                });
+            }
+            token_exchange_fields(request, None)
+        }
     };
     form.push(field("scope", request.scope_string()));
     Ok(form)
@@ -223,6 +236,10 @@ impl IamAdapter for KeycloakAdapter {
 
     fn delegation_mode(&self) -> Option<DelegationMode> {
         self.grant.delegation_mode()
+    }
+
+    fn configured_delegation(&self) -> Option<DelegationMode> {
+        self.grant.configured_delegation()
     }
 
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {

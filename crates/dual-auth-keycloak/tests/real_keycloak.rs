@@ -290,7 +290,13 @@ async fn the_guides_act_in_the_client_assertion_does_not_reach_a_stock_keycloak_
     }
     let mut names = access.claim_names();
     names.sort_unstable();
-    assert_eq!(names, ["aud", "azp", "exp", "iat", "iss", "jti", "scope", "sub", "typ"]);
+    assert_eq!(names, ["aud", "azp", "exp", "iat", "iss", "jti", "preferred_username", "scope", "sub", "typ"]);
+    // The API side never takes the agent's own token for a delegated one: the realm names
+    // the service-account user, and the delegated layout refuses it.
+    assert_eq!(access.claims["preferred_username"], format!("service-account-{SECRET_AGENT}"));
+    let err = delegated_verifier(kc).verify(token.access_token().expose_secret(), None).await.unwrap_err();
+    assert!(matches!(err, VerifyError::InvalidDelegation { layout: "delegated", .. }), "{err}");
+    assert!(err.to_string().contains("the token is the agent's own (client credentials)"), "{err}");
 }
 
 #[tokio::test]
@@ -462,7 +468,8 @@ async fn exchange_alices_token_and_verify(kc: &Keycloak, agent: &str, auth: Clie
     // The agent's client scopes decide the claims: `basic` only, so no e-mail or name.
     let mut names = access.claim_names();
     names.sort_unstable();
-    assert_eq!(names, ["aud", "azp", "exp", "iat", "iss", "jti", "scope", "sid", "sub", "typ"]);
+    assert_eq!(names, ["aud", "azp", "exp", "iat", "iss", "jti", "preferred_username", "scope", "sid", "sub", "typ"]);
+    assert_eq!(access.claims["preferred_username"], ALICE.username);
 
     let subject = delegated_verifier(kc).verify(token.access_token().expose_secret(), None).await.unwrap();
     assert_eq!(subject.issuer, kc.issuer());
@@ -519,7 +526,7 @@ async fn the_jwt_authorization_grant_turns_the_applications_assertion_into_a_tok
     // A transient session (no `sid`), and never a refresh token.
     let mut names = access.claim_names();
     names.sort_unstable();
-    assert_eq!(names, ["aud", "azp", "exp", "iat", "iss", "jti", "scope", "sub", "typ"]);
+    assert_eq!(names, ["aud", "azp", "exp", "iat", "iss", "jti", "preferred_username", "scope", "sub", "typ"]);
 
     let subject = delegated_verifier(kc).verify(token.access_token().expose_secret(), None).await.unwrap();
     assert_eq!(subject.human.sub(), ALICE.id);

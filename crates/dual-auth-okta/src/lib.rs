@@ -180,12 +180,17 @@ impl IamAdapter for OktaAdapter {
         self.grant.delegation_mode()
     }
 
+    fn configured_delegation(&self) -> Option<DelegationMode> {
+        self.grant.configured_delegation()
+    }
+
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
         self.grant.request(request, || vec![field("grant_type", "client_credentials"), field("scope", request.scope_string())]).await
     }
 
-    /// On-behalf-of token exchange: RFC 8693's fields (`subject_token_type` the access or
-    /// ID token type), then `scope`; `audience` when the request names one.
+    /// On-behalf-of token exchange: RFC 8693's fields (`subject_token_type` the access-token
+    /// type, which Okta's on-behalf-of takes), then `scope`; `audience` (Okta documents the
+    /// authorization server's audience) when the request names one.
     async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
         self.grant
             .delegate(request, |_mode| {

@@ -309,7 +309,14 @@ impl IamAdapter for CachingAdapter {
         self.inner.delegation_mode()
     }
 
+    fn configured_delegation(&self) -> Option<DelegationMode> {
+        self.inner.configured_delegation()
+    }
+
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
+        // Before the lookup: a replica still in the guide's mode may have shared a
+        // self-asserted token that this replica's verified mode must not serve.
+        dual_auth_core::check_self_asserted_allowed(self.vendor(), self.inner.configured_delegation())?;
         if !self.settings.enabled {
             return self.inner.request_token(request).await;
         }
@@ -320,6 +327,9 @@ impl IamAdapter for CachingAdapter {
     /// Cached under the evidence's hash (with agent, audience, resource and scopes), so a
     /// new or different human token never gets another human's cached token.
     async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
+        if let Some(mode) = self.inner.delegation_mode() {
+            dual_auth_core::check_evidence_allowed(self.vendor(), self.inner.configured_delegation(), mode)?;
+        }
         if !self.settings.enabled {
             return self.inner.request_delegated_token(request).await;
         }

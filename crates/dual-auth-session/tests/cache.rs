@@ -23,11 +23,12 @@ struct CountingIdp {
     lifetime: Duration,
     delay: Duration,
     clock: Arc<dyn Clock>,
+    configured: Option<DelegationMode>,
 }
 
 impl CountingIdp {
     fn new(lifetime: Duration, clock: Arc<dyn Clock>) -> Self {
-        Self { calls: AtomicUsize::new(0), failures_left: AtomicUsize::new(0), lifetime, delay: Duration::ZERO, clock }
+        Self { calls: AtomicUsize::new(0), failures_left: AtomicUsize::new(0), lifetime, delay: Duration::ZERO, clock, configured: None }
     }
     fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
@@ -56,6 +57,9 @@ impl IamAdapter for CountingIdp {
     }
     fn delegation_modes(&self) -> &'static [DelegationMode] {
         &[DelegationMode::TokenExchange, DelegationMode::SelfAsserted]
+    }
+    fn configured_delegation(&self) -> Option<DelegationMode> {
+        self.configured
     }
     async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
@@ -230,4 +234,34 @@ async fn disabled_bypassed_bounded_and_short_lived() {
     cache.request_token(&request("a", &["r"])).await.unwrap();
     cache.request_token(&request("a", &["r"])).await.unwrap();
     assert_eq!(short.calls(), 2, "a token shorter than the refresh buffer is not cached");
+}
+
+#[tokio::test]
+async fn the_configured_mode_is_checked_before_the_cache_so_no_replica_serves_a_token_of_the_other_mode() {
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at(0)));
+    // Warm the cache in the guide's mode, as a replica not yet switched over would.
+    let idp = Arc::new(CountingIdp::new(Duration::from_secs(3600), clock.clone()));
+    let cache = CachingAdapter::with_clock(idp.clone(), no_jitter(), clock.clone());
+    cache.request_token(&request("alice", &["finance.read"])).await.unwrap();
+    assert_eq!(idp.calls(), 1);
+    // A verified mode configured: the self-asserted request is refused, not served from the cache.
+    let verified = Arc::new(CountingIdp {
+        configured: Some(DelegationMode::TokenExchange),
+        ..CountingIdp::new(Duration::from_secs(3600), clock.clone())
+    });
+    let cache = CachingAdapter::with_clock(verified.clone(), no_jitter(), clock.clone());
+    let err = cache.request_token(&request("alice", &["finance.read"])).await.unwrap_err();
+    assert!(
+        matches!(err, IamError::ModeRefused { configured: DelegationMode::TokenExchange, asked: DelegationMode::SelfAsserted, .. }),
+        "{err}"
+    );
+    // The guide's mode configured: evidence is refused before the cache too.
+    let guide = Arc::new(CountingIdp {
+        configured: Some(DelegationMode::SelfAsserted),
+        ..CountingIdp::new(Duration::from_secs(3600), clock.clone())
+    });
+    let cache = CachingAdapter::with_clock(guide.clone(), no_jitter(), clock);
+    let err = cache.request_delegated_token(&delegation("evidence-alice", &["finance.read"])).await.unwrap_err();
+    assert!(matches!(err, IamError::ModeRefused { configured: DelegationMode::SelfAsserted, .. }), "{err}");
+    assert_eq!((verified.calls(), guide.calls()), (0, 0), "nothing reached the identity provider");
 }

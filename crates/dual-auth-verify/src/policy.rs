@@ -25,7 +25,11 @@ pub enum Layout {
     /// RFC 7523 JWT authorization grant): `sub` = the human, the agent as the client the
     /// token was issued to (`client_id` per RFC 9068, `azp`, Okta's `cid`, Entra ID v1
     /// `appid`), and any `act` chain kept (its outermost `act.sub` must be that client).
-    /// The identity provider verified the human's evidence.
+    /// The identity provider verified the human's evidence. The agent's own
+    /// (client-credentials) token is refused where the token shows it: `sub` = the client,
+    /// Auth0's `gty`, Entra ID's `idtyp` / missing `scp` / `sub` = `oid`, Keycloak's
+    /// `preferred_username` `service-account-…` (emit `preferred_username` in the agents'
+    /// tokens, as the project's realm does: Keycloak's service-account `sub` is a user id).
     Delegated,
 }
 

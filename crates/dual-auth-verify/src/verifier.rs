@@ -602,7 +602,10 @@ fn dual_auth_layout(claims: &Map<String, Value>) -> Result<(Actor, Act, Vec<Acto
 /// The human a token names as its own subject: `sub` (in the delegated layout Okta's
 /// `uid` first: Okta's `sub` is the login), with `email`, `name` and `oid`.
 fn subject_human(claims: &Map<String, Value>, layout: Layout) -> Result<Act, VerifyError> {
-    let okta_user_id = if layout == Layout::Delegated { nonempty_text(claims, "uid") } else { None };
+    // Okta's shape only (the agent in `cid`): elsewhere a `uid` claim is not the identity
+    // provider's user id and may come from an editable attribute.
+    let okta_user_id =
+        if layout == Layout::Delegated && nonempty_text(claims, "cid").is_some() { nonempty_text(claims, "uid") } else { None };
     let human = okta_user_id.or_else(|| nonempty_text(claims, "sub")).ok_or_else(|| delegation(layout, "no sub: the human is missing"))?;
     let mut act = Act::new(human).map_err(|e| delegation(layout, format!("sub: {e}")))?;
     if let Some(email) = nonempty_text(claims, "email") {
@@ -641,10 +644,18 @@ fn delegated_layout(claims: &Map<String, Value>) -> Result<(Actor, Act, Vec<Acto
     let human = subject_human(claims, layout)?;
     // The agent's own (client-credentials) token names the agent as its subject: read here
     // it would make the agent its own human.
+    let sub = nonempty_text(claims, "sub");
+    // Entra ID: app-only tokens carry `roles`, never `scp`, and their `sub` is the
+    // service principal's `oid`; a user's token has `scp` and a pairwise `sub`.
+    let entra_shaped = nonempty_text(claims, "tid").is_some();
+    let entra_app_only = entra_shaped && (claims.get("scp").is_none() || (sub.is_some() && sub == nonempty_text(claims, "oid")));
     let agents_own = human.sub() == client
-        || nonempty_text(claims, "sub").is_some_and(|sub| sub == client || sub == format!("{client}@clients"))
+        || sub.is_some_and(|sub| sub == client || sub == format!("{client}@clients"))
         || nonempty_text(claims, "gty") == Some("client-credentials")
-        || nonempty_text(claims, "idtyp") == Some("app");
+        || nonempty_text(claims, "idtyp") == Some("app")
+        // Keycloak: the service-account user (its token's `sub` is that user's id).
+        || nonempty_text(claims, "preferred_username").is_some_and(|name| name.starts_with("service-account-"))
+        || entra_app_only;
     if agents_own {
         return Err(delegation(layout, "the token is the agent's own (client credentials): no human delegated to it"));
     }

@@ -104,6 +104,15 @@ async fn delegated_tokens_of_each_vendor_give_the_human_as_subject_and_the_agent
     });
     let subject = verifier.verify(&okta, None).await.unwrap();
     assert_eq!((subject.human.sub(), subject.agent.id()), ("00u1a2b3c4", "0oa-agent"));
+    // A uid elsewhere (an editable attribute, say) never replaces sub.
+    let not_okta = issuer.token_with(|c| {
+        c["sub"] = json!("user_12345");
+        c["uid"] = json!("someone-else");
+        c["azp"] = json!("finance-agent");
+        c.as_object_mut().unwrap().remove("act");
+        c.as_object_mut().unwrap().remove("client_id");
+    });
+    assert_eq!(verifier.verify(&not_okta, None).await.unwrap().human.sub(), "user_12345");
     // Entra ID v1 on-behalf-of: appid names the agent, oid the user.
     let entra = issuer.token_with(|c| {
         c["sub"] = json!("pairwise-sub");
@@ -121,7 +130,36 @@ async fn the_delegated_layout_refuses_agent_own_tokens_and_a_foreign_actor() {
     let issuer = Issuer::start().await;
     let verifier = issuer.verifier(issuer.policy().layout(Layout::Delegated));
     type Edit = fn(&mut Value);
-    let cases: [(&str, Edit); 5] = [
+    let cases: [(&str, Edit); 8] = [
+        ("the agent's own (client credentials)", |c| {
+            // Keycloak's service-account token: sub is the service-account user's id.
+            c["sub"] = json!("0b1c2d3e-service-account-user-id");
+            c["azp"] = json!("finance-agent");
+            c["preferred_username"] = json!("service-account-finance-agent");
+            c.as_object_mut().unwrap().remove("client_id");
+            c.as_object_mut().unwrap().remove("act");
+        }),
+        ("the agent's own (client credentials)", |c| {
+            // Entra ID app-only: roles, no scp.
+            c["sub"] = json!("sp-object-id");
+            c["oid"] = json!("sp-object-id-2");
+            c["tid"] = json!("tenant");
+            c["azp"] = json!("agent-app-id");
+            c["roles"] = json!(["Finance.Read"]);
+            c.as_object_mut().unwrap().remove("scope");
+            c.as_object_mut().unwrap().remove("client_id");
+            c.as_object_mut().unwrap().remove("act");
+        }),
+        ("the agent's own (client credentials)", |c| {
+            // Entra ID app-only with a scp somehow: sub = oid gives it away.
+            c["sub"] = json!("sp-object-id");
+            c["oid"] = json!("sp-object-id");
+            c["tid"] = json!("tenant");
+            c["scp"] = json!("access_as_user");
+            c["azp"] = json!("agent-app-id");
+            c.as_object_mut().unwrap().remove("client_id");
+            c.as_object_mut().unwrap().remove("act");
+        }),
         ("the agent's own (client credentials)", |c| {
             c["sub"] = json!("finance-agent");
             c["client_id"] = json!("finance-agent");
