@@ -67,6 +67,7 @@ pub use jose::assertion::{
     sign_act_assertion_with_key, sign_assertion_with_key,
 };
 pub use jose::compact::UnverifiedJwt;
+pub use jose::dpop::{DPOP_HEADER, DPOP_NONCE_HEADER, DPOP_PROOF_TYPE, DpopKey, USE_DPOP_NONCE, access_token_hash, dpop_htu};
 pub use jose::keys::{
     GeneratedKeyPair, KeyType, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, RSA_BITS_RANGE, SigningAlgorithm, SigningKey, VerifyingKey,
     generate_key_pair, jwk_thumbprint, warn_if_readable_by_others,

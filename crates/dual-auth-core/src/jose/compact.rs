@@ -88,6 +88,17 @@ pub(crate) fn sign<T: Serialize + ?Sized>(key: &dyn JwsSign, claims: &T) -> Resu
 
 /// Signs `claims` as a compact JWS with this `typ`.
 pub(crate) fn sign_typed<T: Serialize + ?Sized>(key: &dyn JwsSign, typ: &str, claims: &T) -> Result<String, KeyError> {
+    sign_with_header(key, typ, Map::new(), claims)
+}
+
+/// Signs `claims` as a compact JWS with this `typ` and `extra` header members after
+/// `alg`, `typ`, `kid` and `x5t#S256` (DPoP's `jwk`).
+pub(crate) fn sign_with_header<T: Serialize + ?Sized>(
+    key: &dyn JwsSign,
+    typ: &str,
+    extra: Map<String, Value>,
+    claims: &T,
+) -> Result<String, KeyError> {
     let mut header = Map::new();
     header.insert("alg".into(), Value::String(key.alg().into()));
     header.insert("typ".into(), Value::String(typ.into()));
@@ -97,6 +108,7 @@ pub(crate) fn sign_typed<T: Serialize + ?Sized>(key: &dyn JwsSign, typ: &str, cl
     if let Some(thumbprint) = key.x5t_s256() {
         header.insert("x5t#S256".into(), Value::String(thumbprint.into()));
     }
+    header.extend(extra);
     let failed = |reason: String| KeyError::Signing { algorithm: key.alg().into(), reason };
     let header_json = serde_json::to_vec(&header).map_err(|e| failed(format!("header: {e}")))?;
     let claims_json = serde_json::to_vec(claims).map_err(|e| failed(format!("claims: {e}")))?;

@@ -436,6 +436,12 @@ impl SigningKey {
         serde_json::Value::Object(jwk)
     }
 
+    /// The public key's JWK members alone (`kty` and its key members: no `alg`, `use`,
+    /// `kid`), as RFC 7638 and DPoP's `jwk` header want them.
+    pub(crate) fn public_jwk_members(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.public_jwk_members
+    }
+
     /// The RFC 7638 thumbprint of the public key.
     pub fn jwk_thumbprint(&self) -> String {
         jwk_thumbprint(&self.public_jwk_members)

@@ -4,6 +4,7 @@
 pub(crate) mod act_jwt;
 pub(crate) mod assertion;
 pub(crate) mod compact;
+pub(crate) mod dpop;
 pub(crate) mod keys;
 
 #[cfg(test)]
