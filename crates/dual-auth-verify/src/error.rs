@@ -1,6 +1,78 @@
 //! One error type for everything that can refuse a request.
 
-use dual_auth_core::ActJwtError;
+use dual_auth_core::{ActJwtError, ReplayError};
+
+/// Which check of a DPoP proof (RFC 9449 §4.3) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DpopCheck {
+    /// More than one `DPoP` header, not ASCII, or larger than [`crate::MAX_DPOP_PROOF_BYTES`].
+    Request,
+    /// Not a compact JWS with JSON header and claims, a header member of the wrong type, or
+    /// a `crit` header.
+    Syntax,
+    /// The `typ` header is not `dpop+jwt`.
+    Type,
+    /// The `alg` is not one of [`crate::DPOP_ALGORITHMS`], or not the `jwk`'s.
+    Algorithm,
+    /// The `jwk` header is missing, not a public key, or a weak one; or the header names a
+    /// key another way (`jku`, `x5u`, `x5c`).
+    Key,
+    /// The signature does not verify with the proof's own `jwk`.
+    Signature,
+    /// `jti` is missing or empty.
+    Jti,
+    /// `htm` is not the request's method.
+    Method,
+    /// `htu` is not the request's URL (without query and fragment).
+    Url,
+    /// `iat` is missing, or outside the accepted window around now.
+    IssuedAt,
+    /// `ath` is missing, or not the hash of the access token sent with it.
+    TokenHash,
+}
+
+impl DpopCheck {
+    /// A short name for logs: `request`, `syntax`, `typ`, `alg`, `jwk`, `signature`, `jti`,
+    /// `htm`, `htu`, `iat`, `ath`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Syntax => "syntax",
+            Self::Type => "typ",
+            Self::Algorithm => "alg",
+            Self::Key => "jwk",
+            Self::Signature => "signature",
+            Self::Jti => "jti",
+            Self::Method => "htm",
+            Self::Url => "htu",
+            Self::IssuedAt => "iat",
+            Self::TokenHash => "ath",
+        }
+    }
+
+    fn public_description(self) -> &'static str {
+        match self {
+            Self::Request => "The DPoP header is not usable",
+            Self::Syntax => "The DPoP proof is not a well-formed JWT",
+            Self::Type => "The DPoP proof's typ is not dpop+jwt",
+            Self::Algorithm => "The DPoP proof's signing algorithm is not accepted",
+            Self::Key => "The DPoP proof's jwk is not an acceptable public key",
+            Self::Signature => "The DPoP proof's signature is invalid",
+            Self::Jti => "The DPoP proof has no jti",
+            Self::Method => "The DPoP proof is for another HTTP method",
+            Self::Url => "The DPoP proof is for another URL",
+            Self::IssuedAt => "The DPoP proof's iat is outside the accepted window",
+            Self::TokenHash => "The DPoP proof's ath does not match the access token",
+        }
+    }
+}
+
+impl std::fmt::Display for DpopCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Why a token (or the request carrying it) was refused, or a verifier could not be built.
 ///
@@ -177,6 +249,42 @@ pub enum VerifyError {
         /// What failed, naming the URL without its query.
         reason: String,
     },
+    /// `Authorization: DPoP <token>` came without a `DPoP` proof header.
+    #[error("no DPoP header: a token sent as \"Authorization: DPoP <token>\" needs a proof in one DPoP header")]
+    MissingDpopProof,
+    /// The DPoP proof failed a check of RFC 9449 §4.3.
+    #[error("DPoP proof refused ({check}): {}", dual_auth_core::escape_untrusted(reason, false))]
+    InvalidDpopProof {
+        /// The check that failed.
+        check: DpopCheck,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The DPoP proof's `jti` was seen before: each request needs a new proof.
+    #[error("DPoP proof already used (its jti was seen before): make a new proof for each request")]
+    DpopReplayed,
+    /// The proof's `jti` could not be recorded (the replay store is full or down), so the
+    /// request is refused rather than risk a replay.
+    #[error("the DPoP proof's jti could not be recorded, so the request is refused")]
+    DpopReplayCheckFailed(#[source] ReplayError),
+    /// The proof's key is not the one the token is bound to (`cnf.jkt`), or the token is
+    /// bound to no key.
+    #[error("{}", key_mismatch(token_jkt.as_deref(), proof_jkt))]
+    DpopKeyMismatch {
+        /// The token's `cnf.jkt`, if any.
+        token_jkt: Option<String>,
+        /// The RFC 7638 thumbprint of the proof's `jwk`.
+        proof_jkt: String,
+    },
+    /// A DPoP-bound token (with `cnf.jkt`) came as a bearer token (RFC 9449 §7.2).
+    #[error("the token is bound to a DPoP key (cnf.jkt): send it as \"Authorization: DPoP <token>\" with a DPoP proof")]
+    DpopBoundTokenAsBearer,
+    /// The issuer's tokens are accepted with DPoP only ([`crate::IssuerPolicy::require_dpop`]).
+    #[error("issuer {issuer} requires DPoP: send the token as \"Authorization: DPoP <token>\" with a DPoP proof")]
+    DpopRequired {
+        /// The issuer.
+        issuer: String,
+    },
     /// A verifier setting is wrong.
     #[error("verifier setting {setting} is invalid: {reason}")]
     Configuration {
@@ -199,6 +307,8 @@ pub enum BearerError {
     InvalidToken,
     /// 403: the token lacks a required scope or role.
     InsufficientScope,
+    /// 401: the DPoP proof is missing or invalid (RFC 9449 §7.1), in a `DPoP` challenge.
+    InvalidDpopProof,
 }
 
 impl BearerError {
@@ -209,6 +319,7 @@ impl BearerError {
             Self::InvalidRequest => Some("invalid_request"),
             Self::InvalidToken => Some("invalid_token"),
             Self::InsufficientScope => Some("insufficient_scope"),
+            Self::InvalidDpopProof => Some("invalid_dpop_proof"),
         }
     }
 }
@@ -232,6 +343,7 @@ impl VerifyError {
             Self::MissingToken => BearerError::None,
             Self::InvalidRequest { .. } => BearerError::InvalidRequest,
             Self::InsufficientScope { .. } | Self::InsufficientRole { .. } => BearerError::InsufficientScope,
+            Self::MissingDpopProof | Self::InvalidDpopProof { .. } | Self::DpopReplayed => BearerError::InvalidDpopProof,
             _ => BearerError::InvalidToken,
         }
     }
@@ -265,6 +377,13 @@ impl VerifyError {
             Self::ActAssertion(_) => "The act assertion is invalid",
             Self::AgentMismatch { .. } => "The act assertion was made for another agent",
             Self::KeysUnavailable { .. } => "The token cannot be checked right now",
+            Self::MissingDpopProof => "A DPoP proof is required with a DPoP token",
+            Self::InvalidDpopProof { check, .. } => check.public_description(),
+            Self::DpopReplayed => "The DPoP proof was already used",
+            Self::DpopReplayCheckFailed(_) => "The DPoP proof cannot be checked right now",
+            Self::DpopKeyMismatch { .. } => "Invalid DPoP key binding",
+            Self::DpopBoundTokenAsBearer => "The token is DPoP-bound: send it with the DPoP scheme and a proof",
+            Self::DpopRequired { .. } => "The token must be sent with the DPoP scheme and a proof",
             Self::Configuration { .. } => "The API's token verification is misconfigured",
         }
     }
@@ -282,9 +401,24 @@ impl VerifyError {
         matches!(self, Self::Expired { .. } | Self::ActAssertion(ActJwtError::Expired { .. }))
     }
 
-    /// Whether an act assertion was presented a second time.
+    /// Whether an act assertion or a DPoP proof was presented a second time.
     pub fn is_replay(&self) -> bool {
-        matches!(self, Self::ActAssertion(ActJwtError::Replayed))
+        matches!(self, Self::ActAssertion(ActJwtError::Replayed) | Self::DpopReplayed)
+    }
+
+    /// Whether the refusal concerns DPoP (a proof, a key binding, or DPoP required): it is
+    /// answered with a `DPoP` challenge (RFC 9449 §7.1) rather than a `Bearer` one.
+    pub fn is_dpop(&self) -> bool {
+        matches!(
+            self,
+            Self::MissingDpopProof
+                | Self::InvalidDpopProof { .. }
+                | Self::DpopReplayed
+                | Self::DpopReplayCheckFailed(_)
+                | Self::DpopKeyMismatch { .. }
+                | Self::DpopBoundTokenAsBearer
+                | Self::DpopRequired { .. }
+        )
     }
 
     /// Whether the token lacks a scope or role (403).
@@ -296,13 +430,30 @@ impl VerifyError {
     /// or the act assertion's replay store full or down): the same token may pass later, so
     /// the client should back off (503 with `Retry-After`) rather than refresh it.
     pub fn is_temporary(&self) -> bool {
-        matches!(self, Self::KeysUnavailable { .. } | Self::ActAssertion(ActJwtError::ReplayCheckFailed(_)))
+        matches!(
+            self,
+            Self::KeysUnavailable { .. } | Self::ActAssertion(ActJwtError::ReplayCheckFailed(_)) | Self::DpopReplayCheckFailed(_)
+        )
     }
 
     /// Builds the `WWW-Authenticate` value (RFC 6750 §3): `Bearer` with `realm` when set,
-    /// `error`, `error_description` and `scope` as they apply. `None` for errors that are
-    /// not the client's (503, 500).
+    /// `error`, `error_description` and `scope` as they apply; for DPoP refusals
+    /// ([`VerifyError::is_dpop`]) the `DPoP` challenge instead
+    /// ([`VerifyError::dpop_www_authenticate`]). `None` for errors that are not the
+    /// client's (503, 500).
     pub fn www_authenticate(&self, realm: Option<&str>) -> Option<String> {
+        if self.is_dpop() { self.challenge("DPoP", realm) } else { self.challenge("Bearer", realm) }
+    }
+
+    /// The `DPoP` challenge for this refusal (RFC 9449 §7.1), whatever it is: `realm`,
+    /// `error`, `error_description` and `scope` as for `Bearer`, then
+    /// `algs="ES256 EdDSA RS256 PS256"`. For a token sent with the `DPoP` scheme, and for a
+    /// missing token where DPoP is required. `None` for errors that are not the client's.
+    pub fn dpop_www_authenticate(&self, realm: Option<&str>) -> Option<String> {
+        self.challenge("DPoP", realm)
+    }
+
+    fn challenge(&self, scheme: &str, realm: Option<&str>) -> Option<String> {
         if self.is_temporary() || matches!(self, Self::Configuration { .. }) {
             return None;
         }
@@ -317,7 +468,25 @@ impl VerifyError {
         if let Some(missing) = self.missing_scopes() {
             params.push(format!("scope=\"{}\"", quoted(&missing.join(" "))));
         }
-        Some(if params.is_empty() { "Bearer".to_owned() } else { format!("Bearer {}", params.join(", ")) })
+        if scheme == "DPoP" {
+            params.push(format!("algs=\"{}\"", crate::DPOP_ALGORITHMS.join(" ")));
+        }
+        Some(if params.is_empty() { scheme.to_owned() } else { format!("{scheme} {}", params.join(", ")) })
+    }
+}
+
+fn key_mismatch(token_jkt: Option<&str>, proof_jkt: &str) -> String {
+    let shown = |jkt: &str| dual_auth_core::escape_untrusted(&format!("{jkt:?}"), false);
+    match token_jkt {
+        None => format!(
+            "the token is not bound to a DPoP key (no cnf.jkt), yet came with a proof by key {}: send it as \"Authorization: Bearer\"",
+            shown(proof_jkt)
+        ),
+        Some(jkt) => format!(
+            "the token is bound to DPoP key {}, the proof was signed by key {}: the token was replayed with another key",
+            shown(jkt),
+            shown(proof_jkt)
+        ),
     }
 }
 

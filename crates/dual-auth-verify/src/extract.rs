@@ -7,17 +7,28 @@ use http::request::Parts;
 use crate::error::VerifyError;
 use crate::subject::DualSubject;
 
-/// Why an extractor refused: answers as [`crate::DualAuthLayer`] does (RFC 6750).
+/// Why an extractor refused: answers as [`crate::DualAuthLayer`] does (RFC 6750, and the
+/// RFC 9449 `DPoP` challenge for DPoP refusals, or for any refusal once
+/// [`Rejection::dpop_challenge`] is set).
 #[derive(Debug)]
 pub struct Rejection {
     error: VerifyError,
     realm: Option<String>,
+    dpop: bool,
 }
 
 impl Rejection {
     /// A rejection for `error`, with an optional `realm` for `WWW-Authenticate`.
     pub fn new(error: VerifyError, realm: Option<String>) -> Self {
-        Self { error, realm }
+        Self { error, realm, dpop: false }
+    }
+
+    /// Answers with the `DPoP` challenge whatever the error: for a token that came with the
+    /// `DPoP` scheme.
+    #[must_use]
+    pub fn dpop_challenge(mut self) -> Self {
+        self.dpop = true;
+        self
     }
 
     /// The reason.
@@ -34,7 +45,9 @@ impl From<VerifyError> for Rejection {
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        crate::layer::rejection(&self.error, self.realm.as_deref())
+        let realm = self.realm.as_deref();
+        let challenge = if self.dpop { self.error.dpop_www_authenticate(realm) } else { self.error.www_authenticate(realm) };
+        crate::layer::rejection(&self.error, &challenge.into_iter().collect::<Vec<_>>())
     }
 }
 

@@ -11,11 +11,21 @@ use tower_service::Service;
 use crate::error::VerifyError;
 use crate::verifier::Verifier;
 
-/// Verifies each request's `Authorization: Bearer` token (and `X-Act-Assertion` for Entra
-/// ID). A verified request reaches the inner service with its [`crate::DualSubject`] in
-/// the request extensions; any other is answered here: 400, 401 or 403 with an RFC 6750
-/// `WWW-Authenticate` header, or 503 with `Retry-After` when the issuer's keys or the replay store are unavailable. The body is
-/// a small JSON object with a fixed description; the token is never echoed.
+/// Verifies each request's `Authorization: Bearer` token, or `Authorization: DPoP` token
+/// and `DPoP` proof (RFC 9449, checked against the request's method and URL), and
+/// `X-Act-Assertion` for Entra ID. A verified request reaches the inner service with its
+/// [`crate::DualSubject`] in the request extensions; any other is answered here: 400, 401
+/// or 403 with an RFC 6750 `WWW-Authenticate` header, or 503 with `Retry-After` when the
+/// issuer's keys or the replay store are unavailable. The body is a small JSON object with
+/// a fixed description; the token is never echoed.
+///
+/// DPoP refusals, and refusals of a token sent with the `DPoP` scheme, carry the RFC 9449
+/// §7.1 challenge instead: `DPoP error="invalid_dpop_proof", error_description="...",
+/// algs="ES256 EdDSA RS256 PS256"` for a missing or invalid proof, `DPoP
+/// error="invalid_token", ...` for a bound token sent as `Bearer`, a key mismatch, or a
+/// token of an issuer that requires DPoP. Without a token, the `DPoP` challenge is offered
+/// when an issuer requires DPoP (and `Bearer` too unless all do). Server nonces
+/// (`DPoP-Nonce`) are not issued.
 ///
 /// ```no_run
 /// # #[cfg(feature = "axum")] {
@@ -90,19 +100,22 @@ where
         let verifier = self.verifier.clone();
         let realm = self.realm.clone();
         Box::pin(async move {
-            match verifier.verify_headers(request.headers()).await {
+            match verifier.verify_headers(request.method(), request.uri(), request.headers()).await {
                 Ok(subject) => {
                     request.extensions_mut().insert(subject);
                     inner.call(request).await
                 }
-                Err(error) => Ok(rejection(&error, realm.as_deref())),
+                Err(error) => {
+                    let challenges = verifier.challenges(&error, realm.as_deref(), crate::dpop::uses_dpop_scheme(request.headers()));
+                    Ok(rejection(&error, &challenges))
+                }
             }
         })
     }
 }
 
-/// The response for a refused request.
-pub(crate) fn rejection<B: From<String>>(error: &VerifyError, realm: Option<&str>) -> http::Response<B> {
+/// The response for a refused request, with these `WWW-Authenticate` challenges.
+pub(crate) fn rejection<B: From<String>>(error: &VerifyError, challenges: &[String]) -> http::Response<B> {
     let code = error.bearer_error().as_str().unwrap_or(if error.is_temporary() { "temporarily_unavailable" } else { "unauthorized" });
     let body = serde_json::json!({"error": code, "error_description": error.public_description()}).to_string();
     let mut response = http::Response::new(B::from(body));
@@ -110,10 +123,10 @@ pub(crate) fn rejection<B: From<String>>(error: &VerifyError, realm: Option<&str
     let headers = response.headers_mut();
     headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
-    if let Some(challenge) = error.www_authenticate(realm)
-        && let Ok(value) = http::HeaderValue::from_str(&challenge)
-    {
-        headers.insert(http::header::WWW_AUTHENTICATE, value);
+    for challenge in challenges {
+        if let Ok(value) = http::HeaderValue::from_str(challenge) {
+            headers.append(http::header::WWW_AUTHENTICATE, value);
+        }
     }
     if error.is_temporary() {
         headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("30"));

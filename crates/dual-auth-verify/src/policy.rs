@@ -112,6 +112,7 @@ pub struct IssuerPolicy {
     pub(crate) required_roles: Vec<String>,
     pub(crate) roles_claim: Vec<String>,
     pub(crate) act_assertion: Option<ActAssertionPolicy>,
+    pub(crate) require_dpop: bool,
 }
 
 impl IssuerPolicy {
@@ -131,6 +132,7 @@ impl IssuerPolicy {
             required_roles: Vec::new(),
             roles_claim: vec!["roles".into()],
             act_assertion: None,
+            require_dpop: false,
         }
     }
 
@@ -210,6 +212,16 @@ impl IssuerPolicy {
     pub fn act_assertion(mut self, policy: ActAssertionPolicy) -> Self {
         self.act_assertion = Some(policy);
         self.layout = Layout::ActAssertion;
+        self
+    }
+
+    /// Accepts this issuer's tokens with DPoP only (RFC 9449): `Authorization: DPoP
+    /// <token>` with a proof of the key the token is bound to (`cnf.jkt`). A bearer token
+    /// from it is refused ([`crate::VerifyError::DpopRequired`]), and a request without a
+    /// token is offered the `DPoP` challenge. Without this setting both are accepted, but a
+    /// DPoP-bound token is never accepted as a bearer token.
+    pub fn require_dpop(mut self) -> Self {
+        self.require_dpop = true;
         self
     }
 

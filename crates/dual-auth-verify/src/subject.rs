@@ -89,12 +89,22 @@ pub struct DualSubject {
     pub expires_at: SystemTime,
     /// Who vouched for the human (from the issuer's layout).
     pub vouched_by: VouchedBy,
+    /// For a DPoP-bound request (RFC 9449), the RFC 7638 thumbprint of the key the token is
+    /// bound to and the proof was signed with (the token's `cnf.jkt`); `None` for a bearer
+    /// token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 impl DualSubject {
     /// Whether the token carries `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Whether the request was DPoP-bound: the token came with a proof of its key.
+    pub fn is_dpop_bound(&self) -> bool {
+        self.dpop_jkt.is_some()
     }
 }
 

@@ -6,9 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use dual_auth_core::token_endpoint::{HttpSettings, require_https_url};
-use dual_auth_core::{Act, ActJwtError, ActJwtVerifier, Clock, MAX_LEEWAY, SystemClock, UnverifiedJwt, VerifiedActJwt, VerifyingKey};
+use dual_auth_core::{
+    Act, ActJwtError, ActJwtVerifier, Clock, DEFAULT_REPLAY_CAPACITY, InMemoryReplayGuard, MAX_LEEWAY, ReplayError, ReplayGuard,
+    SystemClock, UnverifiedJwt, VerifiedActJwt, VerifyingKey,
+};
 use serde_json::{Map, Value};
 
+use crate::dpop::{DEFAULT_DPOP_PROOF_WINDOW, MAX_DPOP_PROOF_WINDOW, VerifiedProof};
 use crate::error::VerifyError;
 use crate::jwks::{IssuerKeys, JwksCachePolicy, KeySource, Lookup};
 use crate::policy::{ActAssertionPolicy, AssertionKeys, IssuerPolicy, KeysSetting, Layout};
@@ -39,6 +43,22 @@ struct Inner {
     issuers: Vec<TrustedIssuer>,
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
+    dpop: DpopSettings,
+}
+
+/// How DPoP proofs are checked: one setting per API, whichever issuer bound the token.
+struct DpopSettings {
+    public_origin: Option<String>,
+    window: Duration,
+    replay_guard: Arc<dyn ReplayGuard>,
+}
+
+/// How a request presented its token.
+enum Presentation<'a> {
+    /// `Authorization: Bearer`, or [`Verifier::verify`].
+    Bearer,
+    /// `Authorization: DPoP` with this proof, for this method and URL.
+    Dpop { proof: &'a str, method: &'a str, url: url::Url },
 }
 
 /// Verifies dual-subject access tokens. Cheap to clone (one shared cache per issuer).
@@ -50,6 +70,20 @@ struct Inner {
 /// `exp` (required), `nbf`, `iat` with leeway; the lifetime; `aud`; scopes and roles;
 /// the agent and the human in the issuer's layout; for Entra ID, the act assertion and
 /// its binding to the token's agent, recording its `jti` last.
+///
+/// With `Authorization: DPoP <token>` ([`Verifier::verify_headers`], RFC 9449), the proof
+/// in the `DPoP` header is checked right after the issuer is known, before any key is
+/// fetched: its size, its framing, `typ` `dpop+jwt`, an asymmetric `alg` of
+/// [`crate::DPOP_ALGORITHMS`], its own `jwk` (a public key; never a `kid` lookup), the
+/// signature with that key, `jti`, `htm` (the method), `htu` (the URL without query and
+/// fragment: see [`VerifierBuilder::public_origin`]), `iat` within
+/// [`VerifierBuilder::dpop_proof_window`] plus the issuer's leeway either side, and `ath`
+/// (the token's hash). After the token's signature and times, its `cnf.jkt` must be the
+/// proof key's RFC 7638 thumbprint; the proof's `jti` is recorded once, last, through
+/// [`VerifierBuilder::dpop_replay_guard`] (refused with 503 when the store cannot
+/// answer). A token with `cnf.jkt` sent as `Bearer` is refused (RFC 9449 §7.2), and so is
+/// any `Bearer` token of an issuer with [`IssuerPolicy::require_dpop`]. Server-provided
+/// nonces (RFC 9449 §8, §9) are not supported: a proof's `nonce` claim is ignored.
 ///
 /// ```no_run
 /// use dual_auth_verify::{IssuerPolicy, Verifier};
@@ -82,11 +116,19 @@ pub struct VerifierBuilder {
     cache: JwksCachePolicy,
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
+    public_origin: Option<String>,
+    dpop_window: Duration,
+    dpop_replay_guard: Option<Arc<dyn ReplayGuard>>,
 }
 
 impl fmt::Debug for VerifierBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifierBuilder").field("issuers", &self.issuers).field("cache", &self.cache).finish_non_exhaustive()
+        f.debug_struct("VerifierBuilder")
+            .field("issuers", &self.issuers)
+            .field("cache", &self.cache)
+            .field("public_origin", &self.public_origin)
+            .field("dpop_window", &self.dpop_window)
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,15 +163,55 @@ impl VerifierBuilder {
         self
     }
 
+    /// The API's public origin, such as `https://api.example.com` (https; http only on
+    /// loopback; no path): a DPoP proof's `htu` must be this origin and the request's
+    /// path. Set it whenever the API runs behind a proxy or load balancer. Unset, the
+    /// request's own URI is used when it is absolute (HTTP/2, absolute-form requests), else
+    /// `https://` with the `Host` header; the path is the one the layer sees, so apply the
+    /// layer outside any router that strips a prefix (axum's `nest`).
+    pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
+        self.public_origin = Some(origin.into());
+        self
+    }
+
+    /// How far a DPoP proof's `iat` may lie from now, either side, before the issuer's
+    /// leeway is added (default [`crate::DEFAULT_DPOP_PROOF_WINDOW`], 60 s; 1 s to 300 s).
+    pub fn dpop_proof_window(mut self, window: Duration) -> Self {
+        self.dpop_window = window;
+        self
+    }
+
+    /// Records DPoP proof ids here, each accepted once (default: an in-memory guard on the
+    /// verifier's clock; use a shared store such as Redis when the API runs as several
+    /// replicas). Entries are bounded per agent and kept until the proof's `iat` leaves the
+    /// window. It may be the store an act-assertion policy uses: proof ids are recorded as
+    /// `dpop:<jkt>:<hash of jti>`.
+    pub fn dpop_replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> Self {
+        self.dpop_replay_guard = Some(guard);
+        self
+    }
+
     /// Checks every setting and builds the verifier. Keys are fetched on first use.
     ///
     /// # Errors
     /// [`VerifyError::Configuration`] naming the setting: no issuer, an issuer twice, an
     /// empty audience, a non-https JWKS URL, a leeway over 300 s, an act-assertion layout
-    /// without an assertion policy, or HTTP settings that do not build.
+    /// without an assertion policy, HTTP settings that do not build, a public origin that is
+    /// not an https origin, or a DPoP proof window outside 1 s to 300 s.
     pub fn build(self) -> Result<Verifier, VerifyError> {
         let bad = |setting: &'static str, reason: String| VerifyError::Configuration { setting, reason };
         self.cache.check()?;
+        let public_origin = match &self.public_origin {
+            Some(origin) => Some(crate::dpop::check_public_origin(origin).map_err(|e| bad("public_origin", e))?),
+            None => None,
+        };
+        if self.dpop_window < Duration::from_secs(1) || self.dpop_window > MAX_DPOP_PROOF_WINDOW {
+            return Err(bad("dpop_proof_window", "between 1 s and 300 s".into()));
+        }
+        let replay_guard = self
+            .dpop_replay_guard
+            .unwrap_or_else(|| Arc::new(InMemoryReplayGuard::with_clock(DEFAULT_REPLAY_CAPACITY, Arc::clone(&self.clock))));
+        let dpop = DpopSettings { public_origin, window: self.dpop_window, replay_guard };
         if self.issuers.is_empty() {
             return Err(bad("issuer", "trust at least one issuer".into()));
         }
@@ -169,7 +251,7 @@ impl VerifierBuilder {
             };
             issuers.push(TrustedIssuer { policy, keys, assertion });
         }
-        Ok(Verifier { inner: Arc::new(Inner { issuers, max_token_bytes: self.max_token_bytes, clock: self.clock }) })
+        Ok(Verifier { inner: Arc::new(Inner { issuers, max_token_bytes: self.max_token_bytes, clock: self.clock, dpop }) })
     }
 }
 
@@ -221,17 +303,30 @@ impl Verifier {
             cache: JwksCachePolicy::default(),
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             clock: Arc::new(SystemClock),
+            public_origin: None,
+            dpop_window: DEFAULT_DPOP_PROOF_WINDOW,
+            dpop_replay_guard: None,
         }
     }
 
-    /// Verifies `token`, and `act_assertion` (the `X-Act-Assertion` value) for issuers in
-    /// the act-assertion layout. An assertion sent with a token of another layout is
-    /// ignored.
+    /// Verifies `token` as a bearer token, and `act_assertion` (the `X-Act-Assertion`
+    /// value) for issuers in the act-assertion layout. An assertion sent with a token of
+    /// another layout is ignored. DPoP-bound tokens, and the tokens of issuers that require
+    /// DPoP, are refused here: they need the request ([`Verifier::verify_headers`]).
     ///
     /// # Errors
     /// A [`VerifyError`] naming the check that failed.
     pub async fn verify(&self, token: &str, act_assertion: Option<&str>) -> Result<DualSubject, VerifyError> {
-        let result = self.verify_inner(token, act_assertion).await;
+        self.verify_presented(token, act_assertion, Presentation::Bearer).await
+    }
+
+    async fn verify_presented(
+        &self,
+        token: &str,
+        act_assertion: Option<&str>,
+        presented: Presentation<'_>,
+    ) -> Result<DualSubject, VerifyError> {
+        let result = self.verify_inner(token, act_assertion, presented).await;
         match &result {
             Ok(subject) => {
                 tracing::debug!(event = "token_verified", issuer = %subject.issuer, agent = %subject.agent.id(), human_id = %subject.human.log_id(), chain = subject.chain.len());
@@ -241,18 +336,69 @@ impl Verifier {
         result
     }
 
-    /// Verifies a request's headers: one `Authorization: Bearer` and, for Entra ID, one
-    /// `X-Act-Assertion`.
+    /// Verifies a request from its method, URI and headers: one `Authorization` header,
+    /// `Bearer <token>` or `DPoP <token>` with one `DPoP` proof header (RFC 9449; the method
+    /// and URL are what the proof must name), and, for Entra ID, one `X-Act-Assertion`.
+    /// What [`crate::DualAuthLayer`] calls for each request.
+    ///
+    /// ```no_run
+    /// # async fn run(verifier: dual_auth_verify::Verifier, request: http::Request<()>) -> Result<(), dual_auth_verify::VerifyError> {
+    /// let subject = verifier.verify_headers(request.method(), request.uri(), request.headers()).await?;
+    /// if let Some(jkt) = &subject.dpop_jkt {
+    ///     tracing::info!(jkt, "DPoP-bound request");
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`VerifyError::MissingToken`], [`VerifyError::InvalidRequest`] for a malformed or
-    /// repeated header, or as [`Verifier::verify`].
-    pub async fn verify_headers(&self, headers: &http::HeaderMap) -> Result<DualSubject, VerifyError> {
-        let (token, assertion) = bearer_and_assertion(headers)?;
-        self.verify(token, assertion).await
+    /// repeated header (or, with DPoP and no [`VerifierBuilder::public_origin`], no usable
+    /// `Host`), [`VerifyError::MissingDpopProof`], or as [`Verifier::verify`] and the DPoP
+    /// checks.
+    pub async fn verify_headers(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> Result<DualSubject, VerifyError> {
+        let (scheme, token, assertion) = credentials(headers)?;
+        let presented = match scheme {
+            Scheme::Bearer => Presentation::Bearer,
+            Scheme::Dpop => {
+                let proof = crate::dpop::proof_header(headers)?;
+                let url = crate::dpop::request_url(self.inner.dpop.public_origin.as_deref(), uri, headers)?;
+                Presentation::Dpop { proof, method: method.as_str(), url }
+            }
+        };
+        self.verify_presented(token, assertion, presented).await
     }
 
-    async fn verify_inner(&self, token: &str, act_assertion: Option<&str>) -> Result<DualSubject, VerifyError> {
+    /// The `WWW-Authenticate` challenges for a refused request (none for 500 and 503): the
+    /// `DPoP` one for DPoP refusals and tokens sent with the `DPoP` scheme; for a missing
+    /// token, `DPoP` where an issuer requires it, and `Bearer` where one accepts it.
+    #[cfg(feature = "tower")]
+    pub(crate) fn challenges(&self, error: &VerifyError, realm: Option<&str>, dpop_scheme: bool) -> Vec<String> {
+        let requires = |i: &TrustedIssuer| i.policy.require_dpop;
+        let some_require = self.inner.issuers.iter().any(requires);
+        let all_require = self.inner.issuers.iter().all(requires);
+        let challenges = if matches!(error, VerifyError::MissingToken) && some_require {
+            let dpop = error.dpop_www_authenticate(realm);
+            let bearer = if all_require { None } else { error.www_authenticate(realm) };
+            vec![dpop, bearer]
+        } else if dpop_scheme || error.is_dpop() {
+            vec![error.dpop_www_authenticate(realm)]
+        } else {
+            vec![error.www_authenticate(realm)]
+        };
+        challenges.into_iter().flatten().collect()
+    }
+
+    async fn verify_inner(
+        &self,
+        token: &str,
+        act_assertion: Option<&str>,
+        presented: Presentation<'_>,
+    ) -> Result<DualSubject, VerifyError> {
         let token = token.trim();
         if token.len() > self.inner.max_token_bytes {
             return Err(VerifyError::TooLarge { size: token.len(), max: self.inner.max_token_bytes });
@@ -260,12 +406,31 @@ impl Verifier {
         let jwt = UnverifiedJwt::parse(token).map_err(malformed)?;
         let header = SafeHeader::read(jwt.header())?;
         let issuer = self.trusted_issuer(jwt.claims())?;
+        // The proof first: it costs no key fetch, and a request without one is refused early.
+        let proof = match &presented {
+            Presentation::Bearer if issuer.policy.require_dpop => {
+                return Err(VerifyError::DpopRequired { issuer: issuer.policy.issuer.clone() });
+            }
+            Presentation::Bearer => None,
+            Presentation::Dpop { proof, method, url } => {
+                let window = self.proof_window(&issuer.policy);
+                Some(crate::dpop::verify_proof(proof, method, url, token, self.inner.clock.now(), window)?)
+            }
+        };
         check_type(&issuer.policy, header.typ)?;
         self.check_signature(issuer, &header, &jwt).await?;
         let now = self.inner.clock.now();
         let claims = jwt.claims();
         let times = check_times(claims, &issuer.policy, now)?;
         check_audience(claims, &issuer.policy.audiences)?;
+        let bound = crate::dpop::token_jkt(claims)?;
+        match (&proof, bound) {
+            (None, Some(_)) => return Err(VerifyError::DpopBoundTokenAsBearer),
+            (Some(proof), bound) if bound != Some(proof.jkt.as_str()) => {
+                return Err(VerifyError::DpopKeyMismatch { token_jkt: bound.map(str::to_owned), proof_jkt: proof.jkt.clone() });
+            }
+            _ => {}
+        }
         let scopes = scopes_of(claims)?;
         let missing: Vec<String> = issuer.policy.required_scopes.iter().filter(|s| !scopes.contains(s)).cloned().collect();
         if !missing.is_empty() {
@@ -291,7 +456,35 @@ impl Verifier {
                 (agent, verified.into_act(), Vec::new())
             }
         };
-        Ok(DualSubject { issuer: issuer.policy.issuer.clone(), agent, human, chain, scopes, expires_at: times, vouched_by })
+        // Last, once everything else passed: a refused request does not use its proof up.
+        if let Some(proof) = &proof {
+            self.record_proof(proof, &agent, &issuer.policy).await?;
+        }
+        let dpop_jkt = proof.map(|p| p.jkt);
+        Ok(DualSubject { issuer: issuer.policy.issuer.clone(), agent, human, chain, scopes, expires_at: times, vouched_by, dpop_jkt })
+    }
+
+    /// The proof window plus the issuer's leeway, in seconds (both bounded when built).
+    fn proof_window(&self, policy: &IssuerPolicy) -> u64 {
+        self.inner.dpop.window.as_secs().saturating_add(policy.leeway.as_secs())
+    }
+
+    /// Records the proof's `jti` until its `iat` leaves the window, bounded per agent.
+    async fn record_proof(&self, proof: &VerifiedProof, agent: &Actor, policy: &IssuerPolicy) -> Result<(), VerifyError> {
+        let until = proof.iat.checked_add(self.proof_window(policy)).and_then(|s| s.checked_add(1));
+        let until = until.and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s))).ok_or_else(|| {
+            VerifyError::InvalidDpopProof { check: crate::DpopCheck::IssuedAt, reason: "iat lies beyond the clock's range".into() }
+        })?;
+        // A fixed-size key whatever the jti's length, apart from other ids in a shared store.
+        let id = format!("dpop:{}:{}", proof.jkt, dual_auth_core::access_token_hash(&proof.jti));
+        match self.inner.dpop.replay_guard.check_and_record_for(Some(agent.id()), &id, until).await {
+            Ok(()) => Ok(()),
+            Err(ReplayError::Replayed) => {
+                tracing::warn!(event = "dpop_proof_replay", agent = %agent.id(), jkt = %proof.jkt, "DPoP proof replay detected");
+                Err(VerifyError::DpopReplayed)
+            }
+            Err(other) => Err(VerifyError::DpopReplayCheckFailed(other)),
+        }
     }
 
     fn trusted_issuer(&self, claims: &Map<String, Value>) -> Result<&TrustedIssuer, VerifyError> {
@@ -448,7 +641,7 @@ fn check_type(policy: &IssuerPolicy, typ: Option<&str>) -> Result<(), VerifyErro
 }
 
 /// A NumericDate claim in whole seconds; a string, a negative or an absurd number is refused.
-fn seconds_claim(claims: &Map<String, Value>, claim: &'static str) -> Result<Option<u64>, VerifyError> {
+pub(crate) fn seconds_claim(claims: &Map<String, Value>, claim: &'static str) -> Result<Option<u64>, VerifyError> {
     let Some(value) = claims.get(claim) else { return Ok(None) };
     let invalid = |reason: &str| VerifyError::InvalidClaim { claim, reason: reason.into() };
     let Value::Number(number) = value else { return Err(invalid("must be a number of seconds since 1970, not a string or other JSON")) };
@@ -702,8 +895,15 @@ fn entra_agent(claims: &Map<String, Value>) -> Result<Actor, VerifyError> {
     Ok(Actor::new(sub, Some(client.to_owned())))
 }
 
-/// The bearer token and act assertion of a request.
-pub(crate) fn bearer_and_assertion(headers: &http::HeaderMap) -> Result<(&str, Option<&str>), VerifyError> {
+/// The `Authorization` scheme a token came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// The scheme, the token and the act assertion of a request.
+fn credentials(headers: &http::HeaderMap) -> Result<(Scheme, &str, Option<&str>), VerifyError> {
     let bad = |reason: &'static str| VerifyError::InvalidRequest { reason };
     let mut authorization = headers.get_all(http::header::AUTHORIZATION).iter();
     let Some(value) = authorization.next() else { return Err(VerifyError::MissingToken) };
@@ -712,12 +912,19 @@ pub(crate) fn bearer_and_assertion(headers: &http::HeaderMap) -> Result<(&str, O
     }
     let value = value.to_str().map_err(|_| bad("The Authorization header is not ASCII"))?;
     let (scheme, token) = value.trim().split_once(' ').ok_or_else(|| bad("The Authorization header must be \"Bearer <token>\""))?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case(dual_auth_core::DPOP_HEADER) {
+        Scheme::Dpop
+    } else {
         return Err(VerifyError::MissingToken);
-    }
+    };
     let token = token.trim();
     if token.is_empty() || token.contains(' ') {
-        return Err(bad("The Authorization header must be \"Bearer <token>\""));
+        return Err(bad(match scheme {
+            Scheme::Bearer => "The Authorization header must be \"Bearer <token>\"",
+            Scheme::Dpop => "The Authorization header must be \"DPoP <token>\"",
+        }));
     }
     let mut assertions = headers.get_all(dual_auth_core::ACT_ASSERTION_HEADER).iter();
     let assertion = match (assertions.next(), assertions.next()) {
@@ -725,7 +932,7 @@ pub(crate) fn bearer_and_assertion(headers: &http::HeaderMap) -> Result<(&str, O
         (Some(_), Some(_)) => return Err(bad("More than one X-Act-Assertion header")),
         (Some(value), None) => Some(value.to_str().map_err(|_| bad("The X-Act-Assertion header is not ASCII"))?.trim()),
     };
-    Ok((token, assertion))
+    Ok((scheme, token, assertion))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use common::Issuer;
-use dual_auth_verify::{DualAuthLayer, DualSubject};
+use dual_auth_verify::{DualAuthLayer, DualSubject, IssuerPolicy};
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tower_service::Service;
@@ -129,4 +129,147 @@ async fn keys_unavailable_is_503_with_retry_after_and_the_extractor_needs_the_la
     let mut bare: Router = Router::new().route("/whoami", get(whoami));
     let answer = call(&mut bare, &[("authorization", &format!("Bearer {}", issuer.token()))]).await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR, "a route without the layer is a wiring mistake, not an anonymous call");
+}
+
+mod dpop {
+    use super::*;
+    use dual_auth_core::secrecy::ExposeSecret;
+    use dual_auth_core::{DpopKey, SigningAlgorithm};
+    use dual_auth_verify::Verifier;
+
+    const ALGS: &str = r#"algs="ES256 EdDSA RS256 PS256""#;
+
+    async fn whoami_dpop(subject: DualSubject) -> String {
+        subject.dpop_jkt.unwrap_or_else(|| "bearer".into())
+    }
+
+    fn dpop_app(verifier: Verifier) -> Router {
+        Router::new().route("/whoami", get(whoami_dpop)).layer(DualAuthLayer::new(verifier).realm("finance"))
+    }
+
+    fn verifier(issuer: &Issuer, policy: dual_auth_verify::IssuerPolicy) -> Verifier {
+        Verifier::builder().issuer(policy).http(issuer.http()).clock(std::sync::Arc::new(issuer.clock.clone())).build().unwrap()
+    }
+
+    fn proof(issuer: &Issuer, key: &DpopKey, method: &str, token: &str) -> String {
+        let url = url::Url::parse("https://api.example.com/whoami").unwrap();
+        key.proof(method, &url, Some(token), None, dual_auth_core::Clock::now(&issuer.clock)).unwrap().expose_secret().to_owned()
+    }
+
+    async fn challenges(app: &mut Router, headers: &[(&str, &str)]) -> (StatusCode, Vec<String>, String) {
+        let mut request = Request::get("/whoami").header("host", "api.example.com");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = app.call(request.body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let all = response.headers().get_all("www-authenticate").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, all, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn dpop_requests_pass_and_refusals_carry_the_rfc9449_challenge() {
+        let issuer = Issuer::start().await;
+        let mut app = dpop_app(verifier(&issuer, issuer.policy()));
+        let key = DpopKey::generate(SigningAlgorithm::Es256).unwrap();
+        let token = issuer.token_with(|c| c["cnf"] = json!({"jkt": key.thumbprint()}));
+        let scheme = format!("DPoP {token}");
+
+        let good = proof(&issuer, &key, "GET", &token);
+        let (status, challenge, body) = challenges(&mut app, &[("authorization", &scheme), ("dpop", &good)]).await;
+        assert_eq!((status, challenge.len(), body.as_str()), (StatusCode::OK, 0, key.thumbprint()));
+
+        // A proof for another method: invalid_dpop_proof.
+        let post = proof(&issuer, &key, "POST", &token);
+        let (status, challenge, body) = challenges(&mut app, &[("authorization", &scheme), ("dpop", &post)]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge,
+            [format!(
+                r#"DPoP realm="finance", error="invalid_dpop_proof", error_description="The DPoP proof is for another HTTP method", {ALGS}"#
+            )]
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap(),
+            json!({"error": "invalid_dpop_proof", "error_description": "The DPoP proof is for another HTTP method"})
+        );
+        // No proof at all.
+        let (status, challenge, _) = challenges(&mut app, &[("authorization", &scheme)]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge,
+            [format!(
+                r#"DPoP realm="finance", error="invalid_dpop_proof", error_description="A DPoP proof is required with a DPoP token", {ALGS}"#
+            )]
+        );
+        // A replayed proof.
+        let (status, challenge, _) = challenges(&mut app, &[("authorization", &scheme), ("dpop", &good)]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge,
+            [format!(r#"DPoP realm="finance", error="invalid_dpop_proof", error_description="The DPoP proof was already used", {ALGS}"#)]
+        );
+        // The bound token as Bearer: invalid_token, in a DPoP challenge.
+        let (status, challenge, _) = challenges(&mut app, &[("authorization", &format!("Bearer {token}"))]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge,
+            [format!(
+                r#"DPoP realm="finance", error="invalid_token", error_description="The token is DPoP-bound: send it with the DPoP scheme and a proof", {ALGS}"#
+            )]
+        );
+        // The token replayed with another key.
+        let thief = DpopKey::generate(SigningAlgorithm::EdDsa).unwrap();
+        let stolen = proof(&issuer, &thief, "GET", &token);
+        let (_, challenge, _) = challenges(&mut app, &[("authorization", &scheme), ("dpop", &stolen)]).await;
+        assert_eq!(
+            challenge,
+            [format!(r#"DPoP realm="finance", error="invalid_token", error_description="Invalid DPoP key binding", {ALGS}"#)]
+        );
+        // A token failure under the DPoP scheme answers in the DPoP scheme.
+        let expired = issuer.token_with(|c| {
+            c["cnf"] = json!({"jkt": key.thumbprint()});
+            c["exp"] = json!(issuer.now() - 60);
+            c["iat"] = json!(issuer.now() - 600);
+        });
+        let fresh = proof(&issuer, &key, "GET", &expired);
+        let (status, challenge, _) = challenges(&mut app, &[("authorization", &format!("DPoP {expired}")), ("dpop", &fresh)]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(challenge, [format!(r#"DPoP realm="finance", error="invalid_token", error_description="The token expired", {ALGS}"#)]);
+        // Bearer failures keep the Bearer challenge, and a missing token is offered Bearer only.
+        let (_, challenge, _) = challenges(&mut app, &[("authorization", "Bearer not-a-jwt")]).await;
+        assert_eq!(challenge, [r#"Bearer realm="finance", error="invalid_token", error_description="The token is not a well-formed JWT""#]);
+        let (_, challenge, _) = challenges(&mut app, &[]).await;
+        assert_eq!(challenge, [r#"Bearer realm="finance""#]);
+    }
+
+    #[tokio::test]
+    async fn where_dpop_is_required_bearer_is_refused_and_a_missing_token_is_offered_dpop() {
+        let issuer = Issuer::start().await;
+        let mut app = dpop_app(verifier(&issuer, issuer.policy().require_dpop()));
+        let (status, challenge, _) = challenges(&mut app, &[]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(challenge, [format!(r#"DPoP realm="finance", {ALGS}"#)]);
+        let (status, challenge, _) = challenges(&mut app, &[("authorization", &format!("Bearer {}", issuer.token()))]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge,
+            [format!(
+                r#"DPoP realm="finance", error="invalid_token", error_description="The token must be sent with the DPoP scheme and a proof", {ALGS}"#
+            )]
+        );
+        let key = DpopKey::generate(SigningAlgorithm::EdDsa).unwrap();
+        let token = issuer.token_with(|c| c["cnf"] = json!({"jkt": key.thumbprint()}));
+        let good = proof(&issuer, &key, "GET", &token);
+        let (status, _, body) = challenges(&mut app, &[("authorization", &format!("DPoP {token}")), ("dpop", &good)]).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, key.thumbprint()));
+
+        // One issuer requiring DPoP, another not: a missing token is offered both.
+        let other = IssuerPolicy::new("https://other.example.com", common::API)
+            .static_keys([dual_auth_core::VerifyingKey::from_pem(issuer.key.public_pem()).unwrap()]);
+        let mixed = Verifier::builder().issuer(issuer.policy().require_dpop()).issuer(other).http(issuer.http()).build().unwrap();
+        let (_, challenge, _) = challenges(&mut dpop_app(mixed), &[]).await;
+        assert_eq!(challenge, [format!(r#"DPoP realm="finance", {ALGS}"#), r#"Bearer realm="finance""#.to_owned()]);
+    }
 }

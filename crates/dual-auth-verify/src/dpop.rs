@@ -1,0 +1,300 @@
+//! DPoP (RFC 9449) on the API side: the proof that comes beside a DPoP-bound token,
+//! checked against the request it came with and the key the token is bound to.
+//!
+//! The proof is parsed with core's strict compact framing ([`UnverifiedJwt`]) and its own
+//! `jwk` ([`VerifyingKey::from_jwk`]: public keys only, no weak ones); nothing is looked up
+//! by `kid`. Recording the proof's `jti` is left to the verifier, after every other check.
+
+use std::time::{Duration, SystemTime};
+
+use dual_auth_core::{ActJwtError, DPOP_PROOF_TYPE, UnverifiedJwt, VerifyingKey, access_token_hash, dpop_htu, jwk_thumbprint};
+use serde_json::{Map, Value};
+
+use crate::error::{DpopCheck, VerifyError};
+
+/// The algorithms a DPoP proof may be signed with, as the `algs` of the `DPoP` challenge
+/// says (RFC 9449 §7.1). `none` and HMAC never are.
+pub const DPOP_ALGORITHMS: [&str; 4] = ["ES256", "EdDSA", "RS256", "PS256"];
+/// The largest `DPoP` header accepted (a proof with an RSA 4096 key is under 3 KiB).
+pub const MAX_DPOP_PROOF_BYTES: usize = 8 * 1024;
+/// How far a proof's `iat` may lie from now, either side, before the issuer's leeway is
+/// added (RFC 9449 §11.1: proofs are short-lived).
+pub const DEFAULT_DPOP_PROOF_WINDOW: Duration = Duration::from_secs(60);
+/// The widest proof window a verifier may be given.
+pub const MAX_DPOP_PROOF_WINDOW: Duration = Duration::from_secs(300);
+
+/// What a proof showed, once every check of its own passed.
+#[derive(Debug)]
+pub(crate) struct VerifiedProof {
+    /// The RFC 7638 thumbprint of its `jwk`.
+    pub(crate) jkt: String,
+    pub(crate) jti: String,
+    pub(crate) iat: u64,
+}
+
+fn refuse(check: DpopCheck, reason: impl Into<String>) -> VerifyError {
+    VerifyError::InvalidDpopProof { check, reason: reason.into() }
+}
+
+/// Checks `proof` for a request with `method` to `url`, carrying `access_token`, at `now`,
+/// with `iat` allowed `window_secs` either side (RFC 9449 §4.3, and §7 for `ath`).
+pub(crate) fn verify_proof(
+    proof: &str,
+    method: &str,
+    url: &url::Url,
+    access_token: &str,
+    now: SystemTime,
+    window_secs: u64,
+) -> Result<VerifiedProof, VerifyError> {
+    if proof.len() > MAX_DPOP_PROOF_BYTES {
+        return Err(refuse(
+            DpopCheck::Request,
+            format!("the proof is {} bytes, more than the {MAX_DPOP_PROOF_BYTES} accepted", proof.len()),
+        ));
+    }
+    let jwt = UnverifiedJwt::parse(proof).map_err(|e| match e {
+        ActJwtError::Malformed { reason } => refuse(DpopCheck::Syntax, reason),
+        other => refuse(DpopCheck::Syntax, other.to_string()),
+    })?;
+    let header = jwt.header();
+    let text = |name: &'static str| match header.get(name) {
+        None => Ok(None),
+        Some(Value::String(value)) => Ok(Some(value.as_str())),
+        Some(_) => Err(refuse(DpopCheck::Syntax, format!("header {name:?} is not a string"))),
+    };
+    match text("typ")? {
+        Some(typ) if normal_type(typ) == DPOP_PROOF_TYPE => {}
+        Some(typ) => return Err(refuse(DpopCheck::Type, format!("typ {typ:?} is not \"{DPOP_PROOF_TYPE}\""))),
+        None => return Err(refuse(DpopCheck::Type, format!("no typ header: a proof's typ is \"{DPOP_PROOF_TYPE}\""))),
+    }
+    let alg = text("alg")?.ok_or_else(|| refuse(DpopCheck::Algorithm, "header has no \"alg\""))?;
+    if !DPOP_ALGORITHMS.contains(&alg) {
+        let why = if alg.eq_ignore_ascii_case("none") {
+            "unsigned proofs prove nothing"
+        } else if alg.get(..2).is_some_and(|prefix| prefix.eq_ignore_ascii_case("HS")) {
+            "a proof is signed with the private key of its jwk, never a shared secret"
+        } else {
+            "not an accepted algorithm"
+        };
+        return Err(refuse(DpopCheck::Algorithm, format!("alg {alg:?}: {why}; accepted are {}", DPOP_ALGORITHMS.join(", "))));
+    }
+    if header.contains_key("crit") {
+        return Err(refuse(DpopCheck::Syntax, "header \"crit\": no critical extensions are understood"));
+    }
+    if let Some(name) = ["jku", "x5u", "x5c"].into_iter().find(|h| header.contains_key(*h)) {
+        return Err(refuse(DpopCheck::Key, format!("header {name:?}: a proof's key is its jwk, named no other way")));
+    }
+    let jwk = match header.get("jwk") {
+        Some(Value::Object(jwk)) => jwk,
+        Some(_) => return Err(refuse(DpopCheck::Key, "header \"jwk\" is not a JSON object")),
+        None => return Err(refuse(DpopCheck::Key, "no jwk header: a proof carries its public key")),
+    };
+    let key = proof_key(jwk, alg)?;
+    if !key.verifies(&jwt) {
+        return Err(refuse(DpopCheck::Signature, "the signature does not verify with the proof's jwk"));
+    }
+    let jkt = thumbprint(jwk)?;
+
+    let claims = jwt.claims();
+    let jti = match claims.get("jti") {
+        Some(Value::String(jti)) if !jti.trim().is_empty() => jti.clone(),
+        Some(Value::String(_)) => return Err(refuse(DpopCheck::Jti, "jti is empty")),
+        Some(_) => return Err(refuse(DpopCheck::Jti, "jti is not a string")),
+        None => return Err(refuse(DpopCheck::Jti, "no jti claim: each proof needs a unique one")),
+    };
+    match claims.get("htm") {
+        Some(Value::String(htm)) if htm == method => {}
+        Some(Value::String(htm)) => return Err(refuse(DpopCheck::Method, format!("htm {htm:?} is not the request's method {method:?}"))),
+        Some(_) => return Err(refuse(DpopCheck::Method, "htm is not a string")),
+        None => return Err(refuse(DpopCheck::Method, "no htm claim")),
+    }
+    let expected = dpop_htu(url);
+    match claims.get("htu") {
+        Some(Value::String(htu)) => match url::Url::parse(htu) {
+            Ok(found) if dpop_htu(&found) == expected => {}
+            Ok(found) => {
+                return Err(refuse(DpopCheck::Url, format!("htu {:?} is not this request's URL {expected:?}", dpop_htu(&found))));
+            }
+            Err(_) => return Err(refuse(DpopCheck::Url, format!("htu {htu:?} is not an absolute URL"))),
+        },
+        Some(_) => return Err(refuse(DpopCheck::Url, "htu is not a string")),
+        None => return Err(refuse(DpopCheck::Url, "no htu claim")),
+    }
+    let iat = crate::verifier::seconds_claim(claims, "iat")
+        .map_err(|e| refuse(DpopCheck::IssuedAt, e.to_string()))?
+        .ok_or_else(|| refuse(DpopCheck::IssuedAt, "no iat claim"))?;
+    let now = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    if iat > now && iat - now > window_secs {
+        return Err(refuse(DpopCheck::IssuedAt, format!("iat is {} s ahead (window {window_secs} s): check the clocks", iat - now)));
+    }
+    if now > iat && now - iat > window_secs {
+        return Err(refuse(DpopCheck::IssuedAt, format!("iat is {} s old (window {window_secs} s): make a new proof", now - iat)));
+    }
+    match claims.get("ath") {
+        Some(Value::String(ath)) if *ath == access_token_hash(access_token) => {}
+        Some(Value::String(_)) => return Err(refuse(DpopCheck::TokenHash, "ath is the hash of another access token")),
+        Some(_) => return Err(refuse(DpopCheck::TokenHash, "ath is not a string")),
+        None => return Err(refuse(DpopCheck::TokenHash, "no ath claim: a proof sent with an access token carries its hash")),
+    }
+    Ok(VerifiedProof { jkt, jti, iat })
+}
+
+/// `typ` compared without case and without an `application/` prefix (RFC 7515 §4.1.9).
+fn normal_type(typ: &str) -> String {
+    let typ = typ.trim().to_ascii_lowercase();
+    typ.strip_prefix("application/").map(str::to_owned).unwrap_or(typ)
+}
+
+/// The proof's public key, pinned to the header's `alg` (an RSA `jwk` without `alg` would
+/// otherwise default to RS256 and refuse a PS256 proof).
+fn proof_key(jwk: &Map<String, Value>, alg: &str) -> Result<VerifyingKey, VerifyError> {
+    let mut pinned = jwk.clone();
+    match jwk.get("alg") {
+        None => {
+            pinned.insert("alg".into(), Value::String(alg.to_owned()));
+        }
+        Some(Value::String(own)) if own == alg => {}
+        Some(own) => return Err(refuse(DpopCheck::Algorithm, format!("the jwk is for {own}, the proof says alg {alg:?}"))),
+    }
+    let key = VerifyingKey::from_jwk(&pinned).map_err(|e| refuse(DpopCheck::Key, e.to_string()))?;
+    if key.algorithm().as_str() != alg {
+        return Err(refuse(DpopCheck::Algorithm, format!("the jwk verifies {}, the proof says alg {alg:?}", key.algorithm().as_str())));
+    }
+    Ok(key)
+}
+
+/// The RFC 7638 thumbprint of a public JWK: its required members only.
+pub(crate) fn thumbprint(jwk: &Map<String, Value>) -> Result<String, VerifyError> {
+    let members: &[&str] = match jwk.get("kty").and_then(Value::as_str) {
+        Some("RSA") => &["e", "kty", "n"],
+        Some("EC") => &["crv", "kty", "x", "y"],
+        Some("OKP") => &["crv", "kty", "x"],
+        _ => return Err(refuse(DpopCheck::Key, "the jwk's kty is not RSA, EC or OKP")),
+    };
+    let mut required = Map::new();
+    for member in members {
+        match jwk.get(*member) {
+            Some(Value::String(value)) => {
+                required.insert((*member).to_owned(), Value::String(value.clone()));
+            }
+            _ => return Err(refuse(DpopCheck::Key, format!("the jwk has no string member {member:?}"))),
+        }
+    }
+    Ok(jwk_thumbprint(&required))
+}
+
+/// The token's `cnf.jkt` (RFC 9449 §6), if it is bound to a DPoP key.
+pub(crate) fn token_jkt(claims: &Map<String, Value>) -> Result<Option<&str>, VerifyError> {
+    let invalid = |reason: &str| Err(VerifyError::InvalidClaim { claim: "cnf", reason: reason.into() });
+    match claims.get("cnf") {
+        None => Ok(None),
+        Some(Value::Object(cnf)) => match cnf.get("jkt") {
+            None => Ok(None),
+            Some(Value::String(jkt)) if !jkt.is_empty() => Ok(Some(jkt.as_str())),
+            Some(_) => invalid("cnf.jkt must be a non-empty string"),
+        },
+        Some(_) => invalid("must be an object"),
+    }
+}
+
+/// The URL a proof's `htu` must name: `public_origin` and the request's path when set;
+/// else the request's own URI when absolute (HTTP/2, a proxy's absolute form); else
+/// `https://`, the `Host` header and the path. Query and fragment never count.
+pub(crate) fn request_url(public_origin: Option<&str>, uri: &http::Uri, headers: &http::HeaderMap) -> Result<url::Url, VerifyError> {
+    let bad = |reason: &'static str| VerifyError::InvalidRequest { reason };
+    let path = uri.path();
+    if !path.starts_with('/') {
+        return Err(bad("The request target is not a path: a DPoP proof cannot name it"));
+    }
+    let text = match (public_origin, uri.scheme_str(), uri.authority()) {
+        (Some(origin), _, _) => format!("{origin}{path}"),
+        (None, Some(scheme), Some(authority)) => format!("{scheme}://{}{path}", authority.as_str().rsplit('@').next().unwrap_or_default()),
+        (None, _, _) => {
+            let mut hosts = headers.get_all(http::header::HOST).iter();
+            let (Some(host), None) = (hosts.next(), hosts.next()) else {
+                return Err(bad("Not exactly one Host header: the request URL a DPoP proof names is unknown"));
+            };
+            let host = host.to_str().map_err(|_| bad("The Host header is not ASCII"))?.trim();
+            match host.parse::<http::uri::Authority>() {
+                Ok(authority) if !host.contains('@') => format!("https://{}{path}", authority.as_str()),
+                _ => return Err(bad("The Host header is not a host and port")),
+            }
+        }
+    };
+    let mut url = url::Url::parse(&text).map_err(|_| bad("The request URL cannot be read for the DPoP proof"))?;
+    url.set_query(None);
+    url.set_fragment(None);
+    Ok(url)
+}
+
+/// Checks a `public_origin` setting and returns it in normal form (`https://host[:port]`).
+pub(crate) fn check_public_origin(origin: &str) -> Result<String, String> {
+    let url = url::Url::parse(origin.trim()).map_err(|e| format!("{origin:?} is not a URL: {e}"))?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(format!("{origin:?} must be https (http only on loopback)"));
+    }
+    if url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{origin:?} must name a host, without user or password"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{origin:?} must be an origin only (scheme, host, port), without path, query or fragment"));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// Whether the request's `Authorization` uses the `DPoP` scheme.
+#[cfg(feature = "tower")]
+pub(crate) fn uses_dpop_scheme(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().split(' ').next().unwrap_or_default())
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(dual_auth_core::DPOP_HEADER))
+}
+
+/// The one `DPoP` header of a request.
+pub(crate) fn proof_header(headers: &http::HeaderMap) -> Result<&str, VerifyError> {
+    let mut values = headers.get_all(dual_auth_core::DPOP_HEADER).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Err(VerifyError::MissingDpopProof),
+        (Some(_), Some(_)) => Err(refuse(DpopCheck::Request, "more than one DPoP header")),
+        (Some(value), None) => Ok(value.to_str().map_err(|_| refuse(DpopCheck::Request, "the DPoP header is not ASCII"))?.trim()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_url_comes_from_the_origin_the_uri_or_the_host() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::HOST, http::HeaderValue::from_static("API.example.com:443"));
+        let uri: http::Uri = "/finance/report?q=1".parse().unwrap();
+        let url = |origin, headers: &http::HeaderMap| request_url(origin, &uri, headers).map(|u| u.to_string());
+        assert_eq!(url(Some("https://public.example.com"), &headers).unwrap(), "https://public.example.com/finance/report");
+        assert_eq!(url(None, &headers).unwrap(), "https://api.example.com/finance/report");
+        let absolute: http::Uri = "http://user@inner:8080/x?y".parse().unwrap();
+        assert_eq!(request_url(None, &absolute, &headers).unwrap().as_str(), "http://inner:8080/x");
+        headers.insert(http::header::HOST, http::HeaderValue::from_static("evil.example/path"));
+        assert!(url(None, &headers).is_err());
+        headers.remove(http::header::HOST);
+        assert!(url(None, &headers).is_err());
+    }
+
+    #[test]
+    fn a_public_origin_is_an_https_origin() {
+        assert_eq!(check_public_origin("https://API.example.com:443/").unwrap(), "https://api.example.com");
+        assert_eq!(check_public_origin("http://localhost:8080").unwrap(), "http://localhost:8080");
+        for bad in [
+            "http://api.example.com",
+            "https://api.example.com/finance",
+            "https://u@api.example.com",
+            "api.example.com",
+            "https://a.example?x",
+        ] {
+            assert!(check_public_origin(bad).is_err(), "{bad}");
+        }
+    }
+}
