@@ -4,6 +4,13 @@
 //! plus `X-Act-Assertion` when the token response has an act assertion source (Entra ID),
 //! signed afresh for every request sent, retries and redirects included.
 //!
+//! A DPoP-bound token (RFC 9449, [`TokenResponse::is_dpop_bound`]) goes as
+//! `Authorization: DPoP <token>` with a `DPoP` proof (`htm` the method, `htu` the URL
+//! without query, `ath` the token's hash) signed afresh for every request sent, each retry
+//! and redirect hop included. A `401` with `WWW-Authenticate: DPoP error="use_dpop_nonce"`
+//! and a `DPoP-Nonce` is retried once with that nonce; the latest nonce of each origin is
+//! put into later proofs to it.
+//!
 //! - HTTPS only: an `http://` URL is refused, and a redirect is never followed to
 //!   `http://`. Credentials are never sent to another origin: after a cross-origin
 //!   redirect the request continues without `Authorization` and `X-Act-Assertion`, and
@@ -26,16 +33,21 @@
 //! ```
 #![forbid(unsafe_code)]
 
+use std::collections::HashMap;
 use std::fmt;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use dual_auth_core::secrecy::ExposeSecret;
 use dual_auth_core::secrecy::zeroize::Zeroizing;
-use dual_auth_core::token_endpoint::{HttpSettings, HttpSetupError, RetryPolicy, parse_retry_after, transport_failure, url_for_logs};
-use dual_auth_core::{ACT_ASSERTION_HEADER, BoxError, TokenResponse, is_retryable_status};
+use dual_auth_core::token_endpoint::{
+    HttpSettings, HttpSetupError, RetryPolicy, dpop_header_value, dpop_nonce, parse_retry_after, transport_failure, url_for_logs,
+};
+use dual_auth_core::{ACT_ASSERTION_HEADER, BoxError, DPOP_HEADER, TokenResponse, USE_DPOP_NONCE, is_retryable_status};
 pub use reqwest::Method;
 use reqwest::header::{
     ACCEPT, ACCEPT_LANGUAGE, AUTHORIZATION, CONTENT_LANGUAGE, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION, USER_AGENT,
+    WWW_AUTHENTICATE,
 };
 use serde_json::Value;
 
@@ -48,6 +60,9 @@ pub type OutOfSessionAPICall = ApiClient;
 pub const MAX_REDIRECTS: usize = 5;
 /// The largest response body read, in bytes.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// The most origins whose latest `DPoP-Nonce` a client remembers (beyond it, it forgets
+/// them all and each server asks again).
+pub const MAX_DPOP_NONCE_ORIGINS: usize = 256;
 
 /// An API call failed before an answer came back.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +114,9 @@ pub enum ApiError {
     /// The act assertion for the request could not be signed.
     #[error("the act assertion for the request could not be signed")]
     ActAssertion(#[source] dual_auth_core::IamError),
+    /// The DPoP proof for the request could not be signed.
+    #[error("the DPoP proof for the request could not be signed")]
+    DpopProof(#[source] dual_auth_core::KeyError),
     /// The HTTP client could not be built.
     #[error(transparent)]
     Setup(#[from] HttpSetupError),
@@ -151,7 +169,8 @@ impl ApiRequest {
         self
     }
 
-    /// Adds a header (not `Authorization` or `X-Act-Assertion`, which come from the token).
+    /// Adds a header (not `Authorization`, `X-Act-Assertion` or `DPoP`, which come from the
+    /// token).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -223,11 +242,12 @@ impl ApiResponse {
     }
 }
 
-/// The API client: one `reqwest::Client`, reused.
+/// The API client: one `reqwest::Client`, reused (clones share it and the DPoP nonces).
 #[derive(Debug, Clone)]
 pub struct ApiClient {
     client: reqwest::Client,
     retry: RetryPolicy,
+    nonces: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// The API client's defaults: 30 s per request (the guide's), retries as for tokens.
@@ -241,7 +261,24 @@ impl ApiClient {
     /// # Errors
     /// [`ApiError::Setup`] when the roots or TLS settings are unusable.
     pub fn new(settings: HttpSettings) -> Result<Self, ApiError> {
-        Ok(Self { client: settings.build_client()?, retry: settings.retry })
+        Ok(Self { client: settings.build_client()?, retry: settings.retry, nonces: Arc::default() })
+    }
+
+    /// The latest `DPoP-Nonce` the origin of `url` handed out, if any.
+    pub fn dpop_nonce_for(&self, url: &url::Url) -> Option<String> {
+        self.lock_nonces().get(&url.origin().ascii_serialization()).cloned()
+    }
+
+    fn remember_nonce(&self, url: &url::Url, nonce: String) {
+        let mut nonces = self.lock_nonces();
+        if nonces.len() >= MAX_DPOP_NONCE_ORIGINS {
+            nonces.clear();
+        }
+        nonces.insert(url.origin().ascii_serialization(), nonce);
+    }
+
+    fn lock_nonces(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.nonces.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Calls the API with `token`.
@@ -258,21 +295,28 @@ impl ApiClient {
         for (name, value) in &request.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| ApiError::InvalidRequest { reason: format!("bad header name {name:?}") })?;
-            if name == AUTHORIZATION || name.as_str().eq_ignore_ascii_case(ACT_ASSERTION_HEADER) {
+            if name == AUTHORIZATION
+                || name.as_str().eq_ignore_ascii_case(ACT_ASSERTION_HEADER)
+                || name.as_str().eq_ignore_ascii_case(DPOP_HEADER)
+            {
                 return Err(ApiError::InvalidRequest { reason: format!("{name} comes from the token; do not set it by hand") });
             }
             let value =
                 HeaderValue::from_str(value).map_err(|_| ApiError::InvalidRequest { reason: format!("bad value for header {name}") })?;
             extra.append(name, value);
         }
-        let text = Zeroizing::new(format!("Bearer {}", token.access_token().expose_secret()));
+        // RFC 9449 §7.1: a bound token goes under the DPoP scheme, never as a bearer token.
+        let scheme = if token.is_dpop_bound() { DPOP_HEADER } else { "Bearer" };
+        let text = Zeroizing::new(format!("{scheme} {}", token.access_token().expose_secret()));
         let bearer = HeaderValue::from_str(&text)
             .map_err(|_| ApiError::InvalidRequest { reason: "the access token is not a valid header value".into() })?;
         let bearer = mark_sensitive(bearer);
         let may_retry = request.may_retry();
         let mut attempt = 1;
+        let mut nonce_retried = false;
         loop {
-            let outcome = self.send_following_redirects(&request.method, url.clone(), token, &bearer, &extra, request.json.as_ref()).await;
+            let hop = Hop { token, authorization: &bearer, extra: &extra, nonce_retried: &mut nonce_retried };
+            let outcome = self.send_following_redirects(&request.method, url.clone(), hop, request.json.as_ref()).await;
             let retry_after = match &outcome {
                 Ok(response) if is_retryable_status(response.status) => Some(parse_retry_after(&response.headers)),
                 Err(ApiError::Transport { .. }) => Some(None),
@@ -298,26 +342,44 @@ impl ApiClient {
         &self,
         method: &Method,
         start: url::Url,
-        token: &TokenResponse,
-        bearer: &HeaderValue,
-        extra: &HeaderMap,
+        hop: Hop<'_>,
         json: Option<&Value>,
     ) -> Result<ApiResponse, ApiError> {
+        let Hop { token, authorization, extra, nonce_retried } = hop;
         let origin = start.origin();
         let mut url = start;
         let mut method = method.clone();
         let mut json = json;
         let mut send_credentials = true;
         for _ in 0..=MAX_REDIRECTS {
-            let headers = if send_credentials { extra.clone() } else { harmless_headers(extra) };
-            let mut builder = self.client.request(method.clone(), url.clone()).headers(headers);
-            if send_credentials {
-                builder = builder.headers(credentials(token, bearer)?);
-            }
-            if let Some(body) = json {
-                builder = builder.json(body);
-            }
-            let response = builder.send().await.map_err(|e| transport_error(&url, e))?;
+            let response = loop {
+                let headers = if send_credentials { extra.clone() } else { harmless_headers(extra) };
+                let mut builder = self.client.request(method.clone(), url.clone()).headers(headers);
+                if send_credentials {
+                    builder = builder.headers(self.credentials(token, authorization, &method, &url)?);
+                }
+                if let Some(body) = json {
+                    builder = builder.json(body);
+                }
+                let response = builder.send().await.map_err(|e| transport_error(&url, e))?;
+                if !(send_credentials && token.is_dpop_bound()) {
+                    break response;
+                }
+                // The latest nonce of this origin goes into its next proofs (RFC 9449 §8.2, §9).
+                let nonce = dpop_nonce(response.headers());
+                if let Some(nonce) = &nonce {
+                    self.remember_nonce(&url, nonce.clone());
+                }
+                let retry_with_nonce = response.status() == reqwest::StatusCode::UNAUTHORIZED
+                    && nonce.is_some()
+                    && !*nonce_retried
+                    && asks_for_dpop_nonce(response.headers());
+                if !retry_with_nonce {
+                    break response;
+                }
+                *nonce_retried = true;
+                tracing::info!(event = "api_dpop_nonce_retry", method = %method, url = %url_for_logs(&url), "the API asked for a DPoP nonce; retrying with it");
+            };
             let status = response.status();
             if !status.is_redirection() || response.headers().get(LOCATION).is_none() {
                 let headers = response.headers().clone();
@@ -349,18 +411,106 @@ impl ApiClient {
     }
 }
 
-/// `Authorization`, and a freshly signed `X-Act-Assertion` when the token has a source:
-/// the API records each assertion's `jti`, so every request sent (each retry and redirect
-/// hop) carries its own.
-fn credentials(token: &TokenResponse, bearer: &HeaderValue) -> Result<HeaderMap, ApiError> {
-    let mut headers = HeaderMap::new();
-    headers.insert(AUTHORIZATION, bearer.clone());
-    if let Some(assertion) = token.new_act_assertion().map_err(ApiError::ActAssertion)? {
-        let value = HeaderValue::from_str(assertion.expose_secret())
-            .map_err(|_| ApiError::InvalidRequest { reason: "the act assertion is not a valid header value".into() })?;
-        headers.insert(HeaderName::from_static("x-act-assertion"), mark_sensitive(value));
+/// What every request of one call carries: the token, its `Authorization` value, the
+/// caller's headers, and whether the call has used its one DPoP nonce retry.
+struct Hop<'a> {
+    token: &'a TokenResponse,
+    authorization: &'a HeaderValue,
+    extra: &'a HeaderMap,
+    nonce_retried: &'a mut bool,
+}
+
+impl ApiClient {
+    /// `Authorization`, a freshly signed `X-Act-Assertion` when the token has a source (the
+    /// API records each assertion's `jti`, so every request sent, each retry and redirect
+    /// hop, carries its own), and for a DPoP-bound token a fresh proof for `method` and
+    /// `url` with the token's hash and the origin's latest nonce.
+    fn credentials(
+        &self,
+        token: &TokenResponse,
+        authorization: &HeaderValue,
+        method: &Method,
+        url: &url::Url,
+    ) -> Result<HeaderMap, ApiError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, authorization.clone());
+        if let Some(assertion) = token.new_act_assertion().map_err(ApiError::ActAssertion)? {
+            let value = HeaderValue::from_str(assertion.expose_secret())
+                .map_err(|_| ApiError::InvalidRequest { reason: "the act assertion is not a valid header value".into() })?;
+            headers.insert(HeaderName::from_static("x-act-assertion"), mark_sensitive(value));
+        }
+        if let Some(key) = token.dpop_key() {
+            let nonce = self.dpop_nonce_for(url);
+            let proof = dpop_header_value(
+                key,
+                method.as_str(),
+                url,
+                Some(token.access_token().expose_secret()),
+                nonce.as_deref(),
+                SystemTime::now(),
+            )
+            .map_err(ApiError::DpopProof)?;
+            headers.insert(HeaderName::from_static("dpop"), proof);
+        }
+        Ok(headers)
     }
-    Ok(headers)
+}
+
+/// Whether a `WWW-Authenticate` challenge of the `DPoP` scheme has `error` =
+/// `use_dpop_nonce` (RFC 9449 §9).
+pub fn asks_for_dpop_nonce(headers: &HeaderMap) -> bool {
+    headers.get_all(WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()).any(|value| {
+        challenges(value).into_iter().any(|(scheme, params)| {
+            scheme.eq_ignore_ascii_case(DPOP_HEADER)
+                && params.iter().any(|(name, value)| name.eq_ignore_ascii_case("error") && value == USE_DPOP_NONCE)
+        })
+    })
+}
+
+/// A `WWW-Authenticate` value's challenges: each scheme with its `name=value` parameters
+/// (quotes and escapes removed). A `token68` or malformed part is skipped.
+fn challenges(value: &str) -> Vec<(String, Vec<(String, String)>)> {
+    // Split at commas outside quoted strings.
+    let mut items = Vec::new();
+    let (mut current, mut quoted, mut escaped) = (String::new(), false, false);
+    for c in value.chars() {
+        match c {
+            _ if escaped => {
+                current.push(c);
+                escaped = false;
+            }
+            '\\' if quoted => escaped = true,
+            '"' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            ',' if !quoted => items.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    items.push(current);
+    let mut out: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for item in items {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let param = |text: &str| {
+            let (name, value) = text.split_once('=')?;
+            let value = value.trim();
+            let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+            Some((name.trim().to_owned(), value.to_owned()))
+        };
+        let first = item.split_whitespace().next().unwrap_or_default();
+        if !first.contains('=') {
+            // A new challenge: the scheme, then perhaps its first parameter.
+            let rest = item[first.len()..].trim();
+            out.push((first.to_owned(), param(rest).into_iter().collect()));
+        } else if let (Some(last), Some(param)) = (out.last_mut(), param(item)) {
+            last.1.push(param);
+        }
+    }
+    out
 }
 
 /// The caller's headers that may follow a redirect to another origin: those that describe

@@ -68,10 +68,10 @@ use dual_auth_core::token_exchange_fields;
 // program needs no other dual-auth crate (the two crates whole too, for everything else).
 pub use dual_auth_config::{self, ConfigError, ConfigReader, EnvSource, open_source, select_backend};
 pub use dual_auth_core::secrecy::{ExposeSecret, SecretString};
-pub use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy};
+pub use dual_auth_core::token_endpoint::{AdapterOptions, DpopSettings, HttpSettings, RetryPolicy};
 pub use dual_auth_core::{
-    self, Act, ActJwtSigner, ActJwtVerifier, ClientAuthentication, DelegationMode, DelegationRequest, IamAdapter, IamError, SigningKey,
-    SubjectToken, SubjectTokenType, TokenRequest, TokenResponse, UserSession, Vendor, VerifyingKey,
+    self, Act, ActJwtSigner, ActJwtVerifier, ClientAuthentication, DelegationMode, DelegationRequest, DpopKey, IamAdapter, IamError,
+    SigningKey, SubjectToken, SubjectTokenType, TokenRequest, TokenResponse, UserSession, Vendor, VerifyingKey,
 };
 
 /// What Auth0 can do: Custom Token Exchange (RFC 8693), the guide's mode.
@@ -209,6 +209,10 @@ impl IamAdapter for Auth0Adapter {
 
     fn delegation_modes(&self) -> &'static [DelegationMode] {
         SUPPORTED_MODES
+    }
+
+    fn dpop_key(&self) -> Option<&DpopKey> {
+        self.grant.dpop_key()
     }
 
     fn delegation_mode(&self) -> Option<DelegationMode> {

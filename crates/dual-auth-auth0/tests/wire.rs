@@ -88,3 +88,27 @@ fn api_audience_is_required() {
         Auth0Adapter::new(Auth0Config::new("https://corp.auth0.com/oauth/token", AGENT, auth, " "), AdapterOptions::default()).unwrap_err();
     assert!(matches!(&err, IamError::Configuration { reason, .. } if reason.contains("API_AUDIENCE")), "{err}");
 }
+
+#[tokio::test]
+async fn dpop_proofs_go_to_auth0_and_the_cache_scope_names_the_key() {
+    use dual_auth_core::DpopKey;
+    use dual_auth_core::token_endpoint::DpopSettings;
+
+    let ca = TestCa::new();
+    let server = TestHttpsServer::start(&ca).await;
+    server.push(CannedResponse::json(200, r#"{"access_token":"a0-dpop","token_type":"DPoP","expires_in":600}"#));
+    let key = DpopKey::generate(SigningAlgorithm::EdDsa).unwrap();
+    let auth = ClientAuthentication::client_secret_jwt(&SecretString::from(SECRET)).unwrap();
+    let options = options(&ca).with_dpop(DpopSettings::new(key.clone()));
+    let adapter = Auth0Adapter::new(Auth0Config::new(server.url("/oauth/token"), AGENT, auth, API), options).unwrap();
+    let token = adapter.request_token(&TokenRequest::new(AGENT, act(), ["read:reports"]).unwrap()).await.unwrap();
+    assert_eq!(token.dpop_key().map(|k| k.thumbprint().to_owned()), Some(key.thumbprint().to_owned()));
+
+    let sent = &server.requests()[0];
+    let proof = jwt::decode(sent.header("dpop").unwrap());
+    assert_eq!(serde_json::Value::Object(proof.header.clone()), json!({"alg": "EdDSA", "typ": "dpop+jwt", "jwk": key.public_jwk()}));
+    assert_eq!(proof.claim_names(), ["jti", "htm", "htu", "iat"]);
+    assert_eq!(proof.claims["htm"], "POST");
+    assert_eq!(proof.claims["htu"], server.url("/oauth/token"));
+    assert!(adapter.cache_scope().ends_with(&format!("{API}|dpop:{}", key.thumbprint())), "{}", adapter.cache_scope());
+}

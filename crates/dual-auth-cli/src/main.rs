@@ -482,6 +482,8 @@ async fn token(args: &TokenArgs) -> Result<(), String> {
         "expires_at": expires_at,
         "scopes": token.scopes(),
         "has_act_assertion": token.has_act_assertion(),
+        "dpop_bound": token.is_dpop_bound(),
+        "dpop_jkt": token.dpop_key().map(dual_auth::DpopKey::thumbprint),
         "delegation": mode.as_str(),
         "vouched_by": mode.vouched_by(),
     });

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use dual_auth_core::secrecy::{ExposeSecret, SecretString};
-use dual_auth_core::token_endpoint::{HttpSettings, require_https_url};
-use dual_auth_core::{ClientAuthentication, SecretSource, SigningAlgorithm, SigningKey, warn_if_readable_by_others};
+use dual_auth_core::token_endpoint::{DpopSettings, HttpSettings, require_https_url};
+use dual_auth_core::{ClientAuthentication, DpopKey, SecretSource, SigningAlgorithm, SigningKey, warn_if_readable_by_others};
 
 use crate::error::ConfigError;
 
@@ -182,6 +182,84 @@ impl<'a> ConfigReader<'a> {
         }
     }
 
+    /// DPoP (RFC 9449) for the agent's tokens: `DUAL_AUTH_DPOP` = `off` (the default),
+    /// `es256` or `eddsa` (a key generated for this process), or `DUAL_AUTH_DPOP_KEY_PATH`
+    /// (an EC P-256 or Ed25519 private key in PEM, shared by replicas; implies on, and must
+    /// match `DUAL_AUTH_DPOP` when that names an algorithm); `DUAL_AUTH_DPOP_ALLOW_DOWNGRADE`
+    /// = `true` accepts bearer tokens from a provider that does not bind them (default
+    /// `false`). `None` when off.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidValue`] for an unknown value or `off` with a key path,
+    /// [`ConfigError::File`] or [`ConfigError::Key`] for an unusable key file, each naming
+    /// the setting.
+    pub async fn dpop_settings(&self) -> Result<Option<DpopSettings>, ConfigError> {
+        let mode = self.optional_text(keys::DUAL_AUTH_DPOP).await?;
+        let algorithm = match mode.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None => None,
+            Some("off") => Some(None),
+            Some("es256") => Some(Some(SigningAlgorithm::Es256)),
+            Some("eddsa") => Some(Some(SigningAlgorithm::EdDsa)),
+            Some(_) => {
+                return Err(self
+                    .invalid(keys::DUAL_AUTH_DPOP, format!("{:?} is not one of off, es256, eddsa", mode.as_deref().unwrap_or_default())));
+            }
+        };
+        let key = if self.optional_text(keys::DUAL_AUTH_DPOP_KEY_PATH).await?.is_some() {
+            if algorithm == Some(None) {
+                return Err(
+                    self.invalid(keys::DUAL_AUTH_DPOP, format!("is off but {} is set: unset one of them", keys::DUAL_AUTH_DPOP_KEY_PATH))
+                );
+            }
+            let path = self.readable_file(keys::DUAL_AUTH_DPOP_KEY_PATH, true).await?;
+            let pem = std::fs::read(&path).map_err(|e| ConfigError::File {
+                key: keys::DUAL_AUTH_DPOP_KEY_PATH.into(),
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            let key = DpopKey::from_pem(&pem).map_err(|source| ConfigError::Key { key: keys::DUAL_AUTH_DPOP_KEY_PATH.into(), source })?;
+            if let Some(Some(wanted)) = algorithm
+                && wanted != key.algorithm()
+            {
+                return Err(self.invalid(
+                    keys::DUAL_AUTH_DPOP,
+                    format!(
+                        "says {} but {} holds an {} key: make them agree",
+                        wanted.as_str(),
+                        keys::DUAL_AUTH_DPOP_KEY_PATH,
+                        key.algorithm().as_str()
+                    ),
+                ));
+            }
+            Some(key)
+        } else {
+            match algorithm.flatten() {
+                Some(algorithm) => {
+                    Some(DpopKey::generate(algorithm).map_err(|source| ConfigError::Key { key: keys::DUAL_AUTH_DPOP.into(), source })?)
+                }
+                None => None,
+            }
+        };
+        let allow_downgrade = self.choice(keys::DUAL_AUTH_DPOP_ALLOW_DOWNGRADE, &["false", "true"], "false").await? == "true";
+        match key {
+            Some(key) => Ok(Some(DpopSettings::new(key).with_allow_downgrade(allow_downgrade))),
+            None => {
+                if allow_downgrade {
+                    tracing::warn!(
+                        event = "dpop_setting_ignored",
+                        setting = keys::DUAL_AUTH_DPOP_ALLOW_DOWNGRADE,
+                        "DUAL_AUTH_DPOP_ALLOW_DOWNGRADE is set but DPoP is off"
+                    );
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn invalid(&self, key: &str, reason: String) -> ConfigError {
+        ConfigError::InvalidValue { key: key.into(), backend: self.source.backend(), reason }
+    }
+
     /// HTTP settings with the extra roots of `DUAL_AUTH_CA_BUNDLE`, if set.
     ///
     /// # Errors
@@ -255,4 +333,10 @@ pub mod keys {
     pub const API_URL: &str = "API_URL";
     /// The remote agent's endpoint (act JWT `aud`).
     pub const AGENT_ENDPOINT: &str = "AGENT_ENDPOINT";
+    /// DPoP-bound tokens (RFC 9449): `off` (default), `es256` or `eddsa` (ours).
+    pub const DUAL_AUTH_DPOP: &str = "DUAL_AUTH_DPOP";
+    /// The DPoP key (EC P-256 or Ed25519 PEM) replicas share; implies DPoP on (ours).
+    pub const DUAL_AUTH_DPOP_KEY_PATH: &str = "DUAL_AUTH_DPOP_KEY_PATH";
+    /// `true` accepts a bearer token when DPoP was asked for; default `false` (ours).
+    pub const DUAL_AUTH_DPOP_ALLOW_DOWNGRADE: &str = "DUAL_AUTH_DPOP_ALLOW_DOWNGRADE";
 }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crate::act::Act;
 use crate::delegation::{DelegationMode, DelegationRequest};
 use crate::error::IamError;
+use crate::jose::dpop::DpopKey;
 use crate::token::TokenResponse;
 
 /// The identity providers dual-auth speaks to, chosen by `DUAL_AUTH_VENDOR`.
@@ -181,12 +182,26 @@ pub trait IamAdapter: Send + Sync + fmt::Debug {
         Err(IamError::NotSupported { what: format!("delegation grants with the {} adapter", self.vendor()) })
     }
 
+    /// The key this adapter's tokens are DPoP-bound to (RFC 9449), when DPoP is configured.
+    /// Its thumbprint is part of [`IamAdapter::cache_scope`].
+    fn dpop_key(&self) -> Option<&DpopKey> {
+        None
+    }
+
     /// Gives back a token this adapter issued for `request` and a shared cache stored, with
     /// what a store cannot hold re-attached: Entra ID's act assertion source, which signs a
-    /// fresh assertion per API call. The default returns the token unchanged.
+    /// fresh assertion per API call, and the DPoP key of a `DPoP` token. The default
+    /// re-attaches [`IamAdapter::dpop_key`] to a `DPoP` token and leaves the rest unchanged.
     fn restore_cached(&self, token: TokenResponse, request: &TokenRequest) -> TokenResponse {
         let _ = request;
-        token
+        token.with_restored_dpop_key(self.dpop_key())
+    }
+
+    /// As [`IamAdapter::restore_cached`], for a token a delegation `request` got. The default
+    /// re-attaches [`IamAdapter::dpop_key`] to a `DPoP` token.
+    fn restore_cached_delegated(&self, token: TokenResponse, request: &DelegationRequest) -> TokenResponse {
+        let _ = request;
+        token.with_restored_dpop_key(self.dpop_key())
     }
 }
 

@@ -422,6 +422,28 @@ pub enum IamError {
         /// What it says it issued (escaped, cut).
         found: String,
     },
+    /// DPoP was asked for and the identity provider issued a token that is not DPoP-bound
+    /// (`token_type` `Bearer`, or none): refused, since a stolen copy would work without
+    /// the key. [`crate::token_endpoint::DpopSettings::allow_downgrade`] accepts it instead.
+    #[error(
+        "{vendor} token endpoint issued a {found} token where a DPoP-bound one was asked for: refused \
+         (enable DPoP for this client at the identity provider, or set DUAL_AUTH_DPOP_ALLOW_DOWNGRADE=true to accept bearer tokens)"
+    )]
+    DpopDowngrade {
+        /// The vendor.
+        vendor: Vendor,
+        /// The `token_type` it sent (escaped, cut), or "untyped".
+        found: String,
+    },
+    /// A DPoP proof could not be signed.
+    #[error("{vendor} DPoP proof could not be signed: {source}")]
+    DpopProof {
+        /// The vendor.
+        vendor: Vendor,
+        /// The cause.
+        #[source]
+        source: KeyError,
+    },
 }
 
 impl IamError {

@@ -6,7 +6,8 @@
 //! whose behalf it works. This crate holds:
 //!
 //! - the human identity: [`Act`], shaped from a [`UserSession`] or OIDC claims;
-//! - what identity providers return: [`TokenResponse`];
+//! - what identity providers return: [`TokenResponse`], DPoP-bound (RFC 9449) to a
+//!   [`DpopKey`] when asked for ([`token_endpoint::DpopSettings`]);
 //! - the out-of-session act JWT: [`ActJwtSigner`] and [`ActJwtVerifier`], wire-compatible
 //!   with the Python `dual-auth` 1.0.1 package, with the upstream defects fixed;
 //! - keys: [`SigningKey`], [`VerifyingKey`], [`generate_key_pair`];

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::IamError;
+use crate::jose::dpop::{DPOP_HEADER, DpopKey};
 
 /// The header that carries an act assertion (Entra ID) beside the access token.
 pub const ACT_ASSERTION_HEADER: &str = "X-Act-Assertion";
@@ -32,7 +33,9 @@ pub trait ActAssertionSource: Send + Sync + fmt::Debug {
 /// The access token is a secret: `Debug` never shows it, and reading it takes an explicit
 /// [`ExposeSecret::expose_secret`]. An Entra ID token carries no act assertion, only the
 /// [`ActAssertionSource`] that signs a fresh one per API call ([`TokenResponse::new_act_assertion`]),
-/// so caching the token never re-uses an assertion.
+/// so caching the token never re-uses an assertion. A DPoP-bound token (`token_type`
+/// `DPoP`) carries the [`DpopKey`] it is bound to ([`TokenResponse::dpop_key`]), so the API
+/// client can sign a proof for every request; `Debug` shows only the key's thumbprint.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -55,6 +58,7 @@ pub struct TokenResponse {
     scopes: Vec<String>,
     issued_token_type: Option<String>,
     act_assertion: Option<Arc<dyn ActAssertionSource>>,
+    dpop_key: Option<DpopKey>,
 }
 
 impl TokenResponse {
@@ -73,6 +77,7 @@ impl TokenResponse {
             scopes: Vec::new(),
             issued_token_type: None,
             act_assertion: None,
+            dpop_key: None,
         }
     }
 
@@ -109,6 +114,41 @@ impl TokenResponse {
     pub fn without_act_assertion_source(mut self) -> Self {
         self.act_assertion = None;
         self
+    }
+
+    /// Attaches the key a DPoP-bound token (RFC 9449) is bound to: the API client then sends
+    /// `Authorization: DPoP <token>` with a fresh proof signed by it on every request.
+    #[must_use]
+    pub fn with_dpop_key(mut self, key: DpopKey) -> Self {
+        self.dpop_key = Some(key);
+        self
+    }
+
+    /// Re-attaches `key` to a token whose `token_type` is `DPoP` (one a shared cache stored,
+    /// which never holds the key); any other token is returned unchanged.
+    #[must_use]
+    pub fn with_restored_dpop_key(self, key: Option<&DpopKey>) -> Self {
+        match key {
+            Some(key) if self.token_type.eq_ignore_ascii_case(DPOP_HEADER) => self.with_dpop_key(key.clone()),
+            _ => self,
+        }
+    }
+
+    /// The key this token is bound to, when it is DPoP-bound.
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.dpop_key.as_ref()
+    }
+
+    /// Whether the token is DPoP-bound and holds its key (the API client then proves
+    /// possession of it on every request).
+    pub fn is_dpop_bound(&self) -> bool {
+        self.dpop_key.is_some()
+    }
+
+    /// Whether the identity provider said the token is DPoP-bound (`token_type` `DPoP`),
+    /// whether or not its key is attached.
+    pub fn is_dpop_token_type(&self) -> bool {
+        self.token_type.eq_ignore_ascii_case(DPOP_HEADER)
     }
 
     /// The access token.
@@ -170,6 +210,7 @@ impl fmt::Debug for TokenResponse {
             .field("scopes", &self.scopes)
             .field("issued_token_type", &self.issued_token_type)
             .field("act_assertion_source", &self.act_assertion)
+            .field("dpop_key", &self.dpop_key)
             .finish()
     }
 }
@@ -187,6 +228,7 @@ impl PartialEq for TokenResponse {
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
                 _ => false,
             }
+            && self.dpop_key.as_ref().map(DpopKey::thumbprint) == other.dpop_key.as_ref().map(DpopKey::thumbprint)
     }
 }
 
@@ -229,6 +271,23 @@ mod tests {
         let plain = t.without_act_assertion_source();
         assert!(!plain.has_act_assertion());
         assert!(plain.new_act_assertion().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_dpop_key_is_attached_restored_and_redacted() {
+        let key = DpopKey::generate(crate::SigningAlgorithm::Es256).unwrap();
+        let bearer = TokenResponse::new("tok-SECRET", "Bearer", Duration::from_secs(60), SystemTime::UNIX_EPOCH);
+        assert!(!bearer.is_dpop_bound() && bearer.dpop_key().is_none() && !bearer.is_dpop_token_type());
+        assert!(!bearer.clone().with_restored_dpop_key(Some(&key)).is_dpop_bound(), "a Bearer token is never bound");
+        let stored = TokenResponse::new("tok-SECRET", "dpop", Duration::from_secs(60), SystemTime::UNIX_EPOCH);
+        assert!(stored.is_dpop_token_type() && !stored.is_dpop_bound());
+        assert!(!stored.clone().with_restored_dpop_key(None).is_dpop_bound());
+        let bound = stored.clone().with_restored_dpop_key(Some(&key));
+        assert_eq!(bound.dpop_key().map(DpopKey::thumbprint), Some(key.thumbprint()));
+        assert_ne!(bound, stored, "the key is part of equality");
+        assert_eq!(bound, stored.with_dpop_key(key.clone()));
+        let debug = format!("{bound:?}");
+        assert!(!debug.contains("SECRET") && debug.contains(key.thumbprint()) && !debug.contains("BEGIN"), "{debug}");
     }
 
     #[test]

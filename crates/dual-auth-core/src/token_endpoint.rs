@@ -2,12 +2,17 @@
 //! timeouts, bounded retries (exponential backoff with jitter, `Retry-After` honoured, a
 //! fresh form, so a fresh assertion and `jti`, on every attempt), no redirects, and OAuth
 //! error parsing that keeps the status, `error` and `error_description`.
+//!
+//! With [`DpopSettings`] (RFC 9449) every attempt also carries a fresh `DPoP` proof
+//! (`htm` POST, `htu` the token URL, no `ath`), the server's `DPoP-Nonce` is remembered for
+//! later proofs, a `use_dpop_nonce` answer is retried at once with the nonce (once, not as
+//! a transient failure), and the token must come back as `token_type` `DPoP`.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{ACCEPT, HeaderMap, RETRY_AFTER};
+use reqwest::header::{ACCEPT, HeaderMap, HeaderValue, RETRY_AFTER};
 use secrecy::SecretString;
 use secrecy::zeroize::{Zeroize, Zeroizing};
 use serde_json::Value;
@@ -15,11 +20,15 @@ use serde_json::Value;
 use crate::adapter::Vendor;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{IamError, is_retryable_status};
+use crate::jose::dpop::{DPOP_HEADER, DPOP_NONCE_HEADER, DpopKey, USE_DPOP_NONCE};
 use crate::text::truncate_untrusted;
 use crate::token::TokenResponse;
 
 /// The largest token-endpoint response body read, in bytes.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+
+/// The longest `DPoP-Nonce` a server may hand out and get back in proofs.
+pub const MAX_DPOP_NONCE_CHARS: usize = 1024;
 
 /// When and how often to try again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +177,8 @@ pub struct TokenGrant {
     pub scope: Option<String>,
     /// RFC 8693 `issued_token_type`, if sent (only the access-token type gets this far).
     pub issued_token_type: Option<String>,
+    /// The DPoP key the token is bound to, when DPoP was asked for and `token_type` is `DPoP`.
+    pub dpop_key: Option<DpopKey>,
 }
 
 impl fmt::Debug for TokenGrant {
@@ -178,13 +189,15 @@ impl fmt::Debug for TokenGrant {
             .field("expires_in", &self.expires_in)
             .field("scope", &self.scope)
             .field("issued_token_type", &self.issued_token_type)
+            .field("dpop_key", &self.dpop_key)
             .finish()
     }
 }
 
 impl TokenGrant {
     /// A [`TokenResponse`] with the upstream defaults: `token_type` `Bearer`, the vendor's
-    /// `expires_in`, and the requested scopes when the server sends none.
+    /// `expires_in`, and the requested scopes when the server sends none; the DPoP key
+    /// attached when the token is bound to it.
     pub fn into_token_response(self, default_expires_in: Duration, requested_scopes: &[String], issued_at: SystemTime) -> TokenResponse {
         use secrecy::ExposeSecret;
         let expires_in = self.expires_in.map_or(default_expires_in, Duration::from_secs);
@@ -199,26 +212,121 @@ impl TokenGrant {
             issued_at,
         )
         .with_scopes(scopes);
-        match self.issued_token_type {
+        let response = match self.issued_token_type {
             Some(issued) => response.with_issued_token_type(issued),
+            None => response,
+        };
+        match self.dpop_key {
+            Some(key) => response.with_dpop_key(key),
             None => response,
         }
     }
 }
 
-/// A vendor's token endpoint: where to POST, with which client and retry policy.
+/// DPoP (RFC 9449) for token requests: the key tokens are bound to, and whether a bearer
+/// answer is accepted.
+///
+/// ```
+/// use dual_auth_core::token_endpoint::{AdapterOptions, DpopSettings};
+/// use dual_auth_core::{DpopKey, SigningAlgorithm};
+///
+/// let options = AdapterOptions::default().with_dpop(DpopSettings::new(DpopKey::generate(SigningAlgorithm::Es256)?));
+/// assert!(options.dpop.as_ref().is_some_and(|d| !d.allow_downgrade));
+/// # Ok::<(), dual_auth_core::KeyError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct DpopSettings {
+    /// The key proofs are signed with and tokens are bound to (one per process, or one
+    /// shared by replicas from PEM).
+    pub key: DpopKey,
+    /// Whether a `Bearer` answer to a DPoP request is accepted, with a warning
+    /// (`DUAL_AUTH_DPOP_ALLOW_DOWNGRADE=true`), rather than refused with
+    /// [`IamError::DpopDowngrade`].
+    pub allow_downgrade: bool,
+}
+
+impl DpopSettings {
+    /// DPoP with `key`, a bearer answer refused.
+    pub fn new(key: DpopKey) -> Self {
+        Self { key, allow_downgrade: false }
+    }
+
+    /// Sets whether a bearer answer is accepted.
+    #[must_use]
+    pub fn with_allow_downgrade(mut self, allow_downgrade: bool) -> Self {
+        self.allow_downgrade = allow_downgrade;
+        self
+    }
+}
+
+/// A token endpoint's DPoP state: the settings, the clock for `iat`, the last nonce.
+struct EndpointDpop {
+    settings: DpopSettings,
+    clock: Arc<dyn Clock>,
+    nonce: Mutex<Option<String>>,
+}
+
+impl EndpointDpop {
+    fn nonce(&self) -> Option<String> {
+        self.nonce.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn remember(&self, nonce: String) {
+        *self.nonce.lock().unwrap_or_else(PoisonError::into_inner) = Some(nonce);
+    }
+}
+
+/// A vendor's token endpoint: where to POST, with which client and retry policy, and
+/// DPoP when configured.
 #[derive(Clone)]
 pub struct TokenEndpoint {
     vendor: Vendor,
     url: url::Url,
     client: reqwest::Client,
     retry: RetryPolicy,
+    dpop: Option<Arc<EndpointDpop>>,
 }
 
 impl fmt::Debug for TokenEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenEndpoint").field("vendor", &self.vendor).field("url", &self.url.as_str()).field("retry", &self.retry).finish()
+        f.debug_struct("TokenEndpoint")
+            .field("vendor", &self.vendor)
+            .field("url", &self.url.as_str())
+            .field("retry", &self.retry)
+            .field("dpop", &self.dpop.as_ref().map(|d| &d.settings))
+            .finish()
     }
+}
+
+/// A `DPoP-Nonce` header's value, if it is a usable nonce (RFC 9449 §8: `1*NQCHAR`, here at
+/// most [`MAX_DPOP_NONCE_CHARS`]).
+pub fn dpop_nonce(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(DPOP_NONCE_HEADER)?.to_str().ok()?;
+    let usable =
+        !value.is_empty() && value.len() <= MAX_DPOP_NONCE_CHARS && value.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E));
+    usable.then(|| value.to_owned())
+}
+
+/// A proof as a header value (marked sensitive, so it stays out of debug output).
+///
+/// # Errors
+/// [`crate::KeyError::Signing`] when signing fails.
+pub fn dpop_header_value(
+    key: &DpopKey,
+    method: &str,
+    url: &url::Url,
+    access_token: Option<&str>,
+    nonce: Option<&str>,
+    now: SystemTime,
+) -> Result<HeaderValue, crate::KeyError> {
+    use secrecy::ExposeSecret;
+    let proof = key.proof(method, url, access_token, nonce, now)?;
+    let mut value = HeaderValue::from_str(proof.expose_secret()).map_err(|_| crate::KeyError::Signing {
+        algorithm: key.algorithm().as_str().into(),
+        reason: "the proof is not a valid header value".into(),
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// Checks that a URL is `https://` with a host and no credentials.
@@ -246,7 +354,25 @@ impl TokenEndpoint {
     /// [`IamError::Configuration`] when the URL is not `https://` with a host.
     pub fn new(vendor: Vendor, url: &str, client: reqwest::Client, retry: RetryPolicy) -> Result<Self, IamError> {
         let url = require_https_url(url).map_err(|reason| IamError::Configuration { vendor, reason: format!("token URL {reason}") })?;
-        Ok(Self { vendor, url, client, retry: RetryPolicy { max_attempts: retry.max_attempts.max(1), ..retry } })
+        Ok(Self { vendor, url, client, retry: RetryPolicy { max_attempts: retry.max_attempts.max(1), ..retry }, dpop: None })
+    }
+
+    /// The same endpoint with DPoP: every attempt carries a proof signed by `settings.key`
+    /// with `iat` from `clock`, and tokens must come back DPoP-bound.
+    #[must_use]
+    pub fn with_dpop(mut self, settings: DpopSettings, clock: Arc<dyn Clock>) -> Self {
+        self.dpop = Some(Arc::new(EndpointDpop { settings, clock, nonce: Mutex::new(None) }));
+        self
+    }
+
+    /// The DPoP settings, when configured.
+    pub fn dpop(&self) -> Option<&DpopSettings> {
+        self.dpop.as_ref().map(|d| &d.settings)
+    }
+
+    /// The last `DPoP-Nonce` this endpoint handed out, put into the next proof.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.dpop.as_ref().and_then(|d| d.nonce())
     }
 
     /// The token endpoint URL.
@@ -257,7 +383,9 @@ impl TokenEndpoint {
     /// POSTs the form that `make_form` builds, once per attempt, and parses the answer.
     ///
     /// `make_form` runs again before every retry, so each attempt carries a fresh client
-    /// assertion and `jti`.
+    /// assertion and `jti` (and, with DPoP, a fresh proof). A `use_dpop_nonce` answer with
+    /// a `DPoP-Nonce` is retried at once with that nonce, once, and is not counted as an
+    /// attempt.
     ///
     /// # Errors
     /// The last failure as an [`IamError`]; after more than one attempt, wrapped in
@@ -280,14 +408,21 @@ impl TokenEndpoint {
     {
         let retry = RetryPolicy { max_attempts: retry.max_attempts.max(1), ..retry };
         let mut attempt = 1;
+        let mut nonce_retried = false;
         loop {
             let form = make_form()?;
             let outcome = self.send_once(&form).await;
             drop(form);
-            let (error, retry_after) = match outcome {
+            let Failure { error, retry_after, nonce_asked } = match outcome {
                 Ok(grant) => return Ok(grant),
                 Err(failure) => failure,
             };
+            if nonce_asked && !nonce_retried {
+                // RFC 9449 §8: the server wants its nonce in the proof; not a transient failure.
+                nonce_retried = true;
+                tracing::info!(event = "dpop_nonce_retry", vendor = %self.vendor, url = %url_for_logs(&self.url), attempt, "the token endpoint asked for a DPoP nonce; retrying with it");
+                continue;
+            }
             let delay = if error.is_retryable() && attempt < retry.max_attempts { retry.delay(attempt + 1, retry_after) } else { None };
             let Some(delay) = delay else {
                 return Err(if attempt > 1 {
@@ -310,34 +445,43 @@ impl TokenEndpoint {
         }
     }
 
-    async fn send_once(&self, form: &[(&'static str, SecretString)]) -> Result<TokenGrant, (IamError, Option<Duration>)> {
+    async fn send_once(&self, form: &[(&'static str, SecretString)]) -> Result<TokenGrant, Failure> {
         use secrecy::ExposeSecret;
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.expose_secret())).collect();
-        let response = self
-            .client
-            .post(self.url.clone())
-            .header(ACCEPT, "application/json")
-            .form(&pairs)
-            .send()
-            .await
-            .map_err(|e| (self.transport_error(e), None))?;
+        let mut builder = self.client.post(self.url.clone()).header(ACCEPT, "application/json");
+        if let Some(dpop) = &self.dpop {
+            // A fresh proof (new jti, iat now) for every attempt, with the latest nonce.
+            let nonce = dpop.nonce();
+            let proof = dpop_header_value(&dpop.settings.key, "POST", &self.url, None, nonce.as_deref(), dpop.clock.now())
+                .map_err(|source| Failure::from(IamError::DpopProof { vendor: self.vendor, source }))?;
+            builder = builder.header(DPOP_HEADER, proof);
+        }
+        let response = builder.form(&pairs).send().await.map_err(|e| Failure::from(self.transport_error(e)))?;
         let status = response.status().as_u16();
         let retry_after = parse_retry_after(response.headers());
+        let server_nonce = self.dpop.as_ref().and_then(|dpop| {
+            let nonce = dpop_nonce(response.headers())?;
+            dpop.remember(nonce);
+            Some(())
+        });
         // The body holds the access token: wiped when dropped.
-        let body = Zeroizing::new(read_limited(response).await.map_err(|e| (self.transport_error(e), None))?);
+        let body = Zeroizing::new(read_limited(response).await.map_err(|e| Failure::from(self.transport_error(e)))?);
         if (200..300).contains(&status) {
-            let grant = parse_grant(&body).map_err(|problem| match problem {
+            let grant = parse_grant(&body, self.dpop.is_some()).map_err(|problem| match problem {
                 GrantProblem::Unusable(reason) => IamError::InvalidResponse { vendor: self.vendor, status, reason },
                 GrantProblem::NotAnAccessToken(found) => IamError::NotAnAccessToken { vendor: self.vendor, found },
             });
-            let grant = grant.map_err(|e| (e, None))?;
+            let mut grant = grant.map_err(Failure::from)?;
             let max_secs = crate::MAX_TOKEN_LIFETIME.as_secs();
-            return match grant.expires_in {
-                Some(expires_in_secs) if expires_in_secs > max_secs => {
-                    Err((IamError::LifetimeTooLong { vendor: self.vendor, expires_in_secs, max_secs }, None))
-                }
-                _ => Ok(grant),
-            };
+            if let Some(expires_in_secs) = grant.expires_in
+                && expires_in_secs > max_secs
+            {
+                return Err(IamError::LifetimeTooLong { vendor: self.vendor, expires_in_secs, max_secs }.into());
+            }
+            if let Some(dpop) = &self.dpop {
+                self.check_binding(&mut grant, &dpop.settings)?;
+            }
+            return Ok(grant);
         }
         let error = match serde_json::from_slice::<Value>(&body) {
             // The body is the provider's (or whoever answers): cut and escaped before it can
@@ -353,13 +497,49 @@ impl TokenEndpoint {
             },
             _ => IamError::HttpStatus { vendor: self.vendor, status },
         };
+        let nonce_asked = server_nonce.is_some() && matches!(status, 400 | 401) && error.oauth_error().is_some_and(|e| e == USE_DPOP_NONCE);
         let retry_after = if is_retryable_status(status) { retry_after } else { None };
-        Err((error, retry_after))
+        Err(Failure { error, retry_after, nonce_asked })
+    }
+
+    /// DPoP was asked for: a `DPoP` token gets the key attached; anything else is refused,
+    /// or accepted with a warning when downgrades are allowed.
+    fn check_binding(&self, grant: &mut TokenGrant, settings: &DpopSettings) -> Result<(), IamError> {
+        if grant.token_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(DPOP_HEADER)) {
+            grant.dpop_key = Some(settings.key.clone());
+            return Ok(());
+        }
+        let found = grant.token_type.as_deref().map_or_else(|| "untyped".to_owned(), |t| truncate_untrusted(t, 40));
+        if !settings.allow_downgrade {
+            return Err(IamError::DpopDowngrade { vendor: self.vendor, found });
+        }
+        tracing::warn!(
+            event = "dpop_downgrade_accepted",
+            vendor = %self.vendor,
+            url = %url_for_logs(&self.url),
+            token_type = %found,
+            "DPoP was asked for but the token endpoint issued a bearer token; accepted because DUAL_AUTH_DPOP_ALLOW_DOWNGRADE=true"
+        );
+        Ok(())
     }
 
     fn transport_error(&self, error: reqwest::Error) -> IamError {
         let (reason, timed_out) = transport_failure(&error);
         IamError::Transport { vendor: self.vendor, reason: reason.into(), timed_out, source: Some(Box::new(error.without_url())) }
+    }
+}
+
+/// One attempt's failure: the error, the server's `Retry-After`, and whether it asked for
+/// a DPoP nonce (and sent one).
+struct Failure {
+    error: IamError,
+    retry_after: Option<Duration>,
+    nonce_asked: bool,
+}
+
+impl From<IamError> for Failure {
+    fn from(error: IamError) -> Self {
+        Self { error, retry_after: None, nonce_asked: false }
     }
 }
 
@@ -422,7 +602,8 @@ impl From<&str> for GrantProblem {
     }
 }
 
-fn parse_grant(body: &[u8]) -> Result<TokenGrant, GrantProblem> {
+/// `dpop`: DPoP was asked for, so `token_type` `DPoP` is an access token too.
+fn parse_grant(body: &[u8], dpop: bool) -> Result<TokenGrant, GrantProblem> {
     let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
         return Err("the body is not a JSON object".into());
     };
@@ -437,7 +618,7 @@ fn parse_grant(body: &[u8]) -> Result<TokenGrant, GrantProblem> {
         Some(_) => return Err("issued_token_type is not a string".into()),
     };
     if let Some(Value::String(t)) = map.get("token_type")
-        && !t.eq_ignore_ascii_case("bearer")
+        && !(t.eq_ignore_ascii_case("bearer") || (dpop && t.eq_ignore_ascii_case(DPOP_HEADER)))
     {
         return Err(GrantProblem::NotAnAccessToken(format!("token_type {}", truncate_untrusted(t, 40))));
     }
@@ -468,11 +649,11 @@ fn parse_grant(body: &[u8]) -> Result<TokenGrant, GrantProblem> {
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err("scope is not a string".into()),
     };
-    Ok(TokenGrant { access_token, token_type, expires_in, scope, issued_token_type })
+    Ok(TokenGrant { access_token, token_type, expires_in, scope, issued_token_type, dpop_key: None })
 }
 
 /// What every vendor adapter takes besides its own configuration: HTTP settings (or a
-/// client to reuse) and a clock.
+/// client to reuse), a clock, and DPoP.
 #[derive(Clone, Default)]
 pub struct AdapterOptions {
     /// Timeouts, extra roots and retries (ignored for the client when `client` is set,
@@ -482,11 +663,18 @@ pub struct AdapterOptions {
     pub client: Option<reqwest::Client>,
     /// The clock for assertion times; the system clock when absent.
     pub clock: Option<Arc<dyn Clock>>,
+    /// DPoP-bound tokens (RFC 9449), when set: every token request carries a proof and the
+    /// token must come back bound to [`DpopSettings::key`]. Entra ID refuses it.
+    pub dpop: Option<DpopSettings>,
 }
 
 impl fmt::Debug for AdapterOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AdapterOptions").field("http", &self.http).field("shared_client", &self.client.is_some()).finish_non_exhaustive()
+        f.debug_struct("AdapterOptions")
+            .field("http", &self.http)
+            .field("shared_client", &self.client.is_some())
+            .field("dpop", &self.dpop)
+            .finish_non_exhaustive()
     }
 }
 
@@ -496,7 +684,15 @@ impl AdapterOptions {
         Self { http, ..Self::default() }
     }
 
-    /// The token endpoint at `url` and the clock, for an adapter of `vendor`.
+    /// The same options with DPoP-bound tokens.
+    #[must_use]
+    pub fn with_dpop(mut self, dpop: DpopSettings) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
+    /// The token endpoint at `url` (with DPoP when set) and the clock, for an adapter of
+    /// `vendor`.
     ///
     /// # Errors
     /// [`IamError::Configuration`] for a non-HTTPS URL or an unusable HTTP setting.
@@ -507,6 +703,10 @@ impl AdapterOptions {
         };
         let endpoint = TokenEndpoint::new(vendor, url, client, self.http.retry)?;
         let clock = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+        let endpoint = match &self.dpop {
+            Some(dpop) => endpoint.with_dpop(dpop.clone(), Arc::clone(&clock)),
+            None => endpoint,
+        };
         Ok((endpoint, clock))
     }
 }
@@ -639,9 +839,19 @@ impl AssertionGrant {
     }
 
     /// The token cache's scope: vendor, endpoint, agent and `discriminator` (what else
-    /// makes this adapter's tokens differ from another's, such as the API audience).
+    /// makes this adapter's tokens differ from another's, such as the API audience), and
+    /// with DPoP the key's thumbprint, so a token bound to another key is never served.
     pub fn cache_scope(&self, discriminator: &str) -> String {
-        format!("{}|{}|{}|{discriminator}", self.vendor, self.endpoint.url(), self.client_id)
+        let scope = format!("{}|{}|{}|{discriminator}", self.vendor, self.endpoint.url(), self.client_id);
+        match self.endpoint.dpop() {
+            Some(dpop) => format!("{scope}|dpop:{}", dpop.key.thumbprint()),
+            None => scope,
+        }
+    }
+
+    /// The DPoP key tokens are bound to, when DPoP is configured.
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.endpoint.dpop().map(|d| &d.key)
     }
 
     /// The guide's self-asserted mode: asks for a token for `request`, the act in the
@@ -722,6 +932,40 @@ impl AssertionGrant {
 mod tests {
     use super::*;
 
+    fn parse_grant_plain(body: &[u8]) -> Result<TokenGrant, GrantProblem> {
+        parse_grant(body, false)
+    }
+
+    #[test]
+    fn dpop_tokens_are_access_tokens_only_when_dpop_was_asked() {
+        let body = br#"{"access_token":"t","token_type":"DPoP"}"#;
+        assert_eq!(parse_grant(body, false).unwrap_err(), GrantProblem::NotAnAccessToken("token_type DPoP".into()));
+        assert_eq!(parse_grant(body, true).unwrap().token_type.as_deref(), Some("DPoP"));
+        assert_eq!(parse_grant(br#"{"access_token":"t","token_type":"dpop"}"#, true).unwrap().token_type.as_deref(), Some("dpop"));
+        assert!(
+            parse_grant(br#"{"access_token":"t","token_type":"Bearer"}"#, true).is_ok(),
+            "refused later, unless downgrades are allowed"
+        );
+        assert_eq!(
+            parse_grant(br#"{"access_token":"t","token_type":"N_A"}"#, true).unwrap_err(),
+            GrantProblem::NotAnAccessToken("token_type N_A".into())
+        );
+    }
+
+    #[test]
+    fn only_nqchar_nonces_are_taken() {
+        let headers = |value: &str| {
+            let mut map = HeaderMap::new();
+            map.insert(DPOP_NONCE_HEADER, HeaderValue::from_str(value).unwrap());
+            map
+        };
+        assert_eq!(dpop_nonce(&headers("eyJ7S_zG.9Qt-n~")).as_deref(), Some("eyJ7S_zG.9Qt-n~"));
+        assert_eq!(dpop_nonce(&headers("with space")), None);
+        assert_eq!(dpop_nonce(&headers("quote\"d")), None);
+        assert_eq!(dpop_nonce(&headers(&"n".repeat(MAX_DPOP_NONCE_CHARS + 1))), None);
+        assert_eq!(dpop_nonce(&HeaderMap::new()), None);
+    }
+
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {
         let policy = RetryPolicy {
@@ -749,36 +993,41 @@ mod tests {
 
     #[test]
     fn grants_are_parsed_strictly() {
-        let g = parse_grant(br#"{"access_token":"t","token_type":"Bearer","expires_in":"3599","scope":"a b"}"#).unwrap();
+        let g = parse_grant_plain(br#"{"access_token":"t","token_type":"Bearer","expires_in":"3599","scope":"a b"}"#).unwrap();
         assert_eq!((g.token_type.as_deref(), g.expires_in, g.scope.as_deref()), (Some("Bearer"), Some(3599), Some("a b")));
-        assert_eq!(parse_grant(b"<html>").unwrap_err(), "the body is not a JSON object".into());
-        assert_eq!(parse_grant(br#"{"token_type":"Bearer"}"#).unwrap_err(), "no access_token".into());
-        assert_eq!(parse_grant(br#"{"access_token":""}"#).unwrap_err(), "access_token is empty or not a string".into());
-        assert!(parse_grant(br#"{"access_token":"t","expires_in":-1}"#).is_err());
+        assert_eq!(parse_grant_plain(b"<html>").unwrap_err(), "the body is not a JSON object".into());
+        assert_eq!(parse_grant_plain(br#"{"token_type":"Bearer"}"#).unwrap_err(), "no access_token".into());
+        assert_eq!(parse_grant_plain(br#"{"access_token":""}"#).unwrap_err(), "access_token is empty or not a string".into());
+        assert!(parse_grant_plain(br#"{"access_token":"t","expires_in":-1}"#).is_err());
     }
 
     #[test]
     fn only_access_tokens_are_taken() {
-        let g = parse_grant(
+        let g = parse_grant_plain(
             br#"{"access_token":"t","token_type":"bearer","issued_token_type":"urn:ietf:params:oauth:token-type:access_token"}"#,
         )
         .unwrap();
         assert_eq!(g.issued_token_type.as_deref(), Some(crate::ACCESS_TOKEN_TYPE));
         assert_eq!(
-            parse_grant(br#"{"access_token":"t","issued_token_type":"urn:ietf:params:oauth:token-type:id_token","token_type":"N_A"}"#)
-                .unwrap_err(),
+            parse_grant_plain(
+                br#"{"access_token":"t","issued_token_type":"urn:ietf:params:oauth:token-type:id_token","token_type":"N_A"}"#
+            )
+            .unwrap_err(),
             GrantProblem::NotAnAccessToken("issued_token_type urn:ietf:params:oauth:token-type:id_token".into())
         );
         assert_eq!(
-            parse_grant(br#"{"access_token":"t","token_type":"N_A"}"#).unwrap_err(),
+            parse_grant_plain(br#"{"access_token":"t","token_type":"N_A"}"#).unwrap_err(),
             GrantProblem::NotAnAccessToken("token_type N_A".into())
         );
-        assert_eq!(parse_grant(br#"{"access_token":"t","issued_token_type":7}"#).unwrap_err(), "issued_token_type is not a string".into());
+        assert_eq!(
+            parse_grant_plain(br#"{"access_token":"t","issued_token_type":7}"#).unwrap_err(),
+            "issued_token_type is not a string".into()
+        );
     }
 
     #[test]
     fn defaults_apply_when_fields_are_absent() {
-        let g = parse_grant(br#"{"access_token":"t"}"#).unwrap();
+        let g = parse_grant_plain(br#"{"access_token":"t"}"#).unwrap();
         let issued = SystemTime::UNIX_EPOCH;
         let r = g.into_token_response(Duration::from_secs(86_400), &["read".into(), "write".into()], issued);
         assert_eq!(r.token_type(), "Bearer");

@@ -232,10 +232,18 @@ impl EntraIdAdapter {
     /// An adapter for this tenant and application.
     ///
     /// # Errors
-    /// [`IamError::Configuration`] for a non-HTTPS token URL, an empty id or audience, or a
-    /// certificate credential without its certificate.
+    /// [`IamError::NotSupported`] when `options` ask for DPoP (Entra ID does not issue
+    /// DPoP-bound tokens); [`IamError::Configuration`] for a non-HTTPS token URL, an empty
+    /// id or audience, or a certificate credential without its certificate.
     pub fn new(config: EntraIdConfig, options: AdapterOptions) -> Result<Self, IamError> {
         let vendor = Vendor::EntraId;
+        if options.dpop.is_some() {
+            // Refused rather than ignored: the caller would believe its tokens bound.
+            return Err(IamError::NotSupported {
+                what: "DPoP (RFC 9449) with the entraid adapter: Microsoft Entra ID issues no DPoP-bound tokens; set DUAL_AUTH_DPOP=off"
+                    .into(),
+            });
+        }
         let (endpoint, clock) = options.endpoint(vendor, &config.token_url)?;
         let delegation = dual_auth_core::resolve_mode(vendor, config.delegation, SUPPORTED_MODES)?;
         // The guide's act assertion is possible unless on-behalf-of alone is configured.

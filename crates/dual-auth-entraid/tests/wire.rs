@@ -145,3 +145,19 @@ async fn non_default_scopes_and_a_certificate_for_another_key_are_refused() {
             .unwrap_err();
     assert!(err.to_string().contains("with_certificate"), "{err}");
 }
+
+#[test]
+fn dpop_is_refused_as_not_supported_naming_entra_id() {
+    use dual_auth_core::token_endpoint::DpopSettings;
+    use dual_auth_core::{DpopKey, SigningAlgorithm};
+
+    let dpop = DpopSettings::new(DpopKey::generate(SigningAlgorithm::Es256).unwrap()).with_allow_downgrade(true);
+    let auth = EntraClientAuthentication::ClientSecret(SecretString::from(SECRET));
+    let err = EntraIdAdapter::new(
+        config("https://login.example.com/t/oauth2/v2.0/token".into(), auth),
+        AdapterOptions::default().with_dpop(dpop),
+    )
+    .unwrap_err();
+    assert!(matches!(&err, IamError::NotSupported { what } if what.contains("entraid") && what.contains("DPoP")), "{err}");
+    assert!(err.to_string().contains("Entra ID"), "{err}");
+}

@@ -65,10 +65,10 @@ use dual_auth_core::token_exchange_fields;
 // program needs no other dual-auth crate (the two crates whole too, for everything else).
 pub use dual_auth_config::{self, ConfigError, ConfigReader, EnvSource, open_source, select_backend};
 pub use dual_auth_core::secrecy::{ExposeSecret, SecretString};
-pub use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy};
+pub use dual_auth_core::token_endpoint::{AdapterOptions, DpopSettings, HttpSettings, RetryPolicy};
 pub use dual_auth_core::{
-    self, Act, ActJwtSigner, ActJwtVerifier, ClientAuthentication, DelegationMode, DelegationRequest, IamAdapter, IamError, SigningKey,
-    SubjectToken, SubjectTokenType, TokenRequest, TokenResponse, UserSession, Vendor, VerifyingKey,
+    self, Act, ActJwtSigner, ActJwtVerifier, ClientAuthentication, DelegationMode, DelegationRequest, DpopKey, IamAdapter, IamError,
+    SigningKey, SubjectToken, SubjectTokenType, TokenRequest, TokenResponse, UserSession, Vendor, VerifyingKey,
 };
 
 /// What Okta can do: on-behalf-of token exchange (RFC 8693), the guide's mode.
@@ -174,6 +174,10 @@ impl IamAdapter for OktaAdapter {
 
     fn delegation_modes(&self) -> &'static [DelegationMode] {
         SUPPORTED_MODES
+    }
+
+    fn dpop_key(&self) -> Option<&DpopKey> {
+        self.grant.dpop_key()
     }
 
     fn delegation_mode(&self) -> Option<DelegationMode> {

@@ -76,3 +76,43 @@ async fn private_key_jwt_and_an_audience_override() {
     assert_eq!(assertion.claims["aud"], "https://corp.okta.com/oauth2/aus1");
     assert!(assertion.verifies_with_public_key(&std::fs::read(key_fixture("rsa2048-spki.pub.pem")).unwrap()));
 }
+
+/// Okta requires a nonce up front: the first token request gets 400 `use_dpop_nonce` with a
+/// `dpop-nonce` header (lower case, as Okta sends it), the retry carries it.
+#[tokio::test]
+async fn dpop_with_okta_takes_the_nonce_it_hands_out() {
+    use dual_auth_core::token_endpoint::DpopSettings;
+    use dual_auth_core::{DpopKey, SigningAlgorithm, UnverifiedJwt, VerifyingKey};
+
+    let ca = TestCa::new();
+    let server = TestHttpsServer::start(&ca).await;
+    server.push(
+        CannedResponse::json(400, r#"{"error":"use_dpop_nonce","error_description":"Authorization server requires nonce in DPoP proof"}"#)
+            .with_header("dpop-nonce", "okta-nonce-1"),
+    );
+    server.push(CannedResponse::json(200, r#"{"access_token":"okta-dpop","token_type":"DPoP","expires_in":3600}"#));
+    let key = DpopKey::generate(SigningAlgorithm::Es256).unwrap();
+    let auth = ClientAuthentication::client_secret_jwt(&SecretString::from(SECRET)).unwrap();
+    let url = server.url("/oauth2/default/v1/token");
+    let adapter = OktaAdapter::new(OktaConfig::new(&url, AGENT, auth), options(&ca).with_dpop(DpopSettings::new(key.clone()))).unwrap();
+    let token = adapter.request_token(&TokenRequest::new(AGENT, act(), ["finance.read"]).unwrap()).await.unwrap();
+    assert!(token.is_dpop_bound() && token.token_type() == "DPoP");
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "exactly the challenge and the retry");
+    let proofs: Vec<jwt::DecodedJwt> = requests.iter().map(|r| jwt::decode(r.header("dpop").unwrap())).collect();
+    for (proof, sent) in proofs.iter().zip(&requests) {
+        assert_eq!(proof.header["typ"], "dpop+jwt");
+        assert_eq!(proof.header["alg"], "ES256");
+        assert_eq!(proof.header["jwk"], key.public_jwk());
+        assert_eq!((proof.claims["htm"].as_str(), proof.claims["htu"].as_str()), (Some("POST"), Some(url.as_str())));
+        assert!(!proof.claims.contains_key("ath"));
+        let jwk = proof.header["jwk"].as_object().unwrap();
+        assert!(VerifyingKey::from_jwk(jwk).unwrap().verifies(&UnverifiedJwt::parse(sent.header("dpop").unwrap()).unwrap()));
+    }
+    assert_eq!(proofs[0].claim_names(), ["jti", "htm", "htu", "iat"]);
+    assert_eq!(proofs[1].claim_names(), ["jti", "htm", "htu", "iat", "nonce"]);
+    assert_eq!(proofs[1].claims["nonce"], "okta-nonce-1");
+    assert_ne!(proofs[0].claims["jti"], proofs[1].claims["jti"]);
+    assert!(adapter.cache_scope().ends_with(&format!("|dpop:{}", key.thumbprint())));
+}

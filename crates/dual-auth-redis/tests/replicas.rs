@@ -196,3 +196,50 @@ async fn a_password_in_the_url_is_used_and_never_shown() {
     let err = RedisSettings::new(SecretString::from("http://127.0.0.1:6379")).connect().await.unwrap_err();
     assert!(err.to_string().contains("use redis:// or rediss://"), "{err}");
 }
+
+/// An identity provider double whose tokens are DPoP-bound to one key shared by replicas.
+#[derive(Debug)]
+struct DpopIdp {
+    key: dual_auth_core::DpopKey,
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl IamAdapter for DpopIdp {
+    fn vendor(&self) -> Vendor {
+        Vendor::Keycloak
+    }
+    fn cache_scope(&self) -> String {
+        format!("keycloak|https://idp.example/token|agent|aud|dpop:{}", self.key.thumbprint())
+    }
+    fn dpop_key(&self) -> Option<&dual_auth_core::DpopKey> {
+        Some(&self.key)
+    }
+    async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(TokenResponse::new(format!("secret-dpop-token-{n}"), "DPoP", Duration::from_secs(3600), SystemTime::now())
+            .with_scopes(request.scopes().iter().cloned())
+            .with_dpop_key(self.key.clone()))
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server: run `cargo xtask test`"]
+async fn a_dpop_token_round_trips_through_redis_and_gets_its_key_back() {
+    let redis = Redis::start();
+    let key = dual_auth_core::DpopKey::generate(SigningAlgorithm::Es256).unwrap();
+    let idp = Arc::new(DpopIdp { key: key.clone(), calls: AtomicUsize::new(0) });
+    let replica = || async {
+        let store = RedisTokenStore::new(settings(&redis).connect().await.unwrap(), &settings(&redis), encryption_key());
+        let settings = TokenCacheSettings { refresh_jitter: Duration::ZERO, ..TokenCacheSettings::default() };
+        CachingAdapter::new(idp.clone(), settings).with_shared_store(Arc::new(store))
+    };
+    let (a, b) = (replica().await, replica().await);
+    let first = a.request_token(&request()).await.unwrap();
+    let second = b.request_token(&request()).await.unwrap();
+    assert_eq!(idp.calls.load(Ordering::SeqCst), 1, "the second replica read Redis");
+    assert_eq!(second.token_type(), "DPoP", "token_type stored");
+    assert!(second.is_dpop_bound(), "the adapter's key re-attached");
+    assert_eq!(second.dpop_key().unwrap().thumbprint(), key.thumbprint());
+    assert_eq!(first, second);
+}

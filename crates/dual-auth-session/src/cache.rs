@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use dual_auth_core::{Clock, DelegationMode, DelegationRequest, IamAdapter, IamError, SystemClock, TokenRequest, TokenResponse, Vendor};
+use dual_auth_core::{
+    Clock, DelegationMode, DelegationRequest, DpopKey, IamAdapter, IamError, SystemClock, TokenRequest, TokenResponse, Vendor,
+};
 use serde_json::Value;
 
 /// How the cache behaves.
@@ -33,7 +35,8 @@ impl Default for TokenCacheSettings {
 }
 
 /// The cache key: a SHA-256 over the adapter's scope (vendor, token endpoint, client,
-/// audience), the agent, the whole act and the sorted scopes. Hashed, so no personal data
+/// audience, and the DPoP key's thumbprint when tokens are DPoP-bound), the agent, the
+/// whole act and the sorted scopes. Hashed, so no personal data
 /// sits in the key (or in a shared store using it).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey([u8; 32]);
@@ -94,8 +97,9 @@ pub trait SharedTokenStore: Send + Sync + std::fmt::Debug {
     async fn load(&self, key: &CacheKey) -> Result<Option<TokenResponse>, dual_auth_core::BoxError>;
 
     /// Stores `token` under `key` until `keep_until` (before the token expires). Only the
-    /// access token and its facts are stored, never an act assertion source: a loaded token
-    /// goes through [`IamAdapter::restore_cached`].
+    /// access token and its facts (`token_type` included, `DPoP` for a bound token) are
+    /// stored, never an act assertion source or a DPoP key: a loaded token goes through
+    /// [`IamAdapter::restore_cached`], which re-attaches them.
     ///
     /// # Errors
     /// When the store cannot take it.
@@ -218,7 +222,11 @@ impl CachingAdapter {
                     // Another replica's token, if it is not yet due for refresh here; the
                     // store holds the access token only, the adapter re-attaches the rest.
                     let token = restore(token);
-                    if let Some(entry) = self.cacheable(&token) {
+                    if token.is_dpop_token_type() && !token.is_dpop_bound() {
+                        // A DPoP token without its key is unusable here (this adapter has
+                        // no DPoP key): ask the identity provider instead.
+                        tracing::warn!(event = "shared_token_cache_dpop_key_missing", vendor = %self.inner.vendor(), "a shared DPoP-bound token has no key in this replica; asking the identity provider");
+                    } else if let Some(entry) = self.cacheable(&token) {
                         *guard = Some(entry);
                         return Ok(token);
                     }
@@ -301,6 +309,14 @@ impl IamAdapter for CachingAdapter {
         self.inner.restore_cached(token, request)
     }
 
+    fn restore_cached_delegated(&self, token: TokenResponse, request: &DelegationRequest) -> TokenResponse {
+        self.inner.restore_cached_delegated(token, request)
+    }
+
+    fn dpop_key(&self) -> Option<&DpopKey> {
+        self.inner.dpop_key()
+    }
+
     fn delegation_modes(&self) -> &'static [DelegationMode] {
         self.inner.delegation_modes()
     }
@@ -334,6 +350,11 @@ impl IamAdapter for CachingAdapter {
             return self.inner.request_delegated_token(request).await;
         }
         let key = CacheKey::for_delegation(&self.inner.cache_scope(), request);
-        self.cached_or_fetch(key, |token| token, || self.inner.request_delegated_token(request)).await
+        self.cached_or_fetch(
+            key,
+            |token| self.inner.restore_cached_delegated(token, request),
+            || self.inner.request_delegated_token(request),
+        )
+        .await
     }
 }

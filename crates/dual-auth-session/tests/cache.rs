@@ -10,10 +10,10 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use dual_auth_core::secrecy::ExposeSecret;
 use dual_auth_core::{
-    Act, Clock, DelegationMode, DelegationRequest, IamAdapter, IamError, ManualClock, SubjectToken, SubjectTokenType, TokenRequest,
-    TokenResponse, Vendor,
+    Act, Clock, DelegationMode, DelegationRequest, DpopKey, IamAdapter, IamError, ManualClock, SigningAlgorithm, SubjectToken,
+    SubjectTokenType, TokenRequest, TokenResponse, Vendor,
 };
-use dual_auth_session::{CacheKey, CachingAdapter, TokenCacheSettings};
+use dual_auth_session::{CacheKey, CachingAdapter, SharedTokenStore, TokenCacheSettings};
 
 /// An identity provider double that counts calls and can be told to fail.
 #[derive(Debug)]
@@ -264,4 +264,125 @@ async fn the_configured_mode_is_checked_before_the_cache_so_no_replica_serves_a_
     let err = cache.request_delegated_token(&delegation("evidence-alice", &["finance.read"])).await.unwrap_err();
     assert!(matches!(err, IamError::ModeRefused { configured: DelegationMode::SelfAsserted, .. }), "{err}");
     assert_eq!((verified.calls(), guide.calls()), (0, 0), "nothing reached the identity provider");
+}
+
+/// An adapter whose tokens are DPoP-bound to its key, as the vendor adapters' are.
+#[derive(Debug)]
+struct DpopIdp {
+    key: Option<DpopKey>,
+    calls: AtomicUsize,
+    clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl IamAdapter for DpopIdp {
+    fn vendor(&self) -> Vendor {
+        Vendor::Okta
+    }
+    fn cache_scope(&self) -> String {
+        match &self.key {
+            Some(key) => format!("okta|https://idp.example/token|agent|aud|dpop:{}", key.thumbprint()),
+            None => "okta|https://idp.example/token|agent|aud".into(),
+        }
+    }
+    fn dpop_key(&self) -> Option<&DpopKey> {
+        self.key.as_ref()
+    }
+    fn delegation_modes(&self) -> &'static [DelegationMode] {
+        &[DelegationMode::TokenExchange, DelegationMode::SelfAsserted]
+    }
+    async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(self.issue(format!("dpop-token-{}-#{n}", request.act().sub())))
+    }
+    async fn request_delegated_token(&self, _request: &DelegationRequest) -> Result<TokenResponse, IamError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(self.issue(format!("dpop-delegated-#{n}")))
+    }
+}
+
+impl DpopIdp {
+    fn new(key: Option<DpopKey>, clock: Arc<dyn Clock>) -> Self {
+        Self { key, calls: AtomicUsize::new(0), clock }
+    }
+    fn issue(&self, token: String) -> TokenResponse {
+        let token = TokenResponse::new(token, "DPoP", Duration::from_secs(3600), self.clock.now());
+        match &self.key {
+            Some(key) => token.with_dpop_key(key.clone()),
+            None => token,
+        }
+    }
+}
+
+/// A shared store in memory that keeps what Redis keeps: the token and its facts, no key.
+#[derive(Debug, Default)]
+struct MemoryStore {
+    tokens: std::sync::Mutex<std::collections::HashMap<CacheKey, TokenResponse>>,
+}
+
+#[async_trait]
+impl SharedTokenStore for MemoryStore {
+    async fn load(&self, key: &CacheKey) -> Result<Option<TokenResponse>, dual_auth_core::BoxError> {
+        Ok(self.tokens.lock().unwrap().get(key).cloned())
+    }
+    async fn store(&self, key: &CacheKey, token: &TokenResponse, _keep_until: SystemTime) -> Result<(), dual_auth_core::BoxError> {
+        let stored = TokenResponse::new(
+            token.access_token().expose_secret(),
+            token.token_type(),
+            token.expires_in(),
+            token.expires_at() - token.expires_in(),
+        )
+        .with_scopes(token.scopes().iter().cloned());
+        self.tokens.lock().unwrap().insert(key.clone(), stored);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_shared_dpop_token_gets_the_adapters_key_back_and_keys_differ_per_dpop_key() {
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at(0)));
+    let key = DpopKey::generate(SigningAlgorithm::Es256).unwrap();
+    let store = Arc::new(MemoryStore::default());
+    let idp = Arc::new(DpopIdp::new(Some(key.clone()), clock.clone()));
+    let replica = |idp: &Arc<DpopIdp>| CachingAdapter::with_clock(idp.clone(), no_jitter(), clock.clone()).with_shared_store(store.clone());
+    let (a, b) = (replica(&idp), replica(&idp));
+    assert_eq!(b.dpop_key().map(DpopKey::thumbprint), Some(key.thumbprint()), "the cache forwards the key");
+
+    let first = a.request_token(&request("alice", &["finance.read"])).await.unwrap();
+    let second = b.request_token(&request("alice", &["finance.read"])).await.unwrap();
+    assert_eq!(idp.calls.load(Ordering::SeqCst), 1, "the second replica took the shared token");
+    assert!(second.is_dpop_bound(), "its key re-attached");
+    assert_eq!(second.dpop_key().unwrap().thumbprint(), key.thumbprint());
+    assert_eq!(first, second);
+
+    let evidence = delegation("evidence-alice", &["finance.read"]);
+    a.request_delegated_token(&evidence).await.unwrap();
+    let delegated = b.request_delegated_token(&evidence).await.unwrap();
+    assert_eq!(idp.calls.load(Ordering::SeqCst), 2, "delegated tokens are shared too");
+    assert!(delegated.is_dpop_bound(), "and get the key back");
+
+    // Another key, another cache key: never the token bound to someone else's key.
+    let other = DpopIdp::new(Some(DpopKey::generate(SigningAlgorithm::Es256).unwrap()), clock.clone());
+    let plain = DpopIdp::new(None, clock.clone());
+    let req = request("alice", &["finance.read"]);
+    let keys =
+        [CacheKey::new(&idp.cache_scope(), &req), CacheKey::new(&other.cache_scope(), &req), CacheKey::new(&plain.cache_scope(), &req)];
+    assert_ne!(keys[0], keys[1]);
+    assert_ne!(keys[0], keys[2]);
+    assert_ne!(keys[1], keys[2]);
+}
+
+#[tokio::test]
+async fn a_shared_dpop_token_is_not_served_by_a_replica_without_the_key() {
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at(0)));
+    let store = Arc::new(MemoryStore::default());
+    // A DPoP token under a scope whose adapter holds no key (a misconfigured replica).
+    let keyless = Arc::new(DpopIdp::new(None, clock.clone()));
+    let req = request("alice", &["finance.read"]);
+    let stored = TokenResponse::new("dpop-token-elsewhere", "DPoP", Duration::from_secs(3600), clock.now());
+    store.store(&CacheKey::new(&keyless.cache_scope(), &req), &stored, clock.now() + Duration::from_secs(3000)).await.unwrap();
+    let cache = CachingAdapter::with_clock(keyless.clone(), no_jitter(), clock.clone()).with_shared_store(store.clone());
+    let token = cache.request_token(&req).await.unwrap();
+    assert_eq!(keyless.calls.load(Ordering::SeqCst), 1, "asked the identity provider instead");
+    assert_ne!(token.access_token().expose_secret(), "dpop-token-elsewhere");
 }

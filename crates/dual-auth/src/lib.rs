@@ -197,22 +197,37 @@ pub struct LoadedConfig {
     pub vendor_config: VendorConfig,
     /// HTTP settings (with `DUAL_AUTH_CA_BUNDLE`'s roots).
     pub http: token_endpoint::HttpSettings,
+    /// DPoP-bound tokens (`DUAL_AUTH_DPOP`, `DUAL_AUTH_DPOP_KEY_PATH`,
+    /// `DUAL_AUTH_DPOP_ALLOW_DOWNGRADE`); `None` when off.
+    pub dpop: Option<token_endpoint::DpopSettings>,
 }
 
 impl LoadedConfig {
-    /// The adapter for this configuration, behind a token cache with default settings.
+    /// The adapter options this configuration gives: its HTTP settings and DPoP.
+    pub fn adapter_options(&self) -> token_endpoint::AdapterOptions {
+        let options = token_endpoint::AdapterOptions::with_http(self.http.clone());
+        match &self.dpop {
+            Some(dpop) => options.with_dpop(dpop.clone()),
+            None => options,
+        }
+    }
+
+    /// The adapter for this configuration (with DPoP when configured), behind a token
+    /// cache with default settings.
     ///
     /// # Errors
-    /// [`SetupError::Iam`] when the adapter refuses the configuration.
+    /// [`SetupError::Iam`] when the adapter refuses the configuration (for example
+    /// [`IamError::NotSupported`] for DPoP with Entra ID).
     pub fn into_adapter(self) -> Result<Arc<dyn IamAdapter>, SetupError> {
-        Ok(build_adapter(self.vendor_config, token_endpoint::AdapterOptions::with_http(self.http), session::TokenCacheSettings::default())?)
+        let options = self.adapter_options();
+        Ok(build_adapter(self.vendor_config, options, session::TokenCacheSettings::default())?)
     }
 }
 
 /// The guide's `get_config()` + `get_vendor()`: reads `.env` (if present, never overriding
 /// the environment), picks the backend (`backend`, else `DUAL_AUTH_SECRETS_BACKEND`, else
 /// env) and the vendor (`vendor`, else `DUAL_AUTH_VENDOR`, else keycloak), and loads that
-/// vendor's typed configuration.
+/// vendor's typed configuration and DPoP (`DUAL_AUTH_DPOP`, off by default).
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), dual_auth::SetupError> {
@@ -242,8 +257,9 @@ pub async fn load_config_from(
     ensure_vendor_compiled(vendor)?;
     let reader = config::ConfigReader::new(source.as_ref());
     let vendor_config = load_vendor_config(vendor, &reader).await?;
+    let dpop = reader.dpop_settings().await?;
     let http = config::ConfigReader::new(env).http_settings().await?;
-    Ok(LoadedConfig { backend, vendor, vendor_config, http })
+    Ok(LoadedConfig { backend, vendor, vendor_config, http, dpop })
 }
 
 // With no vendor compiled in, every vendor is refused before this runs.
@@ -271,11 +287,11 @@ async fn load_vendor_config(vendor: Vendor, reader: &config::ConfigReader<'_>) -
 pub mod prelude {
     pub use dual_auth_api::{ApiClient, ApiRequest, ApiResponse, InSessionAPICall, OutOfSessionAPICall};
     pub use dual_auth_core::secrecy::{ExposeSecret, SecretString};
-    pub use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings};
+    pub use dual_auth_core::token_endpoint::{AdapterOptions, DpopSettings, HttpSettings};
     pub use dual_auth_core::{
-        Act, ActError, ActJwtError, ActJwtSigner, ActJwtVerifier, ClientAuthentication, DelegationMode, DelegationRequest, IamAdapter,
-        IamError, ReplayGuard, SecretSource, SigningKey, SubjectToken, SubjectTokenType, TokenRequest, TokenResponse, UserSession, Vendor,
-        VerifyingKey,
+        Act, ActError, ActJwtError, ActJwtSigner, ActJwtVerifier, ClientAuthentication, DelegationMode, DelegationRequest, DpopKey,
+        IamAdapter, IamError, ReplayGuard, SecretSource, SigningKey, SubjectToken, SubjectTokenType, TokenRequest, TokenResponse,
+        UserSession, Vendor, VerifyingKey,
     };
     pub use dual_auth_session::{
         CachingAdapter, HybridSender, InSessionTokenRequest, OutOfSessionTokenRequest, SessionError, TokenCacheSettings,
