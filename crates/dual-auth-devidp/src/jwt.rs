@@ -1,12 +1,17 @@
 //! The identity provider's own JWT handling, with OpenSSL directly: it checks what the
-//! library sends without the library's code, so a mistake there cannot hide here.
+//! library sends without the library's code, so a mistake there cannot hide here. That
+//! includes DPoP proofs (RFC 9449): their `jwk` is read into an OpenSSL key here
+//! ([`proof_key`]), verified here (ES256, EdDSA, RS256, PS256), and thumbprinted here
+//! (RFC 7638, [`jwk_thumbprint`]).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use openssl::bn::BigNum;
+use openssl::bn::{BigNum, BigNumContext};
+use openssl::ec::{EcGroup, EcKey};
 use openssl::ecdsa::EcdsaSig;
 use openssl::hash::MessageDigest;
-use openssl::pkey::{PKey, Private, Public};
+use openssl::nid::Nid;
+use openssl::pkey::{Id, PKey, Private, Public};
 use openssl::rsa::{Padding, Rsa};
 use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
 use serde_json::{Map, Value};
@@ -49,11 +54,18 @@ impl Jwt {
             && signer.sign_to_vec().is_ok_and(|mac| mac.len() == self.signature.len() && openssl::memcmp::eq(&mac, &self.signature))
     }
 
-    /// RS256, PS256 or ES256 with a registered public key; the algorithm is the one the
-    /// key was registered for, never the header's alone.
+    /// RS256, PS256, ES256 or EdDSA (Ed25519) with a registered public key; the algorithm
+    /// is the one the key was registered for, never the header's alone.
     pub(crate) fn verifies_with(&self, key: &PKey<Public>, registered_alg: &str) -> bool {
         if self.alg() != registered_alg {
             return false;
+        }
+        if registered_alg == "EdDSA" {
+            // RFC 8037: the raw 64-byte Ed25519 signature over the signing input, no digest.
+            let Ok(mut verifier) = Verifier::new_without_digest(key) else { return false };
+            return key.id() == Id::ED25519
+                && self.signature.len() == 64
+                && verifier.verify_oneshot(&self.signature, self.signing_input.as_bytes()).unwrap_or(false);
         }
         let mut signature = self.signature.clone();
         let Ok(mut verifier) = Verifier::new(MessageDigest::sha256(), key) else { return false };
@@ -86,6 +98,98 @@ impl Jwt {
     pub(crate) fn u64_claim(&self, name: &str) -> Option<u64> {
         self.claims.get(name).and_then(Value::as_u64)
     }
+}
+
+/// The members of a JWK that belong to a private (or symmetric) key.
+const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Why a DPoP proof's `jwk` cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JwkProblem {
+    /// `kty` (or `crv`) is not one the proof's `alg` takes.
+    UnsupportedKeyType,
+    /// The public key members are missing or are not a valid key.
+    NoPublicKey,
+    /// Private key members are present.
+    Private,
+}
+
+/// A base64url JWK member, decoded.
+fn member(jwk: &Map<String, Value>, name: &str) -> Result<Vec<u8>, JwkProblem> {
+    let text = jwk.get(name).and_then(Value::as_str).ok_or(JwkProblem::NoPublicKey)?;
+    URL_SAFE_NO_PAD.decode(text).map_err(|_| JwkProblem::NoPublicKey)
+}
+
+/// A DPoP proof's public key from its `jwk`, of the kind `alg` needs: EC P-256 for ES256,
+/// OKP Ed25519 for EdDSA, RSA (2048 bits or more) for RS256 and PS256. A `jwk` with any
+/// private member is refused, and so is one whose own `alg` is another.
+pub(crate) fn proof_key(jwk: &Map<String, Value>, alg: &str) -> Result<PKey<Public>, JwkProblem> {
+    if PRIVATE_JWK_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
+        return Err(JwkProblem::Private);
+    }
+    if jwk.get("alg").is_some_and(|own| own.as_str() != Some(alg)) {
+        return Err(JwkProblem::UnsupportedKeyType);
+    }
+    let kty = jwk.get("kty").and_then(Value::as_str);
+    let crv = jwk.get("crv").and_then(Value::as_str);
+    let no_key = |_| JwkProblem::NoPublicKey;
+    match (alg, kty, crv) {
+        ("ES256", Some("EC"), Some("P-256")) => {
+            let (x, y) = (member(jwk, "x")?, member(jwk, "y")?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err(JwkProblem::NoPublicKey);
+            }
+            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(no_key)?;
+            let (x, y) = (BigNum::from_slice(&x).map_err(no_key)?, BigNum::from_slice(&y).map_err(no_key)?);
+            // Refuses a point that is not on the curve.
+            let key = EcKey::from_public_key_affine_coordinates(&group, &x, &y).map_err(no_key)?;
+            let mut context = BigNumContext::new().map_err(no_key)?;
+            if key.public_key().is_infinity(&group) || !key.public_key().is_on_curve(&group, &mut context).unwrap_or(false) {
+                return Err(JwkProblem::NoPublicKey);
+            }
+            PKey::from_ec_key(key).map_err(no_key)
+        }
+        ("EdDSA", Some("OKP"), Some("Ed25519")) => {
+            let x = member(jwk, "x")?;
+            if x.len() != 32 {
+                return Err(JwkProblem::NoPublicKey);
+            }
+            PKey::public_key_from_raw_bytes(&x, Id::ED25519).map_err(no_key)
+        }
+        ("RS256" | "PS256", Some("RSA"), _) => {
+            let (n, e) = (member(jwk, "n")?, member(jwk, "e")?);
+            let rsa = Rsa::from_public_components(BigNum::from_slice(&n).map_err(no_key)?, BigNum::from_slice(&e).map_err(no_key)?)
+                .map_err(no_key)?;
+            if rsa.size() < 256 {
+                return Err(JwkProblem::NoPublicKey);
+            }
+            PKey::from_rsa(rsa).map_err(no_key)
+        }
+        _ => Err(JwkProblem::UnsupportedKeyType),
+    }
+}
+
+/// The RFC 7638 SHA-256 thumbprint of a public JWK (base64url): the hash of its required
+/// members only, in lexicographic order, without white space. `None` for a `kty` other
+/// than EC, OKP and RSA, or a required member missing.
+pub(crate) fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
+    let members: &[&str] = match jwk.get("kty").and_then(Value::as_str)? {
+        "EC" => &["crv", "kty", "x", "y"],
+        "OKP" => &["crv", "kty", "x"],
+        "RSA" => &["e", "kty", "n"],
+        _ => return None,
+    };
+    let mut canonical = String::from("{");
+    for (n, name) in members.iter().enumerate() {
+        let value = jwk.get(*name).and_then(Value::as_str)?;
+        if n > 0 {
+            canonical.push(',');
+        }
+        // serde_json writes a JSON string with the escaping RFC 7638 §3 asks for.
+        canonical.push_str(&format!("\"{name}\":{}", Value::String(value.to_owned())));
+    }
+    canonical.push('}');
+    Some(URL_SAFE_NO_PAD.encode(openssl::sha::sha256(canonical.as_bytes())))
 }
 
 /// The identity provider's RS256 signing key.

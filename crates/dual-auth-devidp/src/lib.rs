@@ -51,6 +51,7 @@
 #![forbid(unsafe_code)]
 
 mod delegation;
+mod dpop;
 mod jwt;
 
 use std::collections::HashMap;
@@ -59,7 +60,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -180,11 +181,40 @@ impl std::fmt::Display for DevIdpError {
 
 impl std::error::Error for DevIdpError {}
 
+/// One token-endpoint request as the provider saw and answered it: the record tests read
+/// ([`DevIdp::token_requests`]) to know exactly which requests a client made, for instance
+/// Okta's DPoP nonce round trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequestRecord {
+    /// The dialect (`keycloak`, `auth0`, `okta`, `entraid`).
+    pub vendor: &'static str,
+    /// The `grant_type` sent.
+    pub grant_type: String,
+    /// Whether a `DPoP` header came.
+    pub dpop_proof: bool,
+    /// The proof's `nonce` claim, read without checking the proof.
+    pub proof_nonce: Option<String>,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// The OAuth `error` answered, if any.
+    pub error: Option<String>,
+    /// The `DPoP-Nonce` header answered, if any.
+    pub dpop_nonce: Option<String>,
+    /// The `token_type` answered, for a token.
+    pub token_type: Option<String>,
+}
+
+/// The most token requests remembered.
+const MAX_RECORDS: usize = 1000;
+
 struct Inner {
     config: DevIdpConfig,
     base: String,
     signer: jwt::TokenSigner,
     seen_jtis: Mutex<HashMap<String, u64>>,
+    /// The Okta dialect's current DPoP nonce (one per provider run).
+    okta_nonce: String,
+    token_log: Mutex<Vec<TokenRequestRecord>>,
 }
 
 /// A running provider; stops when dropped.
@@ -217,7 +247,14 @@ impl DevIdp {
         let port = listener.local_addr().map_err(|e| fail("bind", &e))?.port();
         let base = format!("https://localhost:{port}");
         let signer = jwt::TokenSigner::generate().map_err(|e| fail("signing key", &e))?;
-        let inner = Arc::new(Inner { config, base, signer, seen_jtis: Mutex::new(HashMap::new()) });
+        let inner = Arc::new(Inner {
+            config,
+            base,
+            signer,
+            seen_jtis: Mutex::new(HashMap::new()),
+            okta_nonce: format!("{}{}", rand_suffix(), rand_suffix()),
+            token_log: Mutex::new(Vec::new()),
+        });
         let verifier = inner.api_verifier(&ca_pem).map_err(|e| fail("demo API", &e))?;
         let delegated_verifier = inner.delegated_api_verifier(&ca_pem).map_err(|e| fail("delegated demo API", &e))?;
         // The demo API verifies as any API would: dual-auth-verify, keys from the JWKS above.
@@ -331,6 +368,17 @@ impl DevIdp {
     pub fn config(&self) -> &DevIdpConfig {
         &self.inner.config
     }
+
+    /// The token-endpoint requests so far (the last 1000), oldest first.
+    pub fn token_requests(&self) -> Vec<TokenRequestRecord> {
+        self.inner.token_log.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The Okta dialect's current DPoP nonce: what its `use_dpop_nonce` answers hand out in
+    /// `DPoP-Nonce` and its proofs must carry.
+    pub fn okta_dpop_nonce(&self) -> &str {
+        &self.inner.okta_nonce
+    }
 }
 
 fn make_tls() -> Result<(String, String, String), rcgen::Error> {
@@ -349,15 +397,22 @@ fn make_tls() -> Result<(String, String, String), rcgen::Error> {
     Ok((ca_cert.pem(), leaf_cert.pem(), leaf_key.serialize_pem()))
 }
 
-/// An OAuth error in a vendor's JSON shape.
+/// An OAuth error in a vendor's JSON shape, with a `DPoP-Nonce` header for
+/// `use_dpop_nonce`.
 struct OAuthError {
     status: StatusCode,
     body: Value,
+    dpop_nonce: Option<String>,
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(nonce) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            response.headers_mut().insert("dpop-nonce", nonce);
+            response.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
+        }
+        response
     }
 }
 
@@ -378,7 +433,7 @@ fn oauth_error(dialect: Dialect, status: StatusCode, error: &str, description: &
         Dialect::Entra => json!({"error": error, "error_description": format!("AADSTS7000215: {description}"), "error_codes": [7_000_215]}),
         _ => json!({"error": error, "error_description": description}),
     };
-    OAuthError { status, body }
+    OAuthError { status, body, dpop_nonce: None }
 }
 
 impl Dialect {
@@ -409,6 +464,8 @@ impl Inner {
         let api = &self.config.api_audience;
         let mut builder = Verifier::builder()
             .http(HttpSettings { extra_root_certificates_pem: Some(ca_pem.as_bytes().to_vec()), ..HttpSettings::default() })
+            // DPoP proofs name the API's URL on this origin.
+            .public_origin(&self.base)
             .issuer(typed(
                 self.issuer(Dialect::Keycloak),
                 api,
@@ -524,7 +581,16 @@ impl Inner {
         Ok((client_id, act))
     }
 
-    fn issue(&self, dialect: Dialect, client_id: &str, audience: &str, scope: &str, act: Option<Value>) -> Result<Json<Value>, OAuthError> {
+    /// The agent's own token (client credentials), bound to `jkt` when a DPoP proof came.
+    fn issue(
+        &self,
+        dialect: Dialect,
+        client_id: &str,
+        audience: &str,
+        scope: &str,
+        act: Option<Value>,
+        jkt: Option<&str>,
+    ) -> Result<Json<Value>, OAuthError> {
         let now = now();
         let mut claims = json!({
             "iss": self.issuer(dialect), "sub": client_id, "aud": audience, "exp": now + TOKEN_LIFETIME, "iat": now,
@@ -537,6 +603,7 @@ impl Inner {
         } else if let Some(act) = act {
             claims["act"] = act;
         }
+        dpop::bind(&mut claims, jkt);
         let token = self
             .signer
             .sign(&claims)
@@ -545,7 +612,7 @@ impl Inner {
             Dialect::Entra => {
                 json!({"token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "ext_expires_in": TOKEN_LIFETIME, "access_token": token})
             }
-            _ => json!({"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "scope": scope}),
+            _ => json!({"access_token": token, "token_type": dpop::token_type(jkt), "expires_in": TOKEN_LIFETIME, "scope": scope}),
         }))
     }
 }
@@ -585,29 +652,86 @@ fn require_scope(dialect: Dialect, form: &HashMap<String, String>) -> Result<Str
         .ok_or_else(|| oauth_error(dialect, StatusCode::BAD_REQUEST, "invalid_scope", "scope is required"))
 }
 
+impl Inner {
+    /// Records a token request and what it was answered.
+    fn record(
+        &self,
+        dialect: Dialect,
+        headers: &HeaderMap,
+        form: &HashMap<String, String>,
+        answer: &Result<Json<Value>, OAuthError>,
+    ) {
+        let proof = headers.get("dpop").and_then(|v| v.to_str().ok()).and_then(|p| jwt::decode(p.trim()).ok());
+        let (status, error, dpop_nonce, token_type) = match answer {
+            Ok(Json(body)) => (200, None, None, body.get("token_type").and_then(Value::as_str).map(str::to_owned)),
+            Err(e) => (e.status.as_u16(), e.body.get("error").and_then(Value::as_str).map(str::to_owned), e.dpop_nonce.clone(), None),
+        };
+        let record = TokenRequestRecord {
+            vendor: dialect.name(),
+            grant_type: form.get("grant_type").cloned().unwrap_or_default(),
+            dpop_proof: headers.contains_key("dpop"),
+            proof_nonce: proof.as_ref().and_then(|p| p.str_claim("nonce")).map(str::to_owned),
+            status,
+            error,
+            dpop_nonce,
+            token_type,
+        };
+        let mut log = self.token_log.lock().unwrap_or_else(PoisonError::into_inner);
+        if log.len() >= MAX_RECORDS {
+            log.remove(0);
+        }
+        log.push(record);
+    }
+
+    /// Keycloak's token URL.
+    fn keycloak_token_url(&self) -> String {
+        format!("{}/protocol/openid-connect/token", self.issuer(Dialect::Keycloak))
+    }
+}
+
 async fn keycloak_token(
     State(idp): State<Arc<Inner>>,
     Path(realm): Path<String>,
+    headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Json<Value>, OAuthError> {
+    let answer = keycloak_answer(&idp, &realm, &headers, &form);
+    idp.record(Dialect::Keycloak, &headers, &form, &answer);
+    answer
+}
+
+fn keycloak_answer(idp: &Inner, realm: &str, headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Json<Value>, OAuthError> {
     let dialect = Dialect::Keycloak;
     if realm != idp.config.realm {
         return Err(oauth_error(dialect, StatusCode::NOT_FOUND, "invalid_request", "Realm does not exist"));
     }
-    match require_grant(dialect, &form)? {
-        TOKEN_EXCHANGE_GRANT => return delegation::keycloak_token_exchange(&idp, &form),
-        JWT_BEARER_GRANT => return delegation::keycloak_authorization_grant(&idp, &form),
+    let grant = require_grant(dialect, form)?;
+    // Keycloak binds any grant's token when a proof comes (DPoPUtil, for every grant type).
+    let jkt = idp.check_token_dpop(dialect, headers, &idp.keycloak_token_url())?;
+    let jkt = jkt.as_deref();
+    match grant {
+        TOKEN_EXCHANGE_GRANT => return delegation::keycloak_token_exchange(idp, form, jkt),
+        JWT_BEARER_GRANT => return delegation::keycloak_authorization_grant(idp, form, jkt),
         _ => {}
     }
-    let scope = require_scope(dialect, &form)?;
-    let (client, act) = idp.authenticate(dialect, &form, &idp.keycloak_assertion_audiences())?;
-    idp.issue(dialect, &client, &idp.config.api_audience, &scope, act)
+    let scope = require_scope(dialect, form)?;
+    let (client, act) = idp.authenticate(dialect, form, &idp.keycloak_assertion_audiences())?;
+    idp.issue(dialect, &client, &idp.config.api_audience, &scope, act, jkt)
 }
 
-async fn auth0_token(State(idp): State<Arc<Inner>>, Form(form): Form<HashMap<String, String>>) -> Result<Json<Value>, OAuthError> {
+async fn auth0_token(State(idp): State<Arc<Inner>>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Result<Json<Value>, OAuthError> {
+    let answer = auth0_answer(&idp, &headers, &form);
+    idp.record(Dialect::Auth0, &headers, &form, &answer);
+    answer
+}
+
+fn auth0_answer(idp: &Inner, headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Json<Value>, OAuthError> {
     let dialect = Dialect::Auth0;
-    if require_grant(dialect, &form)? == TOKEN_EXCHANGE_GRANT {
-        return delegation::auth0_token_exchange(&idp, &form);
+    let grant = require_grant(dialect, form)?;
+    let jkt = idp.check_token_dpop(dialect, headers, &format!("{}/oauth/token", idp.base))?;
+    let jkt = jkt.as_deref();
+    if grant == TOKEN_EXCHANGE_GRANT {
+        return delegation::auth0_token_exchange(idp, form, jkt);
     }
     if form.get("audience") != Some(&idp.config.api_audience) {
         return Err(oauth_error(dialect, StatusCode::FORBIDDEN, "access_denied", "Service not found: audience is not a registered API"));
@@ -615,52 +739,72 @@ async fn auth0_token(State(idp): State<Arc<Inner>>, Form(form): Form<HashMap<Str
     if !form.contains_key("client_id") {
         return Err(oauth_error(dialect, StatusCode::UNAUTHORIZED, "invalid_request", "client_id is required"));
     }
-    let (client, act) = idp.authenticate(dialect, &form, &[idp.issuer(dialect)])?;
+    let (client, act) = idp.authenticate(dialect, form, &[idp.issuer(dialect)])?;
     let scope = form.get("scope").cloned().unwrap_or_default();
-    idp.issue(dialect, &client, &idp.config.api_audience, &scope, act)
+    idp.issue(dialect, &client, &idp.config.api_audience, &scope, act, jkt)
 }
 
 async fn okta_token(
     State(idp): State<Arc<Inner>>,
     Path(server): Path<String>,
+    headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Json<Value>, OAuthError> {
+    let answer = okta_answer(&idp, &server, &headers, &form);
+    idp.record(Dialect::Okta, &headers, &form, &answer);
+    answer
+}
+
+fn okta_answer(idp: &Inner, server: &str, headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Json<Value>, OAuthError> {
     let dialect = Dialect::Okta;
     if server != idp.config.okta_server {
         return Err(oauth_error(dialect, StatusCode::NOT_FOUND, "invalid_request", "Not found: authorization server"));
     }
-    if require_grant(dialect, &form)? == TOKEN_EXCHANGE_GRANT {
-        return delegation::okta_token_exchange(&idp, &form);
+    let grant = require_grant(dialect, form)?;
+    // Before the client is authenticated: a nonce challenge uses up no client assertion.
+    let jkt = idp.check_token_dpop(dialect, headers, &idp.okta_token_url())?;
+    let jkt = jkt.as_deref();
+    if grant == TOKEN_EXCHANGE_GRANT {
+        return delegation::okta_token_exchange(idp, form, jkt);
     }
-    let scope = require_scope(dialect, &form)?;
-    let (client, act) = idp.authenticate(dialect, &form, &[idp.okta_token_url()])?;
-    idp.issue(dialect, &client, &idp.config.api_audience, &scope, act)
+    let scope = require_scope(dialect, form)?;
+    let (client, act) = idp.authenticate(dialect, form, &[idp.okta_token_url()])?;
+    idp.issue(dialect, &client, &idp.config.api_audience, &scope, act, jkt)
 }
 
+/// Entra ID: a `DPoP` header is ignored and the token is a bearer token, as Entra ID does
+/// not do RFC 9449 DPoP (its proof-of-possession is Signed HTTP Request, not this).
 async fn entra_token(
     State(idp): State<Arc<Inner>>,
     Path(tenant): Path<String>,
+    headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Json<Value>, OAuthError> {
+    let answer = entra_answer(&idp, &tenant, &form);
+    idp.record(Dialect::Entra, &headers, &form, &answer);
+    answer
+}
+
+fn entra_answer(idp: &Inner, tenant: &str, form: &HashMap<String, String>) -> Result<Json<Value>, OAuthError> {
     let dialect = Dialect::Entra;
     if tenant != idp.config.tenant {
         return Err(oauth_error(dialect, StatusCode::BAD_REQUEST, "invalid_request", "Tenant not found"));
     }
-    if require_grant(dialect, &form)? == JWT_BEARER_GRANT {
-        return delegation::entra_on_behalf_of(&idp, &form);
+    if require_grant(dialect, form)? == JWT_BEARER_GRANT {
+        return delegation::entra_on_behalf_of(idp, form);
     }
     let client_id = form.get("client_id").cloned().unwrap_or_default();
     let secret_ok = idp.client(&client_id).and_then(|c| c.secret.as_ref()).is_some_and(|s| Some(s) == form.get("client_secret"));
     if !secret_ok {
         return Err(oauth_error(dialect, StatusCode::UNAUTHORIZED, "invalid_client", "Invalid client secret provided."));
     }
-    let scope = require_scope(dialect, &form)?;
+    let scope = require_scope(dialect, form)?;
     let resource = scope
         .strip_suffix("/.default")
         .filter(|r| *r == idp.config.entra_api)
         .ok_or_else(|| oauth_error(dialect, StatusCode::BAD_REQUEST, "invalid_scope", "The scope must be the API's /.default scope"))?
         .to_owned();
-    idp.issue(dialect, &client_id, &resource, &scope, None)
+    idp.issue(dialect, &client_id, &resource, &scope, None, None)
 }
 
 async fn jwks(State(idp): State<Arc<Inner>>) -> Json<Value> {
@@ -675,6 +819,7 @@ async fn keycloak_discovery(State(idp): State<Arc<Inner>>) -> Json<Value> {
         "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
         "grant_types_supported": grant_types(Dialect::Keycloak),
         "token_endpoint_auth_methods_supported": ["client_secret_jwt", "private_key_jwt"],
+        "dpop_signing_alg_values_supported": dpop::PROOF_ALGORITHMS,
     }))
 }
 
@@ -688,5 +833,6 @@ async fn demo_api(State(idp): State<Arc<Inner>>, subject: DualSubject) -> Json<V
         "human": subject.human.sub(),
         "act": subject.human.to_value(),
         "chain": subject.chain,
+        "dpop_jkt": subject.dpop_jkt,
     }))
 }

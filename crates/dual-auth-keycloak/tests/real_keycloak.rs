@@ -651,3 +651,101 @@ async fn with_token_exchange_configured_a_self_asserted_request_is_refused_befor
     let token = adapter.request_delegated_token(&request).await.unwrap();
     assert_eq!(jwt::decode(token.access_token().expose_secret()).claims["sub"], ALICE.id);
 }
+
+// DPoP (RFC 9449): Keycloak binds a token to the key of the proof the agent sends (26.4+,
+// on by default; docs/vendors/keycloak.md), and the API accepts it only
+// with a fresh proof by that key.
+
+/// The API's public origin in these tests: proofs name it as `htu`.
+const API_ORIGIN: &str = "https://api.dual-auth.example";
+
+fn dpop_options(kc: &Keycloak, key: &dual_auth_core::DpopKey) -> AdapterOptions {
+    options(kc).with_dpop(dual_auth_core::token_endpoint::DpopSettings::new(key.clone()))
+}
+
+/// The headers of one API request carrying `token` with a proof by `key` for `url`.
+fn dpop_request(key: &dual_auth_core::DpopKey, token: &str, method: &str, url: &str) -> http::HeaderMap {
+    let proof = key.proof(method, &reqwest::Url::parse(url).unwrap(), Some(token), None, SystemTime::now()).unwrap();
+    dpop_headers(token, proof.expose_secret())
+}
+
+fn dpop_headers(token: &str, proof: &str) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::AUTHORIZATION, format!("DPoP {token}").parse().unwrap());
+    headers.insert("dpop", proof.parse().unwrap());
+    headers
+}
+
+#[tokio::test]
+#[ignore = "starts a real Keycloak: cargo xtask test"]
+async fn keycloak_binds_tokens_to_the_agents_dpop_key_and_the_api_takes_them_only_with_that_key() {
+    let kc = server();
+    let _shared = REALM_KEYS.read().await;
+    let key = dual_auth_core::DpopKey::generate(dual_auth_core::SigningAlgorithm::Es256).unwrap();
+
+    // The guide's grant (client credentials) and the verified one (token exchange) both bind.
+    let guide =
+        KeycloakAdapter::new(KeycloakConfig::new(kc.token_url(), SECRET_AGENT, secret_auth(kc.agent_secret())), dpop_options(kc, &key))
+            .unwrap()
+            .request_token(&TokenRequest::new(SECRET_AGENT, alice(), ["finance.read"]).unwrap())
+            .await
+            .unwrap();
+    assert_eq!(guide.token_type(), "DPoP");
+    assert!(guide.is_dpop_bound());
+    assert_eq!(jwt::decode(guide.access_token().expose_secret()).claims["cnf"]["jkt"], key.thumbprint());
+
+    let user_token = kc.user_access_token(LOGIN_CLIENT, ALICE.username).await;
+    let config =
+        KeycloakConfig::new(kc.token_url(), SECRET_AGENT, secret_auth(kc.agent_secret())).with_delegation(DelegationMode::TokenExchange);
+    let adapter = KeycloakAdapter::new(config, dpop_options(kc, &key)).unwrap();
+    let request = DelegationRequest::new(SECRET_AGENT, evidence(&user_token, SubjectTokenType::AccessToken), ["finance.read"]).unwrap();
+    let token = adapter.request_delegated_token(&request).await.unwrap();
+    assert_eq!((token.token_type(), token.issued_token_type()), ("DPoP", Some(ACCESS_TOKEN_TYPE)));
+    let access = token.access_token().expose_secret().to_owned();
+    let claims = jwt::decode(&access).claims;
+    // Bound to the agent's key (RFC 9449 §6); Keycloak adds its own `kc-jkt-type` (observed).
+    assert_eq!(claims["cnf"], json!({"jkt": key.thumbprint(), "kc-jkt-type": "DPoP"}));
+    assert_eq!(claims["sub"], ALICE.id);
+
+    // The API: Keycloak's JWKS, the delegated layout, proofs for its public origin.
+    let verifier = Verifier::builder()
+        .issuer(IssuerPolicy::new(kc.issuer(), API_AUDIENCE).jwks_url(kc.jwks_url()).layout(Layout::Delegated).require_dpop())
+        .public_origin(API_ORIGIN)
+        .http(http_settings(kc))
+        .build()
+        .unwrap();
+    let report: http::Uri = "/finance/report".parse().unwrap();
+    let url = format!("{API_ORIGIN}/finance/report");
+    let headers = dpop_request(&key, &access, "GET", &url);
+    let subject = verifier.verify_headers(&http::Method::GET, &report, &headers).await.unwrap();
+    assert_eq!((subject.human.sub(), subject.agent.id()), (ALICE.id, SECRET_AGENT));
+    assert_eq!(subject.dpop_jkt.as_deref(), Some(key.thumbprint()));
+
+    // The same proof again: replayed.
+    let err = verifier.verify_headers(&http::Method::GET, &report, &headers).await.unwrap_err();
+    assert!(matches!(err, VerifyError::DpopReplayed), "{err}");
+    // A proof for another URL.
+    let other_url = dpop_request(&key, &access, "GET", &format!("{API_ORIGIN}/finance/payments"));
+    let err = verifier.verify_headers(&http::Method::GET, &report, &other_url).await.unwrap_err();
+    assert!(matches!(err, VerifyError::InvalidDpopProof { check: dual_auth_verify::DpopCheck::Url, .. }), "{err}");
+    // The token replayed by someone holding another key.
+    let thief = dual_auth_core::DpopKey::generate(dual_auth_core::SigningAlgorithm::EdDsa).unwrap();
+    let err = verifier.verify_headers(&http::Method::GET, &report, &dpop_request(&thief, &access, "GET", &url)).await.unwrap_err();
+    assert!(matches!(err, VerifyError::DpopKeyMismatch { .. }), "{err}");
+    // The bound token as a Bearer token.
+    let mut bearer = http::HeaderMap::new();
+    bearer.insert(http::header::AUTHORIZATION, format!("Bearer {access}").parse().unwrap());
+    let err = verifier.verify_headers(&http::Method::GET, &report, &bearer).await.unwrap_err();
+    assert!(matches!(err, VerifyError::DpopBoundTokenAsBearer | VerifyError::DpopRequired { .. }), "{err}");
+    let lenient = Verifier::builder()
+        .issuer(IssuerPolicy::new(kc.issuer(), API_AUDIENCE).jwks_url(kc.jwks_url()).layout(Layout::Delegated))
+        .public_origin(API_ORIGIN)
+        .http(http_settings(kc))
+        .build()
+        .unwrap();
+    let err = lenient.verify_headers(&http::Method::GET, &report, &bearer).await.unwrap_err();
+    assert!(matches!(err, VerifyError::DpopBoundTokenAsBearer), "even where DPoP is optional: {err}");
+    // A fresh proof by the right key still works: the refusals used nothing up.
+    let again = dpop_request(&key, &access, "GET", &url);
+    assert!(verifier.verify_headers(&http::Method::GET, &report, &again).await.is_ok());
+}
