@@ -26,7 +26,7 @@ use dual_auth_verify::{DualSubject, IssuerPolicy, Layout, Verifier};
 use openssl::pkey::{Id, PKey};
 use serde_json::{Map, Value, json};
 
-use crate::{DemoUser, DevIdpError, Dialect, Inner, OAuthError, TOKEN_LIFETIME, jwt, now, oauth_error, rand_suffix, require_scope};
+use crate::{DemoUser, DevIdpError, Dialect, Inner, OAuthError, TOKEN_LIFETIME, dpop, jwt, now, oauth_error, rand_suffix, require_scope};
 
 /// The default lifetime of the login's tokens: short, as a browser session's.
 const LOGIN_LIFETIME: u64 = 300;
@@ -145,6 +145,7 @@ impl Inner {
         let api = &self.config.api_audience;
         Verifier::builder()
             .http(HttpSettings { extra_root_certificates_pem: Some(ca_pem.as_bytes().to_vec()), ..HttpSettings::default() })
+            .public_origin(&self.base)
             .issuer(policy(Dialect::Keycloak, api, format!("/realms/{}/protocol/openid-connect/certs", self.config.realm)))
             .issuer(policy(Dialect::Auth0, api, "/.well-known/jwks.json".into()))
             .issuer(policy(Dialect::Okta, api, format!("/oauth2/{}/v1/keys", self.config.okta_server)))
@@ -307,6 +308,7 @@ pub(crate) async fn login(State(idp): State<Arc<Inner>>, Form(form): Form<HashMa
     let bad = |description: String| OAuthError {
         status: StatusCode::BAD_REQUEST,
         body: json!({"error": "invalid_request", "error_description": description}),
+        dpop_nonce: None,
     };
     let lifetime = match string_form(&form, "lifetime") {
         Some(text) => Some(text.parse::<u64>().map_err(|_| bad("lifetime must be a number of seconds".into()))?),
@@ -322,7 +324,9 @@ pub(crate) async fn login(State(idp): State<Arc<Inner>>, Form(form): Form<HashMa
 
 /// Keycloak 26.x standard token exchange (V2, RFC 8693).
 /// <https://www.keycloak.org/securing-apps/token-exchange>; errors as Keycloak 26.7.3 answers them.
-pub(crate) fn keycloak_token_exchange(idp: &Inner, form: &HashMap<String, String>) -> Result<Json<Value>, OAuthError> {
+/// The issued token is bound to `jkt` when a DPoP proof came; a DPoP-bound subject token
+/// needs a proof of its own key, as `StandardTokenExchangeProvider` requires.
+pub(crate) fn keycloak_token_exchange(idp: &Inner, form: &HashMap<String, String>, jkt: Option<&str>) -> Result<Json<Value>, OAuthError> {
     let dialect = Dialect::Keycloak;
     let fail = |status: StatusCode, error: &str, description: &str| oauth_error(dialect, status, error, description);
     let invalid = |description: &str| fail(StatusCode::BAD_REQUEST, "invalid_request", description);
@@ -353,10 +357,17 @@ pub(crate) fn keycloak_token_exchange(idp: &Inner, form: &HashMap<String, String
         return Err(fail(StatusCode::FORBIDDEN, "access_denied", "Client is not allowed to act for the subject (may_act)"));
     }
     let user = idp.user_of(dialect, &claims).ok_or_else(|| invalid("Invalid token"))?;
+    match (dpop::bound_jkt(&claims), jkt) {
+        (Some(_), None) => return Err(invalid("DPoP proof is missing")),
+        (Some(bound), Some(proof)) if bound != proof => return Err(invalid("DPoP confirmation doesn't match DPoP proof")),
+        _ => {}
+    }
     let scope = string_form(form, "scope").unwrap_or("profile email");
-    let token = idp.sign_access(dialect, &idp.keycloak_delegated(user, &client, scope))?;
+    let mut issued = idp.keycloak_delegated(user, &client, scope);
+    dpop::bind(&mut issued, jkt);
+    let token = idp.sign_access(dialect, &issued)?;
     Ok(Json(json!({
-        "access_token": token, "expires_in": TOKEN_LIFETIME, "refresh_expires_in": 0, "token_type": "Bearer",
+        "access_token": token, "expires_in": TOKEN_LIFETIME, "refresh_expires_in": 0, "token_type": dpop::token_type(jkt),
         "issued_token_type": ACCESS_TOKEN_TYPE, "scope": scope, "not-before-policy": 0,
     })))
 }
@@ -364,7 +375,11 @@ pub(crate) fn keycloak_token_exchange(idp: &Inner, form: &HashMap<String, String
 /// Keycloak's JWT authorization grant (RFC 7523 §2.1; Keycloak 26.5 preview, default since 26.6):
 /// the application, a trusted identity provider, signs an assertion about the user.
 /// <https://www.keycloak.org/securing-apps/jwt-authorization-grant>; messages as Keycloak 26.7.3's.
-pub(crate) fn keycloak_authorization_grant(idp: &Inner, form: &HashMap<String, String>) -> Result<Json<Value>, OAuthError> {
+pub(crate) fn keycloak_authorization_grant(
+    idp: &Inner,
+    form: &HashMap<String, String>,
+    jkt: Option<&str>,
+) -> Result<Json<Value>, OAuthError> {
     let dialect = Dialect::Keycloak;
     let grant = |description: &str| oauth_error(dialect, StatusCode::BAD_REQUEST, "invalid_grant", description);
     let client = idp.authenticate_delegation(dialect, form, &idp.keycloak_assertion_audiences())?;
@@ -423,9 +438,11 @@ pub(crate) fn keycloak_authorization_grant(idp: &Inner, form: &HashMap<String, S
         return Err(grant("Client is not allowed to act for the user (may_act)"));
     }
     let scope = string_form(form, "scope").unwrap_or("profile email");
-    let token = idp.sign_access(dialect, &idp.keycloak_delegated(user, &client, scope))?;
+    let mut issued = idp.keycloak_delegated(user, &client, scope);
+    dpop::bind(&mut issued, jkt);
+    let token = idp.sign_access(dialect, &issued)?;
     Ok(Json(json!({
-        "access_token": token, "expires_in": TOKEN_LIFETIME, "refresh_expires_in": 0, "token_type": "Bearer",
+        "access_token": token, "expires_in": TOKEN_LIFETIME, "refresh_expires_in": 0, "token_type": dpop::token_type(jkt),
         "not-before-policy": 0, "scope": scope,
     })))
 }
@@ -440,7 +457,7 @@ pub(crate) fn keycloak_authorization_grant(idp: &Inner, form: &HashMap<String, S
 /// is refused as having no profile. Auth0 documents the statuses (401 for an invalid or
 /// expired subject token, 403 for a client not permitted) but not the error codes: they
 /// are `invalid_grant` and `access_denied` here.
-pub(crate) fn auth0_token_exchange(idp: &Inner, form: &HashMap<String, String>) -> Result<Json<Value>, OAuthError> {
+pub(crate) fn auth0_token_exchange(idp: &Inner, form: &HashMap<String, String>, jkt: Option<&str>) -> Result<Json<Value>, OAuthError> {
     let dialect = Dialect::Auth0;
     let fail = |status: StatusCode, error: &str, description: &str| oauth_error(dialect, status, error, description);
     let invalid = |description: &str| fail(StatusCode::BAD_REQUEST, "invalid_request", description);
@@ -486,12 +503,15 @@ pub(crate) fn auth0_token_exchange(idp: &Inner, form: &HashMap<String, String>) 
     }
     let now = now();
     let scope = string_form(form, "scope").unwrap_or_default();
-    let issued = json!({
+    let mut issued = json!({
         "iss": idp.issuer(dialect), "sub": user.id, "aud": [audience], "iat": now, "exp": now + TOKEN_LIFETIME,
         "jti": format!("{client}-{now}-{}", rand_suffix()), "scope": scope, "azp": client, "act": act,
     });
+    dpop::bind(&mut issued, jkt);
     let token = idp.sign_access(dialect, &issued)?;
-    Ok(Json(json!({"access_token": token, "expires_in": TOKEN_LIFETIME, "token_type": "Bearer", "issued_token_type": ACCESS_TOKEN_TYPE})))
+    Ok(Json(json!({
+        "access_token": token, "expires_in": TOKEN_LIFETIME, "token_type": dpop::token_type(jkt), "issued_token_type": ACCESS_TOKEN_TYPE,
+    })))
 }
 
 /// Okta On-Behalf-Of Token Exchange (custom authorization server): the issued token has
@@ -499,7 +519,7 @@ pub(crate) fn auth0_token_exchange(idp: &Inner, form: &HashMap<String, String>) 
 /// <https://developer.okta.com/docs/guides/set-up-token-exchange/main/>. The guide gives
 /// no error bodies: `invalid_grant` (RFC 6749 §5.2) and `invalid_target` (RFC 8693
 /// §2.2.2) here.
-pub(crate) fn okta_token_exchange(idp: &Inner, form: &HashMap<String, String>) -> Result<Json<Value>, OAuthError> {
+pub(crate) fn okta_token_exchange(idp: &Inner, form: &HashMap<String, String>, jkt: Option<&str>) -> Result<Json<Value>, OAuthError> {
     let dialect = Dialect::Okta;
     let fail = |error: &str, description: &str| oauth_error(dialect, StatusCode::BAD_REQUEST, error, description);
     let token_type = string_form(form, "subject_token_type").ok_or_else(|| fail("invalid_request", "subject_token_type is required"))?;
@@ -523,14 +543,15 @@ pub(crate) fn okta_token_exchange(idp: &Inner, form: &HashMap<String, String>) -
         return Err(fail("invalid_grant", "The client is not allowed to act on behalf of the subject (may_act)"));
     }
     let now = now();
-    let issued = json!({
+    let mut issued = json!({
         "ver": 1, "jti": format!("AT.{}", rand_suffix()), "iss": idp.issuer(dialect), "aud": audience, "iat": now,
         "exp": now + TOKEN_LIFETIME, "cid": client, "uid": user.id, "scp": scope.split_whitespace().collect::<Vec<_>>(),
         "auth_time": claims.get("auth_time").cloned().unwrap_or(json!(now)), "sub": user.email,
     });
+    dpop::bind(&mut issued, jkt);
     let token = idp.sign_access(dialect, &issued)?;
     Ok(Json(json!({
-        "token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "access_token": token, "scope": scope,
+        "token_type": dpop::token_type(jkt), "expires_in": TOKEN_LIFETIME, "access_token": token, "scope": scope,
         "issued_token_type": ACCESS_TOKEN_TYPE,
     })))
 }
@@ -544,6 +565,7 @@ fn entra_error(error: &str, code: u32, description: &str) -> OAuthError {
             "error": error, "error_description": format!("AADSTS{code}: {description}"), "error_codes": [code],
             "timestamp": now(), "trace_id": rand_suffix(), "correlation_id": rand_suffix(),
         }),
+        dpop_nonce: None,
     }
 }
 
@@ -633,5 +655,6 @@ pub(crate) async fn delegated_api(State(idp): State<Arc<Inner>>, subject: DualSu
         "act": subject.human.to_value(),
         "chain": subject.chain,
         "vouched_by": subject.vouched_by.as_str(),
+        "dpop_jkt": subject.dpop_jkt,
     }))
 }

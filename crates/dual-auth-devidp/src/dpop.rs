@@ -146,7 +146,8 @@ impl Inner {
         let jkt = self.check_proof(&proof, token_url).map_err(|r| refused(dialect, &r))?;
         if dialect == Dialect::Okta && proof.str_claim("nonce") != Some(self.okta_nonce.as_str()) {
             // RFC 9449 §8, as Okta answers every first DPoP token request.
-            let mut error = oauth_error(dialect, StatusCode::BAD_REQUEST, "use_dpop_nonce", "Authorization server requires nonce in DPoP proof.");
+            let mut error =
+                oauth_error(dialect, StatusCode::BAD_REQUEST, "use_dpop_nonce", "Authorization server requires nonce in DPoP proof.");
             error.dpop_nonce = Some(self.okta_nonce.clone());
             return Err(error);
         }

@@ -48,6 +48,40 @@
 //! delegated demo API ([`DevIdp::delegated_api_url`]) verifies the delegated tokens with
 //! [`dual_auth_verify::Layout::Delegated`] and answers `{vendor, agent, human, act, chain,
 //! vouched_by}`.
+//!
+//! ## DPoP (RFC 9449)
+//!
+//! A token request to the Keycloak, Auth0 or Okta dialect that carries a `DPoP` header
+//! (any of its grants: client credentials, token exchange, Keycloak's JWT authorization
+//! grant) gets its proof checked strictly, with this provider's own OpenSSL code and not
+//! the library's verifier, so that it stays an independent check of what the library
+//! sends: exactly one header; a compact JWS with `typ` `dpop+jwt` and `alg` ES256, EdDSA,
+//! RS256 or PS256; a public `jwk` (no private members) of the kind that `alg` needs, which
+//! the signature verifies with; `htm` `POST`; `htu` the token endpoint's URL (query and
+//! fragment ignored); `iat` within 60 s either side; a `jti` not used before with that key;
+//! no `ath`. The access token then carries `cnf: {"jkt": <RFC 7638 SHA-256 thumbprint of
+//! the jwk>}` and the answer says `token_type: "DPoP"`. Without the header, tokens are
+//! bearer tokens, as before (no client is configured to require DPoP).
+//!
+//! | dialect | DPoP | refusals | nonce |
+//! |---|---|---|---|
+//! | Keycloak | binds whenever a proof is sent (26.7.3's `DPoPUtil`, all grants) | 400 `invalid_request` with Keycloak's descriptions (`DPoP HTTP URL mismatch`, `DPoP proof has already been used`, `DPoP verification failure: ...`, ...) | none: Keycloak issues none and ignores the claim |
+//! | Auth0 | binds when a proof is sent (Auth0's "Require Sender Constraining" would refuse requests without one; not configured here) | 400 `invalid_dpop_proof` (RFC 9449 §5) | none required |
+//! | Okta | binds after the nonce round trip | 400 `invalid_dpop_proof` | required: a proof without the current nonce (or with another) gets 400 `use_dpop_nonce` and a `DPoP-Nonce` header ([`DevIdp::okta_dpop_nonce`]); one nonce per provider run |
+//! | Entra ID | **none**: the `DPoP` header is ignored and the token is a `Bearer` token without `cnf`, because Entra ID does not do RFC 9449 DPoP (its proof-of-possession is Signed HTTP Request); the library's Entra ID adapter refuses DPoP settings anyway | — | — |
+//!
+//! Where this provider is stricter than the vendor: Keycloak accepts an `iat` up to 25 s
+//! old and 15 s ahead (60 s either side here), records `jti` per `htu` (per key here), and
+//! ignores `ath` at its token endpoint (refused here, with a `DPoP verification failure:`
+//! description). As in Keycloak's standard token exchange, a DPoP-bound subject token
+//! needs a proof of its own key (`DPoP proof is missing`, `DPoP confirmation doesn't match
+//! DPoP proof`); the Auth0 and Okta dialects do not check that.
+//!
+//! The demo APIs (`/api/...`, `/delegated-api/...`) take DPoP-bound tokens through
+//! `dual-auth-verify` (`Authorization: DPoP` with a proof for the API's URL on
+//! [`DevIdp::base_url`], the verifier's `public_origin`), refuse them as `Bearer`, and
+//! report the key in `dpop_jkt` (`null` for a bearer token). [`DevIdp::token_requests`]
+//! lists the token requests seen, for tests that count round trips.
 #![forbid(unsafe_code)]
 
 mod delegation;
@@ -654,13 +688,7 @@ fn require_scope(dialect: Dialect, form: &HashMap<String, String>) -> Result<Str
 
 impl Inner {
     /// Records a token request and what it was answered.
-    fn record(
-        &self,
-        dialect: Dialect,
-        headers: &HeaderMap,
-        form: &HashMap<String, String>,
-        answer: &Result<Json<Value>, OAuthError>,
-    ) {
+    fn record(&self, dialect: Dialect, headers: &HeaderMap, form: &HashMap<String, String>, answer: &Result<Json<Value>, OAuthError>) {
         let proof = headers.get("dpop").and_then(|v| v.to_str().ok()).and_then(|p| jwt::decode(p.trim()).ok());
         let (status, error, dpop_nonce, token_type) = match answer {
             Ok(Json(body)) => (200, None, None, body.get("token_type").and_then(Value::as_str).map(str::to_owned)),
@@ -719,7 +747,11 @@ fn keycloak_answer(idp: &Inner, realm: &str, headers: &HeaderMap, form: &HashMap
     idp.issue(dialect, &client, &idp.config.api_audience, &scope, act, jkt)
 }
 
-async fn auth0_token(State(idp): State<Arc<Inner>>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Result<Json<Value>, OAuthError> {
+async fn auth0_token(
+    State(idp): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Json<Value>, OAuthError> {
     let answer = auth0_answer(&idp, &headers, &form);
     idp.record(Dialect::Auth0, &headers, &form, &answer);
     answer

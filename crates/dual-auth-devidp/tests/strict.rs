@@ -16,12 +16,14 @@ use dual_auth::okta::{OktaAdapter, OktaConfig};
 use dual_auth::redis::{RedisSettings, RedisTokenStore, TokenEncryptionKey};
 use dual_auth::secrecy::{ExposeSecret, SecretString};
 use dual_auth::session::{CachingAdapter, TokenCacheSettings};
-use dual_auth::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy, TokenEndpoint, client_assertion_fields, field};
+use dual_auth::token_endpoint::{AdapterOptions, DpopSettings, HttpSettings, RetryPolicy, TokenEndpoint, client_assertion_fields, field};
 use dual_auth::{
-    ACCESS_TOKEN_TYPE, Act, AssertionClaims, ClientAuthentication, DelegationMode, DelegationRequest, IamAdapter, IamError, SigningKey,
-    SubjectToken, SubjectTokenType, TOKEN_EXCHANGE_GRANT, TokenRequest, TokenResponse, Vendor,
+    ACCESS_TOKEN_TYPE, Act, AssertionClaims, ClientAuthentication, DelegationMode, DelegationRequest, DpopKey, IamAdapter, IamError,
+    SigningAlgorithm, SigningKey, SubjectToken, SubjectTokenType, TOKEN_EXCHANGE_GRANT, TokenRequest, TokenResponse, Vendor,
 };
-use dual_auth_devidp::{DemoUser, DevIdp, DevIdpConfig, RegisteredClient, authorization_grant_claims, sign_app_assertion};
+use dual_auth_devidp::{
+    DemoUser, DevIdp, DevIdpConfig, RegisteredClient, TokenRequestRecord, authorization_grant_claims, sign_app_assertion,
+};
 use dual_auth_test_support::key_fixture;
 use dual_auth_test_support::servers::Redis;
 use serde_json::Value;
@@ -303,7 +305,11 @@ fn claims(token: &str) -> Value {
 
 /// The library's adapter for `vendor`, built as the tests above build them, for `agent`.
 fn adapter(idp: &DevIdp, http: &HttpSettings, vendor: &str, agent: &str) -> Box<dyn IamAdapter> {
-    let options = AdapterOptions::with_http(http.clone());
+    adapter_with(idp, vendor, agent, AdapterOptions::with_http(http.clone()))
+}
+
+/// The library's adapter for `vendor` and `agent`, with `options`.
+fn adapter_with(idp: &DevIdp, vendor: &str, agent: &str, options: AdapterOptions) -> Box<dyn IamAdapter> {
     let client_secret = if agent == AGENT { SECRET } else { OTHER_SECRET };
     match vendor {
         "keycloak" => {
@@ -698,4 +704,344 @@ async fn keycloak_jwt_authorization_grant_refuses_bad_assertions() {
         let err = grant(&adapter, &assertion).await.unwrap_err();
         assert_refused(case, &err, 400, "invalid_grant", description, &assertion);
     }
+}
+
+// DPoP (RFC 9449): the Keycloak, Auth0 and Okta dialects bind tokens to the proof's key;
+// the demo APIs take them with a fresh proof of that key.
+
+const DPOP_VENDORS: [&str; 3] = ["keycloak", "auth0", "okta"];
+
+fn dpop_key(algorithm: SigningAlgorithm) -> DpopKey {
+    DpopKey::generate(algorithm).unwrap()
+}
+
+/// The adapter for `vendor` with DPoP-bound tokens by `key`.
+fn dpop_adapter(idp: &DevIdp, http: &HttpSettings, vendor: &str, key: &DpopKey) -> Box<dyn IamAdapter> {
+    adapter_with(idp, vendor, AGENT, AdapterOptions::with_http(http.clone()).with_dpop(DpopSettings::new(key.clone())))
+}
+
+/// The token requests `vendor` saw.
+fn requests_to(idp: &DevIdp, vendor: &str) -> Vec<TokenRequestRecord> {
+    idp.token_requests().into_iter().filter(|r| r.vendor == vendor).collect()
+}
+
+fn record(vendor: &'static str, grant: &str, proof_nonce: Option<&str>, answer: Result<&str, (&str, Option<&str>)>) -> TokenRequestRecord {
+    let (status, error, dpop_nonce, token_type) = match answer {
+        Ok(token_type) => (200, None, None, Some(token_type.to_owned())),
+        Err((error, nonce)) => (400, Some(error.to_owned()), nonce.map(str::to_owned), None),
+    };
+    TokenRequestRecord {
+        vendor,
+        grant_type: grant.to_owned(),
+        dpop_proof: true,
+        proof_nonce: proof_nonce.map(str::to_owned),
+        status,
+        error,
+        dpop_nonce,
+        token_type,
+    }
+}
+
+/// Asserts a bound token: `token_type` DPoP, the key attached, `cnf.jkt` its thumbprint.
+fn assert_bound(case: &str, token: &TokenResponse, key: &DpopKey) {
+    assert_eq!(token.token_type(), "DPoP", "{case}");
+    assert!(token.is_dpop_bound(), "{case}");
+    let issued = claims(token.access_token().expose_secret());
+    assert_eq!(issued["cnf"], serde_json::json!({"jkt": key.thumbprint()}), "{case}: {issued}");
+}
+
+/// Calls `api` (a demo API's base URL) with `token` through the library's API client.
+async fn call_with(http: &HttpSettings, api: &str, token: &TokenResponse) -> (u16, Value, String) {
+    let client = ApiClient::new(http.clone()).unwrap();
+    let response = client.call_api(token, ApiRequest::get(format!("{api}/finance/report/Q4-2025"))).await.unwrap();
+    let challenge = response.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (response.status(), response.json().unwrap_or(Value::Null), challenge)
+}
+
+#[tokio::test]
+async fn keycloak_auth0_and_okta_issue_dpop_bound_tokens_the_api_accepts() {
+    let (idp, http) = idp().await;
+    for (vendor, algorithm) in
+        [("keycloak", SigningAlgorithm::Es256), ("auth0", SigningAlgorithm::EdDsa), ("okta", SigningAlgorithm::Es256)]
+    {
+        let key = dpop_key(algorithm);
+        let agent = dpop_adapter(&idp, &http, vendor, &key);
+        let token = agent.request_token(&request()).await.unwrap();
+        assert_bound(vendor, &token, &key);
+        let (status, seen, _) = call_with(&http, &idp.api_url(), &token).await;
+        assert_eq!(status, 200, "{vendor}: {seen}");
+        assert_eq!((seen["vendor"].as_str(), seen["agent"].as_str(), seen["human"].as_str()), (Some(vendor), Some(AGENT), Some("user_1")));
+        assert_eq!(seen["dpop_jkt"], key.thumbprint(), "{vendor}: the API saw the same key");
+        // A second token from the same agent: Okta's nonce is remembered, no new challenge.
+        assert_bound(vendor, &agent.request_token(&request()).await.unwrap(), &key);
+    }
+    let nonce = idp.okta_dpop_nonce();
+    let dpop = |vendor, proof_nonce| record(vendor, "client_credentials", proof_nonce, Ok("DPoP"));
+    assert_eq!(requests_to(&idp, "keycloak"), [dpop("keycloak", None), dpop("keycloak", None)], "no nonce from Keycloak");
+    assert_eq!(requests_to(&idp, "auth0"), [dpop("auth0", None), dpop("auth0", None)]);
+    assert_eq!(
+        requests_to(&idp, "okta"),
+        [
+            record("okta", "client_credentials", None, Err(("use_dpop_nonce", Some(nonce)))),
+            dpop("okta", Some(nonce)),
+            dpop("okta", Some(nonce)),
+        ],
+        "Okta: the first proof is answered use_dpop_nonce, the retry and the next request carry the nonce"
+    );
+}
+
+#[tokio::test]
+async fn delegation_grants_issue_dpop_bound_tokens_the_delegated_api_accepts() {
+    let (idp, http) = delegation_idp().await;
+    let alice = alice(&idp);
+    for vendor in DPOP_VENDORS {
+        let key = dpop_key(SigningAlgorithm::Es256);
+        let (access, _) = login(&idp, &http, vendor, AGENT, None).await;
+        let evidence = SubjectToken::new(access, SubjectTokenType::AccessToken).unwrap();
+        let request = DelegationRequest::new(AGENT, evidence, delegation_scopes(&idp, vendor)).unwrap();
+        let token = dpop_adapter(&idp, &http, vendor, &key).request_delegated_token(&request).await.unwrap();
+        assert_bound(vendor, &token, &key);
+        let (status, seen, _) = call_with(&http, &idp.delegated_api_url(), &token).await;
+        assert_eq!(status, 200, "{vendor}: {seen}");
+        assert_eq!(seen["agent"], AGENT);
+        assert_eq!(seen["dpop_jkt"], key.thumbprint(), "{vendor}");
+        let grant = TOKEN_EXCHANGE_GRANT;
+        let expected = match vendor {
+            "okta" => {
+                let nonce = idp.okta_dpop_nonce();
+                vec![record("okta", grant, None, Err(("use_dpop_nonce", Some(nonce)))), record("okta", grant, Some(nonce), Ok("DPoP"))]
+            }
+            "auth0" => vec![record("auth0", grant, None, Ok("DPoP"))],
+            _ => vec![record("keycloak", grant, None, Ok("DPoP"))],
+        };
+        assert_eq!(requests_to(&idp, vendor).into_iter().filter(|r| r.grant_type == grant).collect::<Vec<_>>(), expected, "{vendor}");
+    }
+    // Keycloak's JWT authorization grant, bound too.
+    let key = dpop_key(SigningAlgorithm::EdDsa);
+    let config =
+        KeycloakConfig::new(idp.keycloak_token_url(), AGENT, secret(SECRET)).with_delegation(DelegationMode::JwtAuthorizationGrant);
+    let options = AdapterOptions::with_http(http.clone()).with_dpop(DpopSettings::new(key.clone()));
+    let adapter = KeycloakAdapter::new(config, options).unwrap();
+    let assertion = app_assertion(&authorization_grant_claims(APP_ID, &alice.app_user_id, &idp.keycloak_realm_url(), 120));
+    let token = grant(&adapter, &assertion).await.unwrap();
+    assert_bound("JWT authorization grant", &token, &key);
+    let (status, seen, _) = call_with(&http, &idp.delegated_api_url(), &token).await;
+    assert_eq!((status, seen["human"].as_str()), (200, Some(alice.id.as_str())), "{seen}");
+    assert_eq!(seen["dpop_jkt"], key.thumbprint());
+}
+
+/// A client-credentials request to `vendor`'s token endpoint with a fresh client assertion
+/// and these `DPoP` headers: the status, the `DPoP-Nonce` answered and the body.
+async fn token_request_with(idp: &DevIdp, http: &HttpSettings, vendor: &str, proofs: &[&str]) -> (u16, Option<String>, Value) {
+    let realm = realm_url(idp);
+    let (url, audience) = match vendor {
+        "keycloak" => (idp.keycloak_token_url(), realm.clone()),
+        "auth0" => (idp.auth0_token_url(), idp.issuer("auth0").unwrap()),
+        "okta" => (idp.okta_token_url(), idp.okta_token_url()),
+        _ => (idp.entra_token_url(), String::new()),
+    };
+    let assertion =
+        secret(SECRET).sign(&AssertionClaims { audience: &audience, ..assertion_without_act(&realm) }, SystemTime::now()).unwrap();
+    let mut form = vec![
+        ("grant_type", "client_credentials".to_owned()),
+        ("client_id", AGENT.to_owned()),
+        ("scope", "finance.read".to_owned()),
+        ("audience", idp.config().api_audience.clone()),
+    ];
+    if vendor == "entraid" {
+        form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_id", AGENT.to_owned()),
+            ("client_secret", SECRET.to_owned()),
+            ("scope", format!("{}/.default", idp.config().entra_api)),
+        ];
+    } else {
+        for (name, value) in client_assertion_fields(assertion) {
+            form.push((name, value.expose_secret().to_owned()));
+        }
+    }
+    let mut builder = http.build_client().unwrap().post(url).form(&form);
+    for proof in proofs {
+        builder = builder.header("DPoP", *proof);
+    }
+    let answer = builder.send().await.unwrap();
+    let nonce = answer.headers().get("dpop-nonce").map(|v| v.to_str().unwrap().to_owned());
+    (answer.status().as_u16(), nonce, answer.json().await.unwrap())
+}
+
+fn url(text: &str) -> url::Url {
+    url::Url::parse(text).unwrap()
+}
+
+fn token_url(idp: &DevIdp, vendor: &str) -> String {
+    match vendor {
+        "keycloak" => idp.keycloak_token_url(),
+        "auth0" => idp.auth0_token_url(),
+        _ => idp.okta_token_url(),
+    }
+}
+
+/// A proof with `key`'s signature and `jwk` swapped in from `other`: signed by another key
+/// than the one it names.
+fn with_jwk_of(proof: &str, other: &str) -> String {
+    let mut parts: Vec<&str> = proof.split('.').collect();
+    parts[0] = other.split('.').next().unwrap();
+    parts.join(".")
+}
+
+#[tokio::test]
+async fn token_endpoints_refuse_bad_proofs_as_each_vendor_does() {
+    let (idp, http) = idp().await;
+    let now = SystemTime::now();
+    for vendor in DPOP_VENDORS {
+        let key = dpop_key(SigningAlgorithm::Es256);
+        let other = dpop_key(SigningAlgorithm::Es256);
+        let endpoint = url(&token_url(&idp, vendor));
+        let nonce = (vendor == "okta").then(|| idp.okta_dpop_nonce().to_owned());
+        let nonce = nonce.as_deref();
+        let proof = |key: &DpopKey, method: &str, at: &url::Url, ath: Option<&str>, when: SystemTime| {
+            key.proof(method, at, ath, nonce, when).unwrap().expose_secret().to_owned()
+        };
+        let good = proof(&key, "POST", &endpoint, None, now);
+        let (status, _, body) = token_request_with(&idp, &http, vendor, &[&good]).await;
+        assert_eq!((status, body["token_type"].as_str()), (200, Some("DPoP")), "{vendor}: {body}");
+        assert_eq!(claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"], key.thumbprint());
+
+        let elsewhere = url(&format!("{}/elsewhere", idp.base_url()));
+        let cases: Vec<(&str, Vec<String>, &str)> = vec![
+            ("a proof for another URL", vec![proof(&key, "POST", &elsewhere, None, now)], "DPoP HTTP URL mismatch"),
+            ("a reused proof (same jti)", vec![good.clone()], "DPoP proof has already been used"),
+            (
+                "a proof signed by another key than its jwk",
+                vec![with_jwk_of(&proof(&key, "POST", &endpoint, None, now), &proof(&other, "POST", &endpoint, None, now))],
+                "DPoP verification failure: Invalid token signature",
+            ),
+            ("another method", vec![proof(&key, "GET", &endpoint, None, now)], "DPoP HTTP method mismatch"),
+            ("an old proof", vec![proof(&key, "POST", &endpoint, None, now - Duration::from_secs(120))], "DPoP proof is not active"),
+            (
+                "a proof from the future",
+                vec![proof(&key, "POST", &endpoint, None, now + Duration::from_secs(120))],
+                "DPoP proof is not active",
+            ),
+            (
+                "an access token hash",
+                vec![proof(&key, "POST", &endpoint, Some("a-token"), now)],
+                "DPoP verification failure: ath is not allowed",
+            ),
+            (
+                "two DPoP headers",
+                vec![proof(&key, "POST", &endpoint, None, now), proof(&key, "POST", &endpoint, None, now)],
+                "DPoP header verification failure",
+            ),
+            ("not a JWT", vec!["not-a-proof".to_owned()], "DPoP header verification failure"),
+        ];
+        for (case, proofs, keycloak_says) in cases {
+            let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+            let (status, nonce_header, body) = token_request_with(&idp, &http, vendor, &proofs).await;
+            let (error, description) = (body["error"].as_str(), body["error_description"].as_str().unwrap_or_default());
+            assert_eq!(status, 400, "{vendor}, {case}: {body}");
+            assert!(nonce_header.is_none(), "{vendor}, {case}");
+            if vendor == "keycloak" {
+                assert_eq!(error, Some("invalid_request"), "{case}: {body}");
+                assert!(description.starts_with(keycloak_says), "{case}: {body}");
+            } else {
+                assert_eq!(error, Some("invalid_dpop_proof"), "{vendor}, {case}: {body}");
+            }
+        }
+    }
+    // Okta: a proof without the nonce, or with a stale one, is answered with the nonce.
+    let key = dpop_key(SigningAlgorithm::Es256);
+    let endpoint = url(&idp.okta_token_url());
+    for nonce in [None, Some("stale-nonce")] {
+        let proof = key.proof("POST", &endpoint, None, nonce, now).unwrap();
+        let (status, nonce_header, body) = token_request_with(&idp, &http, "okta", &[proof.expose_secret()]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("use_dpop_nonce")), "{body}");
+        assert_eq!(nonce_header.as_deref(), Some(idp.okta_dpop_nonce()));
+    }
+}
+
+#[tokio::test]
+async fn keycloak_refuses_proofs_with_private_or_unsupported_keys() {
+    let (idp, http) = idp().await;
+    let endpoint = url(&idp.keycloak_token_url());
+    let proof = dpop_key(SigningAlgorithm::Es256).proof("POST", &endpoint, None, None, SystemTime::now()).unwrap();
+    let parts: Vec<&str> = proof.expose_secret().split('.').collect();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    let reheader = |edit: &dyn Fn(&mut Value)| {
+        let mut header = header.clone();
+        edit(&mut header);
+        format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), parts[1], parts[2])
+    };
+    let cases: [(&str, String, &str); 5] = [
+        ("typ JWT", reheader(&|h| h["typ"] = "JWT".into()), "Invalid or missing type in DPoP header: JWT"),
+        ("alg HS256", reheader(&|h| h["alg"] = "HS256".into()), "Unsupported DPoP algorithm: HS256"),
+        ("no jwk", reheader(&|h| drop(h.as_object_mut().unwrap().remove("jwk"))), "No JWK in DPoP header"),
+        ("a private member", reheader(&|h| h["jwk"]["d"] = "c2VjcmV0".into()), "Private key material must not be present in DPoP JWK"),
+        (
+            "an RSA jwk for ES256",
+            reheader(&|h| h["jwk"] = serde_json::json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"})),
+            "Unsupported key type in DPoP header",
+        ),
+    ];
+    for (case, proof, description) in cases {
+        let (status, _, body) = token_request_with(&idp, &http, "keycloak", &[&proof]).await;
+        assert_eq!(
+            (status, body["error"].as_str(), body["error_description"].as_str()),
+            (400, Some("invalid_request"), Some(description)),
+            "{case}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn entra_ignores_a_dpop_header_and_issues_a_bearer_token() {
+    let (idp, http) = idp().await;
+    let proof = dpop_key(SigningAlgorithm::Es256).proof("POST", &url(&idp.entra_token_url()), None, None, SystemTime::now()).unwrap();
+    let (status, _, body) = token_request_with(&idp, &http, "entraid", &[proof.expose_secret()]).await;
+    assert_eq!((status, body["token_type"].as_str()), (200, Some("Bearer")), "{body}");
+    assert!(claims(body["access_token"].as_str().unwrap()).get("cnf").is_none(), "no binding");
+}
+
+#[tokio::test]
+async fn the_api_refuses_a_bound_token_as_bearer_with_another_key_or_with_a_bad_proof() {
+    let (idp, http) = idp().await;
+    let key = dpop_key(SigningAlgorithm::Es256);
+    let token = dpop_adapter(&idp, &http, "keycloak", &key).request_token(&request()).await.unwrap();
+    let access = token.access_token().expose_secret().to_owned();
+    let report = format!("{}/finance/report/Q4-2025", idp.api_url());
+    let client = http.build_client().unwrap();
+
+    // As a bearer token (RFC 9449 §7.2).
+    let answer = client.get(&report).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(answer.status(), 401);
+    let challenge = answer.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with("DPoP ") && challenge.contains(r#"error="invalid_token""#), "{challenge}");
+
+    // With a proof by another key: the key does not match cnf.jkt.
+    let stolen = token.clone().with_dpop_key(dpop_key(SigningAlgorithm::Es256));
+    let (status, seen, challenge) = call_with(&http, &idp.api_url(), &stolen).await;
+    assert_eq!(status, 401, "{seen}");
+    assert!(challenge.starts_with("DPoP ") && challenge.contains(r#"error="invalid_token""#), "{challenge}");
+
+    // With the right key, but a proof for another URL, or one used before.
+    let send = |proof: String| {
+        let request = client.get(&report).header("Authorization", format!("DPoP {access}")).header("DPoP", proof);
+        async move {
+            let answer = request.send().await.unwrap();
+            let challenge = answer.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+            (answer.status().as_u16(), challenge)
+        }
+    };
+    let proof_for = |at: &str| key.proof("GET", &url(at), Some(&access), None, SystemTime::now()).unwrap().expose_secret().to_owned();
+    let (status, challenge) = send(proof_for(&format!("{}/other", idp.api_url()))).await;
+    assert_eq!(status, 401);
+    assert!(challenge.starts_with("DPoP ") && challenge.contains(r#"error="invalid_dpop_proof""#), "{challenge}");
+    let once = proof_for(&report);
+    assert_eq!(send(once.clone()).await.0, 200, "the first use");
+    let (status, challenge) = send(once).await;
+    assert_eq!(status, 401, "the replay");
+    assert!(challenge.starts_with("DPoP ") && challenge.contains("error="), "{challenge}");
+    // And the right call still passes through the library's client.
+    let (status, seen, _) = call_with(&http, &idp.api_url(), &token).await;
+    assert_eq!((status, seen["dpop_jkt"].as_str()), (200, Some(key.thumbprint())), "{seen}");
 }
