@@ -305,7 +305,13 @@ impl ApiClient {
                 HeaderValue::from_str(value).map_err(|_| ApiError::InvalidRequest { reason: format!("bad value for header {name}") })?;
             extra.append(name, value);
         }
-        // RFC 9449 §7.1: a bound token goes under the DPoP scheme, never as a bearer token.
+        // RFC 9449 §7.1: a bound token goes under the DPoP scheme, never as a bearer token;
+        // one whose key is missing is not sent at all.
+        if token.is_dpop_token_type() && !token.is_dpop_bound() {
+            return Err(ApiError::InvalidRequest {
+                reason: "the token is DPoP-bound but its DPoP key is missing: get it from the adapter that holds the key".into(),
+            });
+        }
         let scheme = if token.is_dpop_bound() { DPOP_HEADER } else { "Bearer" };
         let text = Zeroizing::new(format!("{scheme} {}", token.access_token().expose_secret()));
         let bearer = HeaderValue::from_str(&text)

@@ -457,6 +457,17 @@ impl TokenEndpoint {
             builder = builder.header(DPOP_HEADER, proof);
         }
         let response = builder.form(&pairs).send().await.map_err(|e| Failure::from(self.transport_error(e)))?;
+        // A caller-supplied client may follow redirects, carrying the form and the proof to
+        // another URL: its answer is not the token endpoint's.
+        if response.url() != &self.url {
+            return Err(Failure::from(IamError::InvalidResponse {
+                vendor: self.vendor,
+                status: response.status().as_u16(),
+                reason:
+                    "the answer came from another URL (a redirect was followed): give AdapterOptions a client with redirect::Policy::none()"
+                        .into(),
+            }));
+        }
         let status = response.status().as_u16();
         let retry_after = parse_retry_after(response.headers());
         let server_nonce = self.dpop.as_ref().and_then(|dpop| {

@@ -147,6 +147,9 @@ fn normal_type(typ: &str) -> String {
 
 /// The proof's public key, pinned to the header's `alg` (an RSA `jwk` without `alg` would
 /// otherwise default to RS256 and refuse a PS256 proof).
+/// The longest base64url RSA modulus accepted in a proof: 4096 bits (512 bytes, 683 chars).
+const MAX_RSA_MODULUS_B64: usize = 683;
+
 fn proof_key(jwk: &Map<String, Value>, alg: &str) -> Result<VerifyingKey, VerifyError> {
     let mut pinned = jwk.clone();
     match jwk.get("alg") {
@@ -155,6 +158,16 @@ fn proof_key(jwk: &Map<String, Value>, alg: &str) -> Result<VerifyingKey, Verify
         }
         Some(Value::String(own)) if own == alg => {}
         Some(own) => return Err(refuse(DpopCheck::Algorithm, format!("the jwk is for {own}, the proof says alg {alg:?}"))),
+    }
+    if jwk.get("kty").and_then(Value::as_str) == Some("RSA") {
+        // The key is the client's choice and is checked before the token: a huge exponent
+        // or modulus would buy an attacker a costly verification per request.
+        if jwk.get("e").and_then(Value::as_str) != Some("AQAB") {
+            return Err(refuse(DpopCheck::Key, "an RSA proof key must have the exponent 65537 (AQAB)"));
+        }
+        if jwk.get("n").and_then(Value::as_str).is_none_or(|n| n.len() > MAX_RSA_MODULUS_B64) {
+            return Err(refuse(DpopCheck::Key, "an RSA proof key's modulus must be at most 4096 bits"));
+        }
     }
     let key = VerifyingKey::from_jwk(&pinned).map_err(|e| refuse(DpopCheck::Key, e.to_string()))?;
     if key.algorithm().as_str() != alg {
@@ -188,40 +201,50 @@ pub(crate) fn token_jkt(claims: &Map<String, Value>) -> Result<Option<&str>, Ver
     let invalid = |reason: &str| Err(VerifyError::InvalidClaim { claim: "cnf", reason: reason.into() });
     match claims.get("cnf") {
         None => Ok(None),
-        Some(Value::Object(cnf)) => match cnf.get("jkt") {
-            None => Ok(None),
-            Some(Value::String(jkt)) if !jkt.is_empty() => Ok(Some(jkt.as_str())),
-            Some(_) => invalid("cnf.jkt must be a non-empty string"),
-        },
+        Some(Value::Object(cnf)) => {
+            // Another confirmation method (mTLS `x5t#S256`, RFC 7800 `jwk`, ...) is a sender
+            // constraint this verifier does not enforce: refused rather than taken as Bearer.
+            // `kc-jkt-type` is Keycloak's companion to `jkt`.
+            if let Some(other) = cnf.keys().find(|k| !matches!(k.as_str(), "jkt" | "kc-jkt-type")) {
+                return Err(VerifyError::InvalidClaim {
+                    claim: "cnf",
+                    reason: format!(
+                        "confirmation method {:?} is not supported: only DPoP's jkt is",
+                        dual_auth_core::truncate_untrusted(other, 40)
+                    ),
+                });
+            }
+            match cnf.get("jkt") {
+                None => Ok(None),
+                Some(Value::String(jkt)) if !jkt.is_empty() => Ok(Some(jkt.as_str())),
+                Some(_) => invalid("cnf.jkt must be a non-empty string"),
+            }
+        }
         Some(_) => invalid("must be an object"),
     }
 }
 
-/// The URL a proof's `htu` must name: `public_origin` and the request's path when set;
-/// else the request's own URI when absolute (HTTP/2, a proxy's absolute form); else
-/// `https://`, the `Host` header and the path. Query and fragment never count.
-pub(crate) fn request_url(public_origin: Option<&str>, uri: &http::Uri, headers: &http::HeaderMap) -> Result<url::Url, VerifyError> {
+/// The URL a proof's `htu` must name: `public_origin` and the request's path. Without a
+/// configured origin DPoP is refused: the request's own authority (`Host`, an absolute
+/// URI) is the client's to choose, and would let a proof made for one API pass at another
+/// (RFC 9449 §4.3, the `htu` check). Query and fragment never count; a path that is not in
+/// normal form (`..`, `%2e`) is refused, so the URL compared is the one routed.
+pub(crate) fn request_url(public_origin: Option<&str>, uri: &http::Uri) -> Result<url::Url, VerifyError> {
     let bad = |reason: &'static str| VerifyError::InvalidRequest { reason };
+    let Some(origin) = public_origin else {
+        return Err(VerifyError::Configuration {
+            setting: "public_origin",
+            reason: "DPoP needs the API's public origin (VerifierBuilder::public_origin): a proof's htu is not checked against a URL the client chose".into(),
+        });
+    };
     let path = uri.path();
     if !path.starts_with('/') {
         return Err(bad("The request target is not a path: a DPoP proof cannot name it"));
     }
-    let text = match (public_origin, uri.scheme_str(), uri.authority()) {
-        (Some(origin), _, _) => format!("{origin}{path}"),
-        (None, Some(scheme), Some(authority)) => format!("{scheme}://{}{path}", authority.as_str().rsplit('@').next().unwrap_or_default()),
-        (None, _, _) => {
-            let mut hosts = headers.get_all(http::header::HOST).iter();
-            let (Some(host), None) = (hosts.next(), hosts.next()) else {
-                return Err(bad("Not exactly one Host header: the request URL a DPoP proof names is unknown"));
-            };
-            let host = host.to_str().map_err(|_| bad("The Host header is not ASCII"))?.trim();
-            match host.parse::<http::uri::Authority>() {
-                Ok(authority) if !host.contains('@') => format!("https://{}{path}", authority.as_str()),
-                _ => return Err(bad("The Host header is not a host and port")),
-            }
-        }
-    };
-    let mut url = url::Url::parse(&text).map_err(|_| bad("The request URL cannot be read for the DPoP proof"))?;
+    let mut url = url::Url::parse(&format!("{origin}{path}")).map_err(|_| bad("The request URL cannot be read for the DPoP proof"))?;
+    if url.path() != path {
+        return Err(bad("The request path is not in normal form (dot segments or encoded dots): refused for DPoP"));
+    }
     url.set_query(None);
     url.set_fragment(None);
     Ok(url)
@@ -268,19 +291,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_request_url_comes_from_the_origin_the_uri_or_the_host() {
-        let mut headers = http::HeaderMap::new();
-        headers.insert(http::header::HOST, http::HeaderValue::from_static("API.example.com:443"));
+    fn the_request_url_is_the_public_origin_and_the_path_in_normal_form_only() {
         let uri: http::Uri = "/finance/report?q=1".parse().unwrap();
-        let url = |origin, headers: &http::HeaderMap| request_url(origin, &uri, headers).map(|u| u.to_string());
-        assert_eq!(url(Some("https://public.example.com"), &headers).unwrap(), "https://public.example.com/finance/report");
-        assert_eq!(url(None, &headers).unwrap(), "https://api.example.com/finance/report");
-        let absolute: http::Uri = "http://user@inner:8080/x?y".parse().unwrap();
-        assert_eq!(request_url(None, &absolute, &headers).unwrap().as_str(), "http://inner:8080/x");
-        headers.insert(http::header::HOST, http::HeaderValue::from_static("evil.example/path"));
-        assert!(url(None, &headers).is_err());
-        headers.remove(http::header::HOST);
-        assert!(url(None, &headers).is_err());
+        assert_eq!(request_url(Some("https://public.example.com"), &uri).unwrap().as_str(), "https://public.example.com/finance/report");
+        // Without an origin, nothing the client sent (Host, an absolute URI) is trusted.
+        let absolute: http::Uri = "https://api.example.com/x".parse().unwrap();
+        assert!(matches!(request_url(None, &absolute), Err(VerifyError::Configuration { setting: "public_origin", .. })));
+        // Dot segments would make the proof's URL another path than the one routed.
+        for odd in ["/a/../b", "/a/%2e%2e/b", "/a/./b"] {
+            let uri: http::Uri = odd.parse().unwrap();
+            assert!(matches!(request_url(Some("https://api.example.com"), &uri), Err(VerifyError::InvalidRequest { .. })), "{odd}");
+        }
+    }
+
+    #[test]
+    fn other_confirmation_methods_are_refused_and_rsa_proof_keys_are_bounded() {
+        let claims = |cnf: Value| serde_json::from_value::<Map<String, Value>>(serde_json::json!({"cnf": cnf})).unwrap();
+        assert_eq!(token_jkt(&claims(serde_json::json!({"jkt": "abc", "kc-jkt-type": "DPoP"}))).unwrap(), Some("abc"));
+        let err = token_jkt(&claims(serde_json::json!({"x5t#S256": "thumb"}))).unwrap_err();
+        assert!(err.to_string().contains("confirmation method \"x5t#S256\" is not supported"), "{err}");
+        let rsa = |e: &str, n_len: usize| {
+            serde_json::from_value::<Map<String, Value>>(serde_json::json!({"kty": "RSA", "e": e, "n": "A".repeat(n_len)})).unwrap()
+        };
+        assert!(proof_key(&rsa("AQAB", 700), "RS256").unwrap_err().to_string().contains("at most 4096 bits"));
+        assert!(proof_key(&rsa("AQAAAQ", 342), "RS256").unwrap_err().to_string().contains("exponent 65537"));
     }
 
     #[test]

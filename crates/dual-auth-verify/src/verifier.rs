@@ -165,10 +165,10 @@ impl VerifierBuilder {
 
     /// The API's public origin, such as `https://api.example.com` (https; http only on
     /// loopback; no path): a DPoP proof's `htu` must be this origin and the request's
-    /// path. Set it whenever the API runs behind a proxy or load balancer. Unset, the
-    /// request's own URI is used when it is absolute (HTTP/2, absolute-form requests), else
-    /// `https://` with the `Host` header; the path is the one the layer sees, so apply the
-    /// layer outside any router that strips a prefix (axum's `nest`).
+    /// path. Required to accept DPoP: unset, DPoP requests are refused (a configuration
+    /// error), since the request's own `Host` or authority is the client's to choose and
+    /// would let a proof for one API pass at another. The path is the one the layer sees,
+    /// so apply the layer outside any router that strips a prefix (axum's `nest`).
     pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
         self.public_origin = Some(origin.into());
         self
@@ -183,7 +183,7 @@ impl VerifierBuilder {
 
     /// Records DPoP proof ids here, each accepted once (default: an in-memory guard on the
     /// verifier's clock; use a shared store such as Redis when the API runs as several
-    /// replicas). Entries are bounded per agent and kept until the proof's `iat` leaves the
+    /// replicas). Entries are bounded per agent in the in-memory guard and kept until the proof's `iat` leaves the
     /// window. It may be the store an act-assertion policy uses: proof ids are recorded as
     /// `dpop:<jkt>:<hash of jti>`.
     pub fn dpop_replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> Self {
@@ -366,7 +366,7 @@ impl Verifier {
             Scheme::Bearer => Presentation::Bearer,
             Scheme::Dpop => {
                 let proof = crate::dpop::proof_header(headers)?;
-                let url = crate::dpop::request_url(self.inner.dpop.public_origin.as_deref(), uri, headers)?;
+                let url = crate::dpop::request_url(self.inner.dpop.public_origin.as_deref(), uri)?;
                 Presentation::Dpop { proof, method: method.as_str(), url }
             }
         };

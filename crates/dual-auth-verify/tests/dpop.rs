@@ -123,25 +123,22 @@ async fn a_valid_dpop_request_gives_the_dual_subject_with_its_key() {
 }
 
 #[tokio::test]
-async fn without_a_public_origin_the_url_is_the_absolute_uri_or_https_and_the_host() {
+async fn without_a_public_origin_dpop_is_refused_whatever_the_client_names() {
     let issuer = Issuer::start().await;
     let verifier = Verifier::builder().issuer(issuer.policy()).http(issuer.http()).clock(Arc::new(issuer.clock.clone())).build().unwrap();
     let key = DpopKey::generate(SigningAlgorithm::Es256).unwrap();
     let token = bound_token(&issuer, key.thumbprint());
-    // Absolute form (HTTP/2's :scheme and :authority).
     let proof_for = |url: &str| proof(&issuer, &key, "POST", url, Some(&token));
+    // An absolute URI, or a Host header: both the client's, neither trusted.
     let p = proof_for("http://internal:8080/finance/report");
-    assert!(call(&verifier, "POST", "http://internal:8080/finance/report", &token, &p).await.is_ok());
-    // Origin form: https and the Host header.
+    let err = call(&verifier, "POST", "http://internal:8080/finance/report", &token, &p).await.unwrap_err();
+    assert!(matches!(err, VerifyError::Configuration { setting: "public_origin", .. }), "{err}");
     let p = proof_for(URL);
     let mut h = headers(&token, &[&p]);
     h.insert(http::header::HOST, "api.example.com".parse().unwrap());
     let uri: http::Uri = "/finance/report".parse().unwrap();
-    assert!(verifier.verify_headers(&http::Method::POST, &uri, &h).await.is_ok());
-    // Without a Host there is no URL to compare.
-    let p = proof_for(URL);
-    let err = call(&verifier, "POST", "/finance/report", &token, &p).await.unwrap_err();
-    assert!(matches!(err, VerifyError::InvalidRequest { .. }), "{err}");
+    let err = verifier.verify_headers(&http::Method::POST, &uri, &h).await.unwrap_err();
+    assert!(matches!(err, VerifyError::Configuration { setting: "public_origin", .. }), "{err}");
 }
 
 #[tokio::test]

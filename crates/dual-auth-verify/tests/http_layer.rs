@@ -148,7 +148,13 @@ mod dpop {
     }
 
     fn verifier(issuer: &Issuer, policy: dual_auth_verify::IssuerPolicy) -> Verifier {
-        Verifier::builder().issuer(policy).http(issuer.http()).clock(std::sync::Arc::new(issuer.clock.clone())).build().unwrap()
+        Verifier::builder()
+            .issuer(policy)
+            .http(issuer.http())
+            .clock(std::sync::Arc::new(issuer.clock.clone()))
+            .public_origin("https://api.example.com")
+            .build()
+            .unwrap()
     }
 
     fn proof(issuer: &Issuer, key: &DpopKey, method: &str, token: &str) -> String {

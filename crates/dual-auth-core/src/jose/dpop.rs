@@ -164,6 +164,9 @@ pub fn dpop_htu(url: &url::Url) -> String {
     let mut url = url.clone();
     url.set_query(None);
     url.set_fragment(None);
+    // Never credentials inside a signed proof that servers and proxies may log.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     url.to_string()
 }
 
@@ -203,6 +206,9 @@ mod tests {
             // Verifies with the key it carries.
             let public = crate::VerifyingKey::from_jwk(jwk).unwrap();
             assert!(public.verifies(&jwt));
+            // No credentials in htu.
+            let with_user = url::Url::parse("https://user:secret@api.example.com/x?q").unwrap();
+            assert_eq!(dpop_htu(&with_user), "https://api.example.com/x");
             // A new jti every time.
             let again = key.proof("GET", &url, None, None, now).unwrap();
             let again = crate::UnverifiedJwt::parse(again.expose_secret()).unwrap();
