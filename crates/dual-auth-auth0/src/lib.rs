@@ -215,10 +215,6 @@ impl IamAdapter for Auth0Adapter {
         self.grant.dpop_key()
     }
 
-    fn delegation_mode(&self) -> Option<DelegationMode> {
-        self.grant.delegation_mode()
-    }
-
     fn configured_delegation(&self) -> Option<DelegationMode> {
         self.grant.configured_delegation()
     }

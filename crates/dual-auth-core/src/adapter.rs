@@ -157,7 +157,7 @@ pub trait IamAdapter: Send + Sync + fmt::Debug {
     /// The mode [`IamAdapter::request_delegated_token`] uses (`DUAL_AUTH_DELEGATION`, or
     /// the vendor's verified default), or `None` when this adapter does self-asserted only.
     fn delegation_mode(&self) -> Option<DelegationMode> {
-        self.delegation_modes().iter().copied().find(|m| m.is_verified())
+        crate::effective_mode(self.configured_delegation(), self.delegation_modes())
     }
 
     /// The guide's self-asserted mode: asks the identity provider for a token for

@@ -396,6 +396,15 @@ pub fn token_exchange_fields(request: &DelegationRequest, default_audience: Opti
     form
 }
 
+/// The verified mode evidence requests use: `configured` when it is verified, the first
+/// verified one of `supported` when unset, none when `self-asserted` is configured.
+pub fn effective_mode(configured: Option<DelegationMode>, supported: &[DelegationMode]) -> Option<DelegationMode> {
+    match configured {
+        Some(mode) => mode.is_verified().then_some(mode),
+        None => supported.iter().copied().find(|m| m.is_verified()),
+    }
+}
+
 /// Refuses the guide's self-asserted request when `configured` is a verified mode.
 ///
 /// # Errors
@@ -412,26 +421,25 @@ pub fn check_self_asserted_allowed(vendor: crate::Vendor, configured: Option<Del
     }
 }
 
-/// The verified mode an evidence request uses: `configured`, else `default`; refused when
-/// `DUAL_AUTH_DELEGATION=self-asserted`.
+/// The verified mode an evidence request uses ([`effective_mode`]); refused when
+/// `DUAL_AUTH_DELEGATION=self-asserted`, `None` when `supported` has no verified mode.
 ///
 /// # Errors
 /// [`IamError::ModeRefused`].
 pub fn check_evidence_allowed(
     vendor: crate::Vendor,
     configured: Option<DelegationMode>,
-    default: DelegationMode,
-) -> Result<DelegationMode, IamError> {
-    match configured {
-        Some(DelegationMode::SelfAsserted) => Err(IamError::ModeRefused {
+    supported: &[DelegationMode],
+) -> Result<Option<DelegationMode>, IamError> {
+    if configured == Some(DelegationMode::SelfAsserted) {
+        return Err(IamError::ModeRefused {
             vendor,
             configured: DelegationMode::SelfAsserted,
-            asked: default,
+            asked: effective_mode(None, supported).unwrap_or(DelegationMode::TokenExchange),
             hint: "unset DUAL_AUTH_DELEGATION or set it to a verified mode to send the human's evidence",
-        }),
-        Some(mode) => Ok(mode),
-        None => Ok(default),
+        });
     }
+    Ok(effective_mode(configured, supported))
 }
 
 /// The mode an adapter of `vendor` uses: the configured one, or the vendor's first
@@ -525,6 +533,20 @@ mod tests {
             ("resource", "https://api.example.com/"),
         ];
         assert_eq!(form, expected.map(|(k, v)| (k, v.to_owned())));
+    }
+
+    #[test]
+    fn the_effective_mode_and_the_evidence_check_follow_one_rule() {
+        use DelegationMode::*;
+        let keycloak = [TokenExchange, JwtAuthorizationGrant, SelfAsserted];
+        assert_eq!(effective_mode(None, &keycloak), Some(TokenExchange));
+        assert_eq!(effective_mode(Some(JwtAuthorizationGrant), &keycloak), Some(JwtAuthorizationGrant));
+        assert_eq!(effective_mode(Some(SelfAsserted), &keycloak), None);
+        assert_eq!(effective_mode(None, &[SelfAsserted]), None);
+        let vendor = crate::Vendor::Keycloak;
+        assert_eq!(check_evidence_allowed(vendor, None, &keycloak).unwrap(), Some(TokenExchange));
+        let err = check_evidence_allowed(vendor, Some(SelfAsserted), &keycloak).unwrap_err();
+        assert!(matches!(err, IamError::ModeRefused { configured: SelfAsserted, asked: TokenExchange, .. }), "{err}");
     }
 
     #[test]

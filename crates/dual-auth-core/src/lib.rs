@@ -56,7 +56,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use delegation::{
     ACCESS_TOKEN_TYPE, DELEGATION_SETTING, DelegationMode, DelegationRequest, ID_TOKEN_TYPE, JWT_BEARER_GRANT, JWT_TOKEN_TYPE,
     SubjectToken, SubjectTokenType, TOKEN_EXCHANGE_GRANT, UnknownDelegationMode, check_evidence_allowed, check_self_asserted_allowed,
-    resolve_mode, token_exchange_fields,
+    effective_mode, resolve_mode, token_exchange_fields,
 };
 pub use error::{ActError, ActJwtError, BoxError, IamError, KeyError, ReplayError, SecretError, is_retryable_status};
 pub use jose::act_jwt::{

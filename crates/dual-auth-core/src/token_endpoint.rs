@@ -843,10 +843,7 @@ impl AssertionGrant {
     /// The verified mode evidence requests use: the configured one, else the vendor's
     /// default; `None` when `DUAL_AUTH_DELEGATION=self-asserted`.
     pub fn delegation_mode(&self) -> Option<crate::DelegationMode> {
-        match self.delegation {
-            Some(mode) => mode.is_verified().then_some(mode),
-            None => self.supported_modes.iter().copied().find(|m| m.is_verified()),
-        }
+        crate::effective_mode(self.delegation, self.supported_modes)
     }
 
     /// The token cache's scope: vendor, endpoint, agent and `discriminator` (what else
@@ -895,8 +892,9 @@ impl AssertionGrant {
         request: &crate::DelegationRequest,
         leading_fields: impl Fn(crate::DelegationMode) -> Result<Vec<(&'static str, SecretString)>, IamError>,
     ) -> Result<TokenResponse, IamError> {
-        let default = self.supported_modes.iter().copied().find(|m| m.is_verified()).unwrap_or(crate::DelegationMode::TokenExchange);
-        let mode = crate::check_evidence_allowed(self.vendor, self.delegation, default)?;
+        let Some(mode) = crate::check_evidence_allowed(self.vendor, self.delegation, self.supported_modes)? else {
+            return Err(IamError::NotSupported { what: format!("delegation grants with the {} adapter", self.vendor) });
+        };
         ensure_agent(self.vendor, &self.client_id, request.agent_id())?;
         tracing::info!(event = "token_request_start", vendor = %self.vendor, mode = %mode, agent_id = %self.client_id, subject_token_type = %request.subject().token_type(), scope = %request.scope_string());
         // A JWT authorization grant's assertion is single-use: a retry after an attempt that

@@ -293,14 +293,41 @@ impl Inner {
 
     /// The Keycloak access token a delegation grant issues: the user's, for the API, `azp`
     /// = the agent, no `act` (Keycloak 26.7 writes none).
-    fn keycloak_delegated(&self, user: &DemoUser, client: &str, scope: &str) -> Value {
+    /// Keycloak's answer to either delegation grant: a token for `user` held by `client`,
+    /// bound to `jkt` when a proof came; only token exchange names `issued_token_type`
+    /// (as observed on Keycloak 26.7.3).
+    fn keycloak_delegated(
+        &self,
+        user: &DemoUser,
+        client: &str,
+        scope: &str,
+        jkt: Option<&str>,
+        grant: KeycloakGrant,
+    ) -> Result<Json<Value>, OAuthError> {
         let now = now();
-        json!({
+        let mut issued = json!({
             "iss": self.issuer(Dialect::Keycloak), "sub": user.id, "aud": self.config.api_audience, "azp": client, "typ": "Bearer",
             "exp": now + TOKEN_LIFETIME, "iat": now, "jti": format!("{client}-{now}-{}", rand_suffix()), "scope": scope,
             "preferred_username": user.username, "email": user.email, "name": user.name,
-        })
+        });
+        dpop::bind(&mut issued, jkt);
+        let token = self.sign_access(Dialect::Keycloak, &issued)?;
+        let mut answer = json!({
+            "access_token": token, "expires_in": TOKEN_LIFETIME, "refresh_expires_in": 0, "token_type": dpop::token_type(jkt),
+            "not-before-policy": 0, "scope": scope,
+        });
+        if grant == KeycloakGrant::TokenExchange {
+            answer["issued_token_type"] = json!(ACCESS_TOKEN_TYPE);
+        }
+        Ok(Json(answer))
     }
+}
+
+/// Which of Keycloak's delegation grants answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeycloakGrant {
+    TokenExchange,
+    JwtAuthorization,
 }
 
 /// `POST /dev/login` (form `vendor`, `username`, `client_id`, optional `lifetime`).
@@ -363,13 +390,7 @@ pub(crate) fn keycloak_token_exchange(idp: &Inner, form: &HashMap<String, String
         _ => {}
     }
     let scope = string_form(form, "scope").unwrap_or("profile email");
-    let mut issued = idp.keycloak_delegated(user, &client, scope);
-    dpop::bind(&mut issued, jkt);
-    let token = idp.sign_access(dialect, &issued)?;
-    Ok(Json(json!({
-        "access_token": token, "expires_in": TOKEN_LIFETIME, "refresh_expires_in": 0, "token_type": dpop::token_type(jkt),
-        "issued_token_type": ACCESS_TOKEN_TYPE, "scope": scope, "not-before-policy": 0,
-    })))
+    idp.keycloak_delegated(user, &client, scope, jkt, KeycloakGrant::TokenExchange)
 }
 
 /// Keycloak's JWT authorization grant (RFC 7523 §2.1; Keycloak 26.5 preview, default since 26.6):
@@ -438,13 +459,7 @@ pub(crate) fn keycloak_authorization_grant(
         return Err(grant("Client is not allowed to act for the user (may_act)"));
     }
     let scope = string_form(form, "scope").unwrap_or("profile email");
-    let mut issued = idp.keycloak_delegated(user, &client, scope);
-    dpop::bind(&mut issued, jkt);
-    let token = idp.sign_access(dialect, &issued)?;
-    Ok(Json(json!({
-        "access_token": token, "expires_in": TOKEN_LIFETIME, "refresh_expires_in": 0, "token_type": dpop::token_type(jkt),
-        "not-before-policy": 0, "scope": scope,
-    })))
+    idp.keycloak_delegated(user, &client, scope, jkt, KeycloakGrant::JwtAuthorization)
 }
 
 /// Auth0 On-Behalf-Of Token Exchange (RFC 8693): the issued token keeps the user as `sub`

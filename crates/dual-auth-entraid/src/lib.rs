@@ -338,10 +338,6 @@ impl IamAdapter for EntraIdAdapter {
         SUPPORTED_MODES
     }
 
-    fn delegation_mode(&self) -> Option<DelegationMode> {
-        (self.delegation != Some(DelegationMode::SelfAsserted)).then_some(DelegationMode::OnBehalfOf)
-    }
-
     fn configured_delegation(&self) -> Option<DelegationMode> {
         self.delegation
     }
@@ -381,7 +377,7 @@ impl IamAdapter for EntraIdAdapter {
     /// comes back names the human (`sub`, `oid`) and the agent (`azp`, v1 `appid`); no act
     /// assertion travels with it.
     async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
-        dual_auth_core::check_evidence_allowed(Vendor::EntraId, self.delegation, DelegationMode::OnBehalfOf)?;
+        dual_auth_core::check_evidence_allowed(Vendor::EntraId, self.delegation, SUPPORTED_MODES)?;
         ensure_agent(Vendor::EntraId, &self.client_id, request.agent_id())?;
         let unsupported = |what: &str| IamError::InvalidRequest {
             reason: format!("Entra ID on-behalf-of takes no {what}: name the API by its scope (for example api://finance-api/.default)"),

@@ -343,9 +343,8 @@ impl IamAdapter for CachingAdapter {
     /// Cached under the evidence's hash (with agent, audience, resource and scopes), so a
     /// new or different human token never gets another human's cached token.
     async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
-        if let Some(mode) = self.inner.delegation_mode() {
-            dual_auth_core::check_evidence_allowed(self.vendor(), self.inner.configured_delegation(), mode)?;
-        }
+        // Before the lookup, as for self-asserted requests above.
+        dual_auth_core::check_evidence_allowed(self.vendor(), self.inner.configured_delegation(), self.inner.delegation_modes())?;
         if !self.settings.enabled {
             return self.inner.request_delegated_token(request).await;
         }
