@@ -5,8 +5,11 @@
 //! - `in_session_app`: a web app whose agent runs in-process (the act stays in memory);
 //! - `out_of_session_app`: a web app's step that signs an act JWT and hands it to a remote agent;
 //! - `out_of_session_agent`: the remote agent (`/invoke`, `/health`, `/ready`);
-//! - `protected_api`: the API they call, verifying each token with `dual-auth-verify`.
+//! - `protected_api`: the API they call, verifying each token with `dual-auth-verify`;
+//! - `web_demo`: the story in a browser ([`web`]): sign in, ask the agent, see what the API saw.
 #![forbid(unsafe_code)]
+
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

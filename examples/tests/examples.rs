@@ -198,6 +198,49 @@ async fn the_in_session_web_app_gets_a_token_for_the_logged_in_user() {
     assert_eq!(client.get(&dashboard).send().await.unwrap().status(), 401, "no session, no token");
 }
 
+#[tokio::test]
+async fn the_web_demo_prints_its_url_and_users_and_serves_the_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_web_demo"));
+    command.env("WEB_DEMO_CA_FILE", &ca_file).env("DUAL_AUTH_LOG", "warn");
+    let (_demo, line) = ServerProcess::start_reporting(command, "open https://", Duration::from_secs(60));
+    let url = line.split_whitespace().find(|w| w.starts_with("https://127.0.0.1:")).unwrap().trim_end_matches('/').to_owned();
+    let client = HttpSettings { extra_root_certificates_pem: Some(std::fs::read(&ca_file).unwrap()), ..HttpSettings::default() }
+        .build_client()
+        .unwrap();
+    let home = client.get(format!("{url}/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    let headers = home.headers().clone();
+    assert!(headers["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"));
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert!(home.text().await.unwrap().contains("id=\"login\""));
+
+    let login = client.get(format!("{url}/login?return_to=/")).send().await.unwrap();
+    assert_eq!(login.status(), 303);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-dual-auth-login=") && cookie.contains("; Secure; HttpOnly; SameSite=Lax"), "{cookie}");
+    let location = url::Url::parse(login.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.path().ends_with("/realms/demo/protocol/openid-connect/auth"), "{location}");
+    let query: std::collections::HashMap<String, String> = location.query_pairs().into_owned().collect();
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["client_id"], "dual-auth-web");
+    assert_eq!(query["redirect_uri"], format!("{url}/callback"));
+    assert_eq!(query["scope"], "openid profile email");
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!((query["state"].len(), query["nonce"].len(), query["code_challenge"].len()), (43, 43, 43));
+    // The provider's page for it, with the demo users to sign in as.
+    let page = client.get(location).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("id=\"kc-form-login\"") && page.contains("alice"), "{page}");
+
+    let evil = client.get(format!("{url}/login?return_to=https://evil.example/")).send().await.unwrap();
+    assert_eq!(evil.status(), 400);
+    assert!(evil.text().await.unwrap().contains("must be a path on this site"));
+}
+
 #[test]
 fn a_misconfigured_agent_says_what_is_missing_and_exits() {
     let out = Command::new(env!("CARGO_BIN_EXE_out_of_session_agent"))

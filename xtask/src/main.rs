@@ -3,7 +3,8 @@
 //! - `setup`: install what the integration suite needs under `target/it/` (idempotent).
 //! - `test`: `setup`, then every test of the workspace, including the `#[ignore]`d ones
 //!   that need the reference Python package.
-//! - `demo`: the guide's story on the embedded identity provider.
+//! - `demo`: the guide's story on the embedded identity provider; `demo --browser`, the
+//!   same in a web application a person signs in to.
 //! - `keycloak [--port P]`: a real Keycloak with the project's realm, for a person to try.
 //! - `fuzz`: the verifier's token parsing under libFuzzer (needs a nightly toolchain).
 #![forbid(unsafe_code)]
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         Some("prerequisites") => prerequisites::ensure(),
         Some("test") => test(&args[1..]),
         Some("integration") => integration(),
+        Some("demo") if args.get(1).is_some_and(|a| a == "--browser") => demo_browser(),
         Some("demo") => demo(),
         Some("keycloak") => keycloak::serve(&args[1..]),
         Some("fuzz") => args
@@ -49,7 +51,7 @@ fn main() -> ExitCode {
             .map_or(Ok(300), |s| s.parse().map_err(|_| format!("fuzz: \"{s}\" is not a number of seconds")))
             .and_then(|seconds| fuzz(seconds, "address", None)),
         Some("bench") => setup_python().and_then(|python| bench::run(&root(), &python, args.iter().any(|a| a == "--no-footprint"))),
-        _ => Err("usage: cargo xtask <setup|test|integration|demo|keycloak|bench|fuzz>\n  setup        install the test servers and tools under target/it (and system packages, as root)\n  prerequisites  only the system packages: installed with apt-get as root, else listed\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  keycloak     a real Keycloak with the project's realm on loopback; prints the variables for dual-auth [--port P]\n  bench        Rust and the Python package side by side; writes docs/benchmarks.md [--no-footprint]\n  fuzz [SECS]  the verifier's token parsing under libFuzzer (nightly toolchain; default 300 s)".into()),
+        _ => Err("usage: cargo xtask <setup|test|integration|demo|keycloak|bench|fuzz>\n  setup        install the test servers and tools under target/it (and system packages, as root)\n  prerequisites  only the system packages: installed with apt-get as root, else listed\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  demo --browser  the story in a browser: a web app to sign in to and ask the agent (prints the URL and users)\n  keycloak     a real Keycloak with the project's realm on loopback; prints the variables for dual-auth [--port P]\n  bench        Rust and the Python package side by side; writes docs/benchmarks.md [--no-footprint]\n  fuzz [SECS]  the verifier's token parsing under libFuzzer (nightly toolchain; default 300 s)".into()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -334,4 +336,10 @@ impl TestTotals {
 fn demo() -> Result {
     prerequisites::ensure_to_build()?;
     run(cargo().args(["run", "--quiet", "--package", "dual-auth-cli", "--", "demo"]))
+}
+
+/// `demo --browser`: the web application on the embedded provider, for a person's browser.
+fn demo_browser() -> Result {
+    prerequisites::ensure_to_build()?;
+    run(cargo().args(["run", "--quiet", "--package", "dual-auth-examples", "--bin", "web_demo"]))
 }

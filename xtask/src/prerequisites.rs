@@ -23,7 +23,7 @@ fn on_path(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
-const TOOLS: [Tool; 9] = [
+const TOOLS: [Tool; 10] = [
     Tool { what: "a C compiler (cc), for crates with C parts", present: || on_path("cc"), packages: &["build-essential"], to_build: true },
     Tool {
         what: "OpenSSL headers and pkg-config, for the openssl crate",
@@ -55,6 +55,12 @@ const TOOLS: [Tool; 9] = [
         what: "a JDK (17, 21 or 25), to run Keycloak",
         present: || on_path("java"),
         packages: &["default-jdk-headless"],
+        to_build: false,
+    },
+    Tool {
+        what: "Chromium and ChromeDriver, for the browser tests (Debian's, driven over WebDriver)",
+        present: || on_path("chromium") && on_path("chromedriver"),
+        packages: &["chromium", "chromium-driver"],
         to_build: false,
     },
     Tool {

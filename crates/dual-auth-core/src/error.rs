@@ -465,6 +465,16 @@ impl IamError {
         }
     }
 
+    /// The OAuth `error_description`, if the identity provider sent one (cut and escaped
+    /// as it came).
+    pub fn oauth_description(&self) -> Option<&str> {
+        match self {
+            Self::OAuth { description, .. } => description.as_deref(),
+            Self::RetriesExhausted { last, .. } => last.oauth_description(),
+            _ => None,
+        }
+    }
+
     /// Whether trying again later may succeed: 429, 500, 502, 503, 504 and transport failures.
     pub fn is_retryable(&self) -> bool {
         match self {

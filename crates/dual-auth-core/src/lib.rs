@@ -68,7 +68,9 @@ pub use jose::assertion::{
     sign_act_assertion_with_key, sign_assertion_with_key,
 };
 pub use jose::compact::UnverifiedJwt;
-pub use jose::dpop::{DPOP_HEADER, DPOP_NONCE_HEADER, DPOP_PROOF_TYPE, DpopKey, USE_DPOP_NONCE, access_token_hash, dpop_htu};
+pub use jose::dpop::{
+    DPOP_HEADER, DPOP_NONCE_HEADER, DPOP_PROOF_TYPE, DpopKey, USE_DPOP_NONCE, access_token_hash, dpop_htu, pkce_s256_challenge,
+};
 pub use jose::keys::{
     GeneratedKeyPair, KeyType, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, RSA_BITS_RANGE, SigningAlgorithm, SigningKey, VerifyingKey,
     generate_key_pair, jwk_thumbprint, warn_if_readable_by_others,
@@ -76,7 +78,7 @@ pub use jose::keys::{
 pub use replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayGuard, MAX_REPLAY_PARTIES, ReplayGuard};
 pub use secret::{SecretBackend, SecretSource, UnknownSecretBackend};
 pub use session::{UserSession, claim_lookup};
-pub use text::{MAX_OAUTH_DESCRIPTION_CHARS, MAX_OAUTH_ERROR_CHARS, escape_untrusted, truncate_untrusted};
+pub use text::{MAX_OAUTH_DESCRIPTION_CHARS, MAX_OAUTH_ERROR_CHARS, escape_html, escape_untrusted, truncate_untrusted};
 pub use token::{ACT_ASSERTION_HEADER, ActAssertionSource, MAX_TOKEN_LIFETIME, TokenResponse};
 
 /// Re-exported so users name one `secrecy` version: tokens and secrets are `SecretString`.

@@ -1,5 +1,5 @@
 //! Untrusted text (token headers, identity-provider error bodies, API answers) made safe to
-//! put into messages, logs and terminals.
+//! put into messages, logs, terminals and web pages.
 
 use std::fmt::Write;
 
@@ -32,6 +32,29 @@ pub fn escape_untrusted(text: &str, keep_newlines: bool) -> String {
             let _ = write!(out, "\\u{:04x}", u32::from(c));
         } else {
             out.push(c);
+        }
+    }
+    out
+}
+
+/// `text` for HTML element content and quoted attribute values: `&`, `<`, `>`, `"` and `'`
+/// written as character references (what a page shows of a claim, a parameter or an
+/// identity provider's words).
+///
+/// ```
+/// use dual_auth_core::escape_html;
+/// assert_eq!(escape_html("<b title=\"x\">'&'</b>"), "&lt;b title=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/b&gt;");
+/// ```
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
         }
     }
     out

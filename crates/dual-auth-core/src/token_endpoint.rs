@@ -179,6 +179,9 @@ pub struct TokenGrant {
     pub issued_token_type: Option<String>,
     /// The DPoP key the token is bound to, when DPoP was asked for and `token_type` is `DPoP`.
     pub dpop_key: Option<DpopKey>,
+    /// The OpenID Connect `id_token`, if sent (an authorization code exchange): unverified
+    /// here; a relying party verifies it (`dual_auth_verify::Verifier::verify_id_token`).
+    pub id_token: Option<SecretString>,
 }
 
 impl fmt::Debug for TokenGrant {
@@ -190,6 +193,7 @@ impl fmt::Debug for TokenGrant {
             .field("scope", &self.scope)
             .field("issued_token_type", &self.issued_token_type)
             .field("dpop_key", &self.dpop_key)
+            .field("id_token", &self.id_token.as_ref().map(|_| "[REDACTED]"))
             .finish()
     }
 }
@@ -660,7 +664,16 @@ fn parse_grant(body: &[u8], dpop: bool) -> Result<TokenGrant, GrantProblem> {
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err("scope is not a string".into()),
     };
-    Ok(TokenGrant { access_token, token_type, expires_in, scope, issued_token_type, dpop_key: None })
+    let id_token = match map.remove("id_token") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(token)) if !token.is_empty() => Some(SecretString::from(token)),
+        Some(Value::String(mut token)) => {
+            token.zeroize();
+            return Err("id_token is empty".into());
+        }
+        Some(_) => return Err("id_token is not a string".into()),
+    };
+    Ok(TokenGrant { access_token, token_type, expires_in, scope, issued_token_type, dpop_key: None, id_token })
 }
 
 /// What every vendor adapter takes besides its own configuration: HTTP settings (or a
@@ -958,6 +971,23 @@ mod tests {
         assert_eq!(
             parse_grant(br#"{"access_token":"t","token_type":"N_A"}"#, true).unwrap_err(),
             GrantProblem::NotAnAccessToken("token_type N_A".into())
+        );
+    }
+
+    #[test]
+    fn an_id_token_is_kept_apart_and_redacted() {
+        use secrecy::ExposeSecret;
+        let grant = parse_grant_plain(br#"{"access_token":"t","token_type":"Bearer","id_token":"h.c.s"}"#).unwrap();
+        assert_eq!(grant.id_token.as_ref().map(|t| t.expose_secret().to_owned()).as_deref(), Some("h.c.s"));
+        assert!(!format!("{grant:?}").contains("h.c.s"), "{grant:?}");
+        assert!(parse_grant_plain(br#"{"access_token":"t"}"#).unwrap().id_token.is_none());
+        assert_eq!(
+            parse_grant_plain(br#"{"access_token":"t","id_token":""}"#).unwrap_err(),
+            GrantProblem::Unusable("id_token is empty".into())
+        );
+        assert_eq!(
+            parse_grant_plain(br#"{"access_token":"t","id_token":7}"#).unwrap_err(),
+            GrantProblem::Unusable("id_token is not a string".into())
         );
     }
 

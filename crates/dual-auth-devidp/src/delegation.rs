@@ -4,7 +4,8 @@
 //!
 //! `POST /dev/login` is a development convenience: it asks for no password and shows no
 //! page; it hands out the tokens the web application would hold after a real login (the
-//! browser-login work adds one). Its access tokens record the user's consent to one agent:
+//! Keycloak dialect's authorization endpoint, in `authorize`, is one, and issues the same
+//! tokens). Its access tokens record the user's consent to one agent:
 //! Keycloak and Entra ID put the agent's client id in `aud` (as their audience mapper and
 //! app registration do), and the Keycloak, Auth0 and Okta tokens carry RFC 8693 §4.4
 //! `may_act: {"sub": <agent>}` (Keycloak's experimental `token-exchange-delegation`
@@ -29,7 +30,9 @@ use serde_json::{Map, Value, json};
 use crate::{DemoUser, DevIdpError, Dialect, Inner, OAuthError, TOKEN_LIFETIME, dpop, jwt, now, oauth_error, rand_suffix, require_scope};
 
 /// The default lifetime of the login's tokens: short, as a browser session's.
-const LOGIN_LIFETIME: u64 = 300;
+pub(crate) const LOGIN_LIFETIME: u64 = 300;
+/// The scope of the login's tokens (Keycloak's default client scopes with `openid`).
+pub(crate) const LOGIN_SCOPE: &str = "openid profile email";
 /// The longest login lifetime accepted.
 const MAX_LOGIN_LIFETIME: u64 = 3600;
 /// Keycloak's `jwtAuthorizationGrantMaxAllowedAssertionExpiration` default.
@@ -97,7 +100,8 @@ impl Problem {
     }
 }
 
-fn string_form<'a>(form: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+/// A form parameter, an empty value counting as absent.
+pub(crate) fn string_form<'a>(form: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     form.get(name).map(String::as_str).filter(|v| !v.is_empty())
 }
 
@@ -154,7 +158,7 @@ impl Inner {
             .map_err(|e| e.to_string())
     }
 
-    fn sign_access(&self, dialect: Dialect, claims: &Value) -> Result<String, OAuthError> {
+    pub(crate) fn sign_access(&self, dialect: Dialect, claims: &Value) -> Result<String, OAuthError> {
         self.signer.sign(claims).map_err(|_| oauth_error(dialect, StatusCode::INTERNAL_SERVER_ERROR, "server_error", "signing failed"))
     }
 
@@ -174,7 +178,9 @@ impl Inner {
         Ok(LoginTokens { access_token: sign(&access, "at+jwt")?, id_token: sign(&id, "JWT")?, expires_in: lifetime })
     }
 
-    fn login_claims(&self, dialect: Dialect, user: &DemoUser, agent: &str, lifetime: u64) -> (Value, Value) {
+    /// The access and ID token claims of `user`'s login to the web client, with the access
+    /// token for `agent`, as `dialect` shapes them.
+    pub(crate) fn login_claims(&self, dialect: Dialect, user: &DemoUser, agent: &str, lifetime: u64) -> (Value, Value) {
         let now = now();
         let iss = self.issuer(dialect);
         let web = &self.config.web_client_id;
@@ -185,7 +191,7 @@ impl Inner {
             Dialect::Keycloak => (
                 json!({
                     "iss": iss, "sub": user.id, "aud": [agent], "azp": web, "typ": "Bearer", "exp": exp, "iat": now, "jti": jti(),
-                    "scope": "openid profile email", "preferred_username": user.username, "email": user.email, "name": user.name,
+                    "scope": LOGIN_SCOPE, "preferred_username": user.username, "email": user.email, "name": user.name,
                     "may_act": {"sub": agent},
                 }),
                 json!({
@@ -197,7 +203,7 @@ impl Inner {
             Dialect::Auth0 => (
                 json!({
                     "iss": iss, "sub": user.id, "aud": [self.config.api_audience, format!("{iss}userinfo")], "azp": web,
-                    "exp": exp, "iat": now, "jti": jti(), "scope": "openid profile email", "may_act": {"sub": agent},
+                    "exp": exp, "iat": now, "jti": jti(), "scope": LOGIN_SCOPE, "may_act": {"sub": agent},
                 }),
                 json!({
                     "iss": iss, "sub": user.id, "aud": web, "exp": exp, "iat": now,
@@ -336,6 +342,7 @@ pub(crate) async fn login(State(idp): State<Arc<Inner>>, Form(form): Form<HashMa
         status: StatusCode::BAD_REQUEST,
         body: json!({"error": "invalid_request", "error_description": description}),
         dpop_nonce: None,
+        code_replayed: false,
     };
     let lifetime = match string_form(&form, "lifetime") {
         Some(text) => Some(text.parse::<u64>().map_err(|_| bad("lifetime must be a number of seconds".into()))?),
@@ -345,7 +352,7 @@ pub(crate) async fn login(State(idp): State<Arc<Inner>>, Form(form): Form<HashMa
     let tokens = idp.login(field("vendor")?, field("username")?, field("client_id")?, lifetime).map_err(bad)?;
     Ok(Json(json!({
         "access_token": tokens.access_token, "id_token": tokens.id_token, "token_type": "Bearer",
-        "expires_in": tokens.expires_in, "scope": "openid profile email",
+        "expires_in": tokens.expires_in, "scope": LOGIN_SCOPE,
     })))
 }
 
@@ -581,6 +588,7 @@ fn entra_error(error: &str, code: u32, description: &str) -> OAuthError {
             "timestamp": now(), "trace_id": rand_suffix(), "correlation_id": rand_suffix(),
         }),
         dpop_nonce: None,
+        code_replayed: false,
     }
 }
 

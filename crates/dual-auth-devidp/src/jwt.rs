@@ -192,6 +192,9 @@ pub(crate) fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
     Some(URL_SAFE_NO_PAD.encode(openssl::sha::sha256(canonical.as_bytes())))
 }
 
+/// The algorithm the identity provider signs its tokens with.
+pub(crate) const SIGNING_ALGORITHM: &str = "RS256";
+
 /// The identity provider's RS256 signing key.
 pub(crate) struct TokenSigner {
     key: PKey<Private>,
@@ -216,19 +219,19 @@ impl TokenSigner {
 
     /// A JWT with this header `typ` (`JWT` for ID tokens).
     pub(crate) fn sign_typed(&self, claims: &Value, typ: &str) -> Result<String, openssl::error::ErrorStack> {
-        let header = serde_json::json!({"alg": "RS256", "typ": typ, "kid": self.kid});
+        let header = serde_json::json!({"alg": SIGNING_ALGORITHM, "typ": typ, "kid": self.kid});
         sign_rs256(&self.key, &header, claims)
     }
 
     /// Whether `token` carries this key's RS256 signature (and names its `kid`).
     pub(crate) fn signed(&self, token: &Jwt) -> bool {
-        token.header.get("kid").and_then(Value::as_str) == Some(self.kid.as_str()) && token.verifies_with(&self.public, "RS256")
+        token.header.get("kid").and_then(Value::as_str) == Some(self.kid.as_str()) && token.verifies_with(&self.public, SIGNING_ALGORITHM)
     }
 
     pub(crate) fn jwk(&self) -> Result<Value, openssl::error::ErrorStack> {
         let rsa = self.key.rsa()?;
         Ok(serde_json::json!({
-            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid,
+            "kty": "RSA", "use": "sig", "alg": SIGNING_ALGORITHM, "kid": self.kid,
             "n": URL_SAFE_NO_PAD.encode(rsa.n().to_vec()), "e": URL_SAFE_NO_PAD.encode(rsa.e().to_vec()),
         }))
     }

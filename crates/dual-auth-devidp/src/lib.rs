@@ -41,13 +41,43 @@
 //! profile and an Action, which this provider does not have: a custom
 //! `subject_token_type` is refused as having no profile.
 //!
-//! The users' tokens come from `POST /dev/login` ([`DevIdp::login_url`], [`DevIdp::login`]),
-//! a **development convenience**: no password and no page, just the tokens the web
+//! The users' tokens come from the Keycloak dialect's browser login (below) or from
+//! `POST /dev/login` ([`DevIdp::login_url`], [`DevIdp::login`]), a **development
+//! convenience** in every dialect: no password and no page, just the tokens the web
 //! application would hold after its user (one of [`DevIdpConfig::users`]) logged in and
-//! chose the agent to delegate to (the browser-login work adds a real login). The
-//! delegated demo API ([`DevIdp::delegated_api_url`]) verifies the delegated tokens with
-//! [`dual_auth_verify::Layout::Delegated`] and answers `{vendor, agent, human, act, chain,
-//! vouched_by}`.
+//! chose the agent to delegate to. The delegated demo API ([`DevIdp::delegated_api_url`])
+//! verifies the delegated tokens with [`dual_auth_verify::Layout::Delegated`] and answers
+//! `{vendor, agent, human, act, chain, vouched_by}`.
+//!
+//! ## Browser login (Keycloak dialect only)
+//!
+//! Keycloak's authorization endpoint, `/realms/{realm}/protocol/openid-connect/auth`
+//! ([`DevIdp::keycloak_authorization_url`], named in discovery,
+//! [`DevIdp::keycloak_discovery_url`]), and the code exchange at its token endpoint: the
+//! authorization code grant (RFC 6749 §4.1) with PKCE S256 required (RFC 7636), `iss` in
+//! the authorization response (RFC 9207), the OpenID Connect tokens (OIDC Core §3.1).
+//!
+//! - The client is [`DevIdpConfig::web_client_id`] with [`DevIdpConfig::web_client_secret`]
+//!   (`client_secret_basic` or `client_secret_post`); its redirect URIs
+//!   ([`DevIdpConfig::web_redirect_uris`], [`DevIdp::allow_redirect_uri`]) match as exact
+//!   strings (RFC 9700 §4.1.3).
+//! - Until the client and redirect URI are known good, errors are a page, never a redirect
+//!   (`Client not found.`, `Invalid parameter: redirect_uri`); after, they go to the
+//!   redirect URI with `state` and `iss` (Keycloak's `Missing parameter:
+//!   code_challenge_method`, `Invalid parameter: code_challenge_method` for `plain`, ...).
+//! - The login page has Keycloak's form ids (`kc-form-login`, `username`, `password`,
+//!   `kc-login`, `input-error`), lists the demo users, escapes all it reflects and forbids
+//!   framing and caching. A demo user's password is fixed, `dual-auth-{username}`
+//!   ([`DemoUser::password`]): development only. The posted form is checked again.
+//! - A code is single use and valid 60 s; a failed exchange burns it; a replay is answered
+//!   `invalid_grant` `Code not valid` and recorded ([`TokenRequestRecord::code_replayed`]).
+//! - The access token is the one `POST /dev/login` gives, for [`DevIdpConfig::web_delegate`]
+//!   (`aud`, `may_act`), DPoP-bound when a proof comes; the ID token adds `nonce`,
+//!   `auth_time` and `at_hash`.
+//!
+//! Not emulated: a consent screen; an SSO session (no cookie: every authorization request
+//! shows the login page, `prompt=none` answers `login_required`); refresh tokens;
+//! RP-initiated logout; response modes other than `query`; request objects.
 //!
 //! ## DPoP (RFC 9449)
 //!
@@ -84,6 +114,7 @@
 //! lists the token requests seen, for tests that count round trips.
 #![forbid(unsafe_code)]
 
+mod authorize;
 mod delegation;
 mod dpop;
 mod jwt;
@@ -125,7 +156,8 @@ pub struct RegisteredClient {
     pub public_key: Option<(Vec<u8>, String)>,
 }
 
-/// A demo user, who logs in at `POST /dev/login` and delegates to an agent.
+/// A demo user, who logs in at the Keycloak dialect's login page or at `POST /dev/login`,
+/// and delegates to an agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemoUser {
     /// The user's id at the provider: Keycloak and Auth0 `sub`, Okta `uid`, Entra ID `oid`.
@@ -140,13 +172,24 @@ pub struct DemoUser {
     /// authorization grant assertions, linked to this user as Keycloak's federated
     /// identity is.
     pub app_user_id: String,
+    /// The password the login page takes. A fixed, published demo password: development
+    /// only.
+    pub password: String,
 }
 
 impl DemoUser {
-    /// A user; the application knows it as `app-{username}`.
+    /// A user; the application knows it as `app-{username}`, and its password is the fixed
+    /// demo password `dual-auth-{username}` (development only: anyone can read it here).
     pub fn new(id: impl Into<String>, username: impl Into<String>, email: impl Into<String>, name: impl Into<String>) -> Self {
         let username = username.into();
-        Self { id: id.into(), app_user_id: format!("app-{username}"), username, email: email.into(), name: name.into() }
+        Self {
+            id: id.into(),
+            app_user_id: format!("app-{username}"),
+            password: format!("dual-auth-{username}"),
+            username,
+            email: email.into(),
+            name: name.into(),
+        }
     }
 
     /// Alice and Bob, the demo's users.
@@ -178,11 +221,23 @@ pub struct DevIdpConfig {
     /// The application's id, required as the act assertions' `iss` when set; also the
     /// issuer Keycloak's JWT authorization grant trusts (with `app_public_key_pem`).
     pub app_id: Option<String>,
-    /// The users who can log in at `/dev/login`.
+    /// The users who can log in at the login page and at `/dev/login`.
     pub users: Vec<DemoUser>,
     /// The web application's client id: `azp` / `cid` of the users' tokens and `aud` of
     /// their ID tokens.
     pub web_client_id: String,
+    /// The web client's secret, for the authorization code exchange at Keycloak's token
+    /// endpoint (`client_secret_basic` or `client_secret_post`, RFC 6749 §2.3.1). With
+    /// `None` the authorization endpoint refuses, with a page saying so.
+    pub web_client_secret: Option<String>,
+    /// The web client's redirect URIs, compared as exact strings (RFC 9700 §4.1.3: no
+    /// wildcards, no normalisation). More can be added once the provider runs
+    /// ([`DevIdp::allow_redirect_uri`]).
+    pub web_redirect_uris: Vec<String>,
+    /// The agent the browser login's access tokens are issued for (their `aud` and
+    /// `may_act.sub`, as Keycloak's audience mapper adds it); `None`: the first of
+    /// [`DevIdpConfig::clients`].
+    pub web_delegate: Option<String>,
 }
 
 impl DevIdpConfig {
@@ -199,6 +254,9 @@ impl DevIdpConfig {
             app_id: None,
             users: DemoUser::demo_users(),
             web_client_id: "dual-auth-web".into(),
+            web_client_secret: None,
+            web_redirect_uris: Vec::new(),
+            web_delegate: None,
         }
     }
 }
@@ -236,6 +294,9 @@ pub struct TokenRequestRecord {
     pub dpop_nonce: Option<String>,
     /// The `token_type` answered, for a token.
     pub token_type: Option<String>,
+    /// For `authorization_code`: the code had been used before (a replay, answered
+    /// `invalid_grant` `Code not valid` as an unknown code is, RFC 6749 §4.1.2).
+    pub code_replayed: bool,
 }
 
 /// The most token requests remembered.
@@ -249,6 +310,10 @@ struct Inner {
     /// The Okta dialect's current DPoP nonce (one per provider run).
     okta_nonce: String,
     token_log: Mutex<Vec<TokenRequestRecord>>,
+    /// The web client's redirect URIs: the configured ones, then those added at run time.
+    redirect_uris: Mutex<Vec<String>>,
+    /// The authorization codes issued, by the SHA-256 of the code.
+    codes: Mutex<HashMap<[u8; 32], authorize::IssuedCode>>,
 }
 
 /// A running provider; stops when dropped.
@@ -281,13 +346,23 @@ impl DevIdp {
         let port = listener.local_addr().map_err(|e| fail("bind", &e))?.port();
         let base = format!("https://localhost:{port}");
         let signer = jwt::TokenSigner::generate().map_err(|e| fail("signing key", &e))?;
+        for uri in &config.web_redirect_uris {
+            authorize::check_redirect_uri(uri).map_err(|e| fail("web_redirect_uris", &e))?;
+        }
+        if let Some(agent) = &config.web_delegate
+            && !config.clients.iter().any(|c| c.client_id == *agent)
+        {
+            return Err(DevIdpError(format!("web_delegate {agent:?} is not one of the registered clients")));
+        }
         let inner = Arc::new(Inner {
+            redirect_uris: Mutex::new(config.web_redirect_uris.clone()),
             config,
             base,
             signer,
             seen_jtis: Mutex::new(HashMap::new()),
             okta_nonce: format!("{}{}", rand_suffix(), rand_suffix()),
             token_log: Mutex::new(Vec::new()),
+            codes: Mutex::new(HashMap::new()),
         });
         let verifier = inner.api_verifier(&ca_pem).map_err(|e| fail("demo API", &e))?;
         let delegated_verifier = inner.delegated_api_verifier(&ca_pem).map_err(|e| fail("delegated demo API", &e))?;
@@ -302,6 +377,7 @@ impl DevIdp {
             .with_state(Arc::clone(&inner));
         let app = Router::new()
             .route("/realms/{realm}/protocol/openid-connect/token", post(keycloak_token))
+            .route("/realms/{realm}/protocol/openid-connect/auth", get(authorize::authorize_page).post(authorize::authorize_login))
             .route("/realms/{realm}/protocol/openid-connect/certs", get(jwks))
             .route("/realms/{realm}/.well-known/openid-configuration", get(keycloak_discovery))
             .route("/oauth/token", post(auth0_token))
@@ -338,6 +414,40 @@ impl DevIdp {
     /// Keycloak's token URL.
     pub fn keycloak_token_url(&self) -> String {
         format!("{}/realms/{}/protocol/openid-connect/token", self.inner.base, self.inner.config.realm)
+    }
+
+    /// Keycloak's authorization endpoint (`.../protocol/openid-connect/auth`): the login
+    /// page of the authorization code flow with PKCE.
+    pub fn keycloak_authorization_url(&self) -> String {
+        self.inner.keycloak_authorization_url()
+    }
+
+    /// Keycloak's OpenID Connect discovery document
+    /// (`.../realms/{realm}/.well-known/openid-configuration`).
+    pub fn keycloak_discovery_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.inner.issuer(Dialect::Keycloak))
+    }
+
+    /// The web client's secret ([`DevIdpConfig::web_client_secret`]).
+    pub fn web_client_secret(&self) -> Option<&str> {
+        self.inner.config.web_client_secret.as_deref()
+    }
+
+    /// Registers one more redirect URI of the web client, for instance once the web
+    /// application's port is known. It is then compared as an exact string. A URI that is
+    /// not absolute or carries a fragment (RFC 6749 §3.1.2) is never redirected to: a
+    /// request naming it gets an error page saying why.
+    pub fn allow_redirect_uri(&self, uri: &str) {
+        let mut uris = self.inner.redirect_uris.lock().unwrap_or_else(PoisonError::into_inner);
+        if !uris.iter().any(|u| u == uri) {
+            uris.push(uri.to_owned());
+        }
+    }
+
+    /// The web client's redirect URIs: the configured ones, then those added with
+    /// [`DevIdp::allow_redirect_uri`].
+    pub fn web_redirect_uris(&self) -> Vec<String> {
+        self.inner.redirect_uris.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Auth0's token URL.
@@ -437,6 +547,8 @@ struct OAuthError {
     status: StatusCode,
     body: Value,
     dpop_nonce: Option<String>,
+    /// An authorization code presented again (for the token log).
+    code_replayed: bool,
 }
 
 impl IntoResponse for OAuthError {
@@ -467,7 +579,7 @@ fn oauth_error(dialect: Dialect, status: StatusCode, error: &str, description: &
         Dialect::Entra => json!({"error": error, "error_description": format!("AADSTS7000215: {description}"), "error_codes": [7_000_215]}),
         _ => json!({"error": error, "error_description": description}),
     };
-    OAuthError { status, body, dpop_nonce: None }
+    OAuthError { status, body, dpop_nonce: None, code_replayed: false }
 }
 
 impl Dialect {
@@ -660,7 +772,7 @@ fn rand_suffix() -> String {
 /// The grant types each dialect takes.
 fn grant_types(dialect: Dialect) -> &'static [&'static str] {
     match dialect {
-        Dialect::Keycloak => &["client_credentials", TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT],
+        Dialect::Keycloak => &["client_credentials", TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT, authorize::AUTHORIZATION_CODE_GRANT],
         Dialect::Auth0 | Dialect::Okta => &["client_credentials", TOKEN_EXCHANGE_GRANT],
         Dialect::Entra => &["client_credentials", JWT_BEARER_GRANT],
     }
@@ -690,9 +802,15 @@ impl Inner {
     /// Records a token request and what it was answered.
     fn record(&self, dialect: Dialect, headers: &HeaderMap, form: &HashMap<String, String>, answer: &Result<Json<Value>, OAuthError>) {
         let proof = headers.get("dpop").and_then(|v| v.to_str().ok()).and_then(|p| jwt::decode(p.trim()).ok());
-        let (status, error, dpop_nonce, token_type) = match answer {
-            Ok(Json(body)) => (200, None, None, body.get("token_type").and_then(Value::as_str).map(str::to_owned)),
-            Err(e) => (e.status.as_u16(), e.body.get("error").and_then(Value::as_str).map(str::to_owned), e.dpop_nonce.clone(), None),
+        let (status, error, dpop_nonce, token_type, code_replayed) = match answer {
+            Ok(Json(body)) => (200, None, None, body.get("token_type").and_then(Value::as_str).map(str::to_owned), false),
+            Err(e) => (
+                e.status.as_u16(),
+                e.body.get("error").and_then(Value::as_str).map(str::to_owned),
+                e.dpop_nonce.clone(),
+                None,
+                e.code_replayed,
+            ),
         };
         let record = TokenRequestRecord {
             vendor: dialect.name(),
@@ -703,6 +821,7 @@ impl Inner {
             error,
             dpop_nonce,
             token_type,
+            code_replayed,
         };
         let mut log = self.token_log.lock().unwrap_or_else(PoisonError::into_inner);
         if log.len() >= MAX_RECORDS {
@@ -714,6 +833,11 @@ impl Inner {
     /// Keycloak's token URL.
     fn keycloak_token_url(&self) -> String {
         format!("{}/protocol/openid-connect/token", self.issuer(Dialect::Keycloak))
+    }
+
+    /// Keycloak's authorization endpoint.
+    fn keycloak_authorization_url(&self) -> String {
+        format!("{}/protocol/openid-connect/auth", self.issuer(Dialect::Keycloak))
     }
 }
 
@@ -740,6 +864,7 @@ fn keycloak_answer(idp: &Inner, realm: &str, headers: &HeaderMap, form: &HashMap
     match grant {
         TOKEN_EXCHANGE_GRANT => return delegation::keycloak_token_exchange(idp, form, jkt),
         JWT_BEARER_GRANT => return delegation::keycloak_authorization_grant(idp, form, jkt),
+        authorize::AUTHORIZATION_CODE_GRANT => return authorize::keycloak_code_exchange(idp, headers, form, jkt),
         _ => {}
     }
     let scope = require_scope(dialect, form)?;
@@ -847,10 +972,18 @@ async fn keycloak_discovery(State(idp): State<Arc<Inner>>) -> Json<Value> {
     let issuer = idp.issuer(Dialect::Keycloak);
     Json(json!({
         "issuer": issuer,
-        "token_endpoint": format!("{issuer}/protocol/openid-connect/token"),
+        "authorization_endpoint": idp.keycloak_authorization_url(),
+        "token_endpoint": idp.keycloak_token_url(),
         "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
         "grant_types_supported": grant_types(Dialect::Keycloak),
-        "token_endpoint_auth_methods_supported": ["client_secret_jwt", "private_key_jwt"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "id_token_signing_alg_values_supported": [jwt::SIGNING_ALGORITHM],
+        "subject_types_supported": ["public"],
+        "scopes_supported": delegation::LOGIN_SCOPE.split_whitespace().collect::<Vec<_>>(),
+        "authorization_response_iss_parameter_supported": true,
+        "token_endpoint_auth_methods_supported": ["client_secret_jwt", "private_key_jwt", "client_secret_basic", "client_secret_post"],
         "dpop_signing_alg_values_supported": dpop::PROOF_ALGORITHMS,
     }))
 }

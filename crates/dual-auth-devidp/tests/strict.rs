@@ -739,6 +739,7 @@ fn record(vendor: &'static str, grant: &str, proof_nonce: Option<&str>, answer: 
         error,
         dpop_nonce,
         token_type,
+        code_replayed: false,
     }
 }
 

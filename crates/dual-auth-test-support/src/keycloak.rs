@@ -178,6 +178,7 @@ pub struct Keycloak {
     agent_secret: String,
     unrelated_agent_secret: String,
     login_client_secret: String,
+    web_client_secret: String,
     user_password: String,
     admin_password: String,
     /// How long it took from spawn to "started".
@@ -247,12 +248,13 @@ impl Keycloak {
         let agent_secret = random_secret();
         let unrelated_agent_secret = random_secret();
         let login_client_secret = random_secret();
+        let web_client_secret = random_secret();
         let user_password = random_secret();
         let admin_password = random_secret();
         let realm = render_realm(&[
             ("DUAL_AUTH_KEYCLOAK_AGENT_SECRET", agent_secret.clone()),
             ("DUAL_AUTH_KEYCLOAK_AGENT_JWKS", jwks.to_string()),
-            ("DUAL_AUTH_KEYCLOAK_WEB_SECRET", random_secret()),
+            ("DUAL_AUTH_KEYCLOAK_WEB_SECRET", web_client_secret.clone()),
             ("DUAL_AUTH_KEYCLOAK_API_SECRET", random_secret()),
             ("DUAL_AUTH_KEYCLOAK_API_AUDIENCE", API_AUDIENCE.to_owned()),
             ("DUAL_AUTH_KEYCLOAK_USER_PASSWORD", user_password.clone()),
@@ -300,6 +302,7 @@ impl Keycloak {
             agent_secret,
             unrelated_agent_secret,
             login_client_secret,
+            web_client_secret,
             user_password,
             admin_password,
             started_in: Duration::ZERO,
@@ -381,6 +384,27 @@ impl Keycloak {
     /// The CA certificate file (for `DUAL_AUTH_CA_BUNDLE`).
     pub fn ca_path(&self) -> PathBuf {
         self.run_dir.join("ca.pem")
+    }
+
+    /// The secret of the web application's client ([`WEB_CLIENT`]: authorization code with
+    /// PKCE), made for this run.
+    pub fn web_client_secret(&self) -> &str {
+        &self.web_client_secret
+    }
+
+    /// Sets [`WEB_CLIENT`]'s redirect URIs to exactly `redirect_uri` (a test's web
+    /// application learns its port only once it listens), through the admin API.
+    ///
+    /// # Panics
+    /// When Keycloak refuses.
+    pub async fn set_web_redirect_uri(&self, redirect_uri: &str) {
+        let (status, clients) = self.admin(reqwest::Method::GET, &format!("/clients?clientId={WEB_CLIENT}"), None).await;
+        assert_eq!(status, 200, "{clients}");
+        let mut client = clients.get(0).cloned().unwrap_or_else(|| panic!("no client {WEB_CLIENT}: {clients}"));
+        let id = client["id"].as_str().expect("client id").to_owned();
+        client["redirectUris"] = json!([redirect_uri]);
+        let (status, body) = self.admin(reqwest::Method::PUT, &format!("/clients/{id}"), Some(client)).await;
+        assert_eq!(status, 204, "updating {WEB_CLIENT}'s redirect URIs: {body}");
     }
 
     /// The password of the test users (made for this run).

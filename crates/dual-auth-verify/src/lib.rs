@@ -60,7 +60,7 @@ pub use dpop::{DEFAULT_DPOP_PROOF_WINDOW, DPOP_ALGORITHMS, MAX_DPOP_PROOF_BYTES,
 pub use error::{BearerError, DpopCheck, VerifyError};
 pub use jwks::{JwksCachePolicy, MAX_CACHE_DURATION};
 pub use policy::{ActAssertionPolicy, DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, IssuerPolicy, Layout, MAX_LIFETIME_LIMIT};
-pub use subject::{Actor, DualSubject, VouchedBy};
+pub use subject::{Actor, DualSubject, IdToken, VouchedBy};
 pub use verifier::{DEFAULT_MAX_TOKEN_BYTES, MAX_CHAIN_DEPTH, Verifier, VerifierBuilder};
 
 #[cfg(feature = "tower")]

@@ -108,6 +108,27 @@ impl DualSubject {
     }
 }
 
+/// A verified OpenID Connect ID token ([`crate::Verifier::verify_id_token`]): who logged
+/// in to the relying party. `Debug` shows the issuer and `sub` only.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct IdToken {
+    /// The issuer that authenticated the user.
+    pub issuer: String,
+    /// The user's `sub` at that issuer.
+    pub subject: String,
+    /// When the ID token expires.
+    pub expires_at: SystemTime,
+    /// All its claims (`email`, `name`, `preferred_username`, … as the issuer wrote them).
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for IdToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdToken").field("issuer", &self.issuer).field("subject", &self.subject).finish_non_exhaustive()
+    }
+}
+
 fn unix_seconds<S: serde::Serializer>(at: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_u64(at.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
 }

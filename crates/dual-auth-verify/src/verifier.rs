@@ -16,7 +16,7 @@ use crate::dpop::{DEFAULT_DPOP_PROOF_WINDOW, MAX_DPOP_PROOF_WINDOW, VerifiedProo
 use crate::error::VerifyError;
 use crate::jwks::{IssuerKeys, JwksCachePolicy, KeySource, Lookup};
 use crate::policy::{ActAssertionPolicy, AssertionKeys, IssuerPolicy, KeysSetting, Layout};
-use crate::subject::{Actor, DualSubject, VouchedBy};
+use crate::subject::{Actor, DualSubject, IdToken, VouchedBy};
 
 /// The largest access token accepted by default (Entra ID tokens with many groups run to
 /// several KiB).
@@ -400,10 +400,7 @@ impl Verifier {
         presented: Presentation<'_>,
     ) -> Result<DualSubject, VerifyError> {
         let token = token.trim();
-        if token.len() > self.inner.max_token_bytes {
-            return Err(VerifyError::TooLarge { size: token.len(), max: self.inner.max_token_bytes });
-        }
-        let jwt = UnverifiedJwt::parse(token).map_err(malformed)?;
+        let jwt = self.parse(token)?;
         let header = SafeHeader::read(jwt.header())?;
         let issuer = self.trusted_issuer(jwt.claims())?;
         // The proof first: it costs no key fetch, and a request without one is refused early.
@@ -417,12 +414,8 @@ impl Verifier {
                 Some(crate::dpop::verify_proof(proof, method, url, token, self.inner.clock.now(), window)?)
             }
         };
-        check_type(&issuer.policy, header.typ)?;
-        self.check_signature(issuer, &header, &jwt).await?;
-        let now = self.inner.clock.now();
+        let times = self.check_registered(issuer, &header, &jwt).await?;
         let claims = jwt.claims();
-        let times = check_times(claims, &issuer.policy, now)?;
-        check_audience(claims, &issuer.policy.audiences)?;
         let bound = crate::dpop::token_jkt(claims)?;
         match (&proof, bound) {
             (None, Some(_)) => return Err(VerifyError::DpopBoundTokenAsBearer),
@@ -462,6 +455,96 @@ impl Verifier {
         }
         let dpop_jkt = proof.map(|p| p.jkt);
         Ok(DualSubject { issuer: issuer.policy.issuer.clone(), agent, human, chain, scopes, expires_at: times, vouched_by, dpop_jkt })
+    }
+
+    /// Verifies an OpenID Connect ID token (OIDC Core §3.1.3.7) for a relying party whose
+    /// client id is the issuer policy's audience: the same header, key, time and audience
+    /// checks as access tokens, then `azp` (when present) must be that client id, `sub` must
+    /// be a non-empty string, and `nonce` must equal `expected_nonce`, the one the login
+    /// sent. Layout, scopes, roles and DPoP do not apply to ID tokens.
+    ///
+    /// ```no_run
+    /// # async fn run(id_token: &str, nonce: &str) -> Result<(), dual_auth_verify::VerifyError> {
+    /// use dual_auth_verify::{IssuerPolicy, Verifier};
+    /// let issuer = "https://sso.example.com/realms/corp";
+    /// // The web application's client id is the ID token's audience.
+    /// let verifier = Verifier::builder().issuer(IssuerPolicy::new(issuer, "finance-web").discovery()).build()?;
+    /// let login = verifier.verify_id_token(id_token, nonce).await?;
+    /// tracing::info!(user = %login.subject, "logged in");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Verifier::verify`] for the shared checks; [`VerifyError::MissingClaim`] or
+    /// [`VerifyError::InvalidClaim`] naming `sub`, `azp` or `nonce`.
+    pub async fn verify_id_token(&self, id_token: &str, expected_nonce: &str) -> Result<IdToken, VerifyError> {
+        let result = self.verify_id_token_inner(id_token.trim(), expected_nonce).await;
+        match &result {
+            Ok(login) => tracing::debug!(event = "id_token_verified", issuer = %login.issuer, user = %login.subject),
+            Err(e) => tracing::info!(event = "id_token_refused", reason = %e, "ID token refused"),
+        }
+        result
+    }
+
+    async fn verify_id_token_inner(&self, token: &str, expected_nonce: &str) -> Result<IdToken, VerifyError> {
+        if expected_nonce.is_empty() {
+            return Err(VerifyError::Configuration { setting: "nonce", reason: "give the nonce the login request sent".into() });
+        }
+        let jwt = self.parse(token)?;
+        let header = SafeHeader::read(jwt.header())?;
+        let issuer = self.trusted_issuer(jwt.claims())?;
+        let expires_at = self.check_registered(issuer, &header, &jwt).await?;
+        let claims = jwt.claims();
+        match claims.get("azp") {
+            None => {}
+            Some(Value::String(azp)) if issuer.policy.audiences.contains(azp) => {}
+            Some(Value::String(azp)) => {
+                return Err(VerifyError::InvalidClaim { claim: "azp", reason: format!("names {azp:?}, not this client") });
+            }
+            Some(_) => return Err(VerifyError::InvalidClaim { claim: "azp", reason: "must be a string".into() }),
+        }
+        let subject = match claims.get("sub") {
+            Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
+            Some(_) => return Err(VerifyError::InvalidClaim { claim: "sub", reason: "must be a non-empty string".into() }),
+            None => return Err(VerifyError::MissingClaim { claim: "sub" }),
+        };
+        match claims.get("nonce") {
+            // Not a secret from the token's holder: a plain comparison.
+            Some(Value::String(nonce)) if nonce == expected_nonce => {}
+            Some(_) => {
+                return Err(VerifyError::InvalidClaim {
+                    claim: "nonce",
+                    reason: "is not the one this login sent (a replayed or injected ID token)".into(),
+                });
+            }
+            None => return Err(VerifyError::MissingClaim { claim: "nonce" }),
+        }
+        Ok(IdToken { issuer: issuer.policy.issuer.clone(), subject, expires_at, claims: jwt.into_claims() })
+    }
+
+    /// The size bound, then the compact serialization.
+    fn parse(&self, token: &str) -> Result<UnverifiedJwt, VerifyError> {
+        if token.len() > self.inner.max_token_bytes {
+            return Err(VerifyError::TooLarge { size: token.len(), max: self.inner.max_token_bytes });
+        }
+        UnverifiedJwt::parse(token).map_err(malformed)
+    }
+
+    /// What every token from a trusted issuer passes, whatever it is for: the `typ` the
+    /// policy requires, the signature by a key of the issuer's pinned to its algorithm,
+    /// the times, the audience. When it expires.
+    async fn check_registered(
+        &self,
+        issuer: &TrustedIssuer,
+        header: &SafeHeader<'_>,
+        jwt: &UnverifiedJwt,
+    ) -> Result<SystemTime, VerifyError> {
+        check_type(&issuer.policy, header.typ)?;
+        self.check_signature(issuer, header, jwt).await?;
+        let claims = jwt.claims();
+        let times = check_times(claims, &issuer.policy, self.inner.clock.now())?;
+        check_audience(claims, &issuer.policy.audiences)?;
+        Ok(times)
     }
 
     /// The proof window plus the issuer's leeway, in seconds (both bounded when built).

@@ -175,6 +175,18 @@ pub fn access_token_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(openssl::sha::sha256(access_token.as_bytes()))
 }
 
+/// The PKCE `S256` code challenge for `verifier` (RFC 7636 §4.2): the same base64url
+/// SHA-256 as [`access_token_hash`], under the name a login uses.
+///
+/// ```
+/// // RFC 7636 Appendix B.
+/// let challenge = dual_auth_core::pkce_s256_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+/// assert_eq!(challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+/// ```
+pub fn pkce_s256_challenge(verifier: &str) -> String {
+    access_token_hash(verifier)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
