@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: the same workloads with the Python package and with ours, on the
 //! same machine in the same run, alternating, against the same development identity
-//! provider; the RSA floor from `openssl speed`; the build footprint. Writes
-//! `docs/benchmarks.md`.
+//! provider; the RSA floor from `openssl speed`; the API side against its peers
+//! ([`crate::bench_api`]); the build footprint. Writes `docs/benchmarks.md` and its chart
+//! `docs/benchmarks-api.svg`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,7 +16,7 @@ use crate::Result;
 const AUDIENCE: &str = "https://agent.dual-auth.example/invoke";
 const ROUNDS: usize = 2;
 
-struct Kill(Child);
+pub(crate) struct Kill(pub(crate) Child);
 
 impl Drop for Kill {
     fn drop(&mut self) {
@@ -39,7 +40,7 @@ fn json_field(line: &str, field: &str) -> Option<f64> {
     rest[..rest.find([',', '}'])?].trim().parse().ok()
 }
 
-fn measure(command: &mut Command) -> Result<String> {
+pub(crate) fn measure(command: &mut Command) -> Result<String> {
     let out = command.output().map_err(|e| format!("cannot run {command:?}: {e}"))?;
     if !out.status.success() {
         return Err(format!("{command:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
@@ -158,6 +159,9 @@ pub(crate) fn run(root: &Path, python: &Path, skip_footprint: bool) -> Result {
     let floor_line =
         floor.lines().rev().find(|l| l.trim_start().starts_with("rsa 2048")).unwrap_or("openssl speed unavailable").trim().to_owned();
 
+    let api = crate::bench_api::run(root, &cargo)?;
+    std::fs::write(root.join("docs/benchmarks-api.svg"), &api.svg).map_err(|e| format!("cannot write docs/benchmarks-api.svg: {e}"))?;
+
     let footprint = if skip_footprint { "Not measured in this run (`--no-footprint`).\n".to_owned() } else { footprint(root, &cargo)? };
 
     let machine = machine();
@@ -171,7 +175,8 @@ pub(crate) fn run(root: &Path, python: &Path, skip_footprint: bool) -> Result {
          | workload | Rust median µs | Python median µs | ratio | Rust p90 µs | Python p90 µs | Rust peak MiB | Python peak MiB |\n\
          |---|---|---|---|---|---|---|---|\n{rows}\n\
          The floor, raw RSA-2048 on this machine in the same run (`openssl speed -seconds 2 rsa2048`; sign/s and verify/s):\n\n\
-         ```\n{floor_line}\n```\n\n## Build footprint\n\n{footprint}"
+         ```\n{floor_line}\n```\n\n{}\n## Build footprint\n\n{footprint}",
+        api.markdown
     );
     std::fs::write(root.join("docs/benchmarks.md"), doc).map_err(|e| format!("cannot write docs/benchmarks.md: {e}"))?;
     eprintln!("xtask bench: wrote docs/benchmarks.md");

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 mod bench;
+mod bench_api;
 mod keycloak;
 mod prerequisites;
 
@@ -50,8 +51,9 @@ fn main() -> ExitCode {
             .get(1)
             .map_or(Ok(300), |s| s.parse().map_err(|_| format!("fuzz: \"{s}\" is not a number of seconds")))
             .and_then(|seconds| fuzz(seconds, "address", None)),
+        Some("bench") if args.iter().any(|a| a == "--api-only") => bench_api::run_alone(&root()),
         Some("bench") => setup_python().and_then(|python| bench::run(&root(), &python, args.iter().any(|a| a == "--no-footprint"))),
-        _ => Err("usage: cargo xtask <setup|test|integration|demo|keycloak|bench|fuzz>\n  setup        install the test servers and tools under target/it (and system packages, as root)\n  prerequisites  only the system packages: installed with apt-get as root, else listed\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  demo --browser  the story in a browser: a web app to sign in to and ask the agent (prints the URL and users)\n  keycloak     a real Keycloak with the project's realm on loopback; prints the variables for dual-auth [--port P]\n  bench        Rust and the Python package side by side; writes docs/benchmarks.md [--no-footprint]\n  fuzz [SECS]  the verifier's token parsing under libFuzzer (nightly toolchain; default 300 s)".into()),
+        _ => Err("usage: cargo xtask <setup|test|integration|demo|keycloak|bench|fuzz>\n  setup        install the test servers and tools under target/it (and system packages, as root)\n  prerequisites  only the system packages: installed with apt-get as root, else listed\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  demo --browser  the story in a browser: a web app to sign in to and ask the agent (prints the URL and users)\n  keycloak     a real Keycloak with the project's realm on loopback; prints the variables for dual-auth [--port P]\n  bench        Rust and the Python package side by side, the API side against its peers; writes docs/benchmarks.md [--no-footprint | --api-only: only the API side, printed, chart in target/bench]\n  fuzz [SECS]  the verifier's token parsing under libFuzzer (nightly toolchain; default 300 s)".into()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,8 +24,8 @@ use crate::error::ActError;
 /// assert_eq!(serde_json::from_str::<Act>(&json).unwrap(), act);
 /// # Ok::<(), dual_auth_core::ActError>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "Map<String, Value>", into = "Map<String, Value>")]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Map<String, Value>")]
 pub struct Act {
     sub: String,
     email: Option<String>,
@@ -190,8 +190,8 @@ pub(crate) fn json_type_name(value: &Value) -> &'static str {
     }
 }
 
-fn take_optional_string(map: &mut Map<String, Value>, field: &str) -> Result<Option<String>, ActError> {
-    match map.shift_remove(field) {
+fn optional_string(value: Option<Value>, field: &str) -> Result<Option<String>, ActError> {
+    match value {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => {
@@ -204,7 +204,24 @@ impl TryFrom<Map<String, Value>> for Act {
     type Error = ActError;
 
     fn try_from(mut map: Map<String, Value>) -> Result<Self, ActError> {
-        let sub = match map.shift_remove(SUB) {
+        let sub = map.shift_remove(SUB);
+        let email = map.shift_remove(EMAIL);
+        let name = map.shift_remove(NAME);
+        let oid = map.shift_remove(OID);
+        Act::from_members(sub, email, name, oid, map)
+    }
+}
+
+impl Act {
+    /// The checks of [`Act::from_value`], on an object's members taken apart.
+    fn from_members(
+        sub: Option<Value>,
+        email: Option<Value>,
+        name: Option<Value>,
+        oid: Option<Value>,
+        extra: Map<String, Value>,
+    ) -> Result<Self, ActError> {
+        let sub = match sub {
             None => return Err(ActError::MissingSub),
             Some(Value::String(s)) if s.trim().is_empty() => return Err(ActError::EmptySub),
             Some(Value::String(s)) => s,
@@ -215,10 +232,173 @@ impl TryFrom<Map<String, Value>> for Act {
                 });
             }
         };
-        let email = take_optional_string(&mut map, EMAIL)?;
-        let name = take_optional_string(&mut map, NAME)?;
-        let oid = take_optional_string(&mut map, OID)?;
-        Ok(Self { sub, email, name, oid, extra: map })
+        let email = optional_string(email, EMAIL)?;
+        let name = optional_string(name, NAME)?;
+        let oid = optional_string(oid, OID)?;
+        Ok(Self { sub, email, name, oid, extra })
+    }
+}
+
+/// An `act` claim read straight from JSON text, without a JSON object built first: its
+/// members, or the type of JSON value it is when not an object. [`ParsedAct::into_act`]
+/// checks it as [`Act::from_value`] does the same JSON, with the same errors.
+pub(crate) enum ParsedAct {
+    /// Boxed: an act's members are large beside a type name.
+    Object(Box<ActMembers>),
+    NotAnObject(&'static str),
+}
+
+/// An act object's members, the typed ones apart.
+#[derive(Default)]
+pub(crate) struct ActMembers {
+    sub: Option<Value>,
+    email: Option<Value>,
+    name: Option<Value>,
+    oid: Option<Value>,
+    extra: Map<String, Value>,
+}
+
+impl ParsedAct {
+    /// The act, or why it is not one.
+    ///
+    /// # Errors
+    /// As [`Act::from_value`].
+    pub(crate) fn into_act(self) -> Result<Act, ActError> {
+        match self {
+            ParsedAct::Object(members) => {
+                let ActMembers { sub, email, name, oid, extra } = *members;
+                Act::from_members(sub, email, name, oid, extra)
+            }
+            ParsedAct::NotAnObject(found) => Err(ActError::NotAnObject { found }),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ParsedAct {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ParsedActVisitor)
+    }
+}
+
+struct ParsedActVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ParsedActVisitor {
+    type Value = ParsedAct;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<ParsedAct, E> {
+        Ok(ParsedAct::NotAnObject("a boolean"))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<ParsedAct, E> {
+        Ok(ParsedAct::NotAnObject("a number"))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<ParsedAct, E> {
+        Ok(ParsedAct::NotAnObject("a number"))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<ParsedAct, E> {
+        Ok(ParsedAct::NotAnObject("a number"))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<ParsedAct, E> {
+        Ok(ParsedAct::NotAnObject("a string"))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<ParsedAct, E> {
+        Ok(ParsedAct::NotAnObject("null"))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ParsedAct, A::Error> {
+        // Parsed in full, as a JSON value would be.
+        while seq.next_element::<Value>()?.is_some() {}
+        Ok(ParsedAct::NotAnObject("an array"))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ParsedAct, A::Error> {
+        let mut members = Box::<ActMembers>::default();
+        // As in a JSON object, a member given twice counts with its last value.
+        while let Some(key) = map.next_key::<ActKey>()? {
+            let value: Value = map.next_value()?;
+            match key {
+                ActKey::Sub => members.sub = Some(value),
+                ActKey::Email => members.email = Some(value),
+                ActKey::Name => members.name = Some(value),
+                ActKey::Oid => members.oid = Some(value),
+                ActKey::Other(key) => {
+                    members.extra.insert(key, value);
+                }
+            }
+        }
+        Ok(ParsedAct::Object(members))
+    }
+}
+
+/// A member name of an act object.
+enum ActKey {
+    Sub,
+    Email,
+    Name,
+    Oid,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for ActKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(ActKeyVisitor)
+    }
+}
+
+struct ActKeyVisitor;
+
+impl serde::de::Visitor<'_> for ActKeyVisitor {
+    type Value = ActKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<ActKey, E> {
+        Ok(match key {
+            SUB => ActKey::Sub,
+            EMAIL => ActKey::Email,
+            NAME => ActKey::Name,
+            OID => ActKey::Oid,
+            other => ActKey::Other(other.to_owned()),
+        })
+    }
+
+    fn visit_string<E: serde::de::Error>(self, key: String) -> Result<ActKey, E> {
+        match key.as_str() {
+            SUB | EMAIL | NAME | OID => self.visit_str(&key),
+            _ => Ok(ActKey::Other(key)),
+        }
+    }
+}
+
+/// The JSON object of [`Map::from`]: `sub`, `email`, `name`, `oid` (those set), then the
+/// extra claims in order, written without copying the act into a map first.
+impl Serialize for Act {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let typed = [(EMAIL, &self.email), (NAME, &self.name), (OID, &self.oid)];
+        let len = 1 + typed.iter().filter(|(_, value)| value.is_some()).count() + self.extra.len();
+        let mut map = serializer.serialize_map(Some(len))?;
+        map.serialize_entry(SUB, &self.sub)?;
+        for (field, value) in typed {
+            if let Some(value) = value {
+                map.serialize_entry(field, value)?;
+            }
+        }
+        // An act never holds the typed claims among its extra ones (it refuses them there).
+        for (field, value) in &self.extra {
+            map.serialize_entry(field, value)?;
+        }
+        map.end()
     }
 }
 
@@ -296,6 +476,17 @@ mod tests {
         let act = Act::new("auth0|63f1234567890abcdef12345").unwrap();
         assert!(!act.log_id().is_withheld());
         assert_eq!(act.log_id().to_string(), "auth0|63f1234567890abcdef12345");
+    }
+
+    #[test]
+    fn serializes_as_its_json_object() {
+        let mut act = Act::new("u \"1\"").unwrap().with_oid("o").with_email("e@x.example");
+        act.insert_claim("roles", json!(["a", {"z": 1, "b": null}])).unwrap();
+        act.insert_claim("n", json!(1.5)).unwrap();
+        for act in [act, Act::new("s").unwrap(), Act::new("s").unwrap().with_name("N")] {
+            assert_eq!(serde_json::to_string(&act).unwrap(), Value::Object(act.clone().into()).to_string());
+            assert_eq!(serde_json::to_value(&act).unwrap(), act.to_value());
+        }
     }
 
     #[test]

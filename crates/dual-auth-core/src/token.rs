@@ -49,14 +49,17 @@ pub trait ActAssertionSource: Send + Sync + fmt::Debug {
 /// assert!(!format!("{token:?}").contains("secret"));
 /// assert_eq!(token.access_token().expose_secret(), "eyJ.secret.token");
 /// ```
+///
+/// Cloning is cheap (a cache hands out a clone on every hit): clones share the access token,
+/// which is wiped when the last of them is dropped, and the other text.
 #[derive(Clone)]
 pub struct TokenResponse {
-    access_token: SecretString,
-    token_type: String,
+    access_token: Arc<SecretString>,
+    token_type: Arc<str>,
     expires_in: Duration,
     expires_at: SystemTime,
-    scopes: Vec<String>,
-    issued_token_type: Option<String>,
+    scopes: Arc<[String]>,
+    issued_token_type: Option<Arc<str>>,
     act_assertion: Option<Arc<dyn ActAssertionSource>>,
     dpop_key: Option<DpopKey>,
 }
@@ -70,11 +73,11 @@ impl TokenResponse {
     pub fn new(access_token: impl Into<String>, token_type: impl Into<String>, expires_in: Duration, issued_at: SystemTime) -> Self {
         let expires_in = expires_in.min(MAX_TOKEN_LIFETIME);
         Self {
-            access_token: SecretString::from(access_token.into()),
-            token_type: token_type.into(),
+            access_token: Arc::new(SecretString::from(access_token.into())),
+            token_type: Arc::from(token_type.into()),
             expires_in,
             expires_at: issued_at.checked_add(expires_in).unwrap_or(issued_at),
-            scopes: Vec::new(),
+            scopes: Arc::from([]),
             issued_token_type: None,
             act_assertion: None,
             dpop_key: None,
@@ -84,7 +87,7 @@ impl TokenResponse {
     /// Sets the granted scopes.
     #[must_use]
     pub fn with_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
-        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self.scopes = scopes.into_iter().map(Into::into).collect::<Vec<String>>().into();
         self
     }
 
@@ -92,7 +95,7 @@ impl TokenResponse {
     /// access-token type: anything else is refused before a response is built).
     #[must_use]
     pub fn with_issued_token_type(mut self, issued_token_type: impl Into<String>) -> Self {
-        self.issued_token_type = Some(issued_token_type.into());
+        self.issued_token_type = Some(Arc::from(issued_token_type.into()));
         self
     }
 

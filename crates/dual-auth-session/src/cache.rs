@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use dual_auth_core::{
-    Clock, DelegationMode, DelegationRequest, DpopKey, IamAdapter, IamError, SystemClock, TokenRequest, TokenResponse, Vendor,
+    Act, Clock, DelegationMode, DelegationRequest, DpopKey, IamAdapter, IamError, SystemClock, TokenRequest, TokenResponse, Vendor,
 };
 use serde_json::Value;
 
@@ -54,22 +54,193 @@ impl CacheKey {
         let mut scopes: Vec<&str> = request.scopes().iter().map(String::as_str).collect();
         scopes.sort_unstable();
         scopes.dedup();
-        let material = serde_json::json!([cache_scope, request.agent_id(), canonical(&request.act().to_value()), scopes]);
-        Self(openssl::sha::sha256(material.to_string().as_bytes()))
+        // The compact JSON text `[cache_scope, agent, act with its keys sorted at every level,
+        // scopes]`, hashed as it is written: no JSON tree is built, no copy of the act kept.
+        let written = Self::hash_written(|out| {
+            out.write_raw(b"[")?;
+            out.write_str(cache_scope)?;
+            out.write_raw(b",")?;
+            out.write_str(request.agent_id())?;
+            out.write_raw(b",")?;
+            write_canonical_act(out, request.act())?;
+            out.write_raw(b",[")?;
+            for (i, scope) in scopes.iter().enumerate() {
+                if i > 0 {
+                    out.write_raw(b",")?;
+                }
+                out.write_str(scope)?;
+            }
+            out.write_raw(b"]]")
+        });
+        // Writing into a hasher does not fail; were it ever to, the same text is built the
+        // slow way rather than hashing a part of it.
+        written.unwrap_or_else(|_| {
+            let material = serde_json::json!([cache_scope, request.agent_id(), canonical(&request.act().to_value()), scopes]);
+            Self(openssl::sha::sha256(material.to_string().as_bytes()))
+        })
     }
 
     /// The key for a delegation `request` through an adapter with this cache scope: a
     /// SHA-256 over the scope and [`DelegationRequest::fingerprint`] (the evidence's hash,
     /// agent, audience, resource, scopes), never the evidence itself.
     pub fn for_delegation(cache_scope: &str, request: &DelegationRequest) -> Self {
-        let fingerprint: String = request.fingerprint().iter().map(|b| format!("{b:02x}")).collect();
-        let material = serde_json::json!(["delegation", cache_scope, fingerprint]);
-        Self(openssl::sha::sha256(material.to_string().as_bytes()))
+        let mut hex = [0u8; 64];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(request.fingerprint()) {
+            pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+            pair[1] = HEX_DIGITS[usize::from(byte & 0x0f)];
+        }
+        // `["delegation",cache_scope,"<hex>"]`; the hex digits need no escaping.
+        let written = Self::hash_written(|out| {
+            out.write_raw(b"[\"delegation\",")?;
+            out.write_str(cache_scope)?;
+            out.write_raw(b",\"")?;
+            out.write_raw(&hex)?;
+            out.write_raw(b"\"]")
+        });
+        written.unwrap_or_else(|_| {
+            let fingerprint: String = request.fingerprint().iter().map(|b| format!("{b:02x}")).collect();
+            let material = serde_json::json!(["delegation", cache_scope, fingerprint]);
+            Self(openssl::sha::sha256(material.to_string().as_bytes()))
+        })
+    }
+
+    /// The SHA-256 of what `write` writes.
+    fn hash_written(write: impl FnOnce(&mut Sha256Writer) -> serde_json::Result<()>) -> serde_json::Result<Self> {
+        let mut out = Sha256Writer::new();
+        write(&mut out)?;
+        Ok(Self(out.finish()))
     }
 
     /// The key as bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Hashes what is written with OpenSSL's direct SHA-256 (not the per-call algorithm
+/// lookup `openssl::sha::sha256` makes), in the compact form `serde_json::to_string` writes.
+/// Small writes are gathered first: the hasher is fed in a few large pieces.
+struct Sha256Writer {
+    hasher: openssl::sha::Sha256,
+    pending: [u8; 256],
+    len: usize,
+}
+
+impl Sha256Writer {
+    fn new() -> Self {
+        Self { hasher: openssl::sha::Sha256::new(), pending: [0; 256], len: 0 }
+    }
+
+    fn write_raw(&mut self, bytes: &[u8]) -> serde_json::Result<()> {
+        match self.pending.get_mut(self.len..self.len + bytes.len()) {
+            Some(room) => {
+                room.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => {
+                self.hasher.update(&self.pending[..self.len]);
+                self.len = 0;
+                if bytes.len() < self.pending.len() {
+                    self.pending[..bytes.len()].copy_from_slice(bytes);
+                    self.len = bytes.len();
+                } else {
+                    self.hasher.update(bytes);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A JSON string, as serde_json writes it (escaping included).
+    fn write_str(&mut self, text: &str) -> serde_json::Result<()> {
+        serde_json::to_writer(self, text)
+    }
+
+    /// A JSON value, as serde_json writes it.
+    fn write_value(&mut self, value: &Value) -> serde_json::Result<()> {
+        serde_json::to_writer(self, value)
+    }
+
+    fn finish(mut self) -> [u8; 32] {
+        self.hasher.update(&self.pending[..self.len]);
+        self.hasher.finish()
+    }
+}
+
+impl std::io::Write for Sha256Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = self.write_raw(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The act as its JSON object with the keys sorted at every level (as [`canonical`] of
+/// [`Act::to_value`] writes it), so equal acts give equal keys.
+fn write_canonical_act(out: &mut Sha256Writer, act: &Act) -> serde_json::Result<()> {
+    enum Member<'a> {
+        Text(&'a str),
+        Json(&'a Value),
+    }
+    let extra = act.extra_claims();
+    let mut members: Vec<(&str, Member<'_>)> = Vec::with_capacity(4 + extra.len());
+    members.push(("sub", Member::Text(act.sub())));
+    for (name, value) in [("email", act.email()), ("name", act.name()), ("oid", act.oid())] {
+        if let Some(value) = value {
+            members.push((name, Member::Text(value)));
+        }
+    }
+    // An act's extra claims never hold the four typed ones (it refuses them there).
+    members.extend(extra.iter().map(|(name, value)| (name.as_str(), Member::Json(value))));
+    members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out.write_raw(b"{")?;
+    for (i, (name, value)) in members.iter().enumerate() {
+        if i > 0 {
+            out.write_raw(b",")?;
+        }
+        out.write_str(name)?;
+        out.write_raw(b":")?;
+        match value {
+            Member::Text(text) => out.write_str(text)?,
+            Member::Json(value) => write_canonical(out, value)?,
+        }
+    }
+    out.write_raw(b"}")
+}
+
+/// `value` with object keys sorted at every level, as [`canonical`] then serde_json write it.
+fn write_canonical(out: &mut Sha256Writer, value: &Value) -> serde_json::Result<()> {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.write_raw(b"{")?;
+            for (i, (name, value)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.write_raw(b",")?;
+                }
+                out.write_str(name.as_str())?;
+                out.write_raw(b":")?;
+                write_canonical(out, value)?;
+            }
+            out.write_raw(b"}")
+        }
+        Value::Array(items) => {
+            out.write_raw(b"[")?;
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.write_raw(b",")?;
+                }
+                write_canonical(out, item)?;
+            }
+            out.write_raw(b"]")
+        }
+        scalar => out.write_value(scalar),
     }
 }
 
@@ -355,5 +526,61 @@ impl IamAdapter for CachingAdapter {
             || self.inner.request_delegated_token(request),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The key as it was first defined: the JSON value built, then written, then hashed.
+    fn reference_key(cache_scope: &str, request: &TokenRequest) -> [u8; 32] {
+        let mut scopes: Vec<&str> = request.scopes().iter().map(String::as_str).collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        let material = json!([cache_scope, request.agent_id(), canonical(&request.act().to_value()), scopes]);
+        openssl::sha::sha256(material.to_string().as_bytes())
+    }
+
+    #[test]
+    fn keys_are_the_sha256_of_the_canonical_json_text_byte_for_byte() {
+        let plain = Act::new("user_12345").unwrap().with_email("alice@corp.example.com").with_name("Alice");
+        let mut rich = Act::new("u \"quoted\" \\ back\u{1}slash\u{7f}").unwrap().with_oid("o-1").with_name("Zoë \u{2028} 東京");
+        for (name, value) in [
+            ("tenant", json!("t")),
+            ("Upper", json!(1)),
+            ("aaa", json!({"z": [3, {"b": null, "a": true}], "y": -2.5, "x": 1e300, "w": u64::MAX, "v": i64::MIN})),
+            ("roles", json!(["b", "a", [], {}])),
+            ("\u{e9}t\u{e9}", json!("\n\t\r\u{8}\u{c}")),
+            ("empty", json!({})),
+        ] {
+            rich.insert_claim(name, value).unwrap();
+        }
+        let parsed: Act =
+            serde_json::from_str(r#"{"roles":["x"],"sub":"s","n":0.1,"email":"e@x.example","nested":{"b":{"d":1,"c":2},"a":[]}}"#).unwrap();
+        // Longer than the writer's gathering buffer, in one piece and in many.
+        let mut long = Act::new("s".repeat(300)).unwrap().with_name("n\"".repeat(200));
+        long.insert_claim("list", json!(vec!["0123456789"; 40])).unwrap();
+        for act in [plain, rich, parsed, long, Act::new("only-sub").unwrap()] {
+            for scopes in [vec!["finance.read", "finance.write"], vec!["b", "a", "b", "c\"d"], vec!["one"]] {
+                let request = TokenRequest::new("agent \u{1} \"x\"", act.clone(), scopes).unwrap();
+                for scope in ["okta", "", "keycloak|https://kc.example/t|client|aud|dpop:abc", "\"\\\u{0}"] {
+                    assert_eq!(CacheKey::new(scope, &request).as_bytes(), &reference_key(scope, &request), "{act:?} {scope:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn delegation_keys_are_the_sha256_of_the_json_text_byte_for_byte() {
+        use dual_auth_core::{SubjectToken, SubjectTokenType};
+        let request =
+            DelegationRequest::new("agent", SubjectToken::new("evidence", SubjectTokenType::AccessToken).unwrap(), ["b", "a"]).unwrap();
+        for scope in ["okta", "", "a \"b\" \\ \u{1}"] {
+            let fingerprint: String = request.fingerprint().iter().map(|b| format!("{b:02x}")).collect();
+            let reference = openssl::sha::sha256(json!(["delegation", scope, fingerprint]).to_string().as_bytes());
+            assert_eq!(CacheKey::for_delegation(scope, &request).as_bytes(), &reference);
+        }
     }
 }

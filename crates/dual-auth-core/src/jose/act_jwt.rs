@@ -9,11 +9,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::SecretString;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
 
-use super::compact::{self, json_object};
+use super::compact;
 use super::keys::{SigningAlgorithm, SigningKey, VerifyingKey};
-use crate::act::{Act, json_type_name};
+use crate::act::{Act, ParsedAct, json_type_name};
 use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::error::{ActError, ActJwtError, ReplayError};
 use crate::replay::{InMemoryReplayGuard, ReplayGuard};
@@ -36,6 +37,126 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 const MAX_JTI_LEN: usize = 256;
 /// Header parameters that would let a token name its own key; we only use configured keys.
 const KEY_MATERIAL_HEADERS: [&str; 5] = ["jwk", "jku", "x5u", "x5c", "x5t"];
+/// The header members a verifier reads: `alg`, `typ`, `kid`, `crit`, then
+/// [`KEY_MATERIAL_HEADERS`] in their order.
+const HEADER_MEMBERS: [&str; 9] = ["alg", "typ", "kid", "crit", "jwk", "jku", "x5u", "x5c", "x5t"];
+/// The prefix a `typ` may carry (RFC 7515 §4.1.9).
+const MEDIA_TYPE_PREFIX: &str = "application/";
+/// The claims a verifier reads; the others are parsed and dropped.
+const CLAIM_MEMBERS: [&str; 8] = ["exp", "iat", "nbf", "aud", "iss", "jti", "azp", "act"];
+
+/// The header members of [`HEADER_MEMBERS`] a token has.
+struct Header {
+    alg: Option<Value>,
+    typ: Option<Value>,
+    kid: Option<Value>,
+    crit: bool,
+    /// Whether each of [`KEY_MATERIAL_HEADERS`] is present.
+    key_material: [bool; 5],
+}
+
+impl Header {
+    fn from_members([alg, typ, kid, crit, jwk, jku, x5u, x5c, x5t]: [Option<Value>; 9]) -> Self {
+        let key_material = [jwk, jku, x5u, x5c, x5t].map(|member| member.is_some());
+        Self { alg, typ, kid, crit: crit.is_some(), key_material }
+    }
+}
+
+/// The claims of [`CLAIM_MEMBERS`] a token has.
+#[derive(Default)]
+struct Claims {
+    exp: Option<Value>,
+    iat: Option<Value>,
+    nbf: Option<Value>,
+    aud: Option<Value>,
+    iss: Option<Value>,
+    jti: Option<Value>,
+    azp: Option<Value>,
+    act: Option<ActClaim>,
+}
+
+/// The `act` claim, read straight into its members, or as a JSON value.
+enum ActClaim {
+    Parsed(ParsedAct),
+    Value(Value),
+}
+
+impl ActClaim {
+    fn into_act(self) -> Result<Act, ActError> {
+        match self {
+            ActClaim::Parsed(parsed) => parsed.into_act(),
+            ActClaim::Value(value) => Act::from_value(value),
+        }
+    }
+}
+
+impl Claims {
+    /// The claims of the JSON object `bytes`: only those checked are kept (the others are
+    /// parsed and dropped), without a JSON object built. As in a JSON object, a claim given
+    /// twice counts with its last value; refusals are worded as for the whole object.
+    fn parse(bytes: &[u8]) -> Result<Self, ActJwtError> {
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        match Claims::deserialize(&mut deserializer).and_then(|claims| deserializer.end().map(|()| claims)) {
+            Ok(claims) => Ok(claims),
+            Err(_) => {
+                let mut object = compact::json_object(bytes, "claims")?;
+                let mut take = |name: &str| object.remove(name);
+                Ok(Self {
+                    exp: take("exp"),
+                    iat: take("iat"),
+                    nbf: take("nbf"),
+                    aud: take("aud"),
+                    iss: take("iss"),
+                    jti: take("jti"),
+                    azp: take("azp"),
+                    act: take("act").map(ActClaim::Value),
+                })
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Claims {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ClaimsVisitor)
+    }
+}
+
+struct ClaimsVisitor;
+
+impl<'de> Visitor<'de> for ClaimsVisitor {
+    type Value = Claims;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Claims, A::Error> {
+        let mut claims = Claims::default();
+        while let Some(index) = map.next_key_seed(compact::MemberIndex(&CLAIM_MEMBERS))? {
+            let slot = match index {
+                Some(0) => &mut claims.exp,
+                Some(1) => &mut claims.iat,
+                Some(2) => &mut claims.nbf,
+                Some(3) => &mut claims.aud,
+                Some(4) => &mut claims.iss,
+                Some(5) => &mut claims.jti,
+                Some(6) => &mut claims.azp,
+                Some(7) => {
+                    claims.act = Some(ActClaim::Parsed(map.next_value()?));
+                    continue;
+                }
+                // Parsed in full, as in a JSON object, and dropped.
+                Some(_) | None => {
+                    map.next_value::<Value>()?;
+                    continue;
+                }
+            };
+            *slot = Some(map.next_value()?);
+        }
+        Ok(claims)
+    }
+}
 
 /// Random bytes in a `jti`, as upstream (`secrets.token_urlsafe(32)`).
 const JTI_BYTES: usize = 32;
@@ -372,22 +493,25 @@ impl ActJwtVerifier {
         if token.len() > self.max_token_bytes {
             return Err(ActJwtError::TooLarge { size: token.len(), max: self.max_token_bytes });
         }
-        let parts = compact::split(token)?;
+        // Only the header members and claims checked below are kept (the rest is parsed and
+        // dropped), so no JSON object is built for either.
+        let parts = compact::split_picking(token, &HEADER_MEMBERS)?;
+        let header = Header::from_members(parts.header);
         // Without a kid (or with one only unnamed keys accept), every key of the algorithm
         // is a candidate: during a rotation the token may be signed by any of them.
         let key = self
-            .candidate_keys(&parts.header)?
+            .candidate_keys(&header)?
             .into_iter()
             .find(|key| key.verify_bytes(parts.signing_input.as_bytes(), &parts.signature))
             .ok_or(ActJwtError::SignatureInvalid)?;
-        let claims = json_object(&parts.claims_bytes, "claims")?;
+        let claims = Claims::parse(&parts.claims_bytes)?;
         self.check_claims(claims, key)
     }
 
     /// The configured keys that may have signed a token with this header: those of its
     /// `alg`, narrowed by its `kid`.
-    fn candidate_keys(&self, header: &Map<String, Value>) -> Result<Vec<&VerifyingKey>, ActJwtError> {
-        let alg = match header.get("alg") {
+    fn candidate_keys(&self, header: &Header) -> Result<Vec<&VerifyingKey>, ActJwtError> {
+        let alg = match &header.alg {
             Some(Value::String(alg)) => alg.as_str(),
             Some(_) => {
                 return Err(ActJwtError::Malformed { reason: "header \"alg\" is not a string".into() });
@@ -398,17 +522,24 @@ impl ActJwtVerifier {
         };
         // One purpose per typ: an Entra ID act assertion never passes for an act JWT, nor the
         // other way round, even where one key signs both.
-        let typ = header.get("typ").and_then(Value::as_str).map(|t| t.trim().to_ascii_lowercase());
-        let typ = typ.as_deref().map(|t| t.strip_prefix("application/").unwrap_or(t));
+        // Compared ignoring ASCII case, with any "application/" prefix dropped.
+        let typ = header.typ.as_ref().and_then(Value::as_str).map(|t| {
+            let t = t.trim();
+            match t.get(..MEDIA_TYPE_PREFIX.len()) {
+                Some(prefix) if prefix.eq_ignore_ascii_case(MEDIA_TYPE_PREFIX) => &t[MEDIA_TYPE_PREFIX.len()..],
+                _ => t,
+            }
+        });
         match (self.act_assertions, typ) {
-            (false, None | Some("jwt")) => {}
+            (false, None) => {}
+            (false, Some(t)) if t.eq_ignore_ascii_case("jwt") => {}
             (false, Some(_)) => {
                 return Err(ActJwtError::UnsupportedHeader {
                     name: "typ".into(),
                     reason: "an act JWT's typ is \"JWT\" (an Entra ID act assertion is not an act JWT)",
                 });
             }
-            (true, Some(t)) if t == crate::ACT_ASSERTION_TYPE => {}
+            (true, Some(t)) if t.eq_ignore_ascii_case(crate::ACT_ASSERTION_TYPE) => {}
             (true, _) => {
                 return Err(ActJwtError::UnsupportedHeader {
                     name: "typ".into(),
@@ -416,13 +547,13 @@ impl ActJwtVerifier {
                 });
             }
         }
-        if header.contains_key("crit") {
+        if header.crit {
             return Err(ActJwtError::UnsupportedHeader { name: "crit".into(), reason: "no critical extensions are understood" });
         }
-        if let Some(name) = KEY_MATERIAL_HEADERS.iter().find(|h| header.contains_key(**h)) {
+        if let Some((name, _)) = KEY_MATERIAL_HEADERS.iter().zip(header.key_material).find(|(_, present)| *present) {
             return Err(ActJwtError::UnsupportedHeader { name: (*name).into(), reason: "act JWTs are verified only with configured keys" });
         }
-        let candidates: Vec<&VerifyingKey> = match header.get("kid") {
+        let candidates: Vec<&VerifyingKey> = match &header.kid {
             None => self.keys.iter().collect(),
             Some(Value::String(kid)) => {
                 let named: Vec<&VerifyingKey> = self.keys.iter().filter(|k| k.key_id() == Some(kid.as_str())).collect();
@@ -450,15 +581,15 @@ impl ActJwtVerifier {
         Ok(same_alg)
     }
 
-    fn check_claims(&self, mut claims: Map<String, Value>, key: &VerifyingKey) -> Result<VerifiedActJwt, ActJwtError> {
+    fn check_claims(&self, claims: Claims, key: &VerifyingKey) -> Result<VerifiedActJwt, ActJwtError> {
         let now = unix_seconds(self.clock.now());
         let leeway = self.leeway.as_secs();
-        let exp = numeric_date(&claims, "exp")?.ok_or(ActJwtError::MissingClaim { claim: "exp" })?;
-        let iat = numeric_date(&claims, "iat")?.ok_or(ActJwtError::MissingClaim { claim: "iat" })?;
+        let exp = numeric_date(claims.exp.as_ref(), "exp")?.ok_or(ActJwtError::MissingClaim { claim: "exp" })?;
+        let iat = numeric_date(claims.iat.as_ref(), "iat")?.ok_or(ActJwtError::MissingClaim { claim: "iat" })?;
         if now >= exp.saturating_add(leeway) {
             return Err(ActJwtError::Expired { ago_secs: now - exp, leeway_secs: leeway });
         }
-        if let Some(nbf) = numeric_date(&claims, "nbf")?
+        if let Some(nbf) = numeric_date(claims.nbf.as_ref(), "nbf")?
             && nbf > now.saturating_add(leeway)
         {
             {
@@ -474,7 +605,7 @@ impl ActJwtVerifier {
         if exp - iat > self.max_lifetime.as_secs() {
             return Err(ActJwtError::LifetimeTooLong { lifetime_secs: exp - iat, max_secs: self.max_lifetime.as_secs() });
         }
-        match claims.get("aud") {
+        match &claims.aud {
             Some(Value::String(aud)) if *aud == self.audience => {}
             Some(Value::String(aud)) => {
                 return Err(ActJwtError::InvalidAudience { expected: self.audience.clone(), found: format!("{aud:?}") });
@@ -489,13 +620,13 @@ impl ActJwtVerifier {
                 return Err(ActJwtError::InvalidAudience { expected: self.audience.clone(), found: "no aud claim".into() });
             }
         }
-        let issuer = match claims.get("iss") {
+        let issuer = match claims.iss {
             None => None,
-            Some(Value::String(iss)) => Some(iss.clone()),
+            Some(Value::String(iss)) => Some(iss),
             Some(other) => {
                 return Err(ActJwtError::InvalidClaim {
                     claim: "iss",
-                    reason: format!("must be a string, found {}", json_type_name(other)),
+                    reason: format!("must be a string, found {}", json_type_name(&other)),
                 });
             }
         };
@@ -507,7 +638,7 @@ impl ActJwtVerifier {
                 return Err(ActJwtError::InvalidIssuer { expected: expected.clone(), found });
             }
         }
-        let jti = match claims.remove("jti") {
+        let jti = match claims.jti {
             Some(Value::String(jti)) if !jti.is_empty() && jti.len() <= MAX_JTI_LEN => jti,
             Some(Value::String(_)) => {
                 return Err(ActJwtError::InvalidClaim { claim: "jti", reason: format!("must be 1 to {MAX_JTI_LEN} characters") });
@@ -520,14 +651,14 @@ impl ActJwtVerifier {
             }
             None => return Err(ActJwtError::MissingClaim { claim: "jti" }),
         };
-        let authorized_party = match claims.remove("azp") {
+        let authorized_party = match claims.azp {
             None => None,
             Some(Value::String(azp)) if !azp.is_empty() => Some(azp),
             Some(_) => return Err(ActJwtError::InvalidClaim { claim: "azp", reason: "must be a non-empty string".into() }),
         };
-        let act = match claims.remove("act") {
+        let act = match claims.act {
             None => return Err(ActJwtError::InvalidAct(ActError::MissingSub)),
-            Some(value) => Act::from_value(value).map_err(ActJwtError::InvalidAct)?,
+            Some(claim) => claim.into_act().map_err(ActJwtError::InvalidAct)?,
         };
         let at = |claim: &'static str, secs: u64| {
             SystemTime::UNIX_EPOCH
@@ -548,8 +679,8 @@ impl ActJwtVerifier {
 }
 
 /// Reads a NumericDate claim: a non-negative JSON number of seconds (fractions floored).
-fn numeric_date(claims: &Map<String, Value>, claim: &'static str) -> Result<Option<u64>, ActJwtError> {
-    match claims.get(claim) {
+fn numeric_date(value: Option<&Value>, claim: &'static str) -> Result<Option<u64>, ActJwtError> {
+    match value {
         None => Ok(None),
         Some(Value::Number(n)) => {
             if let Some(secs) = n.as_u64() {
@@ -647,5 +778,61 @@ impl ActJwtVerifierBuilder {
             return invalid("max_token_bytes", "at least 64");
         }
         Ok(self.inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The claims other than `act`, and the act or why it is not one.
+    type Read = (Vec<Option<Value>>, Option<Result<Act, String>>);
+
+    /// The claims as read before: the whole object, then the act from its JSON value.
+    fn through_map(bytes: &[u8]) -> Result<Read, String> {
+        let mut object = compact::json_object(bytes, "claims").map_err(|e| e.to_string())?;
+        let others = CLAIM_MEMBERS[..7].iter().map(|name| object.remove(*name)).collect();
+        let act = object.remove("act").map(|value| Act::from_value(value).map_err(|e| e.to_string()));
+        Ok((others, act))
+    }
+
+    fn parsed(bytes: &[u8]) -> Result<Read, String> {
+        let claims = Claims::parse(bytes).map_err(|e| e.to_string())?;
+        let others = vec![claims.exp, claims.iat, claims.nbf, claims.aud, claims.iss, claims.jti, claims.azp];
+        Ok((others, claims.act.map(|act| act.into_act().map_err(|e| e.to_string()))))
+    }
+
+    #[test]
+    fn claims_read_directly_are_those_of_the_whole_object() {
+        let texts = [
+            r#"{"iss":"a","sub":"a","aud":"x","exp":2,"iat":1,"jti":"j","act":{"sub":"u","email":"e","name":"n"}}"#,
+            r#"{"exp":1,"exp":2.5,"act":{"sub":"first"},"act":{"tenant":"t","sub":"u","oid":"o","sub":"last","roles":["r"],"tenant":"t2"}}"#,
+            r#"{"act":{"\u0073ub":"escaped","e\u006dail":5}}"#,
+            r#"{"act":{"email":"e"}}"#,
+            r#"{"act":{"sub":"  "}}"#,
+            r#"{"act":{"sub":7}}"#,
+            r#"{"act":{"sub":"u","name":null}}"#,
+            r#"{"act":"user"}"#,
+            r#"{"act":42}"#,
+            r#"{"act":-1.5}"#,
+            r#"{"act":true}"#,
+            r#"{"act":null}"#,
+            r#"{"act":[1,{"a":2}]}"#,
+            r#"{"act":[1e400]}"#,
+            r#"{"act":{"sub":"u","x":1e400}}"#,
+            r#"{"other":{"deep":[null]},"azp":"agent","nbf":0}"#,
+            r#"{"act":{"sub":"u"}} x"#,
+            r#"{"act":{"sub":"u",}}"#,
+            r#"[]"#,
+            r#""claims""#,
+            "",
+        ];
+        for text in texts {
+            assert_eq!(parsed(text.as_bytes()), through_map(text.as_bytes()), "{text}");
+        }
+        // Extra claims keep their order (and their first place when given twice).
+        let (_, act) = parsed(br#"{"act":{"z":1,"sub":"u","a":2,"z":3}}"#).unwrap();
+        let act = act.unwrap().unwrap();
+        assert_eq!(serde_json::to_string(&act).unwrap(), r#"{"sub":"u","z":3,"a":2}"#);
     }
 }

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use josekit::jws::{HS256, JwsSigner};
+use openssl::sha::Sha256;
+use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
@@ -30,9 +31,16 @@ pub const ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
 /// long as the hash (256 bits).
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
 
+/// SHA-256's block size: HMAC pads (or hashes) the key to it (RFC 2104).
+const SHA256_BLOCK: usize = 64;
+
 /// An HMAC-SHA-256 key made from a client secret (`client_secret_jwt`).
+///
+/// Held as the two padded key blocks of RFC 2104 (`K ^ ipad`, `K ^ opad`), wiped when the
+/// key is dropped, and computed on OpenSSL's SHA-256 directly: an HMAC through OpenSSL's
+/// `EVP_PKEY` interface sets up a MAC context per signature, costing more than the hashing.
 pub struct HmacKey {
-    signer: Box<dyn JwsSigner>,
+    pads: Zeroizing<[[u8; SHA256_BLOCK]; 2]>,
 }
 
 impl HmacKey {
@@ -51,9 +59,39 @@ impl HmacKey {
                 ),
             });
         }
-        let signer =
-            HS256.signer_from_bytes(bytes).map_err(|_| KeyError::InvalidKey { reason: "the client secret cannot key HS256".into() })?;
-        Ok(Self { signer: Box::new(signer) })
+        Ok(Self::from_key_bytes(bytes))
+    }
+
+    /// RFC 2104: a key longer than the block is hashed first; then it is padded with zeros.
+    fn from_key_bytes(key: &[u8]) -> Self {
+        let mut block = Zeroizing::new([0u8; SHA256_BLOCK]);
+        if key.len() > SHA256_BLOCK {
+            let mut hasher = Sha256::new();
+            hasher.update(key);
+            block[..32].copy_from_slice(Zeroizing::new(hasher.finish()).as_slice());
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        let mut pads = Zeroizing::new([[0x36u8; SHA256_BLOCK], [0x5cu8; SHA256_BLOCK]]);
+        for pad in pads.iter_mut() {
+            for (byte, key) in pad.iter_mut().zip(block.iter()) {
+                *byte ^= key;
+            }
+        }
+        Self { pads }
+    }
+
+    /// HMAC-SHA-256 of `message`: `H((K ^ opad) || H((K ^ ipad) || message))`.
+    fn mac(&self, message: &[u8]) -> [u8; 32] {
+        let [inner_pad, outer_pad] = &*self.pads;
+        let mut inner = Sha256::new();
+        inner.update(inner_pad);
+        inner.update(message);
+        let inner = inner.finish();
+        let mut outer = Sha256::new();
+        outer.update(outer_pad);
+        outer.update(&inner);
+        outer.finish()
     }
 }
 
@@ -68,7 +106,7 @@ impl JwsSign for HmacKey {
         "HS256"
     }
     fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
-        self.signer.sign(message).map_err(|_| KeyError::Signing { algorithm: "HS256".into(), reason: "HMAC failed".into() })
+        Ok(self.mac(message).to_vec())
     }
 }
 
@@ -195,4 +233,46 @@ fn wire_claims<'a>(claims: &AssertionClaims<'a>, now: SystemTime) -> Result<(Wir
         azp: claims.authorized_party,
     };
     Ok((wire, new_jti()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use josekit::jws::{HS256, JwsSigner};
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn hmac_sha256_matches_rfc_4231() {
+        // Test cases 1, 2, 6 and 7 (the key shorter than, and longer than, the block).
+        let cases: [(&[u8], &[u8], &str); 4] = [
+            (&[0x0b; 20], b"Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+            (b"Jefe", b"what do ya want for nothing?", "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+            (&[0xaa; 131], b"Test Using Larger Than Block-Size Key - Hash Key First", "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+            (
+                &[0xaa; 131],
+                b"This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm.",
+                "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2",
+            ),
+        ];
+        for (key, data, mac) in cases {
+            assert_eq!(hex(&HmacKey::from_key_bytes(key).mac(data)), mac);
+        }
+    }
+
+    #[test]
+    fn hs256_signatures_are_josekits() {
+        for len in [32, 63, 64, 65, 200] {
+            let secret: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            let ours = HmacKey::hs256(&SecretString::from(secret.clone())).unwrap();
+            let theirs = HS256.signer_from_bytes(secret.as_bytes()).unwrap();
+            for message in [&b""[..], b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0", &[7u8; 1000]] {
+                assert_eq!(ours.sign_bytes(message).unwrap(), theirs.sign(message).unwrap(), "{len}");
+            }
+        }
+        assert!(HmacKey::hs256(&SecretString::from("x".repeat(31))).is_err());
+        assert_eq!(format!("{:?}", HmacKey::hs256(&SecretString::from("s".repeat(32))).unwrap()), "HmacKey(HS256, [REDACTED])");
+    }
 }

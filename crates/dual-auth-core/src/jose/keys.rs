@@ -18,6 +18,7 @@ use josekit::jws::{self, JwsSigner, JwsVerifier};
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::prepared::{PreparedEs256Signer, PreparedVerifier};
 use crate::error::KeyError;
 
 /// The JWS algorithms dual-auth signs and verifies with asymmetric keys.
@@ -184,7 +185,8 @@ const OID_WINDOW: usize = 64;
 
 pub(crate) struct Pem {
     pub(crate) label: String,
-    pub(crate) der: Vec<u8>,
+    /// Wiped when dropped: it may be a private key.
+    pub(crate) der: Zeroizing<Vec<u8>>,
 }
 
 pub(crate) fn parse_pem(bytes: &[u8]) -> Result<Pem, KeyError> {
@@ -198,8 +200,8 @@ pub(crate) fn parse_pem(bytes: &[u8]) -> Result<Pem, KeyError> {
     let end_marker = format!("-----END {label}-----");
     let body_end =
         body_and_end.find(&end_marker).ok_or_else(|| KeyError::InvalidKey { reason: format!("no matching {end_marker:?} line") })?;
-    let body: String = body_and_end[..body_end].chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let der = STANDARD.decode(body).map_err(|_| invalid("PEM body is not valid base64"))?;
+    let body: Zeroizing<String> = Zeroizing::new(body_and_end[..body_end].chars().filter(|c| !c.is_ascii_whitespace()).collect());
+    let der = Zeroizing::new(STANDARD.decode(body.as_bytes()).map_err(|_| invalid("PEM body is not valid base64"))?);
     Ok(Pem { label, der })
 }
 
@@ -320,7 +322,7 @@ pub fn jwk_thumbprint(required_members: &serde_json::Map<String, serde_json::Val
 pub struct SigningKey {
     algorithm: SigningAlgorithm,
     key_id: Option<String>,
-    signer: Arc<dyn JwsSigner>,
+    signer: Signer,
     public_spki_der: Arc<[u8]>,
     verifying_key: VerifyingKey,
     certificate_thumbprint: Option<String>,
@@ -346,8 +348,9 @@ impl SigningKey {
     }
 
     fn load(pem: &[u8], algorithm: Option<SigningAlgorithm>) -> Result<Self, KeyError> {
-        let key_type = private_key_type(&parse_pem(pem)?)?;
-        Self::build(pem, key_type, pick_algorithm(key_type, algorithm)?)
+        let parsed = parse_pem(pem)?;
+        let key_type = private_key_type(&parsed)?;
+        Self::build(pem, &parsed.der, key_type, pick_algorithm(key_type, algorithm)?)
     }
 
     /// Reads and loads a PEM private key file; warns when others can read it.
@@ -370,18 +373,31 @@ impl SigningKey {
         Ok(key)
     }
 
-    fn build(pem: &[u8], key_type: KeyType, algorithm: SigningAlgorithm) -> Result<Self, KeyError> {
+    /// `der` is the DER inside `pem`.
+    fn build(pem: &[u8], der: &[u8], key_type: KeyType, algorithm: SigningAlgorithm) -> Result<Self, KeyError> {
         let invalid =
             |e: josekit::JoseError| KeyError::InvalidKey { reason: format!("{} private key: {}", key_type.name(), josekit_reason(&e)) };
-        let signer = algorithm.signer_from_pem(pem).map_err(invalid)?;
+        // josekit loads (and so checks) every key; ES256 then signs on a prepared context,
+        // with the key read from the same DER (checked to be the same key).
+        let josekit_signer = algorithm.signer_from_pem(pem).map_err(invalid)?;
         let (public, jwk_members) = public_parts(key_type, pem).map_err(invalid)?;
+        let signer = match algorithm {
+            SigningAlgorithm::Es256 => openssl::pkey::PKey::private_key_from_der(der)
+                .ok()
+                .filter(|key| key.public_key_to_der().is_ok_and(|spki| spki == public))
+                .and_then(PreparedEs256Signer::new)
+                .map(|prepared| Signer::Prepared(Arc::new(prepared))),
+            _ => None,
+        }
+        .unwrap_or_else(|| Signer::Josekit(Arc::from(josekit_signer)));
         check_strength(key_type, &PublicMaterial::from_spki(&public)?)?;
         let verifier = algorithm.verifier_from_der(&public).map_err(invalid)?;
-        let verifying_key = VerifyingKey { algorithm, key_id: None, verifier: Arc::from(verifier) };
+        let prepared = openssl::pkey::PKey::public_key_from_der(&public).ok();
+        let verifying_key = VerifyingKey { algorithm, key_id: None, verifier: Verifier::new(algorithm, verifier, prepared) };
         Ok(Self {
             algorithm,
             key_id: None,
-            signer: Arc::from(signer),
+            signer,
             public_spki_der: public.into(),
             verifying_key,
             certificate_thumbprint: None,
@@ -491,8 +507,19 @@ impl SigningKey {
         crate::jose::compact::sign(self, claims)
     }
 
+    /// Whether signing happens on prepared OpenSSL contexts (not through josekit).
+    #[cfg(test)]
+    pub(crate) fn is_prepared(&self) -> bool {
+        matches!(self.signer, Signer::Prepared(_))
+    }
+
     pub(crate) fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
-        self.signer.sign(message).map_err(|e| KeyError::Signing { algorithm: self.algorithm.as_str().into(), reason: josekit_reason(&e) })
+        let failed = |reason: String| KeyError::Signing { algorithm: self.algorithm.as_str().into(), reason };
+        match &self.signer {
+            Signer::Josekit(signer) => signer.sign(message).map_err(|e| failed(josekit_reason(&e))),
+            // OpenSSL's reasons name operations and formats, never key material.
+            Signer::Prepared(signer) => signer.sign(message).map_err(|e| failed(e.to_string())),
+        }
     }
 }
 
@@ -502,12 +529,39 @@ impl fmt::Debug for SigningKey {
     }
 }
 
+/// What signs for a [`SigningKey`].
+#[derive(Clone)]
+enum Signer {
+    Josekit(Arc<dyn JwsSigner>),
+    /// ES256 on OpenSSL contexts set up once.
+    Prepared(Arc<PreparedEs256Signer>),
+}
+
+/// What checks signatures for a [`VerifyingKey`].
+#[derive(Clone)]
+enum Verifier {
+    Josekit(Arc<dyn JwsVerifier>),
+    /// RS256, RS384, RS512 and ES256 on OpenSSL contexts set up once.
+    Prepared(Arc<PreparedVerifier>),
+}
+
+impl Verifier {
+    /// The prepared verifier for `algorithm` with `public` (the same key josekit loaded) when
+    /// there is one, else josekit's.
+    fn new(algorithm: SigningAlgorithm, josekit: Box<dyn JwsVerifier>, public: Option<openssl::pkey::PKey<openssl::pkey::Public>>) -> Self {
+        match public.and_then(|key| PreparedVerifier::new(algorithm, key)) {
+            Some(prepared) => Verifier::Prepared(Arc::new(prepared)),
+            None => Verifier::Josekit(Arc::from(josekit)),
+        }
+    }
+}
+
 /// A public key with its algorithm, for verifying JWTs.
 #[derive(Clone)]
 pub struct VerifyingKey {
     algorithm: SigningAlgorithm,
     key_id: Option<String>,
-    verifier: Arc<dyn JwsVerifier>,
+    verifier: Verifier,
 }
 
 impl VerifyingKey {
@@ -552,7 +606,12 @@ impl VerifyingKey {
         let verifier = algorithm
             .verifier_from_der(&pem.der)
             .map_err(|e| KeyError::InvalidKey { reason: format!("{} public key: {}", key_type.name(), josekit_reason(&e)) })?;
-        Ok(Self { algorithm, key_id: None, verifier: Arc::from(verifier) })
+        let public = if pem.label == "RSA PUBLIC KEY" {
+            openssl::rsa::Rsa::public_key_from_der_pkcs1(&pem.der).and_then(openssl::pkey::PKey::from_rsa).ok()
+        } else {
+            openssl::pkey::PKey::public_key_from_der(&pem.der).ok()
+        };
+        Ok(Self { algorithm, key_id: None, verifier: Verifier::new(algorithm, verifier, public) })
     }
 
     /// Loads a public key from a JWK, as published in an issuer's JWKS.
@@ -604,7 +663,8 @@ impl VerifyingKey {
         let parsed = josekit::jwk::Jwk::from_map(jwk.clone()).map_err(|e| invalid(format!("JWK: {}", josekit_reason(&e))))?;
         let verifier =
             algorithm.verifier_from_jwk(&parsed).map_err(|e| invalid(format!("{} JWK: {}", key_type.name(), josekit_reason(&e))))?;
-        Ok(Self { algorithm, key_id: text("kid")?.map(str::to_owned), verifier: Arc::from(verifier) })
+        let public = public_key_of_jwk(key_type, |name| text(name).ok().flatten());
+        Ok(Self { algorithm, key_id: text("kid")?.map(str::to_owned), verifier: Verifier::new(algorithm, verifier, public) })
     }
 
     /// Whether `jwt`'s signature verifies with this key. The token's `alg` header must name
@@ -631,15 +691,44 @@ impl VerifyingKey {
         self.key_id.as_deref()
     }
 
+    /// Whether signatures are checked on prepared OpenSSL contexts (not through josekit).
+    #[cfg(test)]
+    pub(crate) fn is_prepared(&self) -> bool {
+        matches!(self.verifier, Verifier::Prepared(_))
+    }
+
     /// Whether `signature` over `message` verifies with this key.
     pub(crate) fn verify_bytes(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.verifier.verify(message, signature).is_ok()
+        match &self.verifier {
+            Verifier::Josekit(verifier) => verifier.verify(message, signature).is_ok(),
+            Verifier::Prepared(verifier) => verifier.verify(message, signature),
+        }
     }
 }
 
 impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifyingKey").field("algorithm", &self.algorithm).field("key_id", &self.key_id).finish_non_exhaustive()
+    }
+}
+
+/// The OpenSSL public key of an RSA or EC P-256 JWK that josekit accepted (the same numbers),
+/// for the prepared verifier; `None` for other kinds, or when it cannot be made.
+fn public_key_of_jwk<'a>(key_type: KeyType, text: impl Fn(&str) -> Option<&'a str>) -> Option<openssl::pkey::PKey<openssl::pkey::Public>> {
+    let number = |name: &str| openssl::bn::BigNum::from_slice(&URL_SAFE_NO_PAD.decode(text(name)?).ok()?).ok();
+    match key_type {
+        KeyType::Rsa => {
+            let rsa = openssl::rsa::Rsa::from_public_components(number("n")?, number("e")?).ok()?;
+            openssl::pkey::PKey::from_rsa(rsa).ok()
+        }
+        KeyType::EcP256 => {
+            let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).ok()?;
+            // Checks that the point is on the curve.
+            let (x, y) = (number("x")?, number("y")?);
+            let ec = openssl::ec::EcKey::from_public_key_affine_coordinates(&group, &x, &y).ok()?;
+            openssl::pkey::PKey::from_ec_key(ec).ok()
+        }
+        KeyType::Ed25519 => None,
     }
 }
 

@@ -6,6 +6,7 @@ pub(crate) mod assertion;
 pub(crate) mod compact;
 pub(crate) mod dpop;
 pub(crate) mod keys;
+mod prepared;
 
 #[cfg(test)]
 mod tests;
