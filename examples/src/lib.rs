@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum_server::tls_rustls::RustlsConfig;
+use dual_auth::ErrorChain;
 use dual_auth::config::{ConfigReader, EnvSource, open_source};
 use dual_auth::prelude::*;
 use dual_auth::redis::{RedisReplayGuard, RedisSettings, RedisTokenStore, TokenEncryptionKey};
@@ -60,31 +61,31 @@ impl AgentSetup {
     /// # Errors
     /// A message naming what is missing or wrong.
     pub async fn load() -> Result<Self, String> {
-        let env = EnvSource::with_dotenv_if_present().map_err(|e| e.to_string())?;
-        let loaded = dual_auth::load_config_from(&env, None, None).await.map_err(|e| e.to_string())?;
+        let env = EnvSource::with_dotenv_if_present().map_err(|e| ErrorChain(&e).to_string())?;
+        let loaded = dual_auth::load_config_from(&env, None, None).await.map_err(|e| ErrorChain(&e).to_string())?;
         let scopes = match &loaded.vendor_config {
             VendorConfig::EntraId(config) => vec![config.api_scope.clone()],
             _ => std::env::var("AGENT_SCOPES").unwrap_or_else(|_| "finance.read".into()).split_whitespace().map(str::to_owned).collect(),
         };
-        let api = ApiClient::new(loaded.http.clone()).map_err(|e| e.to_string())?;
+        let api = ApiClient::new(loaded.http.clone()).map_err(|e| ErrorChain(&e).to_string())?;
         let api_url = required_env("API_URL")?;
         let agent_id = required_env("AGENT_CLIENT_ID")?;
-        let source = open_source(loaded.backend, &env).await.map_err(|e| e.to_string())?;
+        let source = open_source(loaded.backend, &env).await.map_err(|e| ErrorChain(&e).to_string())?;
         let reader = ConfigReader::new(source.as_ref());
-        if reader.optional_secret("DUAL_AUTH_REDIS_URL").await.map_err(|e| e.to_string())?.is_none() {
-            let adapter = loaded.into_adapter().map_err(|e| e.to_string())?;
+        if reader.optional_secret("DUAL_AUTH_REDIS_URL").await.map_err(|e| ErrorChain(&e).to_string())?.is_none() {
+            let adapter = loaded.into_adapter().map_err(|e| ErrorChain(&e).to_string())?;
             return Ok(Self { agent_id, scopes, adapter, replay_guard: None, api, api_url });
         }
-        let redis = RedisSettings::load(&reader).await.map_err(|e| e.to_string())?;
-        let key = TokenEncryptionKey::load(&reader).await.map_err(|e| e.to_string())?;
-        let guard = RedisReplayGuard::new(redis.connect().await.map_err(|e| e.to_string())?, &redis);
-        let store = RedisTokenStore::new(redis.connect().await.map_err(|e| e.to_string())?, &redis, key);
+        let redis = RedisSettings::load(&reader).await.map_err(|e| ErrorChain(&e).to_string())?;
+        let key = TokenEncryptionKey::load(&reader).await.map_err(|e| ErrorChain(&e).to_string())?;
+        let guard = RedisReplayGuard::new(redis.connect().await.map_err(|e| ErrorChain(&e).to_string())?, &redis);
+        let store = RedisTokenStore::new(redis.connect().await.map_err(|e| ErrorChain(&e).to_string())?, &redis, key);
         let uncached = build_adapter(
             loaded.vendor_config,
             AdapterOptions::with_http(loaded.http),
             TokenCacheSettings { enabled: false, ..TokenCacheSettings::default() },
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ErrorChain(&e).to_string())?;
         let adapter = Arc::new(CachingAdapter::new(uncached, TokenCacheSettings::default()).with_shared_store(Arc::new(store)));
         Ok(Self { agent_id, scopes, adapter, replay_guard: Some(Arc::new(guard)), api, api_url })
     }

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use dual_auth::keycloak::{KeycloakAdapter, KeycloakConfig};
 use dual_auth::prelude::*;
-use dual_auth::token_endpoint::RetryPolicy;
 use dual_auth_examples::web::{AgentSettings, DEV_AGENT, DevWebDemo, LoginProvider, WebDemo, WebDemoConfig};
 use dual_auth_test_support::browser::{Browser, ChromeDriver};
 use dual_auth_test_support::keycloak::{ALICE, API_AUDIENCE, BOB, Keycloak, SECRET_AGENT, WEB_CLIENT};
@@ -282,13 +281,8 @@ async fn in_a_real_browser_alice_signs_in_to_the_development_provider_and_the_ap
 #[ignore = "starts a real Keycloak and drives Debian's Chromium: cargo xtask test"]
 async fn in_a_real_browser_alice_signs_in_to_keycloak_and_the_api_sees_her_and_the_agent() {
     let kc = Keycloak::start().unwrap();
-    let http = HttpSettings {
-        timeout: Duration::from_secs(60),
-        extra_root_certificates_pem: Some(kc.ca.ca_pem().as_bytes().to_vec()),
-        retry: RetryPolicy { initial_backoff: Duration::from_millis(50), ..RetryPolicy::default() },
-        ..HttpSettings::default()
-    };
-    let auth = ClientAuthentication::client_secret_jwt(&SecretString::from(kc.agent_secret().to_owned())).unwrap();
+    let http = dual_auth_test_support::agent::keycloak_http_settings(&kc);
+    let auth = dual_auth_test_support::agent::secret_auth(kc.agent_secret());
     let adapter =
         KeycloakAdapter::new(KeycloakConfig::new(kc.token_url(), SECRET_AGENT, auth), AdapterOptions::with_http(http.clone())).unwrap();
     let config = WebDemoConfig {

@@ -1,5 +1,6 @@
-//! The example programs run as a user runs them, against a strict local token endpoint and
-//! an API that checks the token, all over HTTPS with a throw-away CA.
+//! The example programs run as a user runs them, against the development provider (its
+//! strict token endpoint, and its demo API that verifies the token), all over HTTPS with
+//! throw-away CAs.
 
 // Helpers outside #[test] functions unwrap too: in a test, a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -9,8 +10,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use dual_auth::prelude::*;
-use dual_auth_test_support::fakes::{checking_api, strict_keycloak_endpoint};
-use dual_auth_test_support::https::{TestCa, TestHttpsServer, closed_port};
+use dual_auth_devidp::{DevIdp, DevIdpConfig};
+use dual_auth_test_support::agent::trusting;
+use dual_auth_test_support::https::{TestCa, closed_port};
 use dual_auth_test_support::key_fixture;
 use dual_auth_test_support::process::ServerProcess;
 use serde_json::{Value, json};
@@ -18,34 +20,34 @@ use serde_json::{Value, json};
 const SECRET: &str = "examples-client-secret-0123456789abcdefg";
 const AGENT: &str = "finance-agent";
 
+/// The development provider (token endpoint and demo API), and a CA for the programs'
+/// own listeners.
 struct Stack {
     ca: TestCa,
-    idp: TestHttpsServer,
-    api: TestHttpsServer,
+    idp: DevIdp,
     tls_dir: tempfile::TempDir,
 }
 
 impl Stack {
     async fn start() -> Self {
         let ca = TestCa::new();
-        let idp = TestHttpsServer::start(&ca).await;
-        idp.set_handler(strict_keycloak_endpoint(SECRET, AGENT));
-        let api = TestHttpsServer::start(&ca).await;
-        api.set_handler(checking_api(Vec::new(), AGENT, "unused"));
+        let idp = DevIdp::start(DevIdpConfig::with_client(AGENT, SECRET), ([127, 0, 0, 1], 0).into()).await.unwrap();
         let tls_dir = tempfile::tempdir().unwrap();
         ca.write_server_files(tls_dir.path());
-        Self { ca, idp, api, tls_dir }
+        std::fs::write(tls_dir.path().join("bundle.pem"), format!("{}\n{}", idp.ca_pem(), ca.ca_pem())).unwrap();
+        Self { ca, idp, tls_dir }
     }
 
-    /// The vendor settings, as a user would export them.
+    /// The vendor settings, as a user would export them; the CA bundle trusts the provider
+    /// and the programs' listeners.
     fn vendor_env(&self, command: &mut Command) {
         command
             .env("DUAL_AUTH_VENDOR", "keycloak")
-            .env("KEYCLOAK_TOKEN_URL", self.idp.url("/realms/corp/protocol/openid-connect/token"))
+            .env("KEYCLOAK_TOKEN_URL", self.idp.keycloak_token_url())
             .env("AGENT_CLIENT_ID", AGENT)
             .env("AGENT_CLIENT_SECRET", SECRET)
-            .env("API_URL", self.api.url(""))
-            .env("DUAL_AUTH_CA_BUNDLE", self.ca.ca_path())
+            .env("API_URL", self.idp.api_url())
+            .env("DUAL_AUTH_CA_BUNDLE", self.tls("bundle.pem"))
             .env("DUAL_AUTH_LOG", "warn");
     }
 
@@ -54,10 +56,23 @@ impl Stack {
     }
 
     fn client(&self) -> reqwest::Client {
-        HttpSettings { extra_root_certificates_pem: Some(self.ca.ca_pem().as_bytes().to_vec()), ..HttpSettings::default() }
-            .build_client()
-            .unwrap()
+        trusting(self.ca.ca_pem()).build_client().unwrap()
     }
+
+    /// The token requests the provider answered, as (grant type, status).
+    fn token_requests(&self) -> Vec<(String, u16)> {
+        self.idp.token_requests().into_iter().map(|r| (r.grant_type, r.status)).collect()
+    }
+}
+
+/// What the demo API answers for a Keycloak token of `AGENT` for the human of `session`.
+fn api_saw(session: &UserSession) -> Value {
+    let act = HybridSender::in_session().extract_act_from_session(session).unwrap();
+    json!({"vendor": "keycloak", "agent": AGENT, "human": act.sub(), "act": act.to_value(), "chain": [], "dpop_jkt": null})
+}
+
+fn alice_session() -> UserSession {
+    UserSession::new("alice@corp.example.com").with_user_name("Alice Smith").with_user_id("user_12345")
 }
 
 fn start_agent(stack: &Stack) -> (ServerProcess, String) {
@@ -110,7 +125,7 @@ async fn agent_replicas_sharing_redis_accept_an_act_jwt_once_and_share_tokens() 
 
     // A new act JWT for the same human at another replica: the token comes from Redis.
     assert_eq!(invoke(&replicas[1].1, &sign()).await.unwrap().status(), 200);
-    assert_eq!(stack.idp.requests().len(), 1, "one token request for the human across the replicas");
+    assert_eq!(stack.token_requests(), [("client_credentials".to_owned(), 200)], "one token request for the human across the replicas");
 
     // Redis down: act JWTs are refused (fail closed), not accepted unchecked; as a passing
     // outage (503), not as a bad JWT, so that the application retries later.
@@ -141,8 +156,9 @@ async fn the_out_of_session_pair_works_and_the_agent_refuses_what_it_should() {
     let body: Value = serde_json::from_str(stdout.trim().split_once(": ").unwrap().1).unwrap();
     assert_eq!(body["status"], "success");
     assert_eq!(body["human_id"], "user_12345");
-    assert_eq!(body["api"], json!({"agent": AGENT, "human": "user_12345"}), "the API saw the agent's token for Alice");
-    assert_eq!(stack.api.requests()[0].header("authorization"), Some("Bearer tok.user_12345"));
+    assert_eq!(body["api_status"], 200);
+    assert_eq!(body["api"], api_saw(&alice_session()), "the API verified the agent's token for Alice");
+    assert_eq!(stack.token_requests(), [("client_credentials".to_owned(), 200)]);
 
     let client = stack.client();
     let base = endpoint.trim_end_matches("/invoke");
@@ -194,7 +210,8 @@ async fn the_in_session_web_app_gets_a_token_for_the_logged_in_user() {
         .unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body, json!({"user": "user_12345", "api_status": 200, "api": {"agent": AGENT, "human": "user_12345"}}));
+    assert_eq!(body, json!({"user": "user_12345", "api_status": 200, "api": api_saw(&alice_session())}));
+    assert_eq!(stack.token_requests(), [("client_credentials".to_owned(), 200)]);
     assert_eq!(client.get(&dashboard).send().await.unwrap().status(), 401, "no session, no token");
 }
 
@@ -206,9 +223,7 @@ async fn the_web_demo_prints_its_url_and_users_and_serves_the_sign_in() {
     command.env("WEB_DEMO_CA_FILE", &ca_file).env("DUAL_AUTH_LOG", "warn");
     let (_demo, line) = ServerProcess::start_reporting(command, "open https://", Duration::from_secs(60));
     let url = line.split_whitespace().find(|w| w.starts_with("https://127.0.0.1:")).unwrap().trim_end_matches('/').to_owned();
-    let client = HttpSettings { extra_root_certificates_pem: Some(std::fs::read(&ca_file).unwrap()), ..HttpSettings::default() }
-        .build_client()
-        .unwrap();
+    let client = trusting(&std::fs::read_to_string(&ca_file).unwrap()).build_client().unwrap();
     let home = client.get(format!("{url}/")).send().await.unwrap();
     assert_eq!(home.status(), 200);
     let headers = home.headers().clone();
@@ -256,13 +271,8 @@ fn a_misconfigured_agent_says_what_is_missing_and_exits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_in_session_app_calls_the_protected_api_which_verifies_both_identities() {
     // A real token issuer (the development provider) and the two example programs.
-    let secret = "examples-devidp-secret-0123456789abcdefg";
-    let idp = dual_auth_devidp::DevIdp::start(dual_auth_devidp::DevIdpConfig::with_client(AGENT, secret), ([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
     let stack = Stack::start().await;
-    let bundle = stack.tls("bundle.pem");
-    std::fs::write(&bundle, format!("{}\n{}", idp.ca_pem(), stack.ca.ca_pem())).unwrap();
+    let (idp, bundle) = (&stack.idp, stack.tls("bundle.pem"));
     let issuer = idp.keycloak_token_url().replace("/protocol/openid-connect/token", "");
 
     let api_port = closed_port();
@@ -282,7 +292,7 @@ async fn the_in_session_app_calls_the_protected_api_which_verifies_both_identiti
     app.env("DUAL_AUTH_VENDOR", "keycloak")
         .env("KEYCLOAK_TOKEN_URL", idp.keycloak_token_url())
         .env("AGENT_CLIENT_ID", AGENT)
-        .env("AGENT_CLIENT_SECRET", secret)
+        .env("AGENT_CLIENT_SECRET", SECRET)
         .env("API_URL", format!("https://localhost:{api_port}"))
         .env("DUAL_AUTH_CA_BUNDLE", &bundle)
         .env("DUAL_AUTH_LOG", "warn")

@@ -6,6 +6,8 @@
 //! - `demo`: the guide's story on the embedded identity provider; `demo --browser`, the
 //!   same in a web application a person signs in to.
 //! - `keycloak [--port P]`: a real Keycloak with the project's realm, for a person to try.
+//! - `features`: the umbrella and the command line compile with each feature alone, and
+//!   a one-vendor build compiles no other vendor.
 //! - `fuzz`: the verifier's token parsing under libFuzzer (needs a nightly toolchain).
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -47,13 +49,14 @@ fn main() -> ExitCode {
         Some("demo") if args.get(1).is_some_and(|a| a == "--browser") => demo_browser(),
         Some("demo") => demo(),
         Some("keycloak") => keycloak::serve(&args[1..]),
+        Some("features") => features(),
         Some("fuzz") => args
             .get(1)
             .map_or(Ok(300), |s| s.parse().map_err(|_| format!("fuzz: \"{s}\" is not a number of seconds")))
             .and_then(|seconds| fuzz(seconds, "address", None)),
         Some("bench") if args.iter().any(|a| a == "--api-only") => bench_api::run_alone(&root()),
         Some("bench") => setup_python().and_then(|python| bench::run(&root(), &python, args.iter().any(|a| a == "--no-footprint"))),
-        _ => Err("usage: cargo xtask <setup|test|integration|demo|keycloak|bench|fuzz>\n  setup        install the test servers and tools under target/it (and system packages, as root)\n  prerequisites  only the system packages: installed with apt-get as root, else listed\n  test         format check, clippy, feature isolation, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  demo --browser  the story in a browser: a web app to sign in to and ask the agent (prints the URL and users)\n  keycloak     a real Keycloak with the project's realm on loopback; prints the variables for dual-auth [--port P]\n  bench        Rust and the Python package side by side, the API side against its peers; writes docs/benchmarks.md [--no-footprint | --api-only: only the API side, printed, chart in target/bench]\n  fuzz [SECS]  the verifier's token parsing under libFuzzer (nightly toolchain; default 300 s)".into()),
+        _ => Err("usage: cargo xtask <setup|test|integration|demo|keycloak|features|bench|fuzz>\n  setup        install the test servers and tools under target/it (and system packages, as root)\n  prerequisites  only the system packages: installed with apt-get as root, else listed\n  test         format check, clippy, features, every test (the README's test command)\n  integration  only the tests against real servers and official clients\n  demo         the guide's story on the embedded identity provider, every vendor and flow\n  demo --browser  the story in a browser: a web app to sign in to and ask the agent (prints the URL and users)\n  keycloak     a real Keycloak with the project's realm on loopback; prints the variables for dual-auth [--port P]\n  features     dual-auth and the command line with each feature alone; a one-vendor build compiles no other vendor\n  bench        Rust and the Python package side by side, the API side against its peers; writes docs/benchmarks.md [--no-footprint | --api-only: only the API side, printed, chart in target/bench]\n  fuzz [SECS]  the verifier's token parsing under libFuzzer (nightly toolchain; default 300 s)".into()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,7 +146,7 @@ fn cargo() -> Command {
     command
 }
 
-/// The README's test command: format, lints, feature isolation, then every test.
+/// The README's test command: format, lints, features, then every test.
 fn test(extra: &[String]) -> Result {
     // First, so that a missing tool is named within seconds, not after minutes of builds.
     prerequisites::ensure()?;
@@ -153,8 +156,7 @@ fn test(extra: &[String]) -> Result {
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--all-features", "--locked", "--", "-D", "warnings"]))?;
     eprintln!("xtask: API docs, warnings denied");
     run(cargo().args(["doc", "--workspace", "--all-features", "--no-deps", "--locked", "--quiet"]).env("RUSTDOCFLAGS", "-D warnings"))?;
-    eprintln!("xtask: feature isolation");
-    feature_isolation()?;
+    features()?;
     eprintln!("xtask: the fuzz target builds");
     run(cargo().args(["check", "--locked", "--quiet", "--manifest-path", "fuzz/Cargo.toml"]))?;
     if nightly_available() {
@@ -224,6 +226,51 @@ fn fuzz(seconds: u64, sanitizer: &str, log: Option<&Path>) -> Result {
 /// Only the tests that need real servers or official clients (each starts and stops its own).
 fn integration() -> Result {
     run_tests(&[], "--ignored")
+}
+
+/// The packages whose features users pick, checked with each feature alone.
+const FEATURE_PACKAGES: [(&str, &str); 2] =
+    [("dual-auth", "crates/dual-auth/Cargo.toml"), ("dual-auth-cli", "crates/dual-auth-cli/Cargo.toml")];
+
+/// Features: every feature alone compiles (what `cargo hack check --each-feature` checks),
+/// then what a one-vendor build compiles.
+fn features() -> Result {
+    for (package, manifest) in FEATURE_PACKAGES {
+        let features = manifest_features(&root().join(manifest))?;
+        eprintln!("xtask: {package} with no feature, then each alone: {}", features.join(", "));
+        for feature in std::iter::once(None).chain(features.iter().map(Some)) {
+            let mut command = cargo();
+            command.args(["check", "--locked", "--quiet", "-p", package, "--no-default-features"]);
+            if let Some(feature) = feature {
+                command.args(["--features", feature]);
+            }
+            run(&mut command).map_err(|e| format!("{package} with features [{}]: {e}", feature.map_or("", String::as_str)))?;
+        }
+    }
+    feature_isolation()
+}
+
+/// The names of a manifest's `[features]` table, in order (`default` included).
+fn manifest_features(manifest: &Path) -> Result<Vec<String>> {
+    let text = fs::read_to_string(manifest).map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
+    let names = text
+        .lines()
+        .skip_while(|line| line.trim() != "[features]")
+        .skip(1)
+        .take_while(|line| !line.trim_start().starts_with('['))
+        .filter_map(|line| {
+            let line = line.trim();
+            if line.starts_with('#') {
+                return None;
+            }
+            let (name, _) = line.split_once('=')?;
+            Some(name.trim().to_owned())
+        })
+        .collect::<Vec<_>>();
+    if names.is_empty() {
+        return Err(format!("{} has no [features] table", manifest.display()));
+    }
+    Ok(names)
 }
 
 /// `dual-auth` with only the okta feature, and a program whose one dual-auth dependency is

@@ -32,18 +32,22 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use dual_auth_core::http::{BodyError, HttpsUrl, read_body};
 use dual_auth_core::secrecy::ExposeSecret;
 use dual_auth_core::secrecy::zeroize::Zeroizing;
 use dual_auth_core::token_endpoint::{
-    HttpSettings, HttpSetupError, RetryPolicy, dpop_header_value, dpop_nonce, parse_retry_after, transport_failure, url_for_logs,
+    HttpSettings, HttpSetupError, RetryDecision, RetryPolicy, dpop_header_value, dpop_nonce, is_retryable_status, parse_retry_after,
+    transport_failure, url_for_logs,
 };
-use dual_auth_core::{ACT_ASSERTION_HEADER, BoxError, DPOP_HEADER, TokenResponse, USE_DPOP_NONCE, is_retryable_status};
+use dual_auth_core::{ACT_ASSERTION_HEADER, BoxError, DPOP_HEADER, TokenResponse, USE_DPOP_NONCE};
 pub use reqwest::Method;
 use reqwest::header::{
     ACCEPT, ACCEPT_LANGUAGE, AUTHORIZATION, CONTENT_LANGUAGE, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION, USER_AGENT,
@@ -287,10 +291,12 @@ impl ApiClient {
     /// [`ApiError`] for a non-HTTPS URL, a refused redirect, or a transport failure after
     /// the allowed retries. A 4xx or 5xx answer is not an error.
     pub async fn call_api(&self, token: &TokenResponse, request: ApiRequest) -> Result<ApiResponse, ApiError> {
-        let mut url = https_url(&request.url)?;
+        let mut url = HttpsUrl::parse(&request.url).map_err(|e| ApiError::InsecureUrl { reason: e.to_string() })?.into_url();
         if !request.query.is_empty() {
             url.query_pairs_mut().extend_pairs(request.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         }
+        // Query pairs change neither scheme, host nor credentials.
+        let url = HttpsUrl::from_url(url).map_err(|e| ApiError::InsecureUrl { reason: e.to_string() })?;
         let mut extra = HeaderMap::new();
         for (name, value) in &request.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
@@ -318,30 +324,37 @@ impl ApiClient {
             .map_err(|_| ApiError::InvalidRequest { reason: "the access token is not a valid header value".into() })?;
         let bearer = mark_sensitive(bearer);
         let may_retry = request.may_retry();
-        let mut attempt = 1;
-        let mut nonce_retried = false;
-        loop {
-            let hop = Hop { token, authorization: &bearer, extra: &extra, nonce_retried: &mut nonce_retried };
-            let outcome = self.send_following_redirects(&request.method, url.clone(), hop, request.json.as_ref()).await;
-            let retry_after = match &outcome {
-                Ok(response) if is_retryable_status(response.status) => Some(parse_retry_after(&response.headers)),
-                Err(ApiError::Transport { .. }) => Some(None),
-                _ => None,
-            };
-            let delay = match retry_after {
-                Some(asked) if may_retry && attempt < self.retry.max_attempts => self.retry.delay(attempt + 1, asked),
-                _ => None,
-            };
-            let Some(delay) = delay else {
-                if let Ok(response) = &outcome {
-                    tracing::info!(event = "api_call", method = %request.method, url = %url_for_logs(&url), status = response.status, attempt);
-                }
-                return outcome;
-            };
-            tracing::warn!(event = "api_call_retry", method = %request.method, url = %url_for_logs(&url), attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-            tokio::time::sleep(delay).await;
-            attempt += 1;
+        // One DPoP nonce retry per call, whatever the attempt.
+        let nonce_retried = AtomicBool::new(false);
+        let (method, json) = (&request.method, request.json.as_ref());
+        let run = self
+            .retry
+            .run(
+                |_| {
+                    let hop = Hop { token, authorization: &bearer, extra: &extra, nonce_retried: &nonce_retried };
+                    let url = url.as_url().clone();
+                    async move {
+                        let outcome = self.send_following_redirects(method, url, hop, json).await;
+                        let retry_after = match &outcome {
+                            Ok(response) if is_retryable_status(response.status) => Some(parse_retry_after(&response.headers)),
+                            Err(ApiError::Transport { .. }) => Some(None),
+                            _ => None,
+                        };
+                        match retry_after {
+                            Some(retry_after) if may_retry => RetryDecision::Retry { outcome, retry_after },
+                            _ => RetryDecision::Done(outcome),
+                        }
+                    }
+                },
+                |_, attempt, delay| {
+                    tracing::warn!(event = "api_call_retry", method = %request.method, url = %url.for_logs(), attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+                },
+            )
+            .await;
+        if let Ok(response) = &run.outcome {
+            tracing::info!(event = "api_call", method = %request.method, url = %url.for_logs(), status = response.status, attempt = run.attempts);
         }
+        run.outcome
     }
 
     async fn send_following_redirects(
@@ -378,29 +391,28 @@ impl ApiClient {
                 }
                 let retry_with_nonce = response.status() == reqwest::StatusCode::UNAUTHORIZED
                     && nonce.is_some()
-                    && !*nonce_retried
+                    && !nonce_retried.load(Ordering::Relaxed)
                     && asks_for_dpop_nonce(response.headers());
                 if !retry_with_nonce {
                     break response;
                 }
-                *nonce_retried = true;
+                nonce_retried.store(true, Ordering::Relaxed);
                 tracing::info!(event = "api_dpop_nonce_retry", method = %method, url = %url_for_logs(&url), "the API asked for a DPoP nonce; retrying with it");
             };
             let status = response.status();
             if !status.is_redirection() || response.headers().get(LOCATION).is_none() {
                 let headers = response.headers().clone();
                 let final_url = response.url().clone();
-                let body = read_limited(response).await.map_err(|e| match e {
-                    ReadError::TooLarge => ApiError::BodyTooLarge { max: MAX_RESPONSE_BYTES },
-                    ReadError::Transport(e) => transport_error(&url, e),
+                let body = read_body(response, MAX_RESPONSE_BYTES).await.map_err(|e| match e {
+                    BodyError::Read(e) => transport_error(&url, e),
+                    _ => ApiError::BodyTooLarge { max: MAX_RESPONSE_BYTES },
                 })?;
                 return Ok(ApiResponse { status: status.as_u16(), headers, body, url: final_url });
             }
             let location = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
             let next = url.join(location).map_err(|_| ApiError::RedirectRefused { reason: "the Location header is not a URL".into() })?;
-            if next.scheme() != "https" {
-                return Err(ApiError::RedirectRefused { reason: format!("to {}://, which is not HTTPS", next.scheme()) });
-            }
+            // The same rules as for the caller's URL: https, a host, no credentials.
+            let next = HttpsUrl::from_url(next).map_err(|e| ApiError::RedirectRefused { reason: format!("the target {e}") })?.into_url();
             if next.origin() != origin && send_credentials {
                 // Credentials are for the origin the caller named; once the request leaves
                 // it, they stay behind for every later hop.
@@ -423,7 +435,7 @@ struct Hop<'a> {
     token: &'a TokenResponse,
     authorization: &'a HeaderValue,
     extra: &'a HeaderMap,
-    nonce_retried: &'a mut bool,
+    nonce_retried: &'a AtomicBool,
 }
 
 impl ApiClient {
@@ -533,35 +545,7 @@ fn mark_sensitive(mut value: HeaderValue) -> HeaderValue {
     value
 }
 
-fn https_url(value: &str) -> Result<url::Url, ApiError> {
-    let url =
-        url::Url::parse(value.trim()).map_err(|e| ApiError::InsecureUrl { reason: format!("{value:?} is not an absolute URL ({e})") })?;
-    if url.scheme() != "https" {
-        return Err(ApiError::InsecureUrl { reason: format!("scheme is \"{}\"", url.scheme()) });
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(ApiError::InsecureUrl { reason: "the URL has no host".into() });
-    }
-    Ok(url)
-}
-
 fn transport_error(url: &url::Url, error: reqwest::Error) -> ApiError {
     let (reason, timed_out) = transport_failure(&error);
     ApiError::Transport { url: url_for_logs(url), reason: reason.into(), timed_out, source: Some(Box::new(error.without_url())) }
-}
-
-enum ReadError {
-    TooLarge,
-    Transport(reqwest::Error),
-}
-
-async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, ReadError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(ReadError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }

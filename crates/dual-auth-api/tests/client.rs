@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use dual_auth_api::{ApiClient, ApiError, ApiRequest, Method, asks_for_dpop_nonce};
+use dual_auth_core::dangerous::UnverifiedJwt;
 use dual_auth_core::secrecy::SecretString;
-use dual_auth_core::token_endpoint::{HttpSettings, RetryPolicy};
-use dual_auth_core::{
-    ActAssertionSource, DpopKey, IamError, SigningAlgorithm, TokenResponse, UnverifiedJwt, VerifyingKey, access_token_hash,
-};
+use dual_auth_core::token_endpoint::HttpSettings;
+use dual_auth_core::{ActAssertionSource, DpopKey, IamError, SigningAlgorithm, TokenResponse, VerifyingKey, access_token_hash};
+use dual_auth_test_support::agent::{http_settings, quick_retry};
 use dual_auth_test_support::https::{CannedResponse, RecordedRequest, TestCa, TestHttpsServer};
 use dual_auth_test_support::jwt;
 use reqwest::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
@@ -31,13 +31,7 @@ impl ActAssertionSource for NumberedAssertions {
 }
 
 fn client(ca: &TestCa) -> ApiClient {
-    ApiClient::new(HttpSettings {
-        extra_root_certificates_pem: Some(ca.ca_pem().as_bytes().to_vec()),
-        timeout: Duration::from_secs(2),
-        retry: RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() },
-        ..HttpSettings::default()
-    })
-    .unwrap()
+    ApiClient::new(HttpSettings { timeout: Duration::from_secs(2), ..http_settings(ca.ca_pem(), quick_retry()) }).unwrap()
 }
 
 fn token(with_assertion: bool) -> TokenResponse {

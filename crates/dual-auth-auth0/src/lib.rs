@@ -56,13 +56,12 @@
 //! Auth0 documents private-key assertions (`private_key_jwt`); `client_secret_jwt` is kept
 //! for compatibility with the Python package.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use dual_auth_config::keys;
-use dual_auth_core::token_endpoint::{AssertionGrant, AssertionGrantSettings, field};
-use dual_auth_core::token_exchange_fields;
+use dual_auth_core::provider::{AssertionConfig, AssertionDialect, AudienceRule, DelegationGrant, FormField, GrantKind, SubjectTypes};
 
 // What this crate's API takes and returns, and what a program needs beside it, so that a
 // program needs no other dual-auth crate (the two crates whole too, for everything else).
@@ -74,11 +73,54 @@ pub use dual_auth_core::{
     SigningKey, SubjectToken, SubjectTokenType, TokenRequest, TokenResponse, UserSession, Vendor, VerifyingKey,
 };
 
+/// This vendor, as `DUAL_AUTH_VENDOR` names it.
+pub const VENDOR: Vendor = Vendor::Auth0;
+
+/// The setting that holds Auth0's token endpoint.
+pub const TOKEN_URL_KEY: &str = "AUTH0_TOKEN_URL";
+
 /// What Auth0 can do: Custom Token Exchange (RFC 8693), the guide's mode.
 pub const SUPPORTED_MODES: &[DelegationMode] = &[DelegationMode::TokenExchange, DelegationMode::SelfAsserted];
 
 /// `expires_in` when Auth0 sends none (upstream default: 24 h).
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(86_400);
+
+/// Auth0's dialect of the client-assertion grant.
+///
+/// - The guide's mode: `grant_type=client_credentials`, `client_id`, `audience` (the API),
+///   `scope`; the assertion's `aud` the tenant URL with a trailing slash unless configured.
+/// - Token exchange: RFC 8693's fields with `audience` = the API (`API_AUDIENCE` unless the
+///   request names one, as Auth0 requires it), then `client_id` and `scope`. Two Auth0
+///   products answer: On-Behalf-Of Token Exchange (`subject_token_type` the access token
+///   type, and `requested_token_type` the access token type unless the caller chose one;
+///   Auth0 adds `act`) and Custom Token Exchange (the profile's own URI; Auth0 reserves the
+///   other `urn:ietf` types).
+pub static DIALECT: AssertionDialect = AssertionDialect {
+    vendor: VENDOR,
+    modes: SUPPORTED_MODES,
+    default_expires_in: DEFAULT_EXPIRES_IN,
+    audience_rule: AudienceRule::UpTo {
+        marker: "/oauth/",
+        trailing_slash: true,
+        refusal: "AUTH0_TOKEN_URL has no \"/oauth/\" to derive the tenant URL from: use https://TENANT/oauth/token or set the assertion audience",
+    },
+    api_audience_required: Some("API_AUDIENCE is required: the Auth0 API identifier tokens are for"),
+    client_credentials_fields: &[FormField::ClientId, FormField::ApiAudience, FormField::Scope],
+    delegation_grants: &[DelegationGrant {
+        mode: DelegationMode::TokenExchange,
+        kind: GrantKind::TokenExchange { audience_defaults_to_api: true, names_requested_access_token: true },
+        refuses: &[],
+        subject_types: Some(SubjectTypes {
+            access_token: true,
+            id_token: false,
+            jwt: false,
+            custom: true,
+            refusal: "Auth0 token exchange takes an access token (On-Behalf-Of) or your Custom Token Exchange profile's \
+                      subject_token_type URI",
+        }),
+        trailing_fields: &[FormField::ClientId, FormField::Scope],
+    }],
+};
 
 /// What the Auth0 adapter needs.
 #[derive(Debug)]
@@ -136,7 +178,7 @@ impl Auth0Config {
     /// [`ConfigError`] naming the key, the backend and the fix.
     pub async fn load(reader: &ConfigReader<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
-            token_url: reader.https_url(keys::AUTH0_TOKEN_URL).await?,
+            token_url: reader.https_url(TOKEN_URL_KEY).await?.into(),
             client_id: reader.text(keys::AGENT_CLIENT_ID).await?,
             client_auth: reader.client_authentication().await?,
             api_audience: reader.text(keys::API_AUDIENCE).await?,
@@ -146,134 +188,29 @@ impl Auth0Config {
     }
 }
 
-/// The Auth0 [`IamAdapter`].
-#[derive(Debug)]
-pub struct Auth0Adapter {
-    grant: AssertionGrant,
-    api_audience: String,
-}
-
-impl Auth0Adapter {
-    /// An adapter for this tenant.
-    ///
-    /// # Errors
-    /// [`IamError::Configuration`] for a non-HTTPS token URL, an empty client id or API
-    /// audience, or a token URL without `/oauth/` when no assertion audience is configured.
-    pub fn new(config: Auth0Config, options: AdapterOptions) -> Result<Self, IamError> {
-        let vendor = Vendor::Auth0;
-        if config.api_audience.trim().is_empty() {
-            return Err(IamError::Configuration {
-                vendor,
-                reason: "API_AUDIENCE is required: the Auth0 API identifier tokens are for".into(),
-            });
-        }
-        let settings = AssertionGrantSettings {
-            vendor,
-            token_url: &config.token_url,
-            client_id: config.client_id,
-            client_auth: config.client_auth,
-            assertion_audience: config.assertion_audience,
-            default_expires_in: DEFAULT_EXPIRES_IN,
-            delegation: config.delegation,
-            supported_modes: SUPPORTED_MODES,
-        };
-        let grant = AssertionGrant::new(settings, &options, |url| {
-            tenant_url(url.as_str()).ok_or_else(|| IamError::Configuration {
-                vendor,
-                reason: "AUTH0_TOKEN_URL has no \"/oauth/\" to derive the tenant URL from: use https://TENANT/oauth/token or set the assertion audience".into(),
-            })
-        })?;
-        Ok(Self { grant, api_audience: config.api_audience })
-    }
-
-    /// The `aud` of the client assertions this adapter signs.
-    pub fn assertion_audience(&self) -> &str {
-        self.grant.assertion_audience()
+impl From<Auth0Config> for AssertionConfig {
+    fn from(config: Auth0Config) -> Self {
+        AssertionConfig::new(&DIALECT, config.token_url, config.client_id, config.client_auth)
+            .with_api_audience(Some(config.api_audience))
+            .with_assertion_audience(config.assertion_audience)
+            .with_delegation(config.delegation)
     }
 }
 
-/// The tenant URL with a trailing slash: the token URL up to `/oauth/`, plus `/`.
-fn tenant_url(token_url: &str) -> Option<String> {
-    token_url.rsplit_once("/oauth/").map(|(tenant, _)| format!("{tenant}/"))
-}
-
-#[async_trait]
-impl IamAdapter for Auth0Adapter {
-    fn vendor(&self) -> Vendor {
-        Vendor::Auth0
-    }
-
-    fn cache_scope(&self) -> String {
-        self.grant.cache_scope(&self.api_audience)
-    }
-
-    fn delegation_modes(&self) -> &'static [DelegationMode] {
-        SUPPORTED_MODES
-    }
-
-    fn dpop_key(&self) -> Option<&DpopKey> {
-        self.grant.dpop_key()
-    }
-
-    fn configured_delegation(&self) -> Option<DelegationMode> {
-        self.grant.configured_delegation()
-    }
-
-    async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
-        self.grant
-            .request(request, || {
-                vec![
-                    field("grant_type", "client_credentials"),
-                    field("client_id", self.grant.client_id()),
-                    field("audience", self.api_audience.as_str()),
-                    field("scope", request.scope_string()),
-                ]
-            })
-            .await
-    }
-
-    /// Token exchange, RFC 8693's fields with `audience` = the API (`API_AUDIENCE` unless
-    /// the request names one, as Auth0 requires it), then `client_id` and `scope`. Two
-    /// Auth0 products answer: On-Behalf-Of Token Exchange (`subject_token_type` the access
-    /// token type; Auth0 adds `act`) and Custom Token Exchange (the profile's own URI; Auth0
-    /// reserves the other `urn:ietf` types).
-    async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
-        if !matches!(request.subject().token_type(), SubjectTokenType::AccessToken | SubjectTokenType::Other(_)) {
-            return Err(IamError::InvalidRequest {
-                reason: format!(
-                    "Auth0 token exchange takes an access token (On-Behalf-Of) or your Custom Token Exchange profile's \
-                     subject_token_type URI, not {}",
-                    request.subject().token_type()
-                ),
-            });
-        }
-        // On-Behalf-Of names the access token it wants (Auth0's reference lists
-        // requested_token_type in the form): sent when the caller did not choose.
-        let request = match request.subject().token_type() {
-            SubjectTokenType::AccessToken if request.requested_token_type().is_none() => {
-                std::borrow::Cow::Owned(request.clone().with_requested_token_type(dual_auth_core::ACCESS_TOKEN_TYPE))
-            }
-            _ => std::borrow::Cow::Borrowed(request),
-        };
-        let request = request.as_ref();
-        self.grant
-            .delegate(request, |_mode| {
-                let mut form = token_exchange_fields(request, Some(&self.api_audience));
-                form.push(field("client_id", self.grant.client_id()));
-                form.push(field("scope", request.scope_string()));
-                Ok(form)
-            })
-            .await
-    }
-}
+/// The Auth0 [`IamAdapter`]: [`DIALECT`] over core's client-assertion adapter.
+/// `Auth0Adapter::new(config, options)` fails with [`IamError::Configuration`] for a
+/// non-HTTPS token URL, an empty client id or API audience, or a token URL without
+/// `/oauth/` when no assertion audience is configured.
+pub type Auth0Adapter = dual_auth_core::provider::AssertionAdapter;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn tenant_url_keeps_a_trailing_slash() {
-        assert_eq!(tenant_url("https://corp.auth0.com/oauth/token").as_deref(), Some("https://corp.auth0.com/"));
-        assert_eq!(tenant_url("https://corp.auth0.com/token"), None);
+    fn the_assertion_audience_is_the_tenant_url_with_a_trailing_slash() {
+        let tenant = |url: &str| DIALECT.audience_rule.derive(url);
+        assert_eq!(tenant("https://corp.auth0.com/oauth/token").as_deref(), Some("https://corp.auth0.com/"));
+        assert_eq!(tenant("https://corp.auth0.com/token"), None);
     }
 }

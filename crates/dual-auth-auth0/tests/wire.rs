@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use dual_auth_auth0::{Auth0Adapter, Auth0Config};
 use dual_auth_core::secrecy::{ExposeSecret, SecretString};
-use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings};
+use dual_auth_core::token_endpoint::AdapterOptions;
 use dual_auth_core::{Act, CLIENT_ASSERTION_TYPE, ClientAuthentication, IamAdapter, IamError, SigningAlgorithm, SigningKey, TokenRequest};
+use dual_auth_test_support::agent::options;
 use dual_auth_test_support::https::{CannedResponse, TestCa, TestHttpsServer};
 use dual_auth_test_support::{jwt, key_fixture};
 use serde_json::json;
@@ -16,13 +17,6 @@ use serde_json::json;
 const SECRET: &str = "auth0-client-secret-0123456789abcdefgh";
 const AGENT: &str = "m2m-agent-client-id";
 const API: &str = "https://api.example.com/finance";
-
-fn options(ca: &TestCa) -> AdapterOptions {
-    AdapterOptions::with_http(HttpSettings {
-        extra_root_certificates_pem: Some(ca.ca_pem().as_bytes().to_vec()),
-        ..HttpSettings::default()
-    })
-}
 
 fn act() -> Act {
     Act::new("auth0|63f1234567890abcdef12345").unwrap().with_email("alice@corp.example.com")

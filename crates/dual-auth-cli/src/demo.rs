@@ -7,7 +7,7 @@ use std::time::Duration;
 use dual_auth::entraid::{EntraClientAuthentication, EntraIdConfig};
 use dual_auth::prelude::*;
 use dual_auth::session::TokenCacheSettings;
-use dual_auth::{SigningAlgorithm, auth0, generate_key_pair, keycloak, okta};
+use dual_auth::{ErrorChain, SigningAlgorithm, auth0, generate_key_pair, keycloak, okta};
 use dual_auth_devidp::{DevIdp, DevIdpConfig};
 use serde_json::Value;
 
@@ -28,14 +28,14 @@ pub(crate) struct DemoEnv {
 
 /// Starts the provider with one agent client and a fresh application key.
 pub(crate) async fn start(addr: std::net::SocketAddr) -> Result<DemoEnv, String> {
-    let pair = generate_key_pair(SigningAlgorithm::Rs256, 2048).map_err(|e| e.to_string())?;
-    let app_key = SigningKey::from_pem(pair.private_key_pem.expose_secret()).map_err(|e| e.to_string())?;
+    let pair = generate_key_pair(SigningAlgorithm::Rs256, 2048).map_err(crate::error_chain)?;
+    let app_key = SigningKey::from_pem(pair.private_key_pem.expose_secret()).map_err(crate::error_chain)?;
     // 32 random bytes from the OS, base64url: a throw-away client secret.
-    let secret = dual_auth::new_jti().map_err(|e| e.to_string())?;
+    let secret = dual_auth::new_jti().map_err(crate::error_chain)?;
     let mut config = DevIdpConfig::with_client(DEMO_AGENT, &secret);
     config.app_public_key_pem = Some(pair.public_key_pem.clone().into_bytes());
     config.app_id = Some(DEMO_APP_ID.into());
-    let idp = DevIdp::start(config, addr).await.map_err(|e| e.to_string())?;
+    let idp = DevIdp::start(config, addr).await.map_err(crate::error_chain)?;
     let http = HttpSettings { extra_root_certificates_pem: Some(idp.ca_pem().as_bytes().to_vec()), ..HttpSettings::default() };
     Ok(DemoEnv { idp, secret, app_key, app_key_pair: pair, http })
 }
@@ -43,7 +43,7 @@ pub(crate) async fn start(addr: std::net::SocketAddr) -> Result<DemoEnv, String>
 impl DemoEnv {
     /// The vendor's configuration, pointing at the provider.
     pub(crate) fn vendor_config(&self, vendor: Vendor) -> Result<(VendorConfig, Vec<String>), String> {
-        let secret = || ClientAuthentication::client_secret_jwt(&SecretString::from(self.secret.clone())).map_err(|e| e.to_string());
+        let secret = || ClientAuthentication::client_secret_jwt(&SecretString::from(self.secret.clone())).map_err(crate::error_chain);
         let api = self.idp.config().api_audience.clone();
         Ok(match vendor {
             Vendor::Keycloak => (
@@ -121,8 +121,8 @@ pub(crate) async fn run(env: &DemoEnv, vendor: Vendor, flow: Flow) -> Result<(),
 
     let (config, scopes) = env.vendor_config(vendor)?;
     let adapter = build_adapter(config, AdapterOptions::with_http(env.http.clone()), TokenCacheSettings::default())
-        .map_err(|e| format!("adapter: {e}"))?;
-    let api = ApiClient::new(env.http.clone()).map_err(|e| e.to_string())?;
+        .map_err(|e| format!("adapter: {}", ErrorChain(&e)))?;
+    let api = ApiClient::new(env.http.clone()).map_err(crate::error_chain)?;
 
     if flow == Flow::Verified {
         return run_verified(env, vendor, &adapter, &api, &scopes, &mut steps, &line).await;
@@ -134,7 +134,7 @@ pub(crate) async fn run(env: &DemoEnv, vendor: Vendor, flow: Flow) -> Result<(),
         Flow::InSession => {
             steps.step("Extracting human identity (act)...");
             let sender = HybridSender::in_session();
-            let act = sender.prepare_in_session_act(sender.extract_act_from_session(&session).map_err(|e| e.to_string())?);
+            let act = sender.prepare_in_session_act(sender.extract_act_from_session(&session).map_err(crate::error_chain)?);
             steps.ok(&format!(
                 "Act extracted with fields: {:?}",
                 act.to_value().as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default()
@@ -143,21 +143,22 @@ pub(crate) async fn run(env: &DemoEnv, vendor: Vendor, flow: Flow) -> Result<(),
             let token = InSessionTokenRequest::new(Arc::clone(&adapter))
                 .request_token(DEMO_AGENT, &act, scopes.clone())
                 .await
-                .map_err(|e| format!("token request: {e}"))?;
+                .map_err(|e| format!("token request: {}", ErrorChain(&e)))?;
             (act, token)
         }
         Flow::OutOfSession => {
             println!("\n[APPLICATION SIDE]");
             steps.step("Creating signed act JWT...");
             let sender = HybridSender::with_signer(ActJwtSigner::new(env.app_key.clone()));
-            let act = sender.extract_act_from_session(&session).map_err(|e| e.to_string())?;
-            let act_jwt = sender.prepare_out_of_session_act(&act, AGENT_ENDPOINT, Duration::from_secs(60)).map_err(|e| e.to_string())?;
+            let act = sender.extract_act_from_session(&session).map_err(crate::error_chain)?;
+            let act_jwt = sender.prepare_out_of_session_act(&act, AGENT_ENDPOINT, Duration::from_secs(60)).map_err(crate::error_chain)?;
             steps.ok("Act JWT created (RS256, expires in 60 seconds)");
             println!("\n[AGENT SIDE]");
             steps.step("Verifying act JWT (signature, audience, expiry, lifetime, issuer, replay)...");
-            let verifier = ActJwtVerifier::builder(env.app_key.verifying_key(), AGENT_ENDPOINT).build().map_err(|e| e.to_string())?;
+            let verifier = ActJwtVerifier::builder(env.app_key.verifying_key(), AGENT_ENDPOINT).build().map_err(crate::error_chain)?;
             let agent = OutOfSessionTokenRequest::new(Arc::clone(&adapter), verifier);
-            let verified = agent.receive_and_verify_act_jwt(act_jwt.expose_secret()).await.map_err(|e| format!("verification: {e}"))?;
+            let verified =
+                agent.receive_and_verify_act_jwt(act_jwt.expose_secret()).await.map_err(|e| format!("verification: {}", ErrorChain(&e)))?;
             steps.ok(&format!("JWT verified; act.sub = {}", verified.log_id()));
             let replay = agent.receive_and_verify_act_jwt(act_jwt.expose_secret()).await;
             if !replay.as_ref().is_err_and(SessionError::is_act_jwt_rejected) {
@@ -165,7 +166,10 @@ pub(crate) async fn run(env: &DemoEnv, vendor: Vendor, flow: Flow) -> Result<(),
             }
             steps.ok("The same act JWT again is refused: Act JWT replay detected");
             steps.step(&format!("Requesting dual-subject token from {vendor}..."));
-            let token = agent.request_token(DEMO_AGENT, &verified, scopes.clone()).await.map_err(|e| format!("token request: {e}"))?;
+            let token = agent
+                .request_token(DEMO_AGENT, &verified, scopes.clone())
+                .await
+                .map_err(|e| format!("token request: {}", ErrorChain(&e)))?;
             (verified, token)
         }
         Flow::Verified => return Err("unreachable: the verified flow ran above".into()),
@@ -184,7 +188,7 @@ pub(crate) async fn run(env: &DemoEnv, vendor: Vendor, flow: Flow) -> Result<(),
     let response = api
         .call_api(&token, ApiRequest::get(format!("{}/finance/report/Q4-2025", env.idp.api_url())))
         .await
-        .map_err(|e| format!("API call: {e}"))?;
+        .map_err(|e| format!("API call: {}", ErrorChain(&e)))?;
     let seen: Value = response.json().unwrap_or(Value::Null);
     if response.status() != 200 {
         return Err(format!("the API answered {}: {seen}", response.status()));
@@ -217,14 +221,14 @@ async fn run_verified(
     println!("\n[APPLICATION SIDE]");
     steps.step("alice logs in; the web session holds her token, issued for this agent...");
     let login = env.idp.login(vendor.as_str(), "alice", DEMO_AGENT, None).map_err(|e| format!("login: {e}"))?;
-    let evidence = SubjectToken::new(login.access_token, SubjectTokenType::AccessToken).map_err(|e| e.to_string())?;
+    let evidence = SubjectToken::new(login.access_token, SubjectTokenType::AccessToken).map_err(crate::error_chain)?;
     steps.ok("The session's access token is the evidence (a secret: never printed or logged)");
     println!("\n[AGENT SIDE]");
     steps.step(&format!("Sending the evidence to {vendor} ({mode})..."));
     let token = InSessionTokenRequest::new(Arc::clone(adapter))
         .request_delegated_token(DEMO_AGENT, &evidence, scopes.iter().cloned())
         .await
-        .map_err(|e| format!("delegation grant: {e}"))?;
+        .map_err(|e| format!("delegation grant: {}", ErrorChain(&e)))?;
     steps.ok(&format!(
         "Token received: {} expiring in {} s{}",
         token.token_type(),
@@ -235,7 +239,7 @@ async fn run_verified(
     let response = api
         .call_api(&token, ApiRequest::get(format!("{}/finance/report/Q4-2025", env.idp.delegated_api_url())))
         .await
-        .map_err(|e| format!("API call: {e}"))?;
+        .map_err(|e| format!("API call: {}", ErrorChain(&e)))?;
     let seen: Value = response.json().unwrap_or(Value::Null);
     if response.status() != 200 {
         return Err(format!("the API answered {}: {seen}", response.status()));

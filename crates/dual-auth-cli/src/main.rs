@@ -14,8 +14,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod demo;
+use dual_auth::dangerous::UnverifiedJwt;
+use dual_auth::http::{CA_BUNDLE_SETTING, HttpsUrl, read_ca_bundle};
 use dual_auth::prelude::*;
-use dual_auth::{SigningAlgorithm, UnverifiedJwt, Vendor, generate_key_pair};
+use dual_auth::{ErrorChain, SigningAlgorithm, Vendor, generate_key_pair};
 use serde_json::{Value, json};
 
 /// dual-auth: let an AI agent act with two identities, its own and the human's.
@@ -431,11 +433,10 @@ async fn get_token(scopes: &[String], agent_id: Option<&str>, human: Human<'_>) 
     let loaded = dual_auth::load_config(None, None).await.map_err(setup_error)?;
     let agent = agent_id.map_or_else(|| loaded.vendor_config.client_id().to_owned(), str::to_owned);
     let http = loaded.http.clone();
-    let adapter = loaded.into_adapter().map_err(|e| e.to_string())?;
+    let adapter = loaded.into_adapter().map_err(error_chain)?;
     let Some((subject, actor)) = evidence else {
         let act = act.ok_or("give --subject-token-file, or --act-json / --sub")?;
-        let token =
-            InSessionTokenRequest::new(adapter).request_token(&agent, &act, scopes.iter().cloned()).await.map_err(|e| e.to_string())?;
+        let token = InSessionTokenRequest::new(adapter).request_token(&agent, &act, scopes.iter().cloned()).await.map_err(error_chain)?;
         // After success only: a failure stays one line.
         eprintln!(
             "note: self-asserted act (the guide's mode): no identity provider verified this human; \
@@ -446,7 +447,7 @@ async fn get_token(scopes: &[String], agent_id: Option<&str>, human: Human<'_>) 
     let mode = adapter.delegation_mode().ok_or_else(|| {
         format!("{} is set to self-asserted: unset it or name a verified mode to send --subject-token-file", dual_auth::DELEGATION_SETTING)
     })?;
-    let mut request = DelegationRequest::new(&agent, subject, scopes.iter().cloned()).map_err(|e| e.to_string())?;
+    let mut request = DelegationRequest::new(&agent, subject, scopes.iter().cloned()).map_err(error_chain)?;
     if let Some(actor) = actor {
         request = request.with_actor(actor);
     }
@@ -456,19 +457,24 @@ async fn get_token(scopes: &[String], agent_id: Option<&str>, human: Human<'_>) 
     if let Some(resource) = &human.evidence.resource {
         request = request.with_resource(resource);
     }
-    let token = adapter.request_delegated_token(&request).await.map_err(|e| e.to_string())?;
+    let token = adapter.request_delegated_token(&request).await.map_err(error_chain)?;
     Ok(Obtained { token, http, mode })
 }
 
 /// A setup error as one line; a store or vendor this build left out says how to add it.
 fn setup_error(error: SetupError) -> String {
     match error {
-        SetupError::Config(dual_auth::config::ConfigError::NotCompiled { what, feature }) => format!(
-            "{what} is not in this build of dual-auth: cargo install --path crates/dual-auth-cli (every store, by default), \
+        SetupError::Config(dual_auth::config::ConfigError::NotCompiled { kind, name, feature }) => format!(
+            "the {name} {kind} is not in this build of dual-auth: cargo install --path crates/dual-auth-cli (every store, by default), \
              or add --features {feature} to a --no-default-features build"
         ),
-        other => other.to_string(),
+        other => error_chain(other),
     }
+}
+
+/// An error and its causes as one line: no error's message repeats its cause.
+fn error_chain(error: impl std::error::Error + 'static) -> String {
+    ErrorChain(&error).to_string()
 }
 
 async fn token(args: &TokenArgs) -> Result<(), String> {
@@ -489,11 +495,11 @@ async fn token(args: &TokenArgs) -> Result<(), String> {
     });
     if args.show_token {
         out["access_token"] = json!(token.access_token().expose_secret());
-        if let Some(assertion) = token.new_act_assertion().map_err(|e| e.to_string())? {
+        if let Some(assertion) = token.new_act_assertion().map_err(error_chain)? {
             out["act_assertion"] = json!(assertion.expose_secret());
         }
     }
-    println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+    println!("{}", serde_json::to_string_pretty(&out).map_err(error_chain)?);
     Ok(())
 }
 
@@ -505,14 +511,14 @@ async fn call(args: &CallArgs) -> Result<(), String> {
         None => None,
     };
     // Refuse a non-HTTPS URL before asking for a token that would never be used.
-    dual_auth::token_endpoint::require_https_url(&args.url).map_err(|reason| format!("API URL must use HTTPS: --url {reason}"))?;
+    HttpsUrl::parse(&args.url).map_err(|reason| format!("API URL must use HTTPS: --url {reason}"))?;
     let human = Human { evidence: &args.evidence, act: &args.act };
     let Obtained { token, http, .. } = get_token(&args.scopes, args.agent_id.as_deref(), human).await?;
     let mut request = ApiRequest::new(method, &args.url);
     if let Some(body) = body {
         request = request.json(body);
     }
-    let response = ApiClient::new(http).map_err(|e| e.to_string())?.call_api(&token, request).await.map_err(|e| e.to_string())?;
+    let response = ApiClient::new(http).map_err(error_chain)?.call_api(&token, request).await.map_err(error_chain)?;
     println!("HTTP {}", response.status());
     print_untrusted(&response.text());
     if response.is_success() { Ok(()) } else { Err(format!("the API answered HTTP {}", response.status())) }
@@ -579,34 +585,34 @@ async fn run_dev_idp(port: u16, out_dir: &std::path::Path, force: bool) -> Resul
         .and_then(|mut file| std::io::Write::write_all(&mut file, env.idp.ca_pem().as_bytes()))
         .map_err(|e| format!("{}: {e}", ca.display()))?;
     // This run's application key pair (the provider trusts it for Entra ID act assertions).
-    let (private, public) = env.app_key_pair.write_to_dir(out_dir).map_err(|e| e.to_string())?;
+    let (private, public) = env.app_key_pair.write_to_dir(out_dir).map_err(error_chain)?;
     let config = env.idp.config();
     println!("# dual-auth development identity provider at {} (Ctrl-C stops it).", env.idp.base_url());
     println!("# A throw-away CA and client secret, for this run only: never use them elsewhere.");
     for (name, value) in [
-        ("DUAL_AUTH_CA_BUNDLE", ca.display().to_string()),
+        (CA_BUNDLE_SETTING, ca.display().to_string()),
         ("DUAL_AUTH_VENDOR", "keycloak".to_owned()),
-        ("KEYCLOAK_TOKEN_URL", env.idp.keycloak_token_url()),
-        ("AUTH0_TOKEN_URL", env.idp.auth0_token_url()),
-        ("OKTA_TOKEN_URL", env.idp.okta_token_url()),
-        ("ENTRAID_TOKEN_URL", env.idp.entra_token_url()),
+        (dual_auth::keycloak::TOKEN_URL_KEY, env.idp.keycloak_token_url()),
+        (dual_auth::auth0::TOKEN_URL_KEY, env.idp.auth0_token_url()),
+        (dual_auth::okta::TOKEN_URL_KEY, env.idp.okta_token_url()),
+        (dual_auth::entraid::TOKEN_URL_KEY, env.idp.entra_token_url()),
         ("AGENT_CLIENT_ID", demo::DEMO_AGENT.to_owned()),
         ("AGENT_CLIENT_SECRET", env.secret.clone()),
         ("API_AUDIENCE", config.api_audience.clone()),
         ("API_URL", env.idp.api_url()),
-        ("APP_ID", demo::DEMO_APP_ID.to_owned()),
+        (dual_auth::entraid::APP_ID_KEY, demo::DEMO_APP_ID.to_owned()),
         ("APP_PUBLIC_KEY_PATH", public.display().to_string()),
         ("APP_PRIVATE_KEY_PATH", private.display().to_string()),
     ] {
         println!("export {name}='{value}'");
     }
     println!("# For entraid also: export API_AUDIENCE='{}' API_SCOPE='{}/.default'", config.entra_api, config.entra_api);
-    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())
+    tokio::signal::ctrl_c().await.map_err(error_chain)
 }
 
 fn keygen(args: &KeygenArgs) -> Result<(), String> {
-    let pair = generate_key_pair(args.alg.into(), args.bits).map_err(|e| e.to_string())?;
-    let (private, public) = pair.write_to_dir(&args.out_dir).map_err(|e| e.to_string())?;
+    let pair = generate_key_pair(args.alg.into(), args.bits).map_err(error_chain)?;
+    let (private, public) = pair.write_to_dir(&args.out_dir).map_err(error_chain)?;
     println!("{}", private.display());
     println!("{}", public.display());
     Ok(())
@@ -614,7 +620,7 @@ fn keygen(args: &KeygenArgs) -> Result<(), String> {
 
 fn sign(args: &SignArgs) -> Result<(), String> {
     let act = args.act.to_act()?;
-    let mut key = SigningKey::from_pem_file(&args.private_key).map_err(|e| e.to_string())?;
+    let mut key = SigningKey::from_pem_file(&args.private_key).map_err(error_chain)?;
     if let Some(kid) = &args.key_id {
         key = key.with_key_id(kid);
     }
@@ -622,14 +628,14 @@ fn sign(args: &SignArgs) -> Result<(), String> {
     if let Some(issuer) = &args.issuer {
         signer = signer.with_issuer(issuer);
     }
-    let jwt = signer.sign(&act, &args.audience, Duration::from_secs(args.ttl)).map_err(|e| e.to_string())?;
+    let jwt = signer.sign(&act, &args.audience, Duration::from_secs(args.ttl)).map_err(error_chain)?;
     println!("{}", jwt.expose_secret());
     Ok(())
 }
 
 fn verify(args: VerifyArgs) -> Result<(), String> {
     let token = token_or_stdin(args.token)?;
-    let key = VerifyingKey::from_pem_file(&args.public_key).map_err(|e| e.to_string())?;
+    let key = VerifyingKey::from_pem_file(&args.public_key).map_err(error_chain)?;
     let mut builder = ActJwtVerifier::builder(key, &args.audience)
         .leeway(Duration::from_secs(args.leeway))
         .max_lifetime(Duration::from_secs(args.max_lifetime));
@@ -643,9 +649,9 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
     if let Some(guard) = runtime.block_on(shared_replay_guard())? {
         builder = builder.replay_guard(guard);
     }
-    let verifier = builder.build().map_err(|e| e.to_string())?;
-    let verified = runtime.block_on(verifier.verify(&token)).map_err(|e| e.to_string())?;
-    print_untrusted(&serde_json::to_string(verified.act()).map_err(|e| e.to_string())?);
+    let verifier = builder.build().map_err(error_chain)?;
+    let verified = runtime.block_on(verifier.verify(&token)).map_err(error_chain)?;
+    print_untrusted(&serde_json::to_string(verified.act()).map_err(error_chain)?);
     Ok(())
 }
 
@@ -660,8 +666,8 @@ async fn shared_replay_guard() -> Result<Option<std::sync::Arc<dyn ReplayGuard>>
     #[cfg(feature = "redis")]
     {
         use dual_auth::redis::{RedisReplayGuard, RedisSettings};
-        let settings = RedisSettings::load(&dual_auth::config::ConfigReader::new(&env)).await.map_err(|e| e.to_string())?;
-        let connection = settings.connect().await.map_err(|e| e.to_string())?;
+        let settings = RedisSettings::load(&dual_auth::config::ConfigReader::new(&env)).await.map_err(error_chain)?;
+        let connection = settings.connect().await.map_err(error_chain)?;
         Ok(Some(std::sync::Arc::new(RedisReplayGuard::new(connection, &settings))))
     }
     #[cfg(not(feature = "redis"))]
@@ -689,7 +695,7 @@ async fn verify_token(args: TokenVerifyArgs) -> Result<(), String> {
     }
     policy = policy.require_scopes(args.required_scopes.iter().cloned());
     if let Some(path) = &args.app_public_key {
-        let key = VerifyingKey::from_pem_file(path).map_err(|e| format!("--app-public-key: {e}"))?;
+        let key = VerifyingKey::from_pem_file(path).map_err(|e| format!("--app-public-key: {}", ErrorChain(&e)))?;
         let audience = args.assertion_audience.as_deref().unwrap_or(&args.audience);
         let mut assertion = ActAssertionPolicy::with_key(key, audience).leeway(Duration::from_secs(args.leeway));
         if let Some(app_id) = &args.app_id {
@@ -698,22 +704,22 @@ async fn verify_token(args: TokenVerifyArgs) -> Result<(), String> {
         policy = policy.act_assertion(assertion);
     }
     let mut http = HttpSettings::default();
-    if let Some(path) = std::env::var_os("DUAL_AUTH_CA_BUNDLE") {
-        let pem = std::fs::read(&path).map_err(|e| format!("DUAL_AUTH_CA_BUNDLE {}: {e}", PathBuf::from(&path).display()))?;
+    if let Some(path) = std::env::var_os(CA_BUNDLE_SETTING) {
+        let pem = read_ca_bundle(&path).map_err(|e| format!("{CA_BUNDLE_SETTING} {}: {e}", PathBuf::from(&path).display()))?;
         http.extra_root_certificates_pem = Some(pem);
     }
-    let verifier = Verifier::builder().issuer(policy).http(http).build().map_err(|e| e.to_string())?;
-    let subject = verifier.verify(&token, args.act_assertion.as_deref().map(str::trim)).await.map_err(|e| e.to_string())?;
-    print_untrusted(&serde_json::to_string_pretty(&subject).map_err(|e| e.to_string())?);
+    let verifier = Verifier::builder().issuer(policy).http(http).build().map_err(error_chain)?;
+    let subject = verifier.verify(&token, args.act_assertion.as_deref().map(str::trim)).await.map_err(error_chain)?;
+    print_untrusted(&serde_json::to_string_pretty(&subject).map_err(error_chain)?);
     Ok(())
 }
 
 fn inspect(token: Option<String>) -> Result<(), String> {
     let token = token_or_stdin(token)?;
-    let jwt = UnverifiedJwt::parse(&token).map_err(|e| e.to_string())?;
+    let jwt = UnverifiedJwt::parse(&token).map_err(error_chain)?;
     eprintln!("warning: NOT verified: this shows what the token claims, not that any of it is true");
     let out = json!({"header": jwt.header(), "claims": jwt.claims()});
-    print_untrusted(&serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+    print_untrusted(&serde_json::to_string_pretty(&out).map_err(error_chain)?);
     Ok(())
 }
 

@@ -4,11 +4,13 @@ use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_smithy_http_client::tls;
+use dual_auth_core::http::CA_BUNDLE_SETTING;
 use dual_auth_core::secrecy::SecretString;
 use dual_auth_core::{SecretBackend, SecretError, SecretSource};
 
 use crate::env::EnvSource;
 use crate::error::ConfigError;
+use crate::reader::ca_bundle;
 
 const BACKEND: SecretBackend = SecretBackend::Aws;
 
@@ -47,15 +49,11 @@ impl AwsSource {
                 aws_sdk_secretsmanager::config::Credentials::new(id, secret, env.get("AWS_SESSION_TOKEN"), None, "dual-auth-config");
             loader = loader.credentials_provider(credentials);
         }
-        if let Some(path) = env.get("DUAL_AUTH_CA_BUNDLE") {
-            let pem = std::fs::read(&path).map_err(|e| ConfigError::File {
-                key: "DUAL_AUTH_CA_BUNDLE".into(),
-                path: path.clone().into(),
-                reason: e.to_string(),
-            })?;
+        if let Some(path) = env.get(CA_BUNDLE_SETTING) {
+            let pem = ca_bundle(CA_BUNDLE_SETTING, path.as_ref())?;
             let trust = tls::TrustStore::default().with_pem_certificate(pem);
             let context = tls::TlsContext::builder().with_trust_store(trust).build().map_err(|e| ConfigError::File {
-                key: "DUAL_AUTH_CA_BUNDLE".into(),
+                key: CA_BUNDLE_SETTING.into(),
                 path: path.into(),
                 reason: format!("not usable as trusted roots: {e}"),
             })?;

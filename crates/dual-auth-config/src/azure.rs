@@ -12,13 +12,15 @@ use azure_identity::{
     ManagedIdentityCredentialOptions, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+use dual_auth_core::http::{CA_BUNDLE_SETTING, HttpsUrl};
 use dual_auth_core::secrecy::SecretString;
-use dual_auth_core::token_endpoint::{HttpSettings, require_https_url};
+use dual_auth_core::token_endpoint::HttpSettings;
 use dual_auth_core::{SecretBackend, SecretError, SecretSource};
 
 use crate::env::EnvSource;
 use crate::error::ConfigError;
 use crate::names::store_name;
+use crate::reader::ca_bundle;
 
 const BACKEND: SecretBackend = SecretBackend::Azure;
 
@@ -64,7 +66,7 @@ impl AzureSource {
         let vault_url = env.get("DUAL_AUTH_AZURE_VAULT_URL").ok_or_else(|| {
             setting_error("DUAL_AUTH_AZURE_VAULT_URL", "is required for the azure backend: set it to https://NAME.vault.azure.net")
         })?;
-        require_https_url(&vault_url).map_err(|reason| setting_error("DUAL_AUTH_AZURE_VAULT_URL", reason))?;
+        HttpsUrl::parse(&vault_url).map_err(|reason| setting_error("DUAL_AUTH_AZURE_VAULT_URL", reason.to_string()))?;
         let prefix = env.get("DUAL_AUTH_AZURE_SECRET_PREFIX").unwrap_or_else(|| "dual-auth-".into());
         let client_options = client_options(env)?;
         let (credential, name) = credential(env, &client_options)?;
@@ -90,18 +92,14 @@ impl AzureSource {
 /// HTTP transport with our roots, and the authority host, shared by vault and credential.
 fn client_options(env: &EnvSource) -> Result<ClientOptions, ConfigError> {
     let mut http = HttpSettings::default();
-    if let Some(path) = env.get("DUAL_AUTH_CA_BUNDLE") {
-        http.extra_root_certificates_pem = Some(std::fs::read(&path).map_err(|e| ConfigError::File {
-            key: "DUAL_AUTH_CA_BUNDLE".into(),
-            path: path.into(),
-            reason: e.to_string(),
-        })?);
+    if let Some(path) = env.get(CA_BUNDLE_SETTING) {
+        http.extra_root_certificates_pem = Some(ca_bundle(CA_BUNDLE_SETTING, path.as_ref())?);
     }
     // The SDK follows no redirects itself; HTTPS only as everywhere else.
-    let reqwest_client = http.build_client().map_err(|e| setting_error("DUAL_AUTH_CA_BUNDLE", e.to_string()))?;
+    let reqwest_client = http.build_client().map_err(|e| setting_error(CA_BUNDLE_SETTING, e.to_string()))?;
     let mut options = ClientOptions { transport: Some(Transport::new(Arc::new(reqwest_client))), ..ClientOptions::default() };
     if let Some(authority) = env.get("AZURE_AUTHORITY_HOST") {
-        require_https_url(&authority).map_err(|reason| setting_error("AZURE_AUTHORITY_HOST", reason))?;
+        HttpsUrl::parse(&authority).map_err(|reason| setting_error("AZURE_AUTHORITY_HOST", reason.to_string()))?;
         let mut custom = CustomConfiguration::default();
         custom.authority_host = authority;
         custom.audiences = Audiences::new();

@@ -59,8 +59,8 @@ pub enum ConfigError {
         /// The `.env` file.
         path: PathBuf,
     },
-    /// A key in a file could not be loaded.
-    #[error("{key}: {source}")]
+    /// A key a setting gives (a file it names, or a secret) could not be loaded.
+    #[error("{key} gives an unusable key")]
     Key {
         /// The setting that named the key.
         key: String,
@@ -71,12 +71,14 @@ pub enum ConfigError {
     /// The secret store failed.
     #[error(transparent)]
     Source(#[from] SecretError),
-    /// The vendor or backend is not compiled into this build.
-    #[error("{what} is not compiled in: enable the Cargo feature {feature:?}")]
+    /// A vendor or secrets backend chosen at run time is not compiled into this build.
+    #[error("the {name} {kind} is not compiled in: enable the Cargo feature {feature:?}")]
     NotCompiled {
-        /// What was asked for.
-        what: String,
-        /// The feature that adds it.
-        feature: String,
+        /// What kind of thing: `vendor` or `secrets backend`.
+        kind: &'static str,
+        /// Its name, as configured (`okta`, `vault`).
+        name: String,
+        /// The Cargo feature that adds it.
+        feature: &'static str,
     },
 }

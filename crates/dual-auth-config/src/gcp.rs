@@ -1,6 +1,7 @@
 //! GCP Secret Manager as a [`SecretSource`] (feature `gcp`), with Google's official client.
 
 use async_trait::async_trait;
+use dual_auth_core::http::HttpsUrl;
 use dual_auth_core::secrecy::SecretString;
 use dual_auth_core::{SecretBackend, SecretError, SecretSource};
 use google_cloud_secretmanager_v1::client::SecretManagerService;
@@ -29,11 +30,6 @@ fn setting_error(setting: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Source(SecretError::Configuration { backend: BACKEND, setting: setting.into(), reason: reason.into() })
 }
 
-/// Whether an endpoint is plain HTTP on this machine (an emulator or a test fake).
-fn is_loopback_http(url: &url::Url) -> bool {
-    url.scheme() == "http" && matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
-}
-
 impl GcpSource {
     /// Configured as the environment says: `DUAL_AUTH_GCP_PROJECT` (required),
     /// `DUAL_AUTH_GCP_SECRET_PREFIX` (`dual-auth-`), `DUAL_AUTH_GCP_ENDPOINT` (an `https://`
@@ -50,11 +46,10 @@ impl GcpSource {
         let mut builder = SecretManagerService::builder();
         let mut anonymous = false;
         if let Some(endpoint) = env.get("DUAL_AUTH_GCP_ENDPOINT") {
-            let url = url::Url::parse(&endpoint).map_err(|e| setting_error("DUAL_AUTH_GCP_ENDPOINT", format!("is not a URL ({e})")))?;
-            if url.scheme() != "https" && !is_loopback_http(&url) {
-                return Err(setting_error("DUAL_AUTH_GCP_ENDPOINT", "must use https:// (plain http:// only on loopback, for an emulator)"));
-            }
-            anonymous = is_loopback_http(&url);
+            // Plain HTTP on this machine is an emulator or a test fake.
+            let url = HttpsUrl::parse_allowing_loopback_http(&endpoint)
+                .map_err(|reason| setting_error("DUAL_AUTH_GCP_ENDPOINT", reason.to_string()))?;
+            anonymous = url.is_loopback_http();
             builder = builder.with_endpoint(endpoint.trim_end_matches('/'));
         }
         if anonymous {

@@ -9,12 +9,13 @@
 //! - [`CachedSource`]: fetch once, keep for a while, one request for concurrent loads;
 //! - [`ConfigReader`]: typed, validated values (HTTPS URLs, readable key files, client
 //!   authentication, extra CA roots) whose errors name the key, the backend and the fix;
-//! - [`select_vendor`] and [`select_backend`]: `DUAL_AUTH_VENDOR` and
-//!   `DUAL_AUTH_SECRETS_BACKEND`.
+//! - [`select_vendor_among`] and [`select_backend`]: `DUAL_AUTH_VENDOR` (among the vendors
+//!   the caller names) and `DUAL_AUTH_SECRETS_BACKEND`.
 //!
-//! Vendors are not known here: each vendor crate loads its own typed configuration from a
-//! [`ConfigReader`].
+//! Vendors are not known here: each vendor crate names its own settings and loads its
+//! typed configuration from a [`ConfigReader`].
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "aws")]
 mod aws;
@@ -44,6 +45,6 @@ pub use gcp::GcpSource;
 pub use names::store_name;
 pub use open::open_source;
 pub use reader::{ConfigReader, keys};
-pub use select::{select_backend, select_vendor};
+pub use select::{select_backend, select_vendor_among};
 #[cfg(feature = "vault")]
 pub use vault::{KUBERNETES_TOKEN_PATH, VaultSource};

@@ -42,7 +42,7 @@ async fn open_store(backend: SecretBackend, env: &EnvSource) -> Result<Arc<dyn S
         SecretBackend::Vault => Ok(cached(Arc::new(crate::VaultSource::from_env(env).await?))),
         other => {
             let _ = (env, cached);
-            Err(ConfigError::NotCompiled { what: format!("the {other} secrets backend"), feature: other.as_str().to_owned() })
+            Err(ConfigError::NotCompiled { kind: "secrets backend", name: other.as_str().to_owned(), feature: other.as_str() })
         }
     }
 }

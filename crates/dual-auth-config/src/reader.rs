@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
+use dual_auth_core::http::{CA_BUNDLE_SETTING, HttpsUrl, read_ca_bundle};
 use dual_auth_core::secrecy::{ExposeSecret, SecretString};
-use dual_auth_core::token_endpoint::{DpopSettings, HttpSettings, require_https_url};
+use dual_auth_core::token_endpoint::{DpopSettings, HttpSettings};
 use dual_auth_core::{ClientAuthentication, DpopKey, SecretSource, SigningAlgorithm, SigningKey, warn_if_readable_by_others};
 
 use crate::error::ConfigError;
@@ -60,35 +61,31 @@ impl<'a> ConfigReader<'a> {
         self.optional_text(key).await?.ok_or_else(|| self.missing(key))
     }
 
-    /// An `https://` URL with a host.
+    /// An `https://` URL with a host and no credentials.
     ///
     /// # Errors
-    /// [`ConfigError::Missing`] or [`ConfigError::InvalidUrl`] naming the scheme it got.
-    pub async fn https_url(&self, key: &str) -> Result<String, ConfigError> {
+    /// [`ConfigError::Missing`] or [`ConfigError::InvalidUrl`] saying what is wrong.
+    pub async fn https_url(&self, key: &str) -> Result<HttpsUrl, ConfigError> {
         let value = self.text(key).await?;
-        self.check_url(key, &value)?;
-        Ok(value)
+        self.check_url(key, &value)
     }
 
     /// An optional `https://` URL.
     ///
     /// # Errors
     /// [`ConfigError::InvalidUrl`].
-    pub async fn optional_https_url(&self, key: &str) -> Result<Option<String>, ConfigError> {
+    pub async fn optional_https_url(&self, key: &str) -> Result<Option<HttpsUrl>, ConfigError> {
         match self.optional_text(key).await? {
-            Some(value) => {
-                self.check_url(key, &value)?;
-                Ok(Some(value))
-            }
+            Some(value) => self.check_url(key, &value).map(Some),
             None => Ok(None),
         }
     }
 
-    fn check_url(&self, key: &str, value: &str) -> Result<(), ConfigError> {
-        require_https_url(value).map(|_| ()).map_err(|reason| ConfigError::InvalidUrl {
+    fn check_url(&self, key: &str, value: &str) -> Result<HttpsUrl, ConfigError> {
+        HttpsUrl::parse(value).map_err(|reason| ConfigError::InvalidUrl {
             key: key.into(),
             backend: self.source.backend(),
-            reason,
+            reason: reason.to_string(),
         })
     }
 
@@ -125,7 +122,7 @@ impl<'a> ConfigReader<'a> {
         }
     }
 
-    /// How the agent authenticates to Keycloak, Auth0 or Okta:
+    /// How the agent authenticates with a client assertion (RFC 7523):
     /// `AGENT_CLIENT_AUTH_METHOD` = `client_secret_jwt` (default; `AGENT_CLIENT_SECRET`) or
     /// `private_key_jwt` (`AGENT_PRIVATE_KEY_PATH`, optional `AGENT_KEY_ALGORITHM` and
     /// `AGENT_KEY_ID`).
@@ -263,17 +260,12 @@ impl<'a> ConfigReader<'a> {
     /// HTTP settings with the extra roots of `DUAL_AUTH_CA_BUNDLE`, if set.
     ///
     /// # Errors
-    /// [`ConfigError::File`] when the bundle cannot be read.
+    /// [`ConfigError::File`] when the bundle cannot be read or holds no PEM certificate.
     pub async fn http_settings(&self) -> Result<HttpSettings, ConfigError> {
         let mut settings = HttpSettings::default();
-        if self.optional_text(keys::DUAL_AUTH_CA_BUNDLE).await?.is_some() {
-            let path = self.readable_file(keys::DUAL_AUTH_CA_BUNDLE, false).await?;
-            let pem = std::fs::read(&path).map_err(|e| ConfigError::File {
-                key: keys::DUAL_AUTH_CA_BUNDLE.into(),
-                path,
-                reason: e.to_string(),
-            })?;
-            settings.extra_root_certificates_pem = Some(pem);
+        if self.optional_text(CA_BUNDLE_SETTING).await?.is_some() {
+            let path = self.readable_file(CA_BUNDLE_SETTING, false).await?;
+            settings.extra_root_certificates_pem = Some(ca_bundle(CA_BUNDLE_SETTING, &path)?);
         }
         Ok(settings)
     }
@@ -283,22 +275,21 @@ impl<'a> ConfigReader<'a> {
     }
 }
 
-/// The setting names, as the Python package and its guide use them (plus ours).
+/// The PEM roots of the file `key` names, read with core's one loader.
+pub(crate) fn ca_bundle(key: &str, path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+    read_ca_bundle(path).map_err(|e| ConfigError::File { key: key.into(), path: path.to_owned(), reason: e.to_string() })
+}
+
+/// The setting names every vendor shares, as the Python package and its guide use them
+/// (plus ours). A vendor's own settings (its token URL, for one) are named by its crate.
 pub mod keys {
-    /// Which vendor: keycloak, auth0, okta, entraid.
+    /// Which vendor: one of the names the program's vendors give (the umbrella's
+    /// `keycloak`, `auth0`, `okta`, `entraid`).
     pub const DUAL_AUTH_VENDOR: &str = "DUAL_AUTH_VENDOR";
     /// Which backend: env, aws, gcp, azure, vault.
     pub const DUAL_AUTH_SECRETS_BACKEND: &str = "DUAL_AUTH_SECRETS_BACKEND";
     /// Extra trusted roots (PEM file) for identity providers, stores and APIs.
-    pub const DUAL_AUTH_CA_BUNDLE: &str = "DUAL_AUTH_CA_BUNDLE";
-    /// Keycloak's token endpoint.
-    pub const KEYCLOAK_TOKEN_URL: &str = "KEYCLOAK_TOKEN_URL";
-    /// Auth0's token endpoint.
-    pub const AUTH0_TOKEN_URL: &str = "AUTH0_TOKEN_URL";
-    /// Okta's token endpoint.
-    pub const OKTA_TOKEN_URL: &str = "OKTA_TOKEN_URL";
-    /// Entra ID's token endpoint.
-    pub const ENTRAID_TOKEN_URL: &str = "ENTRAID_TOKEN_URL";
+    pub const DUAL_AUTH_CA_BUNDLE: &str = dual_auth_core::http::CA_BUNDLE_SETTING;
     /// The agent's client id.
     pub const AGENT_CLIENT_ID: &str = "AGENT_CLIENT_ID";
     /// The agent's client secret.
@@ -311,18 +302,13 @@ pub mod keys {
     pub const AGENT_KEY_ALGORITHM: &str = "AGENT_KEY_ALGORITHM";
     /// Its key id (ours; the RFC 7638 thumbprint when unset).
     pub const AGENT_KEY_ID: &str = "AGENT_KEY_ID";
-    /// The certificate for Entra ID's certificate credential (ours).
-    pub const AGENT_CERTIFICATE_PATH: &str = "AGENT_CERTIFICATE_PATH";
-    /// The API the tokens are for (Auth0 `audience`; Entra ID act assertion `aud`).
+    /// The API the tokens are for (the `audience` a vendor sends, or the `aud` of an
+    /// assertion the application signs for it).
     pub const API_AUDIENCE: &str = "API_AUDIENCE";
-    /// Entra ID's `.../.default` scope.
-    pub const API_SCOPE: &str = "API_SCOPE";
-    /// The application's private key (act JWTs, Entra ID act assertions).
+    /// The application's private key (act JWTs, and act assertions where a vendor has them).
     pub const APP_PRIVATE_KEY_PATH: &str = "APP_PRIVATE_KEY_PATH";
     /// The application's public key (agents verifying act JWTs).
     pub const APP_PUBLIC_KEY_PATH: &str = "APP_PUBLIC_KEY_PATH";
-    /// The application's id (Entra ID act assertion `iss`).
-    pub const APP_ID: &str = "APP_ID";
     /// How the agent proves the human: token-exchange, on-behalf-of,
     /// jwt-authorization-grant, or self-asserted (the guide's recipe). Unset: the vendor's
     /// verified mode for evidence, the guide's mode still allowed for a bare act (ours).

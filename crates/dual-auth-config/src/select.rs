@@ -25,12 +25,19 @@ pub fn select_backend(explicit: Option<SecretBackend>, env: &EnvSource) -> Resul
 }
 
 /// The vendor: `explicit`, else `DUAL_AUTH_VENDOR` from the backend, else from the
-/// environment (the upstream order), else `keycloak`.
+/// environment (the upstream order), parsed among `known` (case-insensitive); the first of
+/// `known` when unset (the umbrella's list starts with keycloak, the upstream default).
+/// This crate knows no vendor: the caller says which ones exist.
 ///
 /// # Errors
-/// [`ConfigError::InvalidValue`] for an unknown name; [`ConfigError::Source`] when the
-/// store fails.
-pub async fn select_vendor(explicit: Option<Vendor>, source: &dyn SecretSource, env: &EnvSource) -> Result<Vendor, ConfigError> {
+/// [`ConfigError::InvalidValue`] for a name not in `known` (or an empty `known`);
+/// [`ConfigError::Source`] when the store fails.
+pub async fn select_vendor_among(
+    explicit: Option<Vendor>,
+    source: &dyn SecretSource,
+    env: &EnvSource,
+    known: &[Vendor],
+) -> Result<Vendor, ConfigError> {
     if let Some(vendor) = explicit {
         return Ok(vendor);
     }
@@ -38,12 +45,26 @@ pub async fn select_vendor(explicit: Option<Vendor>, source: &dyn SecretSource, 
         Some(name) => (Some(name), source.backend()),
         None => (env.get(keys::DUAL_AUTH_VENDOR), SecretBackend::Env),
     };
+    let invalid = |reason: String| ConfigError::InvalidValue { key: keys::DUAL_AUTH_VENDOR.into(), backend, reason };
     match name {
-        None => Ok(Vendor::Keycloak),
-        Some(name) => name.parse().map_err(|e: dual_auth_core::UnknownVendor| ConfigError::InvalidValue {
-            key: keys::DUAL_AUTH_VENDOR.into(),
-            backend,
-            reason: e.to_string(),
-        }),
+        None => known.first().copied().ok_or_else(|| invalid("no vendor is known to this program".into())),
+        Some(name) => Vendor::parse_among(&name, known).map_err(|e| invalid(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_vendor_is_one_of_the_known_ones_the_first_by_default() {
+        let acme = Vendor::Named("acme");
+        let env = EnvSource::from_pairs(std::iter::empty::<(String, String)>());
+        assert_eq!(select_vendor_among(None, &env, &env, &[acme, Vendor::Okta]).await.unwrap(), acme);
+        let env = EnvSource::from_pairs([("DUAL_AUTH_VENDOR".to_owned(), " OKTA ".to_owned())]);
+        assert_eq!(select_vendor_among(None, &env, &env, &[acme, Vendor::Okta]).await.unwrap(), Vendor::Okta);
+        let err = select_vendor_among(None, &env, &env, &[acme]).await.unwrap_err();
+        assert_eq!(err.to_string(), "DUAL_AUTH_VENDOR (from env): unknown vendor \"OKTA\": DUAL_AUTH_VENDOR must be one of acme");
+        assert_eq!(select_vendor_among(Some(Vendor::Auth0), &env, &env, &[acme]).await.unwrap(), Vendor::Auth0, "explicit wins");
     }
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use dual_auth_core::http::{CA_BUNDLE_SETTING, HttpsUrl};
 use dual_auth_core::secrecy::SecretString;
-use dual_auth_core::token_endpoint::require_https_url;
 use dual_auth_core::{SecretBackend, SecretError, SecretSource};
 use serde_json::Value;
 use vaultrs::client::{Client, VaultClient, VaultClientSettingsBuilder};
@@ -15,10 +15,14 @@ use vaultrs::error::ClientError;
 use crate::env::EnvSource;
 use crate::error::ConfigError;
 use crate::names::store_name;
+use crate::reader::ca_bundle;
 
 /// Where a Kubernetes pod finds its service-account token.
 pub const KUBERNETES_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 const BACKEND: SecretBackend = SecretBackend::Vault;
+
+/// Vault's own CA setting, read before [`CA_BUNDLE_SETTING`].
+const VAULT_CA_SETTING: &str = "VAULT_CACERT";
 
 /// Values in Vault's KV engine: path `{prefix}{key}` (`dual-auth/agent-client-secret`),
 /// field `value`, KV v2 falling back to KV v1.
@@ -66,16 +70,20 @@ impl VaultSource {
         let address = env
             .get("VAULT_ADDR")
             .ok_or_else(|| setting_error("VAULT_ADDR", "is required for the vault backend: set it to https://VAULT-HOST:8200"))?;
-        require_https_url(&address).map_err(|reason| setting_error("VAULT_ADDR", reason))?;
+        HttpsUrl::parse(&address).map_err(|reason| setting_error("VAULT_ADDR", reason.to_string()))?;
         let mut settings = VaultClientSettingsBuilder::default();
         settings.address(&address).timeout(Some(Duration::from_secs(10))).verify(true).token(String::new());
-        let ca = env.get("VAULT_CACERT").or_else(|| env.get("DUAL_AUTH_CA_BUNDLE"));
-        settings.ca_certs(ca.into_iter().collect());
+        let ca = [VAULT_CA_SETTING, CA_BUNDLE_SETTING].into_iter().find_map(|key| env.get(key).map(|path| (key, path)));
+        if let Some((key, path)) = &ca {
+            // Checked here with the one loader; the Vault client reads the file itself.
+            ca_bundle(key, path.as_ref())?;
+        }
+        settings.ca_certs(ca.into_iter().map(|(_, path)| path).collect());
         if let Some(namespace) = env.get("VAULT_NAMESPACE") {
             settings.set_namespace(namespace);
         }
         let settings = settings.build().map_err(|e| setting_error("VAULT_ADDR", e.to_string()))?;
-        let mut client = VaultClient::new(settings).map_err(|e| setting_error("VAULT_CACERT", e.to_string()))?;
+        let mut client = VaultClient::new(settings).map_err(|e| setting_error(VAULT_CA_SETTING, e.to_string()))?;
         let token = if let Some(token) = env.get("VAULT_TOKEN") {
             token
         } else if let (Some(role_id), Some(secret_id)) = (env.get("VAULT_ROLE_ID"), env.get("VAULT_SECRET_ID")) {

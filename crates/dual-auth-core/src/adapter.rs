@@ -12,7 +12,11 @@ use crate::jose::dpop::DpopKey;
 use crate::token::TokenResponse;
 
 /// The identity providers dual-auth speaks to, chosen by `DUAL_AUTH_VENDOR`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// The four built in have their own variants; an adapter from outside this workspace
+/// names itself with [`Vendor::Named`], without a change here. Two vendors are equal when
+/// their names are.
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum Vendor {
     /// Keycloak (client assertion with `act`, copied into the token by a protocol mapper).
@@ -23,20 +27,53 @@ pub enum Vendor {
     Okta,
     /// Microsoft Entra ID (client credentials, plus an act assertion beside the token).
     EntraId,
+    /// Any other identity provider, by the name its adapter gives (lower case, as in
+    /// `DUAL_AUTH_VENDOR`).
+    Named(&'static str),
 }
 
 impl Vendor {
-    /// Every vendor, in documentation order.
+    /// The vendors built into this workspace, in documentation order.
     pub const ALL: [Vendor; 4] = [Vendor::Keycloak, Vendor::Auth0, Vendor::Okta, Vendor::EntraId];
 
-    /// The name used in `DUAL_AUTH_VENDOR`: `keycloak`, `auth0`, `okta`, `entraid`.
+    /// The name used in `DUAL_AUTH_VENDOR`: `keycloak`, `auth0`, `okta`, `entraid`, or the
+    /// name of a [`Vendor::Named`].
     pub fn as_str(self) -> &'static str {
         match self {
             Vendor::Keycloak => "keycloak",
             Vendor::Auth0 => "auth0",
             Vendor::Okta => "okta",
             Vendor::EntraId => "entraid",
+            Vendor::Named(name) => name,
         }
+    }
+
+    /// The vendor among `known` that `name` names, case-insensitive and trimmed, as
+    /// upstream.
+    ///
+    /// # Errors
+    /// [`UnknownVendor`] listing the names of `known`.
+    pub fn parse_among(name: &str, known: &[Vendor]) -> Result<Vendor, UnknownVendor> {
+        let wanted = name.trim();
+        known
+            .iter()
+            .copied()
+            .find(|v| v.as_str().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| UnknownVendor { name: wanted.to_owned(), known: known.iter().map(|v| v.as_str()).collect() })
+    }
+}
+
+impl PartialEq for Vendor {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Vendor {}
+
+impl std::hash::Hash for Vendor {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
@@ -46,18 +83,32 @@ impl fmt::Display for Vendor {
     }
 }
 
-/// A vendor name that is not one of ours.
+/// A vendor name that is not among the known ones.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown vendor {0:?}: DUAL_AUTH_VENDOR must be one of keycloak, auth0, okta, entraid")]
-pub struct UnknownVendor(pub String);
+#[error("unknown vendor {name:?}: DUAL_AUTH_VENDOR must be one of {}", known.join(", "))]
+pub struct UnknownVendor {
+    name: String,
+    known: Vec<&'static str>,
+}
+
+impl UnknownVendor {
+    /// The name given, trimmed.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The names that would have been accepted.
+    pub fn known(&self) -> &[&'static str] {
+        &self.known
+    }
+}
 
 impl FromStr for Vendor {
     type Err = UnknownVendor;
 
-    /// Case-insensitive and trimmed, as upstream.
+    /// One of [`Vendor::ALL`], case-insensitive and trimmed, as upstream.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let wanted = s.trim().to_ascii_lowercase();
-        Vendor::ALL.into_iter().find(|v| v.as_str() == wanted).ok_or_else(|| UnknownVendor(s.trim().to_owned()))
+        Vendor::parse_among(s, &Vendor::ALL)
     }
 }
 
@@ -136,12 +187,11 @@ pub trait IamAdapter: Send + Sync + fmt::Debug {
     fn vendor(&self) -> Vendor;
 
     /// What, besides the request, decides which token this adapter gets: the vendor, the
-    /// token endpoint, the client id and the audience. Token caches put it into their keys
-    /// so that two adapters never share a token. Implementations should override the
-    /// default (the vendor name alone).
-    fn cache_scope(&self) -> String {
-        self.vendor().to_string()
-    }
+    /// token endpoint, the client id, the audience and the DPoP key. Token caches put it
+    /// into their keys so that two adapters never share a token; required, because a scope
+    /// too coarse would let two tenants share tokens ([`crate::provider::cache_scope`]
+    /// builds the usual one).
+    fn cache_scope(&self) -> String;
 
     /// The delegation modes this adapter can do, the verified ones first.
     fn delegation_modes(&self) -> &'static [DelegationMode] {
@@ -157,7 +207,7 @@ pub trait IamAdapter: Send + Sync + fmt::Debug {
     /// The mode [`IamAdapter::request_delegated_token`] uses (`DUAL_AUTH_DELEGATION`, or
     /// the vendor's verified default), or `None` when this adapter does self-asserted only.
     fn delegation_mode(&self) -> Option<DelegationMode> {
-        crate::effective_mode(self.configured_delegation(), self.delegation_modes())
+        crate::delegation::effective_mode(self.configured_delegation(), self.delegation_modes())
     }
 
     /// The guide's self-asserted mode: asks the identity provider for a token for
@@ -218,6 +268,22 @@ mod tests {
         }
         let err = "azuread".parse::<Vendor>().unwrap_err();
         assert_eq!(err.to_string(), "unknown vendor \"azuread\": DUAL_AUTH_VENDOR must be one of keycloak, auth0, okta, entraid");
+        assert_eq!(err.name(), "azuread");
+    }
+
+    #[test]
+    fn a_named_vendor_is_its_name() {
+        let acme = Vendor::Named("acme");
+        assert_eq!(acme.to_string(), "acme");
+        assert_eq!(Vendor::Named("okta"), Vendor::Okta, "equal by name");
+        use std::hash::BuildHasher;
+        let state = std::hash::RandomState::new();
+        assert_eq!(state.hash_one(Vendor::Named("okta")), state.hash_one(Vendor::Okta));
+        let known = [Vendor::Keycloak, acme];
+        assert_eq!(Vendor::parse_among(" ACME ", &known).unwrap(), acme);
+        let err = Vendor::parse_among("okta", &known).unwrap_err();
+        assert_eq!(err.to_string(), "unknown vendor \"okta\": DUAL_AUTH_VENDOR must be one of keycloak, acme");
+        assert_eq!(err.known(), ["keycloak", "acme"]);
     }
 
     #[test]

@@ -398,7 +398,7 @@ pub fn token_exchange_fields(request: &DelegationRequest, default_audience: Opti
 
 /// The verified mode evidence requests use: `configured` when it is verified, the first
 /// verified one of `supported` when unset, none when `self-asserted` is configured.
-pub fn effective_mode(configured: Option<DelegationMode>, supported: &[DelegationMode]) -> Option<DelegationMode> {
+pub(crate) fn effective_mode(configured: Option<DelegationMode>, supported: &[DelegationMode]) -> Option<DelegationMode> {
     match configured {
         Some(mode) => mode.is_verified().then_some(mode),
         None => supported.iter().copied().find(|m| m.is_verified()),
@@ -421,7 +421,8 @@ pub fn check_self_asserted_allowed(vendor: crate::Vendor, configured: Option<Del
     }
 }
 
-/// The verified mode an evidence request uses ([`effective_mode`]); refused when
+/// The verified mode an evidence request uses (the configured verified one, else the
+/// first verified one of `supported`); refused when
 /// `DUAL_AUTH_DELEGATION=self-asserted`, `None` when `supported` has no verified mode.
 ///
 /// # Errors

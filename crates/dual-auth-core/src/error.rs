@@ -2,7 +2,6 @@
 
 use std::error::Error as StdError;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::adapter::Vendor;
 use crate::delegation::DelegationMode;
@@ -45,7 +44,7 @@ pub enum ActError {
 #[non_exhaustive]
 pub enum KeyError {
     /// A key file could not be read or written.
-    #[error("key file {path}: {source}")]
+    #[error("key file {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -89,7 +88,7 @@ pub enum KeyError {
     },
 }
 
-/// Reasons an act JWT (or any JWT handed to [`crate::UnverifiedJwt`]) is refused or could not be made.
+/// Reasons an act JWT (or any JWT handed to [`crate::dangerous::UnverifiedJwt`]) is refused or could not be made.
 ///
 /// The messages of the upstream Python package are kept at the start of the ones that
 /// correspond ("Act JWT expired", "Act JWT invalid audience", "Act JWT signature invalid",
@@ -193,7 +192,7 @@ pub enum ActJwtError {
         found: String,
     },
     /// The `act` claim is missing, not an object, or has no usable `sub`.
-    #[error("Act JWT must contain act.sub: {0}")]
+    #[error("Act JWT must contain act.sub")]
     InvalidAct(#[source] ActError),
     /// The `jti` has been seen before.
     #[error("Act JWT replay detected")]
@@ -208,8 +207,16 @@ pub enum ActJwtError {
         found: Option<String>,
     },
     /// The replay store could not answer: the token is refused (fail closed).
-    #[error("Act JWT refused: the replay check failed: {0}")]
+    #[error("Act JWT refused: the replay check failed")]
     ReplayCheckFailed(#[source] ReplayError),
+    /// The keys to check it with could not be had (a JWKS that cannot be fetched).
+    #[error("Act JWT keys of {keys} unavailable: {}", crate::escape_untrusted(reason, false))]
+    KeysUnavailable {
+        /// Whose keys.
+        keys: String,
+        /// What failed.
+        reason: String,
+    },
     /// The signer was asked for a TTL outside its bounds.
     #[error("act JWT TTL {ttl_secs} s is outside the allowed {min_secs}..={max_secs} s")]
     InvalidTtl {
@@ -366,7 +373,7 @@ pub enum IamError {
         source: Option<BoxError>,
     },
     /// Every allowed attempt failed; the last failure is the source.
-    #[error("{vendor} token request failed after {attempts} attempts: {last}")]
+    #[error("{vendor} token request failed after {attempts} attempts")]
     RetriesExhausted {
         /// The vendor.
         vendor: Vendor,
@@ -377,7 +384,7 @@ pub enum IamError {
         last: Box<IamError>,
     },
     /// Building the client assertion or act assertion failed.
-    #[error("{vendor} assertion could not be built: {source}")]
+    #[error("{vendor} assertion could not be built")]
     Assertion {
         /// The vendor.
         vendor: Vendor,
@@ -436,7 +443,7 @@ pub enum IamError {
         found: String,
     },
     /// A DPoP proof could not be signed.
-    #[error("{vendor} DPoP proof could not be signed: {source}")]
+    #[error("{vendor} DPoP proof could not be signed")]
     DpopProof {
         /// The vendor.
         vendor: Vendor,
@@ -475,11 +482,43 @@ impl IamError {
         }
     }
 
-    /// Whether trying again later may succeed: 429, 500, 502, 503, 504 and transport failures.
+    /// Whether trying again later may succeed: 429, 500, 502, 503, 504 and transport failures
+    /// (after [`IamError::RetriesExhausted`], whether the last failure was one).
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::OAuth { status, .. } | Self::HttpStatus { status, .. } => is_retryable_status(*status),
             Self::Transport { .. } => true,
+            Self::RetriesExhausted { last, .. } => last.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// Whether the caller asked for something this adapter refuses before sending any
+    /// request: input that is missing or wrong (a blank scope, no agent id), another agent
+    /// than the configured one, or another delegation mode than `DUAL_AUTH_DELEGATION`
+    /// allows. Answer 400 to whoever made the request; asking again unchanged cannot help.
+    pub fn is_caller_error(&self) -> bool {
+        match self {
+            Self::InvalidRequest { .. } | Self::AgentMismatch { .. } | Self::ModeRefused { .. } => true,
+            Self::RetriesExhausted { last, .. } => last.is_caller_error(),
+            _ => false,
+        }
+    }
+
+    /// Whether the identity provider refused the request, failed, answered with something
+    /// unusable, or could not be reached (answer 502 or 503, or retry later). Neither a
+    /// caller mistake ([`IamError::is_caller_error`]) nor a local one (a misconfigured
+    /// adapter, a key that cannot sign) counts.
+    pub fn is_identity_provider_failure(&self) -> bool {
+        match self {
+            Self::OAuth { .. }
+            | Self::HttpStatus { .. }
+            | Self::InvalidResponse { .. }
+            | Self::LifetimeTooLong { .. }
+            | Self::Transport { .. }
+            | Self::NotAnAccessToken { .. }
+            | Self::DpopDowngrade { .. } => true,
+            Self::RetriesExhausted { last, .. } => last.is_identity_provider_failure(),
             _ => false,
         }
     }
@@ -491,6 +530,41 @@ impl IamError {
             Self::RetriesExhausted { last, .. } => last.is_timeout(),
             _ => false,
         }
+    }
+}
+
+/// Shows an error and every cause behind it on one line, `error: cause: root cause`, for
+/// logs and command lines.
+///
+/// No error's own `Display` repeats its cause (the cause is its [`StdError::source`]), so
+/// `to_string()` alone says only what went wrong at that level; this walks the chain. A
+/// cause whose text the line already ends with (third-party errors that do repeat their
+/// source) is not written twice.
+///
+/// ```
+/// use dual_auth_core::{ErrorChain, IamError, KeyError, Vendor};
+///
+/// let cause = KeyError::InvalidKey { reason: "not a PEM".into() };
+/// let err = IamError::Assertion { vendor: Vendor::Okta, source: cause };
+/// assert_eq!(err.to_string(), "okta assertion could not be built");
+/// assert_eq!(ErrorChain(&err).to_string(), "okta assertion could not be built: invalid key: not a PEM");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorChain<'a>(pub &'a (dyn StdError + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut written = self.0.to_string();
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            let text = error.to_string();
+            if !written.ends_with(&text) {
+                written.push_str(": ");
+                written.push_str(&text);
+            }
+            cause = error.source();
+        }
+        f.write_str(&written)
     }
 }
 
@@ -546,24 +620,6 @@ pub enum SecretError {
         /// What is wrong and how to fix it.
         reason: String,
     },
-    /// The backend is not compiled in or not built yet.
-    #[error("{backend} secret store not supported: {reason}")]
-    NotSupported {
-        /// The backend.
-        backend: SecretBackend,
-        /// Why, and what to do.
-        reason: String,
-    },
-    /// The fetch took too long.
-    #[error("{backend} secret store timed out after {timeout:?} reading {key:?}")]
-    Timeout {
-        /// The backend.
-        backend: SecretBackend,
-        /// The key name.
-        key: String,
-        /// The time allowed.
-        timeout: Duration,
-    },
 }
 
 #[cfg(test)]
@@ -593,5 +649,105 @@ mod tests {
         assert_eq!(retryable, [429, 500, 502, 503, 504]);
         assert!(IamError::HttpStatus { vendor: Vendor::Auth0, status: 503 }.is_retryable());
         assert!(!IamError::HttpStatus { vendor: Vendor::Auth0, status: 501 }.is_retryable());
+    }
+
+    fn exhausted(last: IamError) -> IamError {
+        IamError::RetriesExhausted { vendor: Vendor::Keycloak, attempts: 3, last: Box::new(last) }
+    }
+
+    #[test]
+    fn the_predicates_look_through_retries_exhausted() {
+        let unavailable = exhausted(IamError::HttpStatus { vendor: Vendor::Keycloak, status: 503 });
+        assert!(unavailable.is_retryable() && unavailable.is_identity_provider_failure() && !unavailable.is_caller_error());
+        assert_eq!(unavailable.status(), Some(503));
+        let timed_out =
+            exhausted(IamError::Transport { vendor: Vendor::Keycloak, reason: "timed out".into(), timed_out: true, source: None });
+        assert!(timed_out.is_retryable() && timed_out.is_timeout() && timed_out.is_identity_provider_failure());
+        let refused =
+            exhausted(IamError::OAuth { vendor: Vendor::Keycloak, status: 400, error: "invalid_grant".into(), description: None });
+        assert!(!refused.is_retryable() && refused.is_identity_provider_failure());
+        assert_eq!(refused.oauth_error(), Some("invalid_grant"));
+        let nested = exhausted(exhausted(IamError::InvalidRequest { reason: "scope required".into() }));
+        assert!(nested.is_caller_error() && !nested.is_identity_provider_failure() && !nested.is_retryable());
+    }
+
+    #[test]
+    fn caller_mistakes_are_told_apart_from_identity_provider_failures() {
+        let vendor = Vendor::Auth0;
+        let caller = [
+            IamError::InvalidRequest { reason: "scope required (a non-empty scope)".into() },
+            IamError::AgentMismatch { vendor, configured: "agent".into(), requested: "other".into() },
+            IamError::ModeRefused {
+                vendor,
+                configured: DelegationMode::TokenExchange,
+                asked: DelegationMode::SelfAsserted,
+                hint: "send the human's evidence",
+            },
+        ];
+        for err in &caller {
+            assert!(err.is_caller_error() && !err.is_identity_provider_failure() && !err.is_retryable(), "{err}");
+        }
+        let identity_provider = [
+            IamError::OAuth { vendor, status: 401, error: "invalid_client".into(), description: None },
+            IamError::HttpStatus { vendor, status: 502 },
+            IamError::InvalidResponse { vendor, status: 200, reason: "no access_token".into() },
+            IamError::LifetimeTooLong { vendor, expires_in_secs: 1 << 40, max_secs: 86_400 },
+            IamError::Transport { vendor, reason: "connection failed".into(), timed_out: false, source: None },
+            IamError::NotAnAccessToken { vendor, found: "an ID token".into() },
+            IamError::DpopDowngrade { vendor, found: "Bearer".into() },
+        ];
+        for err in &identity_provider {
+            assert!(err.is_identity_provider_failure() && !err.is_caller_error(), "{err}");
+        }
+        let local = [
+            IamError::Configuration { vendor, reason: "no audience".into() },
+            IamError::Assertion { vendor, source: KeyError::InvalidKey { reason: "not a PEM".into() } },
+            IamError::DpopProof { vendor, source: KeyError::InvalidKey { reason: "not a PEM".into() } },
+        ];
+        for err in &local {
+            assert!(!err.is_identity_provider_failure() && !err.is_caller_error(), "{err}");
+        }
+    }
+
+    #[test]
+    fn display_names_no_cause_and_the_chain_names_every_one() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let key = KeyError::Io { path: "/keys/agent.pem".into(), source: io };
+        assert_eq!(key.to_string(), "key file /keys/agent.pem");
+        let err = exhausted(IamError::Assertion { vendor: Vendor::Keycloak, source: key });
+        assert_eq!(err.to_string(), "keycloak token request failed after 3 attempts");
+        assert_eq!(
+            ErrorChain(&err).to_string(),
+            "keycloak token request failed after 3 attempts: keycloak assertion could not be built: key file /keys/agent.pem: No such file or directory"
+        );
+
+        let act = ActJwtError::InvalidAct(ActError::MissingSub);
+        assert_eq!(act.to_string(), "Act JWT must contain act.sub");
+        assert_eq!(
+            ErrorChain(&act).to_string(),
+            "Act JWT must contain act.sub: act must contain a non-empty \"sub\" (the identity provider's user id)"
+        );
+        let replay = ActJwtError::ReplayCheckFailed(ReplayError::CapacityExceeded { capacity: 2 });
+        assert_eq!(replay.to_string(), "Act JWT refused: the replay check failed");
+        assert!(
+            ErrorChain(&replay)
+                .to_string()
+                .ends_with("failed: replay store full (2 unexpired entries): raise its capacity or shorten act JWT lifetimes")
+        );
+        let proof = IamError::DpopProof { vendor: Vendor::Okta, source: KeyError::InvalidKey { reason: "weak".into() } };
+        assert_eq!(proof.to_string(), "okta DPoP proof could not be signed");
+        assert_eq!(ErrorChain(&proof).to_string(), "okta DPoP proof could not be signed: invalid key: weak");
+    }
+
+    /// A third-party error that writes its cause into its own text.
+    #[derive(Debug, thiserror::Error)]
+    #[error("request failed: {0}")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[test]
+    fn the_chain_does_not_repeat_a_cause_an_error_already_wrote() {
+        let err = Repeats(std::io::Error::other("connection reset"));
+        assert_eq!(ErrorChain(&err).to_string(), "request failed: connection reset");
+        assert_eq!(ErrorChain(&ActError::MissingEmail).to_string(), ActError::MissingEmail.to_string());
     }
 }

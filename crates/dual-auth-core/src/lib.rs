@@ -11,10 +11,18 @@
 //! - the out-of-session act JWT: [`ActJwtSigner`] and [`ActJwtVerifier`], wire-compatible
 //!   with the Python `dual-auth` 1.0.1 package, with the upstream defects fixed;
 //! - keys: [`SigningKey`], [`VerifyingKey`], [`generate_key_pair`];
-//! - the seams: [`IamAdapter`] (vendor crates), [`SecretSource`] (secret stores),
+//! - the one JWT validation engine every verifier uses ([`jwt`]: [`jwt::Validation`] over
+//!   [`jwt::RegisteredClaims`], keys from a [`jwt::KeyResolver`]), and, to look inside a
+//!   token without trusting it, [`dangerous::UnverifiedJwt`];
+//! - the HTTP toolkit every client uses ([`http`]: [`http::HttpsUrl`] checked once and
+//!   carried, one bounded body reader, one CA-bundle loader) and one retry policy
+//!   ([`token_endpoint::RetryPolicy::run`]) for the token endpoint and the API client;
+//! - the seams: [`IamAdapter`] (vendor crates, most of them an [`provider::AssertionDialect`]
+//!   over [`provider::AssertionAdapter`]), [`SecretSource`] (secret stores),
 //!   [`ReplayGuard`] (replay stores), [`Clock`] (time, settable in tests);
 //! - one error enum per concern: [`ActError`], [`KeyError`], [`ActJwtError`],
-//!   [`ReplayError`], [`IamError`], [`SecretError`].
+//!   [`ReplayError`], [`IamError`], [`SecretError`]; a message never repeats its cause,
+//!   [`ErrorChain`] shows both.
 //!
 //! ```
 //! use std::time::Duration;
@@ -36,13 +44,16 @@
 //! # }).unwrap();
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod act;
 mod adapter;
 mod clock;
 mod delegation;
 mod error;
+pub mod http;
 mod jose;
+pub mod provider;
 mod replay;
 mod secret;
 mod session;
@@ -50,24 +61,29 @@ mod text;
 mod token;
 pub mod token_endpoint;
 
+pub use jose::validation as jwt;
+
+/// What reads a JWT without verifying it: for inspection and debugging, never for a
+/// decision.
+pub mod dangerous {
+    pub use crate::jose::compact::UnverifiedJwt;
+}
+
 pub use act::{Act, HumanLogId};
 pub use adapter::{IamAdapter, TokenRequest, UnknownVendor, Vendor};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use delegation::{
     ACCESS_TOKEN_TYPE, DELEGATION_SETTING, DelegationMode, DelegationRequest, ID_TOKEN_TYPE, JWT_BEARER_GRANT, JWT_TOKEN_TYPE,
-    SubjectToken, SubjectTokenType, TOKEN_EXCHANGE_GRANT, UnknownDelegationMode, check_evidence_allowed, check_self_asserted_allowed,
-    effective_mode, resolve_mode, token_exchange_fields,
+    SubjectToken, SubjectTokenType, TOKEN_EXCHANGE_GRANT, UnknownDelegationMode,
 };
-pub use error::{ActError, ActJwtError, BoxError, IamError, KeyError, ReplayError, SecretError, is_retryable_status};
+pub use error::{ActError, ActJwtError, BoxError, ErrorChain, IamError, KeyError, ReplayError, SecretError};
 pub use jose::act_jwt::{
-    ActJwtSigner, ActJwtVerifier, ActJwtVerifierBuilder, DEFAULT_ACT_JWT_ISSUER, DEFAULT_ACT_JWT_TTL, DEFAULT_LEEWAY,
-    DEFAULT_MAX_TOKEN_BYTES, MAX_ACT_JWT_TTL, MAX_LEEWAY, MIN_ACT_JWT_TTL, VerifiedActJwt, check_agent_endpoint, new_jti,
+    ActJwtSigner, ActJwtVerifier, ActJwtVerifierBuilder, DEFAULT_ACT_JWT_ISSUER, DEFAULT_ACT_JWT_TTL, DEFAULT_MAX_TOKEN_BYTES,
+    MAX_ACT_JWT_TTL, MIN_ACT_JWT_TTL, VerifiedActJwt, check_agent_endpoint, new_jti,
 };
 pub use jose::assertion::{
     ACT_ASSERTION_TYPE, ASSERTION_LIFETIME, AssertionClaims, CLIENT_ASSERTION_TYPE, ClientAuthentication, HmacKey, MIN_HS256_SECRET_BYTES,
-    sign_act_assertion_with_key, sign_assertion_with_key,
 };
-pub use jose::compact::UnverifiedJwt;
 pub use jose::dpop::{
     DPOP_HEADER, DPOP_NONCE_HEADER, DPOP_PROOF_TYPE, DpopKey, USE_DPOP_NONCE, access_token_hash, dpop_htu, pkce_s256_challenge,
 };
@@ -75,6 +91,7 @@ pub use jose::keys::{
     GeneratedKeyPair, KeyType, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, RSA_BITS_RANGE, SigningAlgorithm, SigningKey, VerifyingKey,
     generate_key_pair, jwk_thumbprint, warn_if_readable_by_others,
 };
+pub use jose::validation::{DEFAULT_LEEWAY, MAX_LEEWAY};
 pub use replay::{DEFAULT_REPLAY_CAPACITY, InMemoryReplayGuard, MAX_REPLAY_PARTIES, ReplayGuard};
 pub use secret::{SecretBackend, SecretSource, UnknownSecretBackend};
 pub use session::{UserSession, claim_lookup};

@@ -9,6 +9,7 @@
 //! a transient failure), and the token must come back as `token_type` `DPoP`.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -19,7 +20,11 @@ use serde_json::Value;
 
 use crate::adapter::Vendor;
 use crate::clock::{Clock, SystemClock};
-use crate::error::{IamError, is_retryable_status};
+use crate::error::IamError;
+/// Whether an HTTP status is worth a retry: what [`RetryPolicy`] retries, here for every
+/// client that retries.
+pub use crate::error::is_retryable_status;
+use crate::http::{BodyError, HttpsUrl, ToHttpsUrl, read_body};
 use crate::jose::dpop::{DPOP_HEADER, DPOP_NONCE_HEADER, DpopKey, USE_DPOP_NONCE};
 use crate::text::truncate_untrusted;
 use crate::token::TokenResponse;
@@ -72,6 +77,70 @@ impl RetryPolicy {
         // Jitter in [full/2, full]: spreads retries of many agents without ever retrying at once.
         let half = full / 2;
         Some(half + half.mul_f64(jitter_fraction()))
+    }
+}
+
+/// What one attempt came to, for [`RetryPolicy::run`].
+#[derive(Debug)]
+pub enum RetryDecision<T> {
+    /// Final: a success, or a failure another attempt would not mend.
+    Done(T),
+    /// A transient failure: another attempt after the backoff (or after the server's
+    /// `Retry-After`) while attempts remain; else `outcome` is the result.
+    Retry {
+        /// The attempt's outcome, the result when no attempt is left.
+        outcome: T,
+        /// The server's `Retry-After`, if it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// Again at once, not counted as an attempt: the server asked for something the next
+    /// attempt can give (a DPoP nonce). The operation asks for this a bounded number of
+    /// times (once per call).
+    Again,
+}
+
+/// What [`RetryPolicy::run`] ended with.
+#[derive(Debug)]
+pub struct RetryOutcome<T> {
+    /// The last attempt's outcome.
+    pub outcome: T,
+    /// The attempts made ([`RetryDecision::Again`] not counted).
+    pub attempts: u32,
+    /// Whether the last attempt asked for a retry the policy refused (no attempt left, or
+    /// a `Retry-After` longer than [`RetryPolicy::max_retry_after`]).
+    pub gave_up: bool,
+}
+
+impl RetryPolicy {
+    /// Runs `attempt` (given its number, from 1) until it is [`RetryDecision::Done`], or
+    /// asks for a retry the policy refuses. Before each retry, `before_retry` sees the
+    /// failed outcome, its attempt number and the delay (to log it), then the delay passes.
+    pub async fn run<T, Attempt>(
+        &self,
+        mut attempt: impl FnMut(u32) -> Attempt,
+        mut before_retry: impl FnMut(&T, u32, Duration),
+    ) -> RetryOutcome<T>
+    where
+        Attempt: Future<Output = RetryDecision<T>>,
+    {
+        let max_attempts = self.max_attempts.max(1);
+        let mut number = 1;
+        loop {
+            match attempt(number).await {
+                RetryDecision::Done(outcome) => return RetryOutcome { outcome, attempts: number, gave_up: false },
+                RetryDecision::Again => {}
+                RetryDecision::Retry { outcome, retry_after } => {
+                    let delay = if number < max_attempts { self.delay(number + 1, retry_after) } else { None };
+                    let Some(delay) = delay else {
+                        return RetryOutcome { outcome, attempts: number, gave_up: true };
+                    };
+                    before_retry(&outcome, number, delay);
+                    drop(outcome);
+                    tokio::time::sleep(delay).await;
+                    number += 1;
+                }
+            }
+        }
     }
 }
 
@@ -285,7 +354,7 @@ impl EndpointDpop {
 #[derive(Clone)]
 pub struct TokenEndpoint {
     vendor: Vendor,
-    url: url::Url,
+    url: HttpsUrl,
     client: reqwest::Client,
     retry: RetryPolicy,
     dpop: Option<Arc<EndpointDpop>>,
@@ -333,31 +402,14 @@ pub fn dpop_header_value(
     Ok(value)
 }
 
-/// Checks that a URL is `https://` with a host and no credentials.
-///
-/// # Errors
-/// A message naming what is wrong, for the caller to wrap with the setting's name.
-pub fn require_https_url(value: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(value.trim()).map_err(|e| format!("{value:?} is not an absolute URL ({e})"))?;
-    if url.scheme() != "https" {
-        return Err(format!("must use https://, got \"{}://\"", url.scheme()));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err("has no host".into());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not carry credentials".into());
-    }
-    Ok(url)
-}
-
 impl TokenEndpoint {
     /// A token endpoint at `url` (which must be `https://`), using `client` (reuse one).
     ///
     /// # Errors
-    /// [`IamError::Configuration`] when the URL is not `https://` with a host.
-    pub fn new(vendor: Vendor, url: &str, client: reqwest::Client, retry: RetryPolicy) -> Result<Self, IamError> {
-        let url = require_https_url(url).map_err(|reason| IamError::Configuration { vendor, reason: format!("token URL {reason}") })?;
+    /// [`IamError::Configuration`] when the URL is not `https://` with a host and no
+    /// credentials.
+    pub fn new(vendor: Vendor, url: impl ToHttpsUrl, client: reqwest::Client, retry: RetryPolicy) -> Result<Self, IamError> {
+        let url = url.to_https_url().map_err(|reason| IamError::Configuration { vendor, reason: format!("token URL {reason}") })?;
         Ok(Self { vendor, url, client, retry: RetryPolicy { max_attempts: retry.max_attempts.max(1), ..retry }, dpop: None })
     }
 
@@ -380,8 +432,13 @@ impl TokenEndpoint {
     }
 
     /// The token endpoint URL.
-    pub fn url(&self) -> &url::Url {
+    pub fn url(&self) -> &HttpsUrl {
         &self.url
+    }
+
+    /// The retry policy [`TokenEndpoint::request`] uses.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     /// POSTs the form that `make_form` builds, once per attempt, and parses the answer.
@@ -410,49 +467,67 @@ impl TokenEndpoint {
     where
         F: FnMut() -> Result<Vec<(&'static str, SecretString)>, IamError>,
     {
-        let retry = RetryPolicy { max_attempts: retry.max_attempts.max(1), ..retry };
-        let mut attempt = 1;
-        let mut nonce_retried = false;
-        loop {
-            let form = make_form()?;
-            let outcome = self.send_once(&form).await;
-            drop(form);
-            let Failure { error, retry_after, nonce_asked } = match outcome {
-                Ok(grant) => return Ok(grant),
-                Err(failure) => failure,
-            };
-            if nonce_asked && !nonce_retried {
-                // RFC 9449 §8: the server wants its nonce in the proof; not a transient failure.
-                nonce_retried = true;
-                tracing::info!(event = "dpop_nonce_retry", vendor = %self.vendor, url = %url_for_logs(&self.url), attempt, "the token endpoint asked for a DPoP nonce; retrying with it");
-                continue;
+        let nonce_retried = AtomicBool::new(false);
+        let run = retry
+            .run(
+                |attempt| {
+                    let form = make_form();
+                    let nonce_retried = &nonce_retried;
+                    async move {
+                        let form = match form {
+                            Ok(form) => form,
+                            Err(error) => return RetryDecision::Done(Err(AttemptError::Unsent(error))),
+                        };
+                        let outcome = self.send_once(&form).await;
+                        drop(form);
+                        let Failure { error, retry_after, nonce_asked } = match outcome {
+                            Ok(grant) => return RetryDecision::Done(Ok(grant)),
+                            Err(failure) => failure,
+                        };
+                        if nonce_asked && !nonce_retried.swap(true, Ordering::Relaxed) {
+                            // RFC 9449 §8: the server wants its nonce in the proof; not a transient failure.
+                            tracing::info!(event = "dpop_nonce_retry", vendor = %self.vendor, url = %self.url.for_logs(), attempt, "the token endpoint asked for a DPoP nonce; retrying with it");
+                            return RetryDecision::Again;
+                        }
+                        if error.is_retryable() {
+                            RetryDecision::Retry { outcome: Err(AttemptError::Sent(error)), retry_after }
+                        } else {
+                            RetryDecision::Done(Err(AttemptError::Sent(error)))
+                        }
+                    }
+                },
+                |outcome, attempt, delay| {
+                    let status = match outcome {
+                        Err(AttemptError::Sent(error) | AttemptError::Unsent(error)) => error.status(),
+                        Ok(_) => None,
+                    };
+                    tracing::warn!(
+                        event = "token_request_retry",
+                        vendor = %self.vendor,
+                        url = %self.url.for_logs(),
+                        attempt,
+                        status,
+                        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        "token request failed transiently; retrying"
+                    );
+                },
+            )
+            .await;
+        match run.outcome {
+            Ok(grant) => Ok(grant),
+            // A failure after a retry says how many attempts were made; one of building the
+            // form (a signing failure) is not the endpoint's and is returned as it is.
+            Err(AttemptError::Sent(error)) if run.attempts > 1 => {
+                Err(IamError::RetriesExhausted { vendor: self.vendor, attempts: run.attempts, last: Box::new(error) })
             }
-            let delay = if error.is_retryable() && attempt < retry.max_attempts { retry.delay(attempt + 1, retry_after) } else { None };
-            let Some(delay) = delay else {
-                return Err(if attempt > 1 {
-                    IamError::RetriesExhausted { vendor: self.vendor, attempts: attempt, last: Box::new(error) }
-                } else {
-                    error
-                });
-            };
-            tracing::warn!(
-                event = "token_request_retry",
-                vendor = %self.vendor,
-                url = %url_for_logs(&self.url),
-                attempt,
-                status = error.status(),
-                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                "token request failed transiently; retrying"
-            );
-            tokio::time::sleep(delay).await;
-            attempt += 1;
+            Err(AttemptError::Sent(error) | AttemptError::Unsent(error)) => Err(error),
         }
     }
 
     async fn send_once(&self, form: &[(&'static str, SecretString)]) -> Result<TokenGrant, Failure> {
         use secrecy::ExposeSecret;
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.expose_secret())).collect();
-        let mut builder = self.client.post(self.url.clone()).header(ACCEPT, "application/json");
+        let mut builder = self.client.post(self.url.as_url().clone()).header(ACCEPT, "application/json");
         if let Some(dpop) = &self.dpop {
             // A fresh proof (new jti, iat now) for every attempt, with the latest nonce.
             let nonce = dpop.nonce();
@@ -463,7 +538,7 @@ impl TokenEndpoint {
         let response = builder.form(&pairs).send().await.map_err(|e| Failure::from(self.transport_error(e)))?;
         // A caller-supplied client may follow redirects, carrying the form and the proof to
         // another URL: its answer is not the token endpoint's.
-        if response.url() != &self.url {
+        if response.url() != self.url.as_url() {
             return Err(Failure::from(IamError::InvalidResponse {
                 vendor: self.vendor,
                 status: response.status().as_u16(),
@@ -479,8 +554,16 @@ impl TokenEndpoint {
             dpop.remember(nonce);
             Some(())
         });
-        // The body holds the access token: wiped when dropped.
-        let body = Zeroizing::new(read_limited(response).await.map_err(|e| Failure::from(self.transport_error(e)))?);
+        // The body holds the access token: wiped when dropped. One too large to read whole
+        // is unusable: a refused success, or (like a body that is not JSON) just the status.
+        let body = match read_body(response, MAX_RESPONSE_BYTES).await {
+            Ok(body) => Zeroizing::new(body),
+            Err(BodyError::Read(e)) => return Err(self.transport_error(e).into()),
+            Err(too_large @ BodyError::TooLarge { .. }) if (200..300).contains(&status) => {
+                return Err(IamError::InvalidResponse { vendor: self.vendor, status, reason: too_large.to_string() }.into());
+            }
+            Err(_) => Zeroizing::new(Vec::new()),
+        };
         if (200..300).contains(&status) {
             let grant = parse_grant(&body, self.dpop.is_some()).map_err(|problem| match problem {
                 GrantProblem::Unusable(reason) => IamError::InvalidResponse { vendor: self.vendor, status, reason },
@@ -558,16 +641,11 @@ impl From<IamError> for Failure {
     }
 }
 
-async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = MAX_RESPONSE_BYTES.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if room < chunk.len() {
-            break;
-        }
-    }
-    Ok(body)
+/// A failed attempt's error, and whether the request was sent (a failure to build the
+/// form is not the endpoint's, and never counts as retries exhausted).
+enum AttemptError {
+    Sent(IamError),
+    Unsent(IamError),
 }
 
 /// A URL without query or fragment, for logs (a query may carry what logs must not).
@@ -720,7 +798,7 @@ impl AdapterOptions {
     ///
     /// # Errors
     /// [`IamError::Configuration`] for a non-HTTPS URL or an unusable HTTP setting.
-    pub fn endpoint(&self, vendor: Vendor, url: &str) -> Result<(TokenEndpoint, Arc<dyn Clock>), IamError> {
+    pub fn endpoint(&self, vendor: Vendor, url: impl ToHttpsUrl) -> Result<(TokenEndpoint, Arc<dyn Clock>), IamError> {
         let client = match &self.client {
             Some(client) => client.clone(),
             None => self.http.build_client().map_err(|e| IamError::Configuration { vendor, reason: e.to_string() })?,
@@ -735,18 +813,6 @@ impl AdapterOptions {
     }
 }
 
-/// Refuses to sign for another client than the configured one.
-///
-/// # Errors
-/// [`IamError::AgentMismatch`].
-pub fn ensure_agent(vendor: Vendor, configured: &str, requested: &str) -> Result<(), IamError> {
-    if configured == requested {
-        Ok(())
-    } else {
-        Err(IamError::AgentMismatch { vendor, configured: configured.to_owned(), requested: requested.to_owned() })
-    }
-}
-
 /// The form fields of RFC 7523 client authentication.
 pub fn client_assertion_fields(assertion: SecretString) -> [(&'static str, SecretString); 2] {
     [("client_assertion_type", SecretString::from(crate::CLIENT_ASSERTION_TYPE)), ("client_assertion", assertion)]
@@ -755,199 +821,6 @@ pub fn client_assertion_fields(assertion: SecretString) -> [(&'static str, Secre
 /// A form field with a public value.
 pub fn field(name: &'static str, value: impl Into<String>) -> (&'static str, SecretString) {
     (name, SecretString::from(value.into()))
-}
-
-/// The token client of every client-assertion dialect (Keycloak, Auth0, Okta), built once
-/// per adapter: the endpoint, the agent's id and credential, the assertion's audience, the
-/// configured delegation mode and the clock. Each request checks the agent and the mode,
-/// signs a fresh client assertion for every attempt (carrying `act` in the guide's
-/// self-asserted mode only), appends it to the dialect's own form fields, and applies the
-/// vendor's `expires_in` default.
-#[derive(Debug)]
-pub struct AssertionGrant {
-    vendor: Vendor,
-    endpoint: TokenEndpoint,
-    client_id: String,
-    client_auth: crate::ClientAuthentication,
-    assertion_audience: String,
-    clock: Arc<dyn Clock>,
-    default_expires_in: Duration,
-    delegation: Option<crate::DelegationMode>,
-    supported_modes: &'static [crate::DelegationMode],
-}
-
-/// What an [`AssertionGrant`] is built from (the vendor crates' configurations give it).
-#[derive(Debug)]
-pub struct AssertionGrantSettings<'a> {
-    /// The vendor, for errors and logs.
-    pub vendor: Vendor,
-    /// The token endpoint URL (https).
-    pub token_url: &'a str,
-    /// The agent's client id (`iss` and `sub` of the assertion).
-    pub client_id: String,
-    /// How the assertion is signed.
-    pub client_auth: crate::ClientAuthentication,
-    /// The assertion's `aud`, when configured; else the dialect derives it from the URL.
-    pub assertion_audience: Option<String>,
-    /// `expires_in` when the provider sends none.
-    pub default_expires_in: Duration,
-    /// `DUAL_AUTH_DELEGATION`, when set.
-    pub delegation: Option<crate::DelegationMode>,
-    /// The modes the vendor can do, the verified default first.
-    pub supported_modes: &'static [crate::DelegationMode],
-}
-
-impl AssertionGrant {
-    /// Builds the client. `derive_audience` gives the dialect's assertion audience from the
-    /// token URL when none is configured.
-    ///
-    /// # Errors
-    /// [`IamError::Configuration`] for a non-HTTPS token URL, an unusable HTTP setting, an
-    /// empty client id, a delegation mode the vendor cannot do, or what `derive_audience`
-    /// refuses.
-    pub fn new(
-        settings: AssertionGrantSettings<'_>,
-        options: &AdapterOptions,
-        derive_audience: impl FnOnce(&url::Url) -> Result<String, IamError>,
-    ) -> Result<Self, IamError> {
-        let vendor = settings.vendor;
-        let (endpoint, clock) = options.endpoint(vendor, settings.token_url)?;
-        if settings.client_id.trim().is_empty() {
-            return Err(IamError::Configuration { vendor, reason: "AGENT_CLIENT_ID is empty".into() });
-        }
-        let delegation = crate::resolve_mode(vendor, settings.delegation, settings.supported_modes)?;
-        let assertion_audience = match settings.assertion_audience {
-            Some(audience) => audience,
-            None => derive_audience(endpoint.url())?,
-        };
-        Ok(Self {
-            vendor,
-            endpoint,
-            client_id: settings.client_id,
-            client_auth: settings.client_auth,
-            assertion_audience,
-            clock,
-            default_expires_in: settings.default_expires_in,
-            delegation,
-            supported_modes: settings.supported_modes,
-        })
-    }
-
-    /// The `aud` of the client assertions it signs.
-    pub fn assertion_audience(&self) -> &str {
-        &self.assertion_audience
-    }
-
-    /// The agent's client id.
-    pub fn client_id(&self) -> &str {
-        &self.client_id
-    }
-
-    /// The modes the vendor can do.
-    pub fn supported_modes(&self) -> &'static [crate::DelegationMode] {
-        self.supported_modes
-    }
-
-    /// `DUAL_AUTH_DELEGATION` as configured.
-    pub fn configured_delegation(&self) -> Option<crate::DelegationMode> {
-        self.delegation
-    }
-
-    /// The verified mode evidence requests use: the configured one, else the vendor's
-    /// default; `None` when `DUAL_AUTH_DELEGATION=self-asserted`.
-    pub fn delegation_mode(&self) -> Option<crate::DelegationMode> {
-        crate::effective_mode(self.delegation, self.supported_modes)
-    }
-
-    /// The token cache's scope: vendor, endpoint, agent and `discriminator` (what else
-    /// makes this adapter's tokens differ from another's, such as the API audience), and
-    /// with DPoP the key's thumbprint, so a token bound to another key is never served.
-    pub fn cache_scope(&self, discriminator: &str) -> String {
-        let scope = format!("{}|{}|{}|{discriminator}", self.vendor, self.endpoint.url(), self.client_id);
-        match self.endpoint.dpop() {
-            Some(dpop) => format!("{scope}|dpop:{}", dpop.key.thumbprint()),
-            None => scope,
-        }
-    }
-
-    /// The DPoP key tokens are bound to, when DPoP is configured.
-    pub fn dpop_key(&self) -> Option<&DpopKey> {
-        self.endpoint.dpop().map(|d| &d.key)
-    }
-
-    /// The guide's self-asserted mode: asks for a token for `request`, the act in the
-    /// client assertion; `leading_fields` gives the dialect's form fields before
-    /// `client_assertion_type` and `client_assertion`.
-    ///
-    /// # Errors
-    /// [`IamError`]: a verified mode configured, a different agent, a signing failure, or
-    /// the endpoint's answer.
-    pub async fn request(
-        &self,
-        request: &crate::TokenRequest,
-        leading_fields: impl Fn() -> Vec<(&'static str, SecretString)>,
-    ) -> Result<TokenResponse, IamError> {
-        crate::check_self_asserted_allowed(self.vendor, self.delegation)?;
-        ensure_agent(self.vendor, &self.client_id, request.agent_id())?;
-        tracing::info!(event = "token_request_start", vendor = %self.vendor, mode = %crate::DelegationMode::SelfAsserted, agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
-        self.send_with(Some(request.act()), request.scopes(), false, || Ok(leading_fields())).await
-    }
-
-    /// A verified mode: sends the human's evidence. `leading_fields` gives, for the mode
-    /// in use, the grant's form fields before the client assertion (which carries no
-    /// `act`: the identity provider learns the human from the evidence).
-    ///
-    /// # Errors
-    /// [`IamError::ModeRefused`] when `DUAL_AUTH_DELEGATION=self-asserted`; else as
-    /// [`AssertionGrant::request`]. The evidence is never in an error or a log.
-    pub async fn delegate(
-        &self,
-        request: &crate::DelegationRequest,
-        leading_fields: impl Fn(crate::DelegationMode) -> Result<Vec<(&'static str, SecretString)>, IamError>,
-    ) -> Result<TokenResponse, IamError> {
-        let Some(mode) = crate::check_evidence_allowed(self.vendor, self.delegation, self.supported_modes)? else {
-            return Err(IamError::NotSupported { what: format!("delegation grants with the {} adapter", self.vendor) });
-        };
-        ensure_agent(self.vendor, &self.client_id, request.agent_id())?;
-        tracing::info!(event = "token_request_start", vendor = %self.vendor, mode = %mode, agent_id = %self.client_id, subject_token_type = %request.subject().token_type(), scope = %request.scope_string());
-        // A JWT authorization grant's assertion is single-use: a retry after an attempt that
-        // reached the provider would only get "Token reuse detected", hiding the real cause.
-        let single_attempt = mode == crate::DelegationMode::JwtAuthorizationGrant;
-        self.send_with(None, request.scopes(), single_attempt, || leading_fields(mode)).await
-    }
-
-    async fn send_with(
-        &self,
-        act: Option<&crate::Act>,
-        scopes: &[String],
-        single_attempt: bool,
-        leading_fields: impl Fn() -> Result<Vec<(&'static str, SecretString)>, IamError>,
-    ) -> Result<TokenResponse, IamError> {
-        let claims = crate::AssertionClaims {
-            issuer: &self.client_id,
-            audience: &self.assertion_audience,
-            lifetime: crate::ASSERTION_LIFETIME,
-            act,
-            authorized_party: None,
-            not_before: false,
-        };
-        let policy = if single_attempt { RetryPolicy::none() } else { self.endpoint.retry };
-        let grant = self
-            .endpoint
-            .request_with(policy, || {
-                let assertion = self
-                    .client_auth
-                    .sign(&claims, self.clock.now())
-                    .map_err(|source| IamError::Assertion { vendor: self.vendor, source })?;
-                let mut form = leading_fields()?;
-                form.extend(client_assertion_fields(assertion));
-                Ok(form)
-            })
-            .await?;
-        let response = grant.into_token_response(self.default_expires_in, scopes, self.clock.now());
-        tracing::info!(event = "token_request_success", vendor = %self.vendor, agent_id = %self.client_id, expires_in = response.expires_in().as_secs());
-        Ok(response)
-    }
 }
 
 #[cfg(test)]
@@ -1072,13 +945,5 @@ mod tests {
         assert_eq!(r.token_type(), "Bearer");
         assert_eq!(r.expires_in(), Duration::from_secs(86_400));
         assert_eq!(r.scopes(), ["read", "write"]);
-    }
-
-    #[test]
-    fn only_https_urls_with_a_host() {
-        assert!(require_https_url("https://idp.example.com/token").is_ok());
-        assert!(require_https_url("http://idp.example.com/token").unwrap_err().contains("must use https://"));
-        assert!(require_https_url("https://u:p@idp.example.com/").unwrap_err().contains("credentials"));
-        assert!(require_https_url("idp.example.com").is_err());
     }
 }

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use dual_auth_core::{Act, ActJwtError, ActJwtSigner, ActJwtVerifier, SigningKey, UnverifiedJwt, VerifyingKey};
+use dual_auth_core::dangerous::UnverifiedJwt;
+use dual_auth_core::{Act, ActJwtError, ActJwtSigner, ActJwtVerifier, SigningKey, VerifyingKey};
 use dual_auth_test_support::run_python;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};

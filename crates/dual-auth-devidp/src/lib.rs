@@ -113,6 +113,7 @@
 //! report the key in `dpop_jkt` (`null` for a bearer token). [`DevIdp::token_requests`]
 //! lists the token requests seen, for tests that count round trips.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod authorize;
 mod delegation;

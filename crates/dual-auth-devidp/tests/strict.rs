@@ -18,12 +18,13 @@ use dual_auth::secrecy::{ExposeSecret, SecretString};
 use dual_auth::session::{CachingAdapter, TokenCacheSettings};
 use dual_auth::token_endpoint::{AdapterOptions, DpopSettings, HttpSettings, RetryPolicy, TokenEndpoint, client_assertion_fields, field};
 use dual_auth::{
-    ACCESS_TOKEN_TYPE, Act, AssertionClaims, ClientAuthentication, DelegationMode, DelegationRequest, DpopKey, IamAdapter, IamError,
-    SigningAlgorithm, SigningKey, SubjectToken, SubjectTokenType, TOKEN_EXCHANGE_GRANT, TokenRequest, TokenResponse, Vendor,
+    ACCESS_TOKEN_TYPE, Act, AssertionClaims, DelegationMode, DelegationRequest, DpopKey, IamAdapter, IamError, SigningAlgorithm,
+    SigningKey, SubjectToken, SubjectTokenType, TOKEN_EXCHANGE_GRANT, TokenRequest, TokenResponse, Vendor,
 };
 use dual_auth_devidp::{
     DemoUser, DevIdp, DevIdpConfig, RegisteredClient, TokenRequestRecord, authorization_grant_claims, sign_app_assertion,
 };
+use dual_auth_test_support::agent::{http_settings, secret_auth};
 use dual_auth_test_support::key_fixture;
 use dual_auth_test_support::servers::Redis;
 use serde_json::Value;
@@ -36,11 +37,7 @@ async fn idp() -> (DevIdp, HttpSettings) {
     // The application's key, so the demo API accepts Entra ID tokens with act assertions.
     config.app_public_key_pem = Some(std::fs::read(dual_auth_test_support::key_fixture("rsa2048-spki.pub.pem")).unwrap());
     let idp = DevIdp::start(config, ([127, 0, 0, 1], 0).into()).await.unwrap();
-    let http = HttpSettings {
-        extra_root_certificates_pem: Some(idp.ca_pem().as_bytes().to_vec()),
-        retry: RetryPolicy::none(),
-        ..HttpSettings::default()
-    };
+    let http = http_settings(idp.ca_pem(), RetryPolicy::none());
     (idp, http)
 }
 
@@ -61,10 +58,6 @@ fn assertion_without_act(realm: &str) -> AssertionClaims<'_> {
     }
 }
 
-fn secret(s: &str) -> ClientAuthentication {
-    ClientAuthentication::client_secret_jwt(&SecretString::from(s)).unwrap()
-}
-
 fn request() -> TokenRequest {
     TokenRequest::new(AGENT, Act::new("user_1").unwrap(), ["finance.read"]).unwrap()
 }
@@ -73,7 +66,7 @@ fn request() -> TokenRequest {
 async fn wrong_secret_wrong_audience_and_expired_assertions_are_refused() {
     let (idp, http) = idp().await;
     let wrong = KeycloakAdapter::new(
-        KeycloakConfig::new(idp.keycloak_token_url(), AGENT, secret("another-secret-0123456789abcdefghijklm")),
+        KeycloakConfig::new(idp.keycloak_token_url(), AGENT, secret_auth("another-secret-0123456789abcdefghijklm")),
         AdapterOptions::with_http(http.clone()),
     )
     .unwrap();
@@ -83,7 +76,7 @@ async fn wrong_secret_wrong_audience_and_expired_assertions_are_refused() {
     // Upstream's Okta audience ({domain}/oauth2/{server}) is not the token endpoint: refused.
     let upstream_aud = format!("{}/oauth2/default", idp.base_url());
     let okta = OktaAdapter::new(
-        OktaConfig::new(idp.okta_token_url(), AGENT, secret(SECRET)).with_assertion_audience(upstream_aud),
+        OktaConfig::new(idp.okta_token_url(), AGENT, secret_auth(SECRET)).with_assertion_audience(upstream_aud),
         AdapterOptions::with_http(http.clone()),
     )
     .unwrap();
@@ -92,7 +85,7 @@ async fn wrong_secret_wrong_audience_and_expired_assertions_are_refused() {
 
     let behind = std::sync::Arc::new(dual_auth::ManualClock::new(SystemTime::now() - Duration::from_secs(900)));
     let stale = KeycloakAdapter::new(
-        KeycloakConfig::new(idp.keycloak_token_url(), AGENT, secret(SECRET)),
+        KeycloakConfig::new(idp.keycloak_token_url(), AGENT, secret_auth(SECRET)),
         AdapterOptions { clock: Some(behind), ..AdapterOptions::with_http(http) },
     )
     .unwrap();
@@ -104,10 +97,10 @@ async fn wrong_secret_wrong_audience_and_expired_assertions_are_refused() {
 async fn a_replayed_assertion_and_a_missing_grant_are_refused() {
     let (idp, http) = idp().await;
     let endpoint =
-        TokenEndpoint::new(Vendor::Keycloak, &idp.keycloak_token_url(), http.build_client().unwrap(), RetryPolicy::none()).unwrap();
+        TokenEndpoint::new(Vendor::Keycloak, idp.keycloak_token_url(), http.build_client().unwrap(), RetryPolicy::none()).unwrap();
     let realm = realm_url(&idp);
     let claims = assertion_without_act(&realm);
-    let assertion = secret(SECRET).sign(&claims, SystemTime::now()).unwrap();
+    let assertion = secret_auth(SECRET).sign(&claims, SystemTime::now()).unwrap();
     let form = |grant: &'static str| {
         let assertion = assertion.clone();
         move || {
@@ -128,13 +121,13 @@ async fn the_api_refuses_tokens_without_a_human_and_entra_tokens_without_an_asse
     let (idp, http) = idp().await;
     let client = http.build_client().unwrap();
     // A Keycloak token for a request without act: valid token, but no human.
-    let endpoint = TokenEndpoint::new(Vendor::Keycloak, &idp.keycloak_token_url(), client.clone(), RetryPolicy::none()).unwrap();
+    let endpoint = TokenEndpoint::new(Vendor::Keycloak, idp.keycloak_token_url(), client.clone(), RetryPolicy::none()).unwrap();
     let realm = realm_url(&idp);
     let claims = assertion_without_act(&realm);
     let grant = endpoint
         .request(|| {
             let mut form = vec![field("grant_type", "client_credentials"), field("scope", "finance.read")];
-            form.extend(client_assertion_fields(secret(SECRET).sign(&claims, SystemTime::now()).unwrap()));
+            form.extend(client_assertion_fields(secret_auth(SECRET).sign(&claims, SystemTime::now()).unwrap()));
             Ok(form)
         })
         .await
@@ -147,7 +140,7 @@ async fn the_api_refuses_tokens_without_a_human_and_entra_tokens_without_an_asse
     );
 
     // An Entra ID token alone is not enough.
-    let entra = TokenEndpoint::new(Vendor::EntraId, &idp.entra_token_url(), client.clone(), RetryPolicy::none()).unwrap();
+    let entra = TokenEndpoint::new(Vendor::EntraId, idp.entra_token_url(), client.clone(), RetryPolicy::none()).unwrap();
     let scope = format!("{}/.default", idp.config().entra_api);
     let grant = entra
         .request(|| {
@@ -268,11 +261,7 @@ async fn delegation_idp() -> (DevIdp, HttpSettings) {
     config.app_public_key_pem = Some(std::fs::read(key_fixture("rsa2048-spki.pub.pem")).unwrap());
     config.app_id = Some(APP_ID.into());
     let idp = DevIdp::start(config, ([127, 0, 0, 1], 0).into()).await.unwrap();
-    let http = HttpSettings {
-        extra_root_certificates_pem: Some(idp.ca_pem().as_bytes().to_vec()),
-        retry: RetryPolicy::none(),
-        ..HttpSettings::default()
-    };
+    let http = http_settings(idp.ca_pem(), RetryPolicy::none());
     (idp, http)
 }
 
@@ -312,17 +301,17 @@ fn adapter(idp: &DevIdp, http: &HttpSettings, vendor: &str, agent: &str) -> Box<
 fn adapter_with(idp: &DevIdp, vendor: &str, agent: &str, options: AdapterOptions) -> Box<dyn IamAdapter> {
     let client_secret = if agent == AGENT { SECRET } else { OTHER_SECRET };
     match vendor {
-        "keycloak" => {
-            Box::new(KeycloakAdapter::new(KeycloakConfig::new(idp.keycloak_token_url(), agent, secret(client_secret)), options).unwrap())
-        }
+        "keycloak" => Box::new(
+            KeycloakAdapter::new(KeycloakConfig::new(idp.keycloak_token_url(), agent, secret_auth(client_secret)), options).unwrap(),
+        ),
         "auth0" => Box::new(
             Auth0Adapter::new(
-                Auth0Config::new(idp.auth0_token_url(), agent, secret(client_secret), idp.config().api_audience.clone()),
+                Auth0Config::new(idp.auth0_token_url(), agent, secret_auth(client_secret), idp.config().api_audience.clone()),
                 options,
             )
             .unwrap(),
         ),
-        "okta" => Box::new(OktaAdapter::new(OktaConfig::new(idp.okta_token_url(), agent, secret(client_secret)), options).unwrap()),
+        "okta" => Box::new(OktaAdapter::new(OktaConfig::new(idp.okta_token_url(), agent, secret_auth(client_secret)), options).unwrap()),
         "entraid" => Box::new(
             EntraIdAdapter::new(
                 EntraIdConfig {
@@ -606,7 +595,7 @@ async fn a_delegation_grant_refuses_a_client_assertion_with_act() {
     let (idp, http) = delegation_idp().await;
     let (access, _) = login(&idp, &http, "keycloak", AGENT, None).await;
     let endpoint =
-        TokenEndpoint::new(Vendor::Keycloak, &idp.keycloak_token_url(), http.build_client().unwrap(), RetryPolicy::none()).unwrap();
+        TokenEndpoint::new(Vendor::Keycloak, idp.keycloak_token_url(), http.build_client().unwrap(), RetryPolicy::none()).unwrap();
     let realm = realm_url(&idp);
     let act = Act::new("user_1").unwrap();
     let claims = AssertionClaims { act: Some(&act), ..assertion_without_act(&realm) };
@@ -617,7 +606,7 @@ async fn a_delegation_grant_refuses_a_client_assertion_with_act() {
                 field("subject_token", access.clone()),
                 field("subject_token_type", ACCESS_TOKEN_TYPE),
             ];
-            form.extend(client_assertion_fields(secret(SECRET).sign(&claims, SystemTime::now()).unwrap()));
+            form.extend(client_assertion_fields(secret_auth(SECRET).sign(&claims, SystemTime::now()).unwrap()));
             Ok(form)
         })
         .await
@@ -628,7 +617,7 @@ async fn a_delegation_grant_refuses_a_client_assertion_with_act() {
 /// The Keycloak adapter in the JWT authorization grant mode.
 fn grant_adapter(idp: &DevIdp, http: &HttpSettings) -> KeycloakAdapter {
     let config =
-        KeycloakConfig::new(idp.keycloak_token_url(), AGENT, secret(SECRET)).with_delegation(DelegationMode::JwtAuthorizationGrant);
+        KeycloakConfig::new(idp.keycloak_token_url(), AGENT, secret_auth(SECRET)).with_delegation(DelegationMode::JwtAuthorizationGrant);
     KeycloakAdapter::new(config, AdapterOptions::with_http(http.clone())).unwrap()
 }
 
@@ -820,7 +809,7 @@ async fn delegation_grants_issue_dpop_bound_tokens_the_delegated_api_accepts() {
     // Keycloak's JWT authorization grant, bound too.
     let key = dpop_key(SigningAlgorithm::EdDsa);
     let config =
-        KeycloakConfig::new(idp.keycloak_token_url(), AGENT, secret(SECRET)).with_delegation(DelegationMode::JwtAuthorizationGrant);
+        KeycloakConfig::new(idp.keycloak_token_url(), AGENT, secret_auth(SECRET)).with_delegation(DelegationMode::JwtAuthorizationGrant);
     let options = AdapterOptions::with_http(http.clone()).with_dpop(DpopSettings::new(key.clone()));
     let adapter = KeycloakAdapter::new(config, options).unwrap();
     let assertion = app_assertion(&authorization_grant_claims(APP_ID, &alice.app_user_id, &idp.keycloak_realm_url(), 120));
@@ -842,7 +831,7 @@ async fn token_request_with(idp: &DevIdp, http: &HttpSettings, vendor: &str, pro
         _ => (idp.entra_token_url(), String::new()),
     };
     let assertion =
-        secret(SECRET).sign(&AssertionClaims { audience: &audience, ..assertion_without_act(&realm) }, SystemTime::now()).unwrap();
+        secret_auth(SECRET).sign(&AssertionClaims { audience: &audience, ..assertion_without_act(&realm) }, SystemTime::now()).unwrap();
     let mut form = vec![
         ("grant_type", "client_credentials".to_owned()),
         ("client_id", AGENT.to_owned()),

@@ -61,17 +61,19 @@
 //!   the API client asks for a fresh assertion for every request it sends (retries
 //!   included), and a cached token, in-process or from a shared store, gets them too.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use dual_auth_config::keys;
-use dual_auth_core::JWT_BEARER_GRANT;
-use dual_auth_core::token_endpoint::{TokenEndpoint, client_assertion_fields, ensure_agent, field};
-use dual_auth_core::{
-    ASSERTION_LIFETIME, ActAssertionSource, AssertionClaims, Clock, sign_act_assertion_with_key, sign_assertion_with_key,
+use dual_auth_core::provider::{
+    Refusal, RequestPart, SubjectTypes, cache_scope, check_delegation_request, check_evidence_allowed, check_self_asserted_allowed,
+    ensure_agent, resolve_mode, sign_act_assertion_with_key, sign_assertion_with_key,
 };
+use dual_auth_core::token_endpoint::{TokenEndpoint, client_assertion_fields, field};
+use dual_auth_core::{ASSERTION_LIFETIME, ActAssertionSource, AssertionClaims, Clock, JWT_BEARER_GRANT};
 
 // What this crate's API takes and returns, and what a program needs beside it, so that a
 // program needs no other dual-auth crate (the two crates whole too, for everything else).
@@ -81,6 +83,51 @@ pub use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings, RetryPoli
 pub use dual_auth_core::{
     self, Act, ActJwtSigner, ActJwtVerifier, ClientAuthentication, DelegationMode, DelegationRequest, IamAdapter, IamError, SigningKey,
     SubjectToken, SubjectTokenType, TokenRequest, TokenResponse, UserSession, Vendor, VerifyingKey,
+};
+
+/// This vendor, as `DUAL_AUTH_VENDOR` names it.
+pub const VENDOR: Vendor = Vendor::EntraId;
+
+/// The setting that holds Entra ID's token endpoint.
+pub const TOKEN_URL_KEY: &str = "ENTRAID_TOKEN_URL";
+
+/// The setting that holds the application's id (the act assertion's `iss`).
+pub const APP_ID_KEY: &str = "APP_ID";
+
+/// The setting that holds the `.../.default` scope programs request for the API.
+pub const API_SCOPE_KEY: &str = "API_SCOPE";
+
+/// The setting that holds the certificate of the agent's certificate credential.
+pub const CERTIFICATE_PATH_KEY: &str = "AGENT_CERTIFICATE_PATH";
+
+/// What on-behalf-of refuses: Microsoft's grant has no actor token, audience, resource or
+/// requested token type.
+const ON_BEHALF_OF_REFUSES: &[Refusal] = &[
+    Refusal {
+        part: RequestPart::ActorToken,
+        reason: "Entra ID on-behalf-of takes no actor token: name the API by its scope (for example api://finance-api/.default)",
+    },
+    Refusal {
+        part: RequestPart::Audience,
+        reason: "Entra ID on-behalf-of takes no audience or resource: name the API by its scope (for example api://finance-api/.default)",
+    },
+    Refusal {
+        part: RequestPart::Resource,
+        reason: "Entra ID on-behalf-of takes no audience or resource: name the API by its scope (for example api://finance-api/.default)",
+    },
+    Refusal {
+        part: RequestPart::RequestedTokenType,
+        reason: "Entra ID on-behalf-of takes no requested_token_type: name the API by its scope (for example api://finance-api/.default)",
+    },
+];
+
+/// The evidence on-behalf-of takes: the access token the human's client got for this agent.
+const ON_BEHALF_OF_SUBJECTS: SubjectTypes = SubjectTypes {
+    access_token: true,
+    id_token: false,
+    jwt: true,
+    custom: false,
+    refusal: "Entra ID on-behalf-of takes the access token the human's client got for this agent",
 };
 
 /// `expires_in` when Microsoft sends none (upstream default).
@@ -133,20 +180,19 @@ impl EntraIdConfig {
     /// # Errors
     /// [`ConfigError`] naming the key, the backend and the fix.
     pub async fn load(reader: &ConfigReader<'_>) -> Result<Self, ConfigError> {
-        let token_url = reader.https_url(keys::ENTRAID_TOKEN_URL).await?;
+        let token_url: String = reader.https_url(TOKEN_URL_KEY).await?.into();
         let client_id = reader.text(keys::AGENT_CLIENT_ID).await?;
         let client_auth = match reader.choice(keys::AGENT_CLIENT_AUTH_METHOD, &["client_secret", "certificate"], "client_secret").await? {
             "certificate" => {
                 let key = reader.agent_key().await?;
-                let path = reader.readable_file(keys::AGENT_CERTIFICATE_PATH, false).await?;
+                let path = reader.readable_file(CERTIFICATE_PATH_KEY, false).await?;
                 let certificate = std::fs::read(&path).map_err(|e| ConfigError::File {
-                    key: keys::AGENT_CERTIFICATE_PATH.into(),
+                    key: CERTIFICATE_PATH_KEY.into(),
                     path: path.clone(),
                     reason: e.to_string(),
                 })?;
-                let key = key
-                    .with_certificate(certificate)
-                    .map_err(|source| ConfigError::Key { key: keys::AGENT_CERTIFICATE_PATH.into(), source })?;
+                let key =
+                    key.with_certificate(certificate).map_err(|source| ConfigError::Key { key: CERTIFICATE_PATH_KEY.into(), source })?;
                 EntraClientAuthentication::Certificate(key)
             }
             _ => EntraClientAuthentication::ClientSecret(reader.secret(keys::AGENT_CLIENT_SECRET).await?),
@@ -166,13 +212,13 @@ impl EntraIdConfig {
         };
         let (app_id, api_audience) = if on_behalf_of_only {
             (
-                reader.optional_text(keys::APP_ID).await?.unwrap_or_default(),
+                reader.optional_text(APP_ID_KEY).await?.unwrap_or_default(),
                 reader.optional_text(keys::API_AUDIENCE).await?.unwrap_or_default(),
             )
         } else {
-            (reader.text(keys::APP_ID).await?, reader.text(keys::API_AUDIENCE).await?)
+            (reader.text(APP_ID_KEY).await?, reader.text(keys::API_AUDIENCE).await?)
         };
-        let api_scope = reader.text(keys::API_SCOPE).await?;
+        let api_scope = reader.text(API_SCOPE_KEY).await?;
         if !api_scope.ends_with("/.default") {
             tracing::warn!(event = "entraid_scope_not_default", scope = %api_scope, "API_SCOPE should end in /.default for client credentials");
         }
@@ -245,12 +291,12 @@ impl EntraIdAdapter {
             });
         }
         let (endpoint, clock) = options.endpoint(vendor, &config.token_url)?;
-        let delegation = dual_auth_core::resolve_mode(vendor, config.delegation, SUPPORTED_MODES)?;
+        let delegation = resolve_mode(vendor, config.delegation, SUPPORTED_MODES)?;
         // The guide's act assertion is possible unless on-behalf-of alone is configured.
         let self_asserted = delegation != Some(DelegationMode::OnBehalfOf);
-        let mut required = vec![("AGENT_CLIENT_ID", &config.client_id)];
+        let mut required = vec![(keys::AGENT_CLIENT_ID, &config.client_id)];
         if self_asserted {
-            required.extend([("APP_ID", &config.app_id), ("API_AUDIENCE", &config.api_audience)]);
+            required.extend([(APP_ID_KEY, &config.app_id), (keys::API_AUDIENCE, &config.api_audience)]);
         }
         for (name, value) in required {
             if value.trim().is_empty() {
@@ -331,7 +377,8 @@ impl IamAdapter for EntraIdAdapter {
     }
 
     fn cache_scope(&self) -> String {
-        format!("{}|{}|{}|{}", self.vendor(), self.endpoint.url(), self.client_id, self.api_audience)
+        // Entra ID issues no DPoP-bound tokens (`new` refuses DPoP): no key in the scope.
+        cache_scope(VENDOR, self.endpoint.url().as_str(), &self.client_id, &self.api_audience, None)
     }
 
     fn delegation_modes(&self) -> &'static [DelegationMode] {
@@ -343,7 +390,7 @@ impl IamAdapter for EntraIdAdapter {
     }
 
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
-        dual_auth_core::check_self_asserted_allowed(Vendor::EntraId, self.delegation)?;
+        check_self_asserted_allowed(VENDOR, self.delegation)?;
         ensure_agent(Vendor::EntraId, &self.client_id, request.agent_id())?;
         if let Some(scope) = request.scopes().iter().find(|s| !s.ends_with("/.default")) {
             return Err(IamError::InvalidRequest {
@@ -377,28 +424,9 @@ impl IamAdapter for EntraIdAdapter {
     /// comes back names the human (`sub`, `oid`) and the agent (`azp`, v1 `appid`); no act
     /// assertion travels with it.
     async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
-        dual_auth_core::check_evidence_allowed(Vendor::EntraId, self.delegation, SUPPORTED_MODES)?;
-        ensure_agent(Vendor::EntraId, &self.client_id, request.agent_id())?;
-        let unsupported = |what: &str| IamError::InvalidRequest {
-            reason: format!("Entra ID on-behalf-of takes no {what}: name the API by its scope (for example api://finance-api/.default)"),
-        };
-        if request.actor().is_some() {
-            return Err(unsupported("actor token"));
-        }
-        if request.audience().is_some() || request.resource().is_some() {
-            return Err(unsupported("audience or resource"));
-        }
-        if request.requested_token_type().is_some() {
-            return Err(unsupported("requested_token_type"));
-        }
-        if !matches!(request.subject().token_type(), SubjectTokenType::AccessToken | SubjectTokenType::Jwt) {
-            return Err(IamError::InvalidRequest {
-                reason: format!(
-                    "Entra ID on-behalf-of takes the access token the human's client got for this agent, not {}",
-                    request.subject().token_type()
-                ),
-            });
-        }
+        check_evidence_allowed(VENDOR, self.delegation, SUPPORTED_MODES)?;
+        ensure_agent(VENDOR, &self.client_id, request.agent_id())?;
+        check_delegation_request(request, ON_BEHALF_OF_REFUSES, Some(&ON_BEHALF_OF_SUBJECTS))?;
         tracing::info!(event = "token_request_start", vendor = "entraid", mode = %DelegationMode::OnBehalfOf, agent_id = %self.client_id, scope = %request.scope_string());
         let grant = self
             .endpoint

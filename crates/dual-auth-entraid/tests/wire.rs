@@ -6,9 +6,10 @@
 use std::time::Duration;
 
 use dual_auth_core::secrecy::{ExposeSecret, SecretString};
-use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings};
+use dual_auth_core::token_endpoint::AdapterOptions;
 use dual_auth_core::{Act, ActJwtVerifier, CLIENT_ASSERTION_TYPE, IamAdapter, IamError, SigningKey, TokenRequest, VerifyingKey};
 use dual_auth_entraid::{EntraClientAuthentication, EntraIdAdapter, EntraIdConfig};
+use dual_auth_test_support::agent::options;
 use dual_auth_test_support::https::{CannedResponse, TestCa, TestHttpsServer};
 use dual_auth_test_support::{jwt, key_fixture};
 use serde_json::json;
@@ -18,13 +19,6 @@ const AGENT: &str = "11111111-2222-3333-4444-555555555555";
 const APP_ID: &str = "app-registration-of-the-web-app";
 const API_AUDIENCE: &str = "api://finance-api";
 const TOKEN_PATH: &str = "/tenant-id/oauth2/v2.0/token";
-
-fn options(ca: &TestCa) -> AdapterOptions {
-    AdapterOptions::with_http(HttpSettings {
-        extra_root_certificates_pem: Some(ca.ca_pem().as_bytes().to_vec()),
-        ..HttpSettings::default()
-    })
-}
 
 fn act() -> Act {
     Act::new("00000000-0000-0000-0000-0000000000aa")

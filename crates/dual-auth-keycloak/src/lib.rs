@@ -63,13 +63,14 @@
 //! URL (the token URL up to `/protocol/`) unless configured.
 //!
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use dual_auth_config::keys;
-use dual_auth_core::token_endpoint::{AssertionGrant, AssertionGrantSettings, field};
-use dual_auth_core::{JWT_BEARER_GRANT, token_exchange_fields};
+use dual_auth_core::provider::{
+    AssertionConfig, AssertionDialect, AudienceRule, DelegationGrant, FormField, GrantKind, Refusal, RequestPart,
+};
 
 // What this crate's API takes and returns, and what a program needs beside it, so that a
 // program needs no other dual-auth crate (the two crates whole too, for everything else).
@@ -81,6 +82,12 @@ pub use dual_auth_core::{
     SigningKey, SubjectToken, SubjectTokenType, TokenRequest, TokenResponse, UserSession, Vendor, VerifyingKey,
 };
 
+/// This vendor, as `DUAL_AUTH_VENDOR` names it.
+pub const VENDOR: Vendor = Vendor::Keycloak;
+
+/// The setting that holds Keycloak's token endpoint.
+pub const TOKEN_URL_KEY: &str = "KEYCLOAK_TOKEN_URL";
+
 /// What Keycloak can do: standard token exchange (Keycloak 26.2 and later), the JWT
 /// authorization grant (a preview in 26.5, on by default from 26.6), the guide's mode.
 pub const SUPPORTED_MODES: &[DelegationMode] =
@@ -88,6 +95,60 @@ pub const SUPPORTED_MODES: &[DelegationMode] =
 
 /// `expires_in` when Keycloak sends none (upstream default).
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(3600);
+
+/// Keycloak's dialect of the client-assertion grant.
+///
+/// - The guide's mode: `grant_type=client_credentials`, `scope`; the assertion's `aud` the
+///   realm URL (the token URL up to `/protocol/`) unless configured.
+/// - Standard token exchange (`docs/vendors/keycloak.md`): RFC 8693's fields, `audience` a
+///   client id, then `scope`; no actor token or resource (Keycloak 26.7 has neither).
+/// - The JWT authorization grant: `assertion` = the evidence (a JWT from an issuer the
+///   realm trusts as an identity provider), then `scope`.
+pub static DIALECT: AssertionDialect = AssertionDialect {
+    vendor: VENDOR,
+    modes: SUPPORTED_MODES,
+    default_expires_in: DEFAULT_EXPIRES_IN,
+    audience_rule: AudienceRule::UpTo {
+        marker: "/protocol/",
+        trailing_slash: false,
+        refusal: "KEYCLOAK_TOKEN_URL has no \"/protocol/\" to derive the realm URL from: \
+                  use https://HOST/realms/REALM/protocol/openid-connect/token or set the assertion audience",
+    },
+    api_audience_required: None,
+    client_credentials_fields: &[FormField::Scope],
+    delegation_grants: &[
+        DelegationGrant {
+            mode: DelegationMode::TokenExchange,
+            kind: GrantKind::TokenExchange { audience_defaults_to_api: false, names_requested_access_token: false },
+            refuses: &[
+                Refusal {
+                    part: RequestPart::ActorToken,
+                    reason: "Keycloak's standard token exchange reads no actor_token (26.7; delegation with act arrives in 26.8)",
+                },
+                Refusal {
+                    part: RequestPart::Resource,
+                    reason: "Keycloak's token exchange has no resource parameter: name the target client id as the audience",
+                },
+            ],
+            subject_types: None,
+            trailing_fields: &[FormField::Scope],
+        },
+        DelegationGrant {
+            mode: DelegationMode::JwtAuthorizationGrant,
+            kind: GrantKind::JwtAuthorization,
+            refuses: &[
+                Refusal { part: RequestPart::ActorToken, reason: JWT_AUTHORIZATION_GRANT_TAKES_NO_EXTRAS },
+                Refusal { part: RequestPart::Audience, reason: JWT_AUTHORIZATION_GRANT_TAKES_NO_EXTRAS },
+                Refusal { part: RequestPart::Resource, reason: JWT_AUTHORIZATION_GRANT_TAKES_NO_EXTRAS },
+            ],
+            subject_types: None,
+            trailing_fields: &[FormField::Scope],
+        },
+    ],
+};
+
+const JWT_AUTHORIZATION_GRANT_TAKES_NO_EXTRAS: &str =
+    "the JWT authorization grant takes no actor token, audience or resource: the assertion names them";
 
 /// What the Keycloak adapter needs.
 #[derive(Debug)]
@@ -132,7 +193,7 @@ impl KeycloakConfig {
     /// [`ConfigError`] naming the key, the backend and the fix.
     pub async fn load(reader: &ConfigReader<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
-            token_url: reader.https_url(keys::KEYCLOAK_TOKEN_URL).await?,
+            token_url: reader.https_url(TOKEN_URL_KEY).await?.into(),
             client_id: reader.text(keys::AGENT_CLIENT_ID).await?,
             client_auth: reader.client_authentication().await?,
             assertion_audience: reader.optional_text(keys::ASSERTION_AUDIENCE).await?,
@@ -141,126 +202,31 @@ impl KeycloakConfig {
     }
 }
 
-/// The Keycloak [`IamAdapter`].
-#[derive(Debug)]
-pub struct KeycloakAdapter {
-    grant: AssertionGrant,
-}
-
-impl KeycloakAdapter {
-    /// An adapter for this realm.
-    ///
-    /// # Errors
-    /// [`IamError::Configuration`] for a non-HTTPS token URL, an empty client id, or a
-    /// token URL without `/protocol/` when no assertion audience is configured.
-    pub fn new(config: KeycloakConfig, options: AdapterOptions) -> Result<Self, IamError> {
-        let settings = AssertionGrantSettings {
-            vendor: Vendor::Keycloak,
-            token_url: &config.token_url,
-            client_id: config.client_id,
-            client_auth: config.client_auth,
-            assertion_audience: config.assertion_audience,
-            default_expires_in: DEFAULT_EXPIRES_IN,
-            delegation: config.delegation,
-            supported_modes: SUPPORTED_MODES,
-        };
-        let grant = AssertionGrant::new(settings, &options, |url| {
-            realm_url(url.as_str()).ok_or_else(|| IamError::Configuration {
-                vendor: Vendor::Keycloak,
-                reason: "KEYCLOAK_TOKEN_URL has no \"/protocol/\" to derive the realm URL from: \
-                         use https://HOST/realms/REALM/protocol/openid-connect/token or set the assertion audience"
-                    .into(),
-            })
-        })?;
-        Ok(Self { grant })
-    }
-
-    /// The `aud` of the client assertions this adapter signs.
-    pub fn assertion_audience(&self) -> &str {
-        self.grant.assertion_audience()
+impl From<KeycloakConfig> for AssertionConfig {
+    fn from(config: KeycloakConfig) -> Self {
+        AssertionConfig::new(&DIALECT, config.token_url, config.client_id, config.client_auth)
+            .with_assertion_audience(config.assertion_audience)
+            .with_delegation(config.delegation)
     }
 }
 
-/// The grant's fields before the client assertion, in Keycloak's dialect.
-///
-/// Standard token exchange (`docs/vendors/keycloak.md`): RFC 8693's fields, `audience` a
-/// client id, then `scope`; no actor token or resource (Keycloak 26.7 has neither). The JWT authorization grant: `assertion` = the evidence (a JWT
-/// from an issuer the realm trusts as an identity provider), then `scope`.
-fn delegation_form(mode: DelegationMode, request: &DelegationRequest) -> Result<Vec<(&'static str, SecretString)>, IamError> {
-    let mut form = match mode {
-        DelegationMode::JwtAuthorizationGrant => {
-            if request.actor().is_some() || request.audience().is_some() || request.resource().is_some() {
-                return Err(IamError::InvalidRequest {
-                    reason: "the JWT authorization grant takes no actor token, audience or resource: the assertion names them".into(),
-                });
-            }
-            vec![field("grant_type", JWT_BEARER_GRANT), ("assertion", request.subject().token().clone())]
-        }
-        _ => {
-            // Refused rather than sent to be ignored: the caller would believe them checked.
-            if request.actor().is_some() {
-                return Err(IamError::InvalidRequest {
-                    reason: "Keycloak's standard token exchange reads no actor_token (26.7; delegation with act arrives in 26.8)".into(),
-                });
-            }
-            if request.resource().is_some() {
-                return Err(IamError::InvalidRequest {
-                    reason: "Keycloak's token exchange has no resource parameter: name the target client id as the audience".into(),
-                });
-            }
-            token_exchange_fields(request, None)
-        }
-    };
-    form.push(field("scope", request.scope_string()));
-    Ok(form)
-}
-
-/// The realm URL: the token URL up to `/protocol/`.
-fn realm_url(token_url: &str) -> Option<String> {
-    token_url.rsplit_once("/protocol/").map(|(realm, _)| realm.to_owned())
-}
-
-#[async_trait]
-impl IamAdapter for KeycloakAdapter {
-    fn vendor(&self) -> Vendor {
-        Vendor::Keycloak
-    }
-
-    fn cache_scope(&self) -> String {
-        self.grant.cache_scope(self.grant.assertion_audience())
-    }
-
-    fn delegation_modes(&self) -> &'static [DelegationMode] {
-        SUPPORTED_MODES
-    }
-
-    fn dpop_key(&self) -> Option<&DpopKey> {
-        self.grant.dpop_key()
-    }
-
-    fn configured_delegation(&self) -> Option<DelegationMode> {
-        self.grant.configured_delegation()
-    }
-
-    async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
-        self.grant.request(request, || vec![field("grant_type", "client_credentials"), field("scope", request.scope_string())]).await
-    }
-
-    async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
-        self.grant.delegate(request, |mode| delegation_form(mode, request)).await
-    }
-}
+/// The Keycloak [`IamAdapter`]: [`DIALECT`] over core's client-assertion adapter.
+/// `KeycloakAdapter::new(config, options)` fails with [`IamError::Configuration`] for a
+/// non-HTTPS token URL, an empty client id, or a token URL without `/protocol/` when no
+/// assertion audience is configured.
+pub type KeycloakAdapter = dual_auth_core::provider::AssertionAdapter;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn realm_url_is_the_token_url_up_to_protocol() {
+    fn the_assertion_audience_is_the_realm_url() {
+        let realm = |url: &str| DIALECT.audience_rule.derive(url);
         assert_eq!(
-            realm_url("https://kc.example.com/realms/corp/protocol/openid-connect/token").as_deref(),
+            realm("https://kc.example.com/realms/corp/protocol/openid-connect/token").as_deref(),
             Some("https://kc.example.com/realms/corp")
         );
-        assert_eq!(realm_url("https://kc.example.com/token"), None);
+        assert_eq!(realm("https://kc.example.com/token"), None);
     }
 }

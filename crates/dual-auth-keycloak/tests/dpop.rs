@@ -6,15 +6,17 @@
 // Helpers outside #[test] functions unwrap too: in a test, a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use dual_auth_core::secrecy::{ExposeSecret, SecretString};
-use dual_auth_core::token_endpoint::{AdapterOptions, DpopSettings, HttpSettings, RetryPolicy};
+use dual_auth_core::dangerous::UnverifiedJwt;
+use dual_auth_core::secrecy::ExposeSecret;
+use dual_auth_core::token_endpoint::{AdapterOptions, DpopSettings};
 use dual_auth_core::{
-    Act, ClientAuthentication, DelegationMode, DelegationRequest, DpopKey, IamAdapter, IamError, SigningAlgorithm, SubjectToken,
-    SubjectTokenType, TokenRequest, UnverifiedJwt, VerifyingKey,
+    Act, DelegationMode, DelegationRequest, DpopKey, IamAdapter, IamError, SigningAlgorithm, SubjectToken, SubjectTokenType, TokenRequest,
+    VerifyingKey,
 };
 use dual_auth_keycloak::{KeycloakAdapter, KeycloakConfig};
+use dual_auth_test_support::agent::{options_with_retry, quick_retry, secret_auth};
 use dual_auth_test_support::https::{CannedResponse, RecordedRequest, TestCa, TestHttpsServer};
 use dual_auth_test_support::jwt;
 use serde_json::Value;
@@ -25,11 +27,7 @@ const TOKEN_PATH: &str = "/realms/corp/protocol/openid-connect/token";
 const DPOP_ANSWER: &str = r#"{"access_token":"kc-dpop-token","token_type":"DPoP","expires_in":300}"#;
 
 fn options(ca: &TestCa, dpop: Option<DpopSettings>) -> AdapterOptions {
-    let options = AdapterOptions::with_http(HttpSettings {
-        extra_root_certificates_pem: Some(ca.ca_pem().as_bytes().to_vec()),
-        retry: RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() },
-        ..HttpSettings::default()
-    });
+    let options = options_with_retry(ca, quick_retry());
     match dpop {
         Some(dpop) => options.with_dpop(dpop),
         None => options,
@@ -37,8 +35,7 @@ fn options(ca: &TestCa, dpop: Option<DpopSettings>) -> AdapterOptions {
 }
 
 fn adapter(server: &TestHttpsServer, ca: &TestCa, dpop: Option<DpopSettings>) -> KeycloakAdapter {
-    let auth = ClientAuthentication::client_secret_jwt(&SecretString::from(SECRET)).unwrap();
-    KeycloakAdapter::new(KeycloakConfig::new(server.url(TOKEN_PATH), AGENT, auth), options(ca, dpop)).unwrap()
+    KeycloakAdapter::new(KeycloakConfig::new(server.url(TOKEN_PATH), AGENT, secret_auth(SECRET)), options(ca, dpop)).unwrap()
 }
 
 fn request() -> TokenRequest {
@@ -271,8 +268,7 @@ async fn token_exchange_and_the_jwt_authorization_grant_carry_proofs_too() {
             200,
             r#"{"access_token":"kc-delegated","token_type":"DPoP","issued_token_type":"urn:ietf:params:oauth:token-type:access_token"}"#,
         ));
-        let auth = ClientAuthentication::client_secret_jwt(&SecretString::from(SECRET)).unwrap();
-        let config = KeycloakConfig::new(server.url(TOKEN_PATH), AGENT, auth).with_delegation(mode);
+        let config = KeycloakConfig::new(server.url(TOKEN_PATH), AGENT, secret_auth(SECRET)).with_delegation(mode);
         let adapter = KeycloakAdapter::new(config, options(&ca, Some(DpopSettings::new(key.clone())))).unwrap();
         let evidence = SubjectToken::new("eyJ.alice.token", SubjectTokenType::AccessToken).unwrap();
         let token = adapter.request_delegated_token(&DelegationRequest::new(AGENT, evidence, ["finance.read"]).unwrap()).await.unwrap();

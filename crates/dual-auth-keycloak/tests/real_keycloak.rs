@@ -17,12 +17,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use dual_auth_core::secrecy::{ExposeSecret, SecretString};
-use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy, TokenEndpoint, client_assertion_fields, field};
+use dual_auth_core::token_endpoint::{AdapterOptions, RetryPolicy, TokenEndpoint, client_assertion_fields, field};
 use dual_auth_core::{
     ACCESS_TOKEN_TYPE, Act, AssertionClaims, ClientAuthentication, DelegationMode, DelegationRequest, IamAdapter, IamError, ManualClock,
     SigningKey, SubjectToken, SubjectTokenType, TokenRequest, Vendor, new_jti,
 };
 use dual_auth_keycloak::{ConfigReader, EnvSource, KeycloakAdapter, KeycloakConfig};
+use dual_auth_test_support::agent::{alice_as, keycloak_http_settings, secret_auth};
 use dual_auth_test_support::jwt;
 use dual_auth_test_support::keycloak::{
     ALICE, ALICE_APP_USER_ID, API_AUDIENCE, APP_ISSUER, APP_KEY_ID, BOB, BOB_APP_USER_ID, KEY_AGENT, KEY_AGENT_KID, Keycloak, LOGIN_CLIENT,
@@ -48,26 +49,12 @@ fn server() -> &'static Keycloak {
     started.as_ref().unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn http_settings(kc: &Keycloak) -> HttpSettings {
-    HttpSettings {
-        // The first requests to a cold JVM on two cores can take seconds.
-        timeout: Duration::from_secs(60),
-        extra_root_certificates_pem: Some(kc.ca.ca_pem().as_bytes().to_vec()),
-        retry: RetryPolicy { initial_backoff: Duration::from_millis(50), ..RetryPolicy::default() },
-        ..HttpSettings::default()
-    }
-}
-
 fn options(kc: &Keycloak) -> AdapterOptions {
-    AdapterOptions::with_http(http_settings(kc))
+    AdapterOptions::with_http(keycloak_http_settings(kc))
 }
 
 fn alice() -> Act {
-    Act::new(ALICE.id).unwrap().with_email(ALICE.email).with_name(ALICE.name)
-}
-
-fn secret_auth(secret: &str) -> ClientAuthentication {
-    ClientAuthentication::client_secret_jwt(&SecretString::from(secret)).unwrap()
+    alice_as(ALICE.id)
 }
 
 fn key_auth(kc: &Keycloak) -> ClientAuthentication {
@@ -80,7 +67,7 @@ fn secret_adapter(kc: &Keycloak) -> KeycloakAdapter {
 
 fn verifier(kc: &Keycloak) -> Verifier {
     // Keys by OIDC discovery: Keycloak's own document names its JWKS.
-    Verifier::builder().issuer(IssuerPolicy::new(kc.issuer(), API_AUDIENCE)).http(http_settings(kc)).build().unwrap()
+    Verifier::builder().issuer(IssuerPolicy::new(kc.issuer(), API_AUDIENCE)).http(keycloak_http_settings(kc)).build().unwrap()
 }
 
 /// A Keycloak access token passed every check that comes before the layout (size, header,
@@ -140,14 +127,14 @@ async fn client_secret_jwt_gets_a_token_that_verifies_through_keycloaks_discover
     // The same token from another issuer's point of view is refused before any key is used.
     let other = Verifier::builder()
         .issuer(IssuerPolicy::new(format!("{}/realms/master", kc.base_url()), API_AUDIENCE))
-        .http(http_settings(kc))
+        .http(keycloak_http_settings(kc))
         .build()
         .unwrap();
     assert!(matches!(other.verify(token.access_token().expose_secret(), None).await, Err(VerifyError::UnknownIssuer { .. })));
     // And for another API.
     let elsewhere = Verifier::builder()
         .issuer(IssuerPolicy::new(kc.issuer(), "https://api.example.com/other"))
-        .http(http_settings(kc))
+        .http(keycloak_http_settings(kc))
         .build()
         .unwrap();
     assert!(matches!(elsewhere.verify(token.access_token().expose_secret(), None).await, Err(VerifyError::WrongAudience { .. })));
@@ -235,7 +222,8 @@ async fn keycloak_refuses_a_wrong_assertion_audience() {
 async fn keycloak_refuses_a_replayed_assertion() {
     let kc = server();
     let endpoint =
-        TokenEndpoint::new(Vendor::Keycloak, &kc.token_url(), http_settings(kc).build_client().unwrap(), RetryPolicy::none()).unwrap();
+        TokenEndpoint::new(Vendor::Keycloak, kc.token_url(), keycloak_http_settings(kc).build_client().unwrap(), RetryPolicy::none())
+            .unwrap();
     let claims = AssertionClaims {
         issuer: SECRET_AGENT,
         audience: &kc.issuer(),
@@ -376,7 +364,7 @@ async fn key_rotation_through_the_admin_api_is_picked_up_by_kid_and_old_tokens_v
 fn delegated_verifier(kc: &Keycloak) -> Verifier {
     Verifier::builder()
         .issuer(IssuerPolicy::new(kc.issuer(), API_AUDIENCE).jwks_url(kc.jwks_url()).layout(Layout::Delegated))
-        .http(http_settings(kc))
+        .http(keycloak_http_settings(kc))
         .build()
         .unwrap()
 }
@@ -711,7 +699,7 @@ async fn keycloak_binds_tokens_to_the_agents_dpop_key_and_the_api_takes_them_onl
     let verifier = Verifier::builder()
         .issuer(IssuerPolicy::new(kc.issuer(), API_AUDIENCE).jwks_url(kc.jwks_url()).layout(Layout::Delegated).require_dpop())
         .public_origin(API_ORIGIN)
-        .http(http_settings(kc))
+        .http(keycloak_http_settings(kc))
         .build()
         .unwrap();
     let report: http::Uri = "/finance/report".parse().unwrap();
@@ -740,7 +728,7 @@ async fn keycloak_binds_tokens_to_the_agents_dpop_key_and_the_api_takes_them_onl
     let lenient = Verifier::builder()
         .issuer(IssuerPolicy::new(kc.issuer(), API_AUDIENCE).jwks_url(kc.jwks_url()).layout(Layout::Delegated))
         .public_origin(API_ORIGIN)
-        .http(http_settings(kc))
+        .http(keycloak_http_settings(kc))
         .build()
         .unwrap();
     let err = lenient.verify_headers(&http::Method::GET, &report, &bearer).await.unwrap_err();

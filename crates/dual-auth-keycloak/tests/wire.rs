@@ -6,9 +6,10 @@
 use std::time::Duration;
 
 use dual_auth_core::secrecy::{ExposeSecret, SecretString};
-use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy};
-use dual_auth_core::{Act, CLIENT_ASSERTION_TYPE, ClientAuthentication, IamAdapter, IamError, SigningKey, TokenRequest};
+use dual_auth_core::token_endpoint::AdapterOptions;
+use dual_auth_core::{CLIENT_ASSERTION_TYPE, ClientAuthentication, IamAdapter, IamError, SigningKey, TokenRequest};
 use dual_auth_keycloak::{KeycloakAdapter, KeycloakConfig};
+use dual_auth_test_support::agent::{alice, options_with_retry, quick_retry, secret_auth};
 use dual_auth_test_support::https::{CannedResponse, TestCa, TestHttpsServer};
 use dual_auth_test_support::{jwt, key_fixture};
 use serde_json::json;
@@ -18,19 +19,7 @@ const AGENT: &str = "finance-agent";
 const TOKEN_PATH: &str = "/realms/corp/protocol/openid-connect/token";
 
 fn options(ca: &TestCa) -> AdapterOptions {
-    AdapterOptions::with_http(HttpSettings {
-        extra_root_certificates_pem: Some(ca.ca_pem().as_bytes().to_vec()),
-        retry: RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() },
-        ..HttpSettings::default()
-    })
-}
-
-fn act() -> Act {
-    Act::new("user_12345").unwrap().with_email("alice@corp.example.com").with_name("Alice Smith")
-}
-
-fn secret_auth() -> ClientAuthentication {
-    ClientAuthentication::client_secret_jwt(&SecretString::from(SECRET)).unwrap()
+    options_with_retry(ca, quick_retry())
 }
 
 #[tokio::test]
@@ -41,8 +30,8 @@ async fn client_secret_jwt_request_is_the_upstream_wire_format() {
         200,
         r#"{"access_token":"kc-access-token","token_type":"Bearer","expires_in":300,"scope":"finance.read finance.write"}"#,
     ));
-    let adapter = KeycloakAdapter::new(KeycloakConfig::new(server.url(TOKEN_PATH), AGENT, secret_auth()), options(&ca)).unwrap();
-    let request = TokenRequest::new(AGENT, act(), ["finance.read", "finance.write"]).unwrap();
+    let adapter = KeycloakAdapter::new(KeycloakConfig::new(server.url(TOKEN_PATH), AGENT, secret_auth(SECRET)), options(&ca)).unwrap();
+    let request = TokenRequest::new(AGENT, alice(), ["finance.read", "finance.write"]).unwrap();
     let token = adapter.request_token(&request).await.unwrap();
 
     assert_eq!(token.access_token().expose_secret(), "kc-access-token");
@@ -73,7 +62,7 @@ async fn client_secret_jwt_request_is_the_upstream_wire_format() {
     assert_eq!(assertion.claims["aud"], server.url("/realms/corp"), "the realm URL");
     assert_eq!(assertion.claims["exp"].as_u64().unwrap() - assertion.claims["iat"].as_u64().unwrap(), 300);
     assert_eq!(assertion.claims["jti"].as_str().unwrap().len(), 43);
-    assert_eq!(assertion.claims["act"], act().to_value());
+    assert_eq!(assertion.claims["act"], alice().to_value());
     assert!(assertion.verifies_hs256(SECRET.as_bytes()), "HS256 with the client secret");
     assert!(!assertion.verifies_hs256(b"another-secret-0123456789abcdefghijk"));
 
@@ -90,7 +79,7 @@ async fn private_key_jwt_signs_with_the_agents_key_and_kid() {
     let config = KeycloakConfig::new(server.url(TOKEN_PATH), AGENT, ClientAuthentication::private_key_jwt(key))
         .with_assertion_audience("https://kc.example.com/realms/corp");
     let adapter = KeycloakAdapter::new(config, options(&ca)).unwrap();
-    let token = adapter.request_token(&TokenRequest::new(AGENT, act(), ["finance.read"]).unwrap()).await.unwrap();
+    let token = adapter.request_token(&TokenRequest::new(AGENT, alice(), ["finance.read"]).unwrap()).await.unwrap();
     assert_eq!(token.expires_in(), Duration::from_secs(3600), "Keycloak default when absent");
     assert_eq!(token.scopes(), ["finance.read"], "requested scopes when absent");
 
@@ -104,8 +93,8 @@ async fn private_key_jwt_signs_with_the_agents_key_and_kid() {
 async fn another_agent_id_is_refused_before_any_request() {
     let ca = TestCa::new();
     let server = TestHttpsServer::start(&ca).await;
-    let adapter = KeycloakAdapter::new(KeycloakConfig::new(server.url(TOKEN_PATH), AGENT, secret_auth()), options(&ca)).unwrap();
-    let err = adapter.request_token(&TokenRequest::new("payroll-agent", act(), ["x"]).unwrap()).await.unwrap_err();
+    let adapter = KeycloakAdapter::new(KeycloakConfig::new(server.url(TOKEN_PATH), AGENT, secret_auth(SECRET)), options(&ca)).unwrap();
+    let err = adapter.request_token(&TokenRequest::new("payroll-agent", alice(), ["x"]).unwrap()).await.unwrap_err();
     assert!(
         matches!(&err, IamError::AgentMismatch { configured, requested, .. } if configured == AGENT && requested == "payroll-agent"),
         "{err}"
@@ -116,13 +105,14 @@ async fn another_agent_id_is_refused_before_any_request() {
 #[test]
 fn configuration_is_checked() {
     let err = KeycloakAdapter::new(
-        KeycloakConfig::new("http://kc.example.com/realms/c/protocol/openid-connect/token", AGENT, secret_auth()),
+        KeycloakConfig::new("http://kc.example.com/realms/c/protocol/openid-connect/token", AGENT, secret_auth(SECRET)),
         AdapterOptions::default(),
     )
     .unwrap_err();
     assert!(err.to_string().contains("must use https://"), "{err}");
-    let err = KeycloakAdapter::new(KeycloakConfig::new("https://kc.example.com/token", AGENT, secret_auth()), AdapterOptions::default())
-        .unwrap_err();
+    let err =
+        KeycloakAdapter::new(KeycloakConfig::new("https://kc.example.com/token", AGENT, secret_auth(SECRET)), AdapterOptions::default())
+            .unwrap_err();
     assert!(err.to_string().contains("/protocol/"), "{err}");
     let err = ClientAuthentication::client_secret_jwt(&SecretString::from("short")).unwrap_err();
     assert!(err.to_string().contains("at least 32"), "{err}");

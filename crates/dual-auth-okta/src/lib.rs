@@ -53,13 +53,12 @@
 //! URL, as Okta documents (upstream used `{domain}/oauth2/{server}`, which breaks for the
 //! org authorization server); it can be overridden.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use dual_auth_config::keys;
-use dual_auth_core::token_endpoint::{AssertionGrant, AssertionGrantSettings, field};
-use dual_auth_core::token_exchange_fields;
+use dual_auth_core::provider::{AssertionConfig, AssertionDialect, AudienceRule, DelegationGrant, FormField, GrantKind};
 
 // What this crate's API takes and returns, and what a program needs beside it, so that a
 // program needs no other dual-auth crate (the two crates whole too, for everything else).
@@ -71,11 +70,40 @@ pub use dual_auth_core::{
     SigningKey, SubjectToken, SubjectTokenType, TokenRequest, TokenResponse, UserSession, Vendor, VerifyingKey,
 };
 
+/// This vendor, as `DUAL_AUTH_VENDOR` names it.
+pub const VENDOR: Vendor = Vendor::Okta;
+
+/// The setting that holds Okta's token endpoint.
+pub const TOKEN_URL_KEY: &str = "OKTA_TOKEN_URL";
+
 /// What Okta can do: on-behalf-of token exchange (RFC 8693), the guide's mode.
 pub const SUPPORTED_MODES: &[DelegationMode] = &[DelegationMode::TokenExchange, DelegationMode::SelfAsserted];
 
 /// `expires_in` when Okta sends none (upstream default).
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(3600);
+
+/// Okta's dialect of the client-assertion grant.
+///
+/// - The guide's mode: `grant_type=client_credentials`, `scope`; the assertion's `aud` the
+///   token endpoint URL, as Okta documents, unless configured.
+/// - On-behalf-of token exchange: RFC 8693's fields (`subject_token_type` the access-token
+///   type, which Okta's on-behalf-of takes), then `scope`; `audience` (Okta documents the
+///   authorization server's audience) when the request names one.
+pub static DIALECT: AssertionDialect = AssertionDialect {
+    vendor: VENDOR,
+    modes: SUPPORTED_MODES,
+    default_expires_in: DEFAULT_EXPIRES_IN,
+    audience_rule: AudienceRule::TokenUrl,
+    api_audience_required: None,
+    client_credentials_fields: &[FormField::Scope],
+    delegation_grants: &[DelegationGrant {
+        mode: DelegationMode::TokenExchange,
+        kind: GrantKind::TokenExchange { audience_defaults_to_api: false, names_requested_access_token: false },
+        refuses: &[],
+        subject_types: None,
+        trailing_fields: &[FormField::Scope],
+    }],
+};
 
 /// What the Okta adapter needs.
 #[derive(Debug)]
@@ -120,7 +148,7 @@ impl OktaConfig {
     /// [`ConfigError`] naming the key, the backend and the fix.
     pub async fn load(reader: &ConfigReader<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
-            token_url: reader.https_url(keys::OKTA_TOKEN_URL).await?,
+            token_url: reader.https_url(TOKEN_URL_KEY).await?.into(),
             client_id: reader.text(keys::AGENT_CLIENT_ID).await?,
             client_auth: reader.client_authentication().await?,
             assertion_audience: reader.optional_text(keys::ASSERTION_AUDIENCE).await?,
@@ -129,75 +157,15 @@ impl OktaConfig {
     }
 }
 
-/// The Okta [`IamAdapter`].
-#[derive(Debug)]
-pub struct OktaAdapter {
-    grant: AssertionGrant,
-}
-
-impl OktaAdapter {
-    /// An adapter for this authorization server.
-    ///
-    /// # Errors
-    /// [`IamError::Configuration`] for a non-HTTPS token URL or an empty client id.
-    pub fn new(config: OktaConfig, options: AdapterOptions) -> Result<Self, IamError> {
-        let settings = AssertionGrantSettings {
-            vendor: Vendor::Okta,
-            token_url: &config.token_url,
-            client_id: config.client_id,
-            client_auth: config.client_auth,
-            assertion_audience: config.assertion_audience,
-            default_expires_in: DEFAULT_EXPIRES_IN,
-            delegation: config.delegation,
-            supported_modes: SUPPORTED_MODES,
-        };
-        // Okta documents the assertion's aud as the token endpoint URL itself.
-        let grant = AssertionGrant::new(settings, &options, |url| Ok(url.to_string()))?;
-        Ok(Self { grant })
-    }
-
-    /// The `aud` of the client assertions this adapter signs.
-    pub fn assertion_audience(&self) -> &str {
-        self.grant.assertion_audience()
+impl From<OktaConfig> for AssertionConfig {
+    fn from(config: OktaConfig) -> Self {
+        AssertionConfig::new(&DIALECT, config.token_url, config.client_id, config.client_auth)
+            .with_assertion_audience(config.assertion_audience)
+            .with_delegation(config.delegation)
     }
 }
 
-#[async_trait]
-impl IamAdapter for OktaAdapter {
-    fn vendor(&self) -> Vendor {
-        Vendor::Okta
-    }
-
-    fn cache_scope(&self) -> String {
-        self.grant.cache_scope(self.grant.assertion_audience())
-    }
-
-    fn delegation_modes(&self) -> &'static [DelegationMode] {
-        SUPPORTED_MODES
-    }
-
-    fn dpop_key(&self) -> Option<&DpopKey> {
-        self.grant.dpop_key()
-    }
-
-    fn configured_delegation(&self) -> Option<DelegationMode> {
-        self.grant.configured_delegation()
-    }
-
-    async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
-        self.grant.request(request, || vec![field("grant_type", "client_credentials"), field("scope", request.scope_string())]).await
-    }
-
-    /// On-behalf-of token exchange: RFC 8693's fields (`subject_token_type` the access-token
-    /// type, which Okta's on-behalf-of takes), then `scope`; `audience` (Okta documents the
-    /// authorization server's audience) when the request names one.
-    async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
-        self.grant
-            .delegate(request, |_mode| {
-                let mut form = token_exchange_fields(request, None);
-                form.push(field("scope", request.scope_string()));
-                Ok(form)
-            })
-            .await
-    }
-}
+/// The Okta [`IamAdapter`]: [`DIALECT`] over core's client-assertion adapter.
+/// `OktaAdapter::new(config, options)` fails with [`IamError::Configuration`] for a
+/// non-HTTPS token URL or an empty client id.
+pub type OktaAdapter = dual_auth_core::provider::AssertionAdapter;

@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use dual_auth_core::secrecy::SecretString;
-use dual_auth_core::token_endpoint::{AdapterOptions, HttpSettings};
 use dual_auth_core::{Act, CLIENT_ASSERTION_TYPE, ClientAuthentication, IamAdapter, SigningKey, TokenRequest};
 use dual_auth_okta::{OktaAdapter, OktaConfig};
+use dual_auth_test_support::agent::{alice_as, options};
 use dual_auth_test_support::https::{CannedResponse, TestCa, TestHttpsServer};
 use dual_auth_test_support::{jwt, key_fixture};
 use serde_json::json;
@@ -14,15 +14,8 @@ use serde_json::json;
 const SECRET: &str = "okta-client-secret-0123456789abcdefghi";
 const AGENT: &str = "0oa1service2app3id";
 
-fn options(ca: &TestCa) -> AdapterOptions {
-    AdapterOptions::with_http(HttpSettings {
-        extra_root_certificates_pem: Some(ca.ca_pem().as_bytes().to_vec()),
-        ..HttpSettings::default()
-    })
-}
-
 fn act() -> Act {
-    Act::new("00u1okta2user3id").unwrap().with_email("alice@corp.example.com").with_name("Alice Smith")
+    alice_as("00u1okta2user3id")
 }
 
 #[tokio::test]
@@ -81,8 +74,9 @@ async fn private_key_jwt_and_an_audience_override() {
 /// `dpop-nonce` header (lower case, as Okta sends it), the retry carries it.
 #[tokio::test]
 async fn dpop_with_okta_takes_the_nonce_it_hands_out() {
+    use dual_auth_core::dangerous::UnverifiedJwt;
     use dual_auth_core::token_endpoint::DpopSettings;
-    use dual_auth_core::{DpopKey, SigningAlgorithm, UnverifiedJwt, VerifyingKey};
+    use dual_auth_core::{DpopKey, SigningAlgorithm, VerifyingKey};
 
     let ca = TestCa::new();
     let server = TestHttpsServer::start(&ca).await;

@@ -12,6 +12,7 @@
 //!
 //! The connection reconnects on its own; every command has a bounded timeout.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::fmt;
 use std::time::{Duration, SystemTime};

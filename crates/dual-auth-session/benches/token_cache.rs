@@ -20,6 +20,9 @@ impl IamAdapter for InstantIdp {
     fn vendor(&self) -> Vendor {
         Vendor::Okta
     }
+    fn cache_scope(&self) -> String {
+        "okta|bench".into()
+    }
     async fn request_token(&self, _: &TokenRequest) -> Result<TokenResponse, IamError> {
         Ok(TokenResponse::new("token", "Bearer", Duration::from_secs(3600), SystemTime::now()))
     }

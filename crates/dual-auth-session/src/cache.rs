@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use dual_auth_core::{
-    Act, Clock, DelegationMode, DelegationRequest, DpopKey, IamAdapter, IamError, SystemClock, TokenRequest, TokenResponse, Vendor,
+    Act, Clock, DelegationMode, DelegationRequest, DpopKey, ErrorChain, IamAdapter, IamError, SystemClock, TokenRequest, TokenResponse,
+    Vendor,
 };
 use serde_json::Value;
 
@@ -404,7 +405,7 @@ impl CachingAdapter {
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    tracing::warn!(event = "shared_token_cache_unavailable", error = %error, "shared token cache unavailable; asking the identity provider")
+                    tracing::warn!(event = "shared_token_cache_unavailable", error = %ErrorChain(&*error), "shared token cache unavailable; asking the identity provider")
                 }
             }
         }
@@ -414,7 +415,7 @@ impl CachingAdapter {
                 if let (Some(shared), Some(entry)) = (&self.shared, guard.as_ref())
                     && let Err(error) = shared.store(&key, &token, entry.refresh_at).await
                 {
-                    tracing::warn!(event = "shared_token_cache_unavailable", error = %error, "could not share the token with other replicas");
+                    tracing::warn!(event = "shared_token_cache_unavailable", error = %ErrorChain(&*error), "could not share the token with other replicas");
                 }
                 Ok(token)
             }
@@ -423,7 +424,7 @@ impl CachingAdapter {
                 // still valid serves the old token.
                 match guard.as_ref() {
                     Some(cached) if !cached.token.is_expired(now) => {
-                        tracing::warn!(event = "token_refresh_failed_serving_cached", vendor = %self.inner.vendor(), error = %error, "token refresh failed; the cached token is still valid");
+                        tracing::warn!(event = "token_refresh_failed_serving_cached", vendor = %self.inner.vendor(), error = %ErrorChain(&error), "token refresh failed; the cached token is still valid");
                         Ok(cached.token.clone())
                     }
                     _ => {
@@ -503,7 +504,7 @@ impl IamAdapter for CachingAdapter {
     async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, IamError> {
         // Before the lookup: a replica still in the guide's mode may have shared a
         // self-asserted token that this replica's verified mode must not serve.
-        dual_auth_core::check_self_asserted_allowed(self.vendor(), self.inner.configured_delegation())?;
+        dual_auth_core::provider::check_self_asserted_allowed(self.vendor(), self.inner.configured_delegation())?;
         if !self.settings.enabled {
             return self.inner.request_token(request).await;
         }
@@ -515,7 +516,7 @@ impl IamAdapter for CachingAdapter {
     /// new or different human token never gets another human's cached token.
     async fn request_delegated_token(&self, request: &DelegationRequest) -> Result<TokenResponse, IamError> {
         // Before the lookup, as for self-asserted requests above.
-        dual_auth_core::check_evidence_allowed(self.vendor(), self.inner.configured_delegation(), self.inner.delegation_modes())?;
+        dual_auth_core::provider::check_evidence_allowed(self.vendor(), self.inner.configured_delegation(), self.inner.delegation_modes())?;
         if !self.settings.enabled {
             return self.inner.request_delegated_token(request).await;
         }

@@ -11,6 +11,7 @@
 //! - [`CachingAdapter`]: a single-flight, bounded token cache in front of any adapter,
 //!   keyed so that two humans never share a token.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
 mod error;

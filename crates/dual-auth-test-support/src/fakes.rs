@@ -284,31 +284,10 @@ fn azure_vault(request: &RecordedRequest, state: &AzureState, authority_url: &st
     }
 }
 
-/// A Keycloak-style token endpoint handler: issues `tok.<act.sub>` only for a valid HS256
-/// client assertion from `agent` signed with `secret`; `401 invalid_client` otherwise.
-pub fn strict_keycloak_endpoint(
-    secret: &'static str,
-    agent: &'static str,
-) -> impl Fn(&RecordedRequest) -> CannedResponse + Send + Sync + 'static {
-    move |request| {
-        let denied = CannedResponse::json(401, r#"{"error":"invalid_client","error_description":"bad client assertion"}"#);
-        if request.form_value("grant_type").as_deref() != Some("client_credentials") {
-            return CannedResponse::json(400, r#"{"error":"unsupported_grant_type"}"#);
-        }
-        let Some(assertion) = request.form_value("client_assertion") else { return denied };
-        let assertion = crate::jwt::decode(&assertion);
-        if !assertion.verifies_hs256(secret.as_bytes()) || assertion.claims["iss"] != agent {
-            return denied;
-        }
-        let sub = assertion.claims["act"]["sub"].as_str().unwrap_or_default().to_owned();
-        CannedResponse::json(200, &json!({"access_token": format!("tok.{sub}"), "token_type": "Bearer", "expires_in": 300}).to_string())
-    }
-}
-
-/// An API handler that checks both headers: a Bearer token is required; an
-/// `X-Act-Assertion`, when present, must verify with `app_public_pem` and name `agent`
-/// (`azp`) and `api_audience` (`aud`). Answers `{"agent", "human"}` (the human from the
-/// assertion, or from a `tok.<sub>` token), or 401 saying what failed.
+/// An API handler that checks both headers, as an API receiving Entra ID tokens does: a
+/// Bearer token is required, and an `X-Act-Assertion` that verifies with `app_public_pem`
+/// and names `agent` (`azp`) and `api_audience` (`aud`). Answers `{"agent", "human"}` (the
+/// human from the assertion), or 401 saying what failed.
 pub fn checking_api(
     app_public_pem: Vec<u8>,
     agent: &'static str,
@@ -316,25 +295,18 @@ pub fn checking_api(
 ) -> impl Fn(&RecordedRequest) -> CannedResponse + Send + Sync + 'static {
     move |request| {
         let unauthorized = |why: &str| CannedResponse::json(401, &json!({"error": why}).to_string());
-        let Some(token) = request.header("authorization").and_then(|v| v.strip_prefix("Bearer ")) else {
+        if request.header("authorization").and_then(|v| v.strip_prefix("Bearer ")).is_none() {
             return unauthorized("no bearer token");
-        };
-        let human = match request.header("x-act-assertion") {
-            Some(assertion) => {
-                let assertion = crate::jwt::decode(assertion);
-                if !assertion.verifies_with_public_key(&app_public_pem) {
-                    return unauthorized("act assertion signature");
-                }
-                if assertion.claims["azp"] != agent || assertion.claims["aud"] != api_audience {
-                    return unauthorized("act assertion not for this agent or API");
-                }
-                assertion.claims["act"]["sub"].as_str().unwrap_or_default().to_owned()
-            }
-            None => match token.strip_prefix("tok.") {
-                Some(sub) => sub.to_owned(),
-                None => return unauthorized("unknown token"),
-            },
-        };
+        }
+        let Some(assertion) = request.header("x-act-assertion") else { return unauthorized("no act assertion") };
+        let assertion = crate::jwt::decode(assertion);
+        if !assertion.verifies_with_public_key(&app_public_pem) {
+            return unauthorized("act assertion signature");
+        }
+        if assertion.claims["azp"] != agent || assertion.claims["aud"] != api_audience {
+            return unauthorized("act assertion not for this agent or API");
+        }
+        let human = assertion.claims["act"]["sub"].as_str().unwrap_or_default();
         CannedResponse::json(200, &json!({"agent": agent, "human": human}).to_string())
     }
 }

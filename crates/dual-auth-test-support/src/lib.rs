@@ -7,6 +7,7 @@
 // Test helpers fail loudly: a panic here is a failed test with the reason in it.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used, clippy::print_stderr)]
 
+pub mod agent;
 pub mod browser;
 pub mod fakes;
 pub mod https;

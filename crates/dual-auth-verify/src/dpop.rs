@@ -1,13 +1,16 @@
 //! DPoP (RFC 9449) on the API side: the proof that comes beside a DPoP-bound token,
 //! checked against the request it came with and the key the token is bound to.
 //!
-//! The proof is parsed with core's strict compact framing ([`UnverifiedJwt`]) and its own
+//! The proof is parsed with core's strict compact framing ([`UnverifiedJwt`]: its key is
+//! its own, so not through the engine that checks tokens against configured keys) and its own
 //! `jwk` ([`VerifyingKey::from_jwk`]: public keys only, no weak ones); nothing is looked up
 //! by `kid`. Recording the proof's `jti` is left to the verifier, after every other check.
 
 use std::time::{Duration, SystemTime};
 
-use dual_auth_core::{ActJwtError, DPOP_PROOF_TYPE, UnverifiedJwt, VerifyingKey, access_token_hash, dpop_htu, jwk_thumbprint};
+use dual_auth_core::dangerous::UnverifiedJwt;
+use dual_auth_core::jwt::{numeric_date, same_type};
+use dual_auth_core::{ActJwtError, DPOP_PROOF_TYPE, VerifyingKey, access_token_hash, dpop_htu, jwk_thumbprint};
 use serde_json::{Map, Value};
 
 use crate::error::{DpopCheck, VerifyError};
@@ -63,7 +66,7 @@ pub(crate) fn verify_proof(
         Some(_) => Err(refuse(DpopCheck::Syntax, format!("header {name:?} is not a string"))),
     };
     match text("typ")? {
-        Some(typ) if normal_type(typ) == DPOP_PROOF_TYPE => {}
+        Some(typ) if same_type(typ, DPOP_PROOF_TYPE) => {}
         Some(typ) => return Err(refuse(DpopCheck::Type, format!("typ {typ:?} is not \"{DPOP_PROOF_TYPE}\""))),
         None => return Err(refuse(DpopCheck::Type, format!("no typ header: a proof's typ is \"{DPOP_PROOF_TYPE}\""))),
     }
@@ -120,7 +123,10 @@ pub(crate) fn verify_proof(
         Some(_) => return Err(refuse(DpopCheck::Url, "htu is not a string")),
         None => return Err(refuse(DpopCheck::Url, "no htu claim")),
     }
-    let iat = crate::verifier::seconds_claim(claims, "iat")
+    let iat = claims
+        .get("iat")
+        .map(|iat| numeric_date("iat", iat))
+        .transpose()
         .map_err(|e| refuse(DpopCheck::IssuedAt, e.to_string()))?
         .ok_or_else(|| refuse(DpopCheck::IssuedAt, "no iat claim"))?;
     let now = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -137,12 +143,6 @@ pub(crate) fn verify_proof(
         None => return Err(refuse(DpopCheck::TokenHash, "no ath claim: a proof sent with an access token carries its hash")),
     }
     Ok(VerifiedProof { jkt, jti, iat })
-}
-
-/// `typ` compared without case and without an `application/` prefix (RFC 7515 §4.1.9).
-fn normal_type(typ: &str) -> String {
-    let typ = typ.trim().to_ascii_lowercase();
-    typ.strip_prefix("application/").map(str::to_owned).unwrap_or(typ)
 }
 
 /// The proof's public key, pinned to the header's `alg` (an RSA `jwk` without `alg` would
@@ -252,14 +252,8 @@ pub(crate) fn request_url(public_origin: Option<&str>, uri: &http::Uri) -> Resul
 
 /// Checks a `public_origin` setting and returns it in normal form (`https://host[:port]`).
 pub(crate) fn check_public_origin(origin: &str) -> Result<String, String> {
-    let url = url::Url::parse(origin.trim()).map_err(|e| format!("{origin:?} is not a URL: {e}"))?;
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
-        return Err(format!("{origin:?} must be https (http only on loopback)"));
-    }
-    if url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("{origin:?} must name a host, without user or password"));
-    }
+    // An API on this machine may be served without TLS (behind a local proxy, in tests).
+    let url = dual_auth_core::http::HttpsUrl::parse_allowing_loopback_http(origin).map_err(|e| e.to_string())?;
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return Err(format!("{origin:?} must be an origin only (scheme, host, port), without path, query or fragment"));
     }

@@ -231,7 +231,7 @@ pub enum VerifyError {
         issuer: String,
     },
     /// The act assertion failed verification (signature, audience, expiry, replay...).
-    #[error("act assertion refused: {0}")]
+    #[error("act assertion refused")]
     ActAssertion(#[source] ActJwtError),
     /// The act assertion names another agent than the token.
     #[error("the act assertion is for agent {assertion_agent}, the token for agent {token_agent:?}: they must match")]

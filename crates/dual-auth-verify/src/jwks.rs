@@ -6,6 +6,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use async_trait::async_trait;
+use dual_auth_core::http::{BodyError, HttpsUrl, read_body};
+use dual_auth_core::jwt::{JwtError, JwtHeader, KeyResolver, StaticKeys, select_by_kid};
 use dual_auth_core::token_endpoint::{transport_failure, url_for_logs};
 use dual_auth_core::{Clock, VerifyingKey};
 use serde_json::Value;
@@ -142,16 +145,16 @@ struct State {
     /// The last failed fetch on a cold cache: when, and why.
     last_failure: Option<(SystemTime, String)>,
     /// The JWKS URL found by discovery.
-    discovered_jwks_url: Option<url::Url>,
+    discovered_jwks_url: Option<HttpsUrl>,
 }
 
 /// Where an issuer's keys come from.
 #[derive(Clone)]
 pub(crate) enum KeySource {
     /// Fixed keys (no network).
-    Static(Vec<VerifyingKey>),
+    Static(StaticKeys),
     /// A JWKS URL.
-    JwksUrl(url::Url),
+    JwksUrl(HttpsUrl),
     /// OIDC discovery: `{issuer}/.well-known/openid-configuration`, then its `jwks_uri`.
     Discovery,
 }
@@ -170,20 +173,12 @@ pub(crate) struct IssuerKeys {
 impl fmt::Debug for IssuerKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let source = match &self.source {
-            KeySource::Static(keys) => format!("{} static keys", keys.len()),
-            KeySource::JwksUrl(url) => url_for_logs(url),
+            KeySource::Static(keys) => format!("{} static keys", keys.keys().len()),
+            KeySource::JwksUrl(url) => url.for_logs(),
             KeySource::Discovery => "OIDC discovery".into(),
         };
         f.debug_struct("IssuerKeys").field("issuer", &self.issuer).field("source", &source).finish_non_exhaustive()
     }
-}
-
-/// What a key lookup found.
-pub(crate) enum Lookup {
-    /// Keys that may have signed the token (by `kid`, or all when it names none).
-    Found(Vec<VerifyingKey>),
-    /// No key with that `kid`; whether the keys were refreshed for it, or why not.
-    Unknown(&'static str),
 }
 
 impl IssuerKeys {
@@ -195,12 +190,21 @@ impl IssuerKeys {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The keys that may have signed a token with this `kid`.
-    pub(crate) async fn lookup(&self, kid: Option<&str>) -> Result<Lookup, VerifyError> {
+    fn unavailable(&self, reason: String) -> JwtError {
+        JwtError::KeysUnavailable { keys: self.issuer.clone(), reason }
+    }
+}
+
+/// The keys that may have signed a token: fixed ones, or the issuer's JWKS as cached,
+/// refreshed once for an unknown `kid`.
+#[async_trait]
+impl KeyResolver for IssuerKeys {
+    async fn resolve(&self, header: &JwtHeader) -> Result<Vec<VerifyingKey>, JwtError> {
+        let kid = header.kid();
         if let KeySource::Static(keys) = &self.source {
-            let found = matching(keys, kid);
-            return Ok(if found.is_empty() { Lookup::Unknown("its keys are configured, not fetched") } else { Lookup::Found(found) });
+            return keys.resolve(header).await;
         }
+        let unknown = |detail: &'static str| Err(JwtError::UnknownKey { kid: kid.map(str::to_owned), detail });
         let now = self.clock.now();
         let (snapshot, generation) = {
             let state = self.state();
@@ -212,7 +216,7 @@ impl IssuerKeys {
         };
         let found = matching(&snapshot.keys, kid);
         if !found.is_empty() {
-            return Ok(Lookup::Found(found));
+            return Ok(found);
         }
         // Unknown kid: the issuer may have rotated. Refresh once, unless one did lately.
         let recently = {
@@ -220,10 +224,10 @@ impl IssuerKeys {
             state.last_unknown_kid_refresh.is_some_and(|at| now.duration_since(at).unwrap_or_default() < self.policy.unknown_kid_cooldown)
         };
         if snapshot.fetched_at >= now {
-            return Ok(Lookup::Unknown("its keys were just fetched"));
+            return unknown("its keys were just fetched");
         }
         if recently {
-            return Ok(Lookup::Unknown("not refreshed: an unknown kid refreshed them moments ago"));
+            return unknown("not refreshed: an unknown kid refreshed them moments ago");
         }
         let generation = {
             let mut state = self.state();
@@ -232,12 +236,14 @@ impl IssuerKeys {
         };
         let snapshot = self.refresh(generation, true).await?;
         let found = matching(&snapshot.keys, kid);
-        Ok(if found.is_empty() { Lookup::Unknown("its keys were refreshed for it") } else { Lookup::Found(found) })
+        if found.is_empty() { unknown("its keys were refreshed for it") } else { Ok(found) }
     }
+}
 
+impl IssuerKeys {
     /// Fetches the keys unless another task fetched since `seen_generation` (single flight).
     /// On failure keeps serving the last good keys up to `max_stale` past their freshness.
-    async fn refresh(&self, seen_generation: u64, forced: bool) -> Result<Arc<Snapshot>, VerifyError> {
+    async fn refresh(&self, seen_generation: u64, forced: bool) -> Result<Arc<Snapshot>, JwtError> {
         let _turn = self.refresh.lock().await;
         let now = self.clock.now();
         {
@@ -254,7 +260,7 @@ impl IssuerKeys {
         if let Some((at, reason)) = &self.state().last_failure
             && now.duration_since(*at).unwrap_or_default() < self.policy.failure_backoff
         {
-            return Err(VerifyError::KeysUnavailable { issuer: self.issuer.clone(), reason: format!("{reason} (retrying shortly)") });
+            return Err(self.unavailable(format!("{reason} (retrying shortly)")));
         }
         let result = self.fetch().await;
         let now = self.clock.now();
@@ -286,14 +292,12 @@ impl IssuerKeys {
                 }
                 Some(_) => {
                     state.last_failure = Some((now, reason.clone()));
-                    Err(VerifyError::KeysUnavailable {
-                        issuer: self.issuer.clone(),
-                        reason: format!("{reason}; the cached keys are older than the {} s allowed", self.policy.max_stale.as_secs()),
-                    })
+                    Err(self
+                        .unavailable(format!("{reason}; the cached keys are older than the {} s allowed", self.policy.max_stale.as_secs())))
                 }
                 None => {
                     state.last_failure = Some((now, reason.clone()));
-                    Err(VerifyError::KeysUnavailable { issuer: self.issuer.clone(), reason })
+                    Err(self.unavailable(reason))
                 }
             },
         }
@@ -310,7 +314,7 @@ impl IssuerKeys {
         Ok((keys, self.freshness(&cache_control)))
     }
 
-    async fn discover(&self) -> Result<url::Url, String> {
+    async fn discover(&self) -> Result<HttpsUrl, String> {
         if let Some(url) = self.state().discovered_jwks_url.clone() {
             return Ok(url);
         }
@@ -323,14 +327,14 @@ impl IssuerKeys {
         }
         let jwks_uri =
             document.get("jwks_uri").and_then(Value::as_str).ok_or_else(|| format!("{}: no jwks_uri", url_for_logs(&discovery)))?;
-        let url = dual_auth_core::token_endpoint::require_https_url(jwks_uri).map_err(|e| format!("jwks_uri {e}"))?;
+        let url = HttpsUrl::parse(jwks_uri).map_err(|e| format!("jwks_uri {e}"))?;
         self.state().discovered_jwks_url = Some(url.clone());
         Ok(url)
     }
 
     async fn get_json(&self, url: &url::Url) -> Result<(Value, CacheControl), String> {
         let at = url_for_logs(url);
-        let mut response = self.http.get(url.clone()).header("accept", "application/json").send().await.map_err(|e| {
+        let response = self.http.get(url.clone()).header("accept", "application/json").send().await.map_err(|e| {
             let (what, _) = transport_failure(&e);
             format!("{at}: {what}")
         })?;
@@ -338,13 +342,10 @@ impl IssuerKeys {
             return Err(format!("{at} answered HTTP {}", response.status().as_u16()));
         }
         let cache_control = CacheControl::from_headers(response.headers());
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| format!("{at}: {}", transport_failure(&e).0))? {
-            if body.len() + chunk.len() > self.policy.max_document_bytes {
-                return Err(format!("{at}: document larger than {} bytes", self.policy.max_document_bytes));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_body(response, self.policy.max_document_bytes).await.map_err(|e| match e {
+            BodyError::Read(e) => format!("{at}: {}", transport_failure(&e).0),
+            _ => format!("{at}: document larger than {} bytes", self.policy.max_document_bytes),
+        })?;
         let document = serde_json::from_slice(&body).map_err(|_| format!("{at}: not JSON"))?;
         Ok((document, cache_control))
     }
@@ -361,12 +362,9 @@ impl IssuerKeys {
     }
 }
 
-/// The keys a token's `kid` selects: those with that `kid`, else (as RFC 7517 allows)
-/// keys published without one; every key when the token names none.
+/// The keys a token's `kid` selects ([`select_by_kid`]).
 fn matching(keys: &[VerifyingKey], kid: Option<&str>) -> Vec<VerifyingKey> {
-    let Some(kid) = kid else { return keys.to_vec() };
-    let named: Vec<VerifyingKey> = keys.iter().filter(|k| k.key_id() == Some(kid)).cloned().collect();
-    if named.is_empty() { keys.iter().filter(|k| k.key_id().is_none()).cloned().collect() } else { named }
+    select_by_kid(keys, kid).into_iter().cloned().collect()
 }
 
 /// The usable signing keys of a JWKS document. Keys for encryption, of unsupported types,

@@ -5,16 +5,18 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use dual_auth_core::token_endpoint::{HttpSettings, require_https_url};
+use dual_auth_core::http::HttpsUrl;
+use dual_auth_core::jwt::{Jws, JwtError, KeyResolver, RegisteredClaims, StaticKeys, ValidTimes, Validation};
+use dual_auth_core::token_endpoint::HttpSettings;
 use dual_auth_core::{
-    Act, ActJwtError, ActJwtVerifier, Clock, DEFAULT_REPLAY_CAPACITY, InMemoryReplayGuard, MAX_LEEWAY, ReplayError, ReplayGuard,
-    SystemClock, UnverifiedJwt, VerifiedActJwt, VerifyingKey,
+    Act, ActJwtError, ActJwtVerifier, Clock, DEFAULT_REPLAY_CAPACITY, InMemoryReplayGuard, ReplayError, ReplayGuard, SystemClock,
+    VerifiedActJwt,
 };
 use serde_json::{Map, Value};
 
 use crate::dpop::{DEFAULT_DPOP_PROOF_WINDOW, MAX_DPOP_PROOF_WINDOW, VerifiedProof};
 use crate::error::VerifyError;
-use crate::jwks::{IssuerKeys, JwksCachePolicy, KeySource, Lookup};
+use crate::jwks::{IssuerKeys, JwksCachePolicy, KeySource};
 use crate::policy::{ActAssertionPolicy, AssertionKeys, IssuerPolicy, KeysSetting, Layout};
 use crate::subject::{Actor, DualSubject, IdToken, VouchedBy};
 
@@ -23,20 +25,14 @@ use crate::subject::{Actor, DualSubject, IdToken, VouchedBy};
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// The deepest RFC 8693 delegation chain accepted (nested `act` objects).
 pub const MAX_CHAIN_DEPTH: usize = 8;
-/// Header parameters that would let a token choose its own key: keys come only from the
-/// issuer's configured JWKS or keys.
-const SELF_KEYED_HEADERS: [&str; 4] = ["jwk", "jku", "x5u", "x5c"];
 
+/// One trusted issuer, with everything its tokens are checked with, built once.
 struct TrustedIssuer {
     policy: IssuerPolicy,
+    validation: Validation,
     keys: IssuerKeys,
-    assertion: Option<AssertionChecker>,
-}
-
-/// Checks Entra ID act assertions for one issuer.
-struct AssertionChecker {
-    policy: ActAssertionPolicy,
-    keys: IssuerKeys,
+    /// Checks the Entra ID act assertions that come with its tokens.
+    assertion: Option<ActJwtVerifier>,
 }
 
 struct Inner {
@@ -63,11 +59,13 @@ enum Presentation<'a> {
 
 /// Verifies dual-subject access tokens. Cheap to clone (one shared cache per issuer).
 ///
-/// Checks, in order: size; three base64url parts with JSON objects; the header (`alg`
-/// neither `none` nor HMAC, no `crit`, no key named by the token itself); `iss` picks a
-/// trusted issuer; `typ` when required; the key by `kid` from the issuer's JWKS (one
-/// refresh on an unknown `kid`); the signature, with the algorithm the key is pinned to;
-/// `exp` (required), `nbf`, `iat` with leeway; the lifetime; `aud`; scopes and roles;
+/// Checks, in order, with core's engine ([`dual_auth_core::jwt`]): size; three base64url
+/// parts with JSON objects; the header (no `crit`, no key named by the token itself; an
+/// `x5t` thumbprint is fine); `iss` picks a trusted issuer; `typ` when required; the keys
+/// the `kid` selects from the issuer's JWKS (one refresh on an unknown `kid`; every key
+/// when the token has no `kid`), of which only those whose algorithm is the header's `alg`
+/// (so `none` and HMAC never pass); the signature; `exp` (required), `nbf`, `iat` with
+/// leeway; the lifetime; `aud` (a string or an array, one naming this API); scopes and roles;
 /// the agent and the human in the issuer's layout; for Entra ID, the act assertion and
 /// its binding to the token's agent, recording its `jti` last.
 ///
@@ -227,29 +225,30 @@ impl VerifierBuilder {
             check_policy(&policy)?;
             let source = match &policy.keys {
                 KeysSetting::Discovery => {
-                    require_https_url(&policy.issuer).map_err(|e| bad("issuer", format!("for discovery the issuer {e}")))?;
+                    HttpsUrl::parse(&policy.issuer).map_err(|e| bad("issuer", format!("for discovery the issuer {e}")))?;
                     KeySource::Discovery
                 }
-                KeysSetting::JwksUrl(url) => KeySource::JwksUrl(require_https_url(url).map_err(|e| bad("jwks_url", e))?),
+                KeysSetting::JwksUrl(url) => KeySource::JwksUrl(HttpsUrl::parse(url).map_err(|e| bad("jwks_url", e.to_string()))?),
                 KeysSetting::Static(keys) if keys.is_empty() => return Err(bad("static_keys", "give at least one key".into())),
-                KeysSetting::Static(keys) => KeySource::Static(keys.clone()),
+                KeysSetting::Static(keys) => KeySource::Static(StaticKeys::new(keys.iter().cloned())),
             };
+            let validation = issuer_validation(&policy)?;
             let keys = IssuerKeys::new(policy.issuer.clone(), source, self.cache, http.clone(), Arc::clone(&self.clock));
             let assertion = match &policy.act_assertion {
                 None => None,
                 Some(assertion) => {
-                    let source = match &assertion.keys {
-                        AssertionKeys::Static(keys) => KeySource::Static(keys.clone()),
+                    let keys: Arc<dyn KeyResolver> = match &assertion.keys {
+                        AssertionKeys::Static(keys) => Arc::new(StaticKeys::new(keys.iter().cloned())),
                         AssertionKeys::JwksUrl(url) => {
-                            KeySource::JwksUrl(require_https_url(url).map_err(|e| bad("act assertion jwks_url", e))?)
+                            let url = HttpsUrl::parse(url).map_err(|e| bad("act assertion jwks_url", e.to_string()))?;
+                            let name = assertion.app_id.clone().unwrap_or_else(|| "the application".into());
+                            Arc::new(IssuerKeys::new(name, KeySource::JwksUrl(url), self.cache, http.clone(), Arc::clone(&self.clock)))
                         }
                     };
-                    let name = assertion.app_id.clone().unwrap_or_else(|| "the application".into());
-                    let keys = IssuerKeys::new(name, source, self.cache, http.clone(), Arc::clone(&self.clock));
-                    Some(AssertionChecker { policy: assertion.clone(), keys })
+                    Some(assertion_verifier(assertion, keys, Arc::clone(&self.clock))?)
                 }
             };
-            issuers.push(TrustedIssuer { policy, keys, assertion });
+            issuers.push(TrustedIssuer { policy, validation, keys, assertion });
         }
         Ok(Verifier { inner: Arc::new(Inner { issuers, max_token_bytes: self.max_token_bytes, clock: self.clock, dpop }) })
     }
@@ -262,9 +261,6 @@ fn check_policy(policy: &IssuerPolicy) -> Result<(), VerifyError> {
     }
     if policy.audiences.iter().any(|a| a.trim().is_empty()) {
         return bad("audience", "must not be empty: use the identifier your identity provider gives this API");
-    }
-    if policy.leeway > MAX_LEEWAY {
-        return bad("leeway", "at most 300 s");
     }
     if policy.max_lifetime < Duration::from_secs(1) || policy.max_lifetime > crate::policy::MAX_LIFETIME_LIMIT {
         return bad("max_lifetime", "between 1 s and 30 days");
@@ -280,9 +276,6 @@ fn check_policy(policy: &IssuerPolicy) -> Result<(), VerifyError> {
         _ => {}
     }
     if let Some(assertion) = &policy.act_assertion {
-        if assertion.leeway > MAX_LEEWAY {
-            return bad("act assertion leeway", "at most 300 s");
-        }
         if assertion.audience.trim().is_empty() {
             return bad("act assertion audience", "must not be empty: use the application's API_AUDIENCE");
         }
@@ -291,6 +284,48 @@ fn check_policy(policy: &IssuerPolicy) -> Result<(), VerifyError> {
         }
     }
     Ok(())
+}
+
+/// What every token of `policy`'s issuer must satisfy: the issuer, an audience, the
+/// leeway, the lifetime and the `typ` it requires.
+fn issuer_validation(policy: &IssuerPolicy) -> Result<Validation, VerifyError> {
+    let mut validation = Validation::new().issuer(policy.issuer.clone()).leeway(policy.leeway).max_lifetime(policy.max_lifetime);
+    for audience in &policy.audiences {
+        validation = validation.audience(audience.clone());
+    }
+    if let Some(typ) = &policy.required_type {
+        validation = validation.require_type(typ.clone());
+    }
+    validation.checked().map_err(|e| refusal(e, &policy.issuer))
+}
+
+/// The verifier of one issuer's Entra ID act assertions, with the application's `keys`.
+fn assertion_verifier(
+    policy: &ActAssertionPolicy,
+    keys: Arc<dyn KeyResolver>,
+    clock: Arc<dyn Clock>,
+) -> Result<ActJwtVerifier, VerifyError> {
+    let builder = ActJwtVerifier::builder_with_resolver(keys, policy.audience.clone())
+        .for_act_assertions()
+        .leeway(policy.leeway)
+        .replay_guard(Arc::clone(&policy.replay_guard))
+        .clock(clock);
+    let builder = match &policy.app_id {
+        Some(app_id) => builder.issuer(app_id.clone()),
+        None => builder.any_issuer(),
+    };
+    builder.build().map_err(|e| match e {
+        ActJwtError::InvalidSetting { setting, reason } => VerifyError::Configuration {
+            setting: match setting {
+                "leeway" => "act assertion leeway",
+                "audience" => "act assertion audience",
+                "keys" => "act assertion keys",
+                _ => "act assertion",
+            },
+            reason,
+        },
+        other => VerifyError::Configuration { setting: "act assertion", reason: other.to_string() },
+    })
 }
 
 impl Verifier {
@@ -331,7 +366,7 @@ impl Verifier {
             Ok(subject) => {
                 tracing::debug!(event = "token_verified", issuer = %subject.issuer, agent = %subject.agent.id(), human_id = %subject.human.log_id(), chain = subject.chain.len());
             }
-            Err(e) => tracing::info!(event = "token_refused", reason = %e, "access token refused"),
+            Err(e) => tracing::info!(event = "token_refused", reason = %dual_auth_core::ErrorChain(e), "access token refused"),
         }
         result
     }
@@ -400,9 +435,8 @@ impl Verifier {
         presented: Presentation<'_>,
     ) -> Result<DualSubject, VerifyError> {
         let token = token.trim();
-        let jwt = self.parse(token)?;
-        let header = SafeHeader::read(jwt.header())?;
-        let issuer = self.trusted_issuer(jwt.claims())?;
+        let jws = self.parse(token)?;
+        let issuer = self.trusted_issuer(jws.claims())?;
         // The proof first: it costs no key fetch, and a request without one is refused early.
         let proof = match &presented {
             Presentation::Bearer if issuer.policy.require_dpop => {
@@ -414,8 +448,8 @@ impl Verifier {
                 Some(crate::dpop::verify_proof(proof, method, url, token, self.inner.clock.now(), window)?)
             }
         };
-        let times = self.check_registered(issuer, &header, &jwt).await?;
-        let claims = jwt.claims();
+        let times = self.check_registered(issuer, &jws).await?;
+        let claims = jws.claims();
         let bound = crate::dpop::token_jkt(claims)?;
         match (&proof, bound) {
             (None, Some(_)) => return Err(VerifyError::DpopBoundTokenAsBearer),
@@ -445,7 +479,7 @@ impl Verifier {
                     reason: "act-assertion needs an ActAssertionPolicy".into(),
                 })?;
                 let agent = entra_agent(claims)?;
-                let verified = self.check_assertion(checker, &issuer.policy.issuer, &agent, act_assertion).await?;
+                let verified = check_assertion(checker, &issuer.policy.issuer, &agent, act_assertion).await?;
                 (agent, verified.into_act(), Vec::new())
             }
         };
@@ -481,7 +515,7 @@ impl Verifier {
         let result = self.verify_id_token_inner(id_token.trim(), expected_nonce).await;
         match &result {
             Ok(login) => tracing::debug!(event = "id_token_verified", issuer = %login.issuer, user = %login.subject),
-            Err(e) => tracing::info!(event = "id_token_refused", reason = %e, "ID token refused"),
+            Err(e) => tracing::info!(event = "id_token_refused", reason = %dual_auth_core::ErrorChain(e), "ID token refused"),
         }
         result
     }
@@ -490,11 +524,10 @@ impl Verifier {
         if expected_nonce.is_empty() {
             return Err(VerifyError::Configuration { setting: "nonce", reason: "give the nonce the login request sent".into() });
         }
-        let jwt = self.parse(token)?;
-        let header = SafeHeader::read(jwt.header())?;
-        let issuer = self.trusted_issuer(jwt.claims())?;
-        let expires_at = self.check_registered(issuer, &header, &jwt).await?;
-        let claims = jwt.claims();
+        let jws = self.parse(token)?;
+        let issuer = self.trusted_issuer(jws.claims())?;
+        let expires_at = self.check_registered(issuer, &jws).await?;
+        let claims = jws.claims();
         match claims.get("azp") {
             None => {}
             Some(Value::String(azp)) if issuer.policy.audiences.contains(azp) => {}
@@ -519,32 +552,23 @@ impl Verifier {
             }
             None => return Err(VerifyError::MissingClaim { claim: "nonce" }),
         }
-        Ok(IdToken { issuer: issuer.policy.issuer.clone(), subject, expires_at, claims: jwt.into_claims() })
+        Ok(IdToken { issuer: issuer.policy.issuer.clone(), subject, expires_at, claims: jws.into_claims() })
     }
 
-    /// The size bound, then the compact serialization.
-    fn parse(&self, token: &str) -> Result<UnverifiedJwt, VerifyError> {
-        if token.len() > self.inner.max_token_bytes {
-            return Err(VerifyError::TooLarge { size: token.len(), max: self.inner.max_token_bytes });
-        }
-        UnverifiedJwt::parse(token).map_err(malformed)
+    /// The size bound, the compact serialization and the header policy.
+    fn parse(&self, token: &str) -> Result<Jws, VerifyError> {
+        // No issuer is known yet: these refusals name none.
+        Jws::parse(token, self.inner.max_token_bytes).map_err(|e| refusal(e, ""))
     }
 
     /// What every token from a trusted issuer passes, whatever it is for: the `typ` the
     /// policy requires, the signature by a key of the issuer's pinned to its algorithm,
     /// the times, the audience. When it expires.
-    async fn check_registered(
-        &self,
-        issuer: &TrustedIssuer,
-        header: &SafeHeader<'_>,
-        jwt: &UnverifiedJwt,
-    ) -> Result<SystemTime, VerifyError> {
-        check_type(&issuer.policy, header.typ)?;
-        self.check_signature(issuer, header, jwt).await?;
-        let claims = jwt.claims();
-        let times = check_times(claims, &issuer.policy, self.inner.clock.now())?;
-        check_audience(claims, &issuer.policy.audiences)?;
-        Ok(times)
+    async fn check_registered(&self, issuer: &TrustedIssuer, jws: &Jws) -> Result<SystemTime, VerifyError> {
+        let name = issuer.policy.issuer.as_str();
+        issuer.validation.verify_signature(jws, &issuer.keys).await.map_err(|e| refusal(e, name))?;
+        let times = valid_times(&issuer.validation, jws.claims(), self.inner.clock.now()).map_err(|e| refusal(e, name))?;
+        Ok(times.expires_at())
     }
 
     /// The proof window plus the issuer's leeway, in seconds (both bounded when built).
@@ -583,214 +607,73 @@ impl Verifier {
             None => Err(VerifyError::UnknownIssuer { found: "no iss claim".into(), trusted: trusted() }),
         }
     }
-
-    /// Finds the issuer's key for the token and checks the signature with it.
-    async fn check_signature(&self, issuer: &TrustedIssuer, header: &SafeHeader<'_>, jwt: &UnverifiedJwt) -> Result<(), VerifyError> {
-        let candidates = match issuer.keys.lookup(header.kid).await? {
-            Lookup::Found(keys) => keys,
-            Lookup::Unknown(why) => {
-                return Err(VerifyError::UnknownKey {
-                    issuer: issuer.policy.issuer.clone(),
-                    kid: header.kid.unwrap_or("(none)").to_owned(),
-                    refreshed: why,
-                });
-            }
-        };
-        let same_alg: Vec<&VerifyingKey> = candidates.iter().filter(|k| k.algorithm().as_str() == header.alg).collect();
-        if same_alg.is_empty() {
-            let mut algs: Vec<&str> = candidates.iter().map(|k| k.algorithm().as_str()).collect();
-            algs.dedup();
-            return Err(VerifyError::AlgorithmNotAllowed {
-                found: header.alg.to_owned(),
-                reason: format!("the issuer's key verifies {} only", algs.join(", ")),
-            });
-        }
-        if same_alg.into_iter().any(|k| k.verifies(jwt)) {
-            Ok(())
-        } else {
-            Err(VerifyError::SignatureInvalid {
-                issuer: issuer.policy.issuer.clone(),
-                kid: header.kid.map(|k| format!(" {k:?}")).unwrap_or_default(),
-            })
-        }
-    }
-
-    async fn check_assertion(
-        &self,
-        checker: &AssertionChecker,
-        issuer: &str,
-        agent: &Actor,
-        assertion: Option<&str>,
-    ) -> Result<VerifiedActJwt, VerifyError> {
-        let assertion = assertion.ok_or_else(|| VerifyError::MissingActAssertion { issuer: issuer.to_owned() })?.trim();
-        let token_agent = agent.client_id.clone().unwrap_or_default();
-        // Its header names the key to look up; bounded first, as the verifier bounds it.
-        if assertion.len() > dual_auth_core::DEFAULT_MAX_TOKEN_BYTES {
-            let (size, max) = (assertion.len(), dual_auth_core::DEFAULT_MAX_TOKEN_BYTES);
-            return Err(VerifyError::ActAssertion(ActJwtError::TooLarge { size, max }));
-        }
-        let unverified = UnverifiedJwt::parse(assertion).map_err(VerifyError::ActAssertion)?;
-        let kid = unverified.header().get("kid").and_then(Value::as_str);
-        let keys = match checker.keys.lookup(kid).await? {
-            Lookup::Found(keys) => keys,
-            Lookup::Unknown(_) => return Err(VerifyError::ActAssertion(ActJwtError::UnknownKeyId { kid: kid.unwrap_or("").to_owned() })),
-        };
-        let mut keys = keys.into_iter();
-        let first = keys.next().ok_or_else(|| VerifyError::ActAssertion(ActJwtError::UnknownKeyId { kid: String::new() }))?;
-        let policy = &checker.policy;
-        let mut builder = ActJwtVerifier::builder(first, policy.audience.clone())
-            .for_act_assertions()
-            .leeway(policy.leeway)
-            .replay_guard(Arc::clone(&policy.replay_guard))
-            .clock(Arc::clone(&self.inner.clock));
-        for key in keys {
-            builder = builder.add_key(key);
-        }
-        builder = match &policy.app_id {
-            Some(app_id) => builder.issuer(app_id.clone()),
-            None => builder.any_issuer(),
-        };
-        let verifier = builder.build().map_err(VerifyError::ActAssertion)?;
-        // The binding is checked inside the verifier, before the jti is recorded, so an
-        // assertion shown with another agent's token is refused without being used up.
-        verifier.verify_for_party(assertion, &token_agent).await.map_err(|e| match e {
-            ActJwtError::WrongAuthorizedParty { expected, found } => VerifyError::AgentMismatch {
-                token_agent: expected,
-                assertion_agent: found.map_or_else(|| "(no azp claim: it cannot be bound to an agent)".into(), |a| format!("{a:?}")),
-            },
-            other => VerifyError::ActAssertion(other),
-        })
-    }
 }
 
-fn malformed(e: ActJwtError) -> VerifyError {
-    match e {
-        ActJwtError::Malformed { reason } => VerifyError::Malformed { reason },
+/// Checks Entra ID's act assertion with `verifier`, bound to the token's `agent`.
+async fn check_assertion(
+    verifier: &ActJwtVerifier,
+    issuer: &str,
+    agent: &Actor,
+    assertion: Option<&str>,
+) -> Result<VerifiedActJwt, VerifyError> {
+    let assertion = assertion.ok_or_else(|| VerifyError::MissingActAssertion { issuer: issuer.to_owned() })?.trim();
+    let token_agent = agent.client_id.clone().unwrap_or_default();
+    // The binding is checked inside the verifier, before the jti is recorded, so an
+    // assertion shown with another agent's token is refused without being used up.
+    verifier.verify_for_party(assertion, &token_agent).await.map_err(|e| match e {
+        ActJwtError::WrongAuthorizedParty { expected, found } => VerifyError::AgentMismatch {
+            token_agent: expected,
+            assertion_agent: found.map_or_else(|| "(no azp claim: it cannot be bound to an agent)".into(), |a| format!("{a:?}")),
+        },
+        // The application's keys cannot be had: not the client's fault (503).
+        ActJwtError::KeysUnavailable { keys, reason } => VerifyError::KeysUnavailable { issuer: keys, reason },
+        other => VerifyError::ActAssertion(other),
+    })
+}
+
+/// The registered claims checked at `now`.
+fn valid_times(validation: &Validation, claims: &Map<String, Value>, now: SystemTime) -> Result<ValidTimes, JwtError> {
+    validation.validate_claims(&RegisteredClaims::from_claims(claims)?, now)
+}
+
+/// The engine's refusal of a token from `issuer`, as the API words it.
+fn refusal(error: JwtError, issuer: &str) -> VerifyError {
+    match error {
+        JwtError::Malformed { reason } => VerifyError::Malformed { reason },
+        JwtError::TooLarge { size, max } => VerifyError::TooLarge { size, max },
+        JwtError::UnsupportedHeader { name, reason } => VerifyError::UnsupportedHeader { name, reason },
+        JwtError::WrongType { found, expected } => {
+            VerifyError::WrongType { found: found.map_or_else(|| "no typ header".into(), |f| format!("{f:?}")), expected }
+        }
+        JwtError::AlgorithmNotAllowed { found, allowed } => {
+            let reason = if found.eq_ignore_ascii_case("none") {
+                "unsigned tokens are never accepted".to_owned()
+            // `get`, not slicing: an `alg` may start with a multi-byte character (found by fuzzing).
+            } else if found.get(..2).is_some_and(|prefix| prefix.eq_ignore_ascii_case("HS")) {
+                "HMAC would turn the issuer's public key into a shared secret: only its asymmetric keys verify".to_owned()
+            } else {
+                let algs: Vec<&str> = allowed.iter().map(|a| a.as_str()).collect();
+                format!("the issuer's key verifies {} only", algs.join(", "))
+            };
+            VerifyError::AlgorithmNotAllowed { found, reason }
+        }
+        JwtError::UnknownKey { kid, detail } => {
+            VerifyError::UnknownKey { issuer: issuer.to_owned(), kid: kid.unwrap_or_else(|| "(none)".into()), refreshed: detail }
+        }
+        JwtError::KeysUnavailable { keys, reason } => VerifyError::KeysUnavailable { issuer: keys, reason },
+        JwtError::SignatureInvalid { kid } => {
+            VerifyError::SignatureInvalid { issuer: issuer.to_owned(), kid: kid.map(|k| format!(" {k:?}")).unwrap_or_default() }
+        }
+        JwtError::MissingClaim { claim } => VerifyError::MissingClaim { claim },
+        JwtError::InvalidClaim { claim, reason } => VerifyError::InvalidClaim { claim, reason },
+        JwtError::Expired { ago_secs, leeway_secs } => VerifyError::Expired { ago_secs, leeway_secs },
+        JwtError::NotYetValid { claim, ahead_secs, leeway_secs } => VerifyError::NotYetValid { claim, ahead_secs, leeway_secs },
+        JwtError::LifetimeTooLong { lifetime_secs, max_secs } => VerifyError::LifetimeTooLong { lifetime_secs, max_secs },
+        JwtError::WrongAudience { expected, found } => VerifyError::WrongAudience { found, expected: expected.join(", ") },
+        JwtError::WrongIssuer { expected, found } => VerifyError::UnknownIssuer { found, trusted: expected.join(", ") },
+        JwtError::InvalidSetting { setting, reason } => VerifyError::Configuration { setting, reason },
+        // A refusal of a kind added later: still a refusal of the token.
         other => VerifyError::Malformed { reason: other.to_string() },
-    }
-}
-
-/// The header members we act on, after refusing the dangerous ones.
-struct SafeHeader<'a> {
-    alg: &'a str,
-    kid: Option<&'a str>,
-    typ: Option<&'a str>,
-}
-
-impl<'a> SafeHeader<'a> {
-    fn read(header: &'a Map<String, Value>) -> Result<Self, VerifyError> {
-        let text = |name: &'static str| match header.get(name) {
-            None => Ok(None),
-            Some(Value::String(value)) => Ok(Some(value.as_str())),
-            Some(_) => Err(VerifyError::Malformed { reason: format!("header {name:?} is not a string") }),
-        };
-        let alg = text("alg")?.ok_or_else(|| VerifyError::Malformed { reason: "header has no \"alg\"".into() })?;
-        if alg.eq_ignore_ascii_case("none") {
-            return Err(VerifyError::AlgorithmNotAllowed { found: alg.to_owned(), reason: "unsigned tokens are never accepted".into() });
-        }
-        // `get`, not slicing: an `alg` may start with a multi-byte character (found by fuzzing).
-        if alg.get(..2).is_some_and(|prefix| prefix.eq_ignore_ascii_case("HS")) {
-            return Err(VerifyError::AlgorithmNotAllowed {
-                found: alg.to_owned(),
-                reason: "HMAC would turn the issuer's public key into a shared secret: only its asymmetric keys verify".into(),
-            });
-        }
-        if header.contains_key("crit") {
-            return Err(VerifyError::UnsupportedHeader { name: "crit".into(), reason: "no critical extensions are understood" });
-        }
-        if let Some(name) = SELF_KEYED_HEADERS.iter().find(|h| header.contains_key(**h)) {
-            return Err(VerifyError::UnsupportedHeader {
-                name: (*name).into(),
-                reason: "a token cannot name its own key: keys come only from the issuer's JWKS",
-            });
-        }
-        Ok(Self { alg, kid: text("kid")?, typ: text("typ")? })
-    }
-}
-
-fn check_type(policy: &IssuerPolicy, typ: Option<&str>) -> Result<(), VerifyError> {
-    let Some(expected) = &policy.required_type else { return Ok(()) };
-    let normal = |t: &str| {
-        let t = t.trim().to_ascii_lowercase();
-        t.strip_prefix("application/").map(str::to_owned).unwrap_or(t)
-    };
-    match typ {
-        Some(found) if normal(found) == normal(expected) => Ok(()),
-        found => Err(VerifyError::WrongType {
-            found: found.map_or_else(|| "no typ header".into(), |f| format!("{f:?}")),
-            expected: expected.clone(),
-        }),
-    }
-}
-
-/// A NumericDate claim in whole seconds; a string, a negative or an absurd number is refused.
-pub(crate) fn seconds_claim(claims: &Map<String, Value>, claim: &'static str) -> Result<Option<u64>, VerifyError> {
-    let Some(value) = claims.get(claim) else { return Ok(None) };
-    let invalid = |reason: &str| VerifyError::InvalidClaim { claim, reason: reason.into() };
-    let Value::Number(number) = value else { return Err(invalid("must be a number of seconds since 1970, not a string or other JSON")) };
-    if let Some(whole) = number.as_u64() {
-        return Ok(Some(whole));
-    }
-    match number.as_f64() {
-        // NumericDate may carry a fraction; whole seconds are enough here.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Some(f) if (0.0..1e15).contains(&f) => Ok(Some(f as u64)),
-        _ => Err(invalid("must be a non-negative number of seconds since 1970")),
-    }
-}
-
-fn check_times(claims: &Map<String, Value>, policy: &IssuerPolicy, now: SystemTime) -> Result<SystemTime, VerifyError> {
-    let now = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let leeway = policy.leeway.as_secs();
-    let exp = seconds_claim(claims, "exp")?.ok_or(VerifyError::MissingClaim { claim: "exp" })?;
-    if now >= exp.saturating_add(leeway) {
-        return Err(VerifyError::Expired { ago_secs: now.saturating_sub(exp), leeway_secs: leeway });
-    }
-    for claim in ["nbf", "iat"] {
-        if let Some(at) = seconds_claim(claims, claim)?
-            && at > now.saturating_add(leeway)
-        {
-            return Err(VerifyError::NotYetValid { claim, ahead_secs: at - now, leeway_secs: leeway });
-        }
-    }
-    let max = policy.max_lifetime.as_secs();
-    let lifetime = match seconds_claim(claims, "iat")? {
-        Some(iat) if exp <= iat => return Err(VerifyError::InvalidClaim { claim: "exp", reason: "must be later than iat".into() }),
-        Some(iat) => exp - iat,
-        // Without iat, bound what is left.
-        None => exp.saturating_sub(now),
-    };
-    if lifetime > max {
-        return Err(VerifyError::LifetimeTooLong { lifetime_secs: lifetime, max_secs: max });
-    }
-    // Bounded by now + max above; checked all the same, as exp comes from the token.
-    SystemTime::UNIX_EPOCH
-        .checked_add(Duration::from_secs(exp))
-        .ok_or_else(|| VerifyError::InvalidClaim { claim: "exp", reason: "lies beyond the clock's range".into() })
-}
-
-/// `aud` is a string or an array of strings (RFC 7519); one must equal a configured
-/// audience exactly.
-fn check_audience(claims: &Map<String, Value>, expected: &[String]) -> Result<(), VerifyError> {
-    let wrong = |found: String| VerifyError::WrongAudience { found, expected: expected.join(", ") };
-    match claims.get("aud") {
-        Some(Value::String(aud)) if expected.contains(aud) => Ok(()),
-        Some(Value::String(aud)) => Err(wrong(format!("{aud:?}"))),
-        Some(Value::Array(items)) => {
-            let mut names = Vec::with_capacity(items.len());
-            for item in items {
-                let Value::String(aud) = item else {
-                    return Err(VerifyError::InvalidClaim { claim: "aud", reason: "array members must be strings".into() });
-                };
-                if expected.contains(aud) {
-                    return Ok(());
-                }
-                names.push(format!("{aud:?}"));
-            }
-            Err(wrong(format!("[{}]", names.join(", "))))
-        }
-        Some(_) => Err(VerifyError::InvalidClaim { claim: "aud", reason: "must be a string or an array of strings".into() }),
-        None => Err(wrong("no aud claim".into())),
     }
 }
 
@@ -1027,12 +910,14 @@ mod tests {
         // A policy as if built with no cap on max_lifetime: the time arithmetic stays checked.
         let policy = IssuerPolicy::new("https://idp.example.com", "https://api.example.com").max_lifetime(Duration::MAX);
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let validation = issuer_validation(&policy).unwrap();
+        let check_times = |claims: &Map<String, Value>| valid_times(&validation, claims, now).map_err(|e| refusal(e, &policy.issuer));
         let mut claims = Map::new();
         claims.insert("exp".into(), Value::from(u64::MAX));
-        let err = check_times(&claims, &policy, now).unwrap_err();
+        let err = check_times(&claims).unwrap_err();
         assert!(matches!(&err, VerifyError::InvalidClaim { claim: "exp", .. }), "{err}");
         claims.insert("iat".into(), Value::from(1_700_000_000_u64));
-        let err = check_times(&claims, &policy, now).unwrap_err();
+        let err = check_times(&claims).unwrap_err();
         assert!(matches!(&err, VerifyError::InvalidClaim { claim: "exp", .. }), "{err}");
     }
 

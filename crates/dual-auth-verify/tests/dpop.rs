@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use common::{Issuer, b64, hmac_sha256};
 use dual_auth_core::secrecy::ExposeSecret;
-use dual_auth_core::{DpopKey, InMemoryReplayGuard, ReplayGuard, SigningAlgorithm, SigningKey, access_token_hash, jwk_thumbprint};
+use dual_auth_core::{DpopKey, InMemoryReplayGuard, SigningAlgorithm, SigningKey, access_token_hash, jwk_thumbprint};
 use dual_auth_verify::{DpopCheck, DualSubject, IssuerPolicy, Verifier, VerifierBuilder as Builder, VerifyError};
 use openssl::pkey::{PKey, Private};
 use serde_json::{Value, json};
@@ -410,21 +410,11 @@ async fn the_dpop_header_must_come_once() {
     assert!(matches!(err, VerifyError::InvalidRequest { .. }), "{err}");
 }
 
-/// A replay store that cannot answer, as Redis when it is down.
-#[derive(Debug)]
-struct DownStore;
-
-#[async_trait::async_trait]
-impl ReplayGuard for DownStore {
-    async fn check_and_record(&self, _: &str, _: SystemTime) -> Result<(), dual_auth_core::ReplayError> {
-        Err(dual_auth_core::ReplayError::Unavailable { reason: "connection refused".into(), source: None })
-    }
-}
-
 #[tokio::test]
 async fn a_replay_store_that_cannot_answer_fails_closed_with_503() {
     let issuer = Issuer::start().await;
-    let verifier = verifier_with(&issuer, issuer.policy(), |b| b.dpop_replay_guard(Arc::new(DownStore)));
+    let verifier =
+        verifier_with(&issuer, issuer.policy(), |b| b.dpop_replay_guard(Arc::new(dual_auth_test_support::agent::UnavailableReplayStore)));
     let key = DpopKey::generate(SigningAlgorithm::Es256).unwrap();
     let token = bound_token(&issuer, key.thumbprint());
     let err = call(&verifier, "GET", URL, &token, &proof(&issuer, &key, "GET", URL, Some(&token))).await.unwrap_err();

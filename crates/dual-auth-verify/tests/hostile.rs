@@ -9,11 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{API, Issuer, KID, Key, b64, hmac_sha256};
+use dual_auth_core::provider::{sign_act_assertion_with_key, sign_assertion_with_key};
 use dual_auth_core::secrecy::ExposeSecret;
-use dual_auth_core::{
-    Act, ActJwtError, AssertionClaims, InMemoryReplayGuard, ManualClock, SigningKey, VerifyingKey, sign_act_assertion_with_key,
-    sign_assertion_with_key,
-};
+use dual_auth_core::{Act, ActJwtError, AssertionClaims, InMemoryReplayGuard, ManualClock, SigningKey, VerifyingKey};
 use dual_auth_verify::{ActAssertionPolicy, Actor, IssuerPolicy, Layout, Verifier, VerifyError, VouchedBy};
 use serde_json::{Value, json};
 
@@ -528,17 +526,6 @@ async fn entra_act_assertion_keys_can_come_from_the_applications_jwks() {
     assert!(matches!(&err, VerifyError::ActAssertion(ActJwtError::UnknownKeyId { kid }) if kid == "app-key-9"), "{err}");
 }
 
-/// A replay store that cannot answer, as Redis when it is down.
-#[derive(Debug)]
-struct DownStore;
-
-#[async_trait::async_trait]
-impl dual_auth_core::ReplayGuard for DownStore {
-    async fn check_and_record(&self, _: &str, _: std::time::SystemTime) -> Result<(), dual_auth_core::ReplayError> {
-        Err(dual_auth_core::ReplayError::Unavailable { reason: "Redis: connection failed".into(), source: None })
-    }
-}
-
 #[tokio::test]
 async fn a_replay_store_that_fails_or_one_agent_filling_it_is_503_for_that_agent_only() {
     let issuer = Issuer::start().await;
@@ -549,7 +536,7 @@ async fn a_replay_store_that_fails_or_one_agent_filling_it_is_503_for_that_agent
     };
 
     // Store down: the client is told to back off, not that its token is invalid.
-    let verifier = verifier_with(Arc::new(DownStore));
+    let verifier = verifier_with(Arc::new(dual_auth_test_support::agent::UnavailableReplayStore));
     let (token, assertion) = entra_pair(&issuer, &app_key, "agent-007", Some("agent-007"));
     let err = verifier.verify(&token, Some(&assertion)).await.unwrap_err();
     assert!(matches!(&err, VerifyError::ActAssertion(ActJwtError::ReplayCheckFailed(_))), "{err}");

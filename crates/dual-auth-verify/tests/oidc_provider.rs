@@ -38,11 +38,7 @@ impl IssuerUnderTest for Idp {
     }
 
     fn http(&self) -> HttpSettings {
-        HttpSettings {
-            extra_root_certificates_pem: Some(self.ca.ca_pem().as_bytes().to_vec()),
-            retry: RetryPolicy::none(),
-            ..HttpSettings::default()
-        }
+        dual_auth_test_support::agent::http_settings(self.ca.ca_pem(), RetryPolicy::none())
     }
 
     fn client(&self) -> reqwest::Client {

@@ -31,8 +31,9 @@
 //!
 //! The defaults are the four vendors and configuration from the environment (and `.env`)
 //! only; each vendor or store compiles one adapter crate or one SDK and nothing else. A
-//! vendor or backend chosen at run time whose feature is off is refused with the feature's
-//! name.
+//! vendor or backend chosen at run time whose feature is off is refused with one error,
+//! [`config::ConfigError::NotCompiled`], naming the feature. [`VENDORS`] lists the vendors
+//! and their features; docs.rs shows which feature each item needs.
 //!
 //! What's here: the human identity ([`Act`], [`UserSession`]), act JWTs for remote agents
 //! ([`ActJwtSigner`], [`ActJwtVerifier`]), the four vendor adapters, the two flows and the
@@ -49,10 +50,26 @@
 //! # Ok::<(), dual_auth::ActError>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::sync::Arc;
 
-pub use dual_auth_core::*;
+// Core's public surface, named one by one: what a program needs, nothing a sibling crate
+// uses only internally.
+pub use dual_auth_core::{
+    ACCESS_TOKEN_TYPE, ACT_ASSERTION_HEADER, ACT_ASSERTION_TYPE, ASSERTION_LIFETIME, Act, ActAssertionSource, ActError, ActJwtError,
+    ActJwtSigner, ActJwtVerifier, ActJwtVerifierBuilder, AssertionClaims, BoxError, CLIENT_ASSERTION_TYPE, ClientAuthentication, Clock,
+    DEFAULT_ACT_JWT_ISSUER, DEFAULT_ACT_JWT_TTL, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, DEFAULT_REPLAY_CAPACITY, DELEGATION_SETTING,
+    DPOP_HEADER, DPOP_NONCE_HEADER, DPOP_PROOF_TYPE, DelegationMode, DelegationRequest, DpopKey, ErrorChain, GeneratedKeyPair, HmacKey,
+    HumanLogId, ID_TOKEN_TYPE, IamAdapter, IamError, InMemoryReplayGuard, JWT_BEARER_GRANT, JWT_TOKEN_TYPE, KeyError, KeyType,
+    MAX_ACT_JWT_TTL, MAX_LEEWAY, MAX_OAUTH_DESCRIPTION_CHARS, MAX_OAUTH_ERROR_CHARS, MAX_REPLAY_PARTIES, MAX_TOKEN_LIFETIME,
+    MIN_ACT_JWT_TTL, MIN_HS256_SECRET_BYTES, ManualClock, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, RSA_BITS_RANGE, ReplayError, ReplayGuard,
+    SecretBackend, SecretError, SecretSource, SigningAlgorithm, SigningKey, SubjectToken, SubjectTokenType, SystemClock,
+    TOKEN_EXCHANGE_GRANT, TokenRequest, TokenResponse, USE_DPOP_NONCE, UnknownDelegationMode, UnknownSecretBackend, UnknownVendor,
+    UserSession, Vendor, VerifiedActJwt, VerifyingKey, access_token_hash, check_agent_endpoint, claim_lookup, dpop_htu, escape_html,
+    escape_untrusted, generate_key_pair, jwk_thumbprint, new_jti, pkce_s256_challenge, truncate_untrusted, warn_if_readable_by_others,
+};
+pub use dual_auth_core::{dangerous, http, jwt, provider, secrecy, token_endpoint};
 
 /// The flows and the token cache (`dual-auth-session`).
 pub use dual_auth_session as session;
@@ -71,106 +88,130 @@ pub use dual_auth_redis as redis;
 #[cfg(feature = "verify")]
 pub use dual_auth_verify as verify;
 
-/// The Keycloak adapter crate (feature `keycloak`).
-#[cfg(feature = "keycloak")]
-pub use dual_auth_keycloak as keycloak;
-
-/// The Auth0 adapter crate (feature `auth0`).
-#[cfg(feature = "auth0")]
-pub use dual_auth_auth0 as auth0;
-
-/// The Okta adapter crate (feature `okta`).
-#[cfg(feature = "okta")]
-pub use dual_auth_okta as okta;
-
-/// The Microsoft Entra ID adapter crate (feature `entraid`).
-#[cfg(feature = "entraid")]
-pub use dual_auth_entraid as entraid;
-
-/// One vendor's configuration, for the vendors compiled in.
-#[derive(Debug)]
+/// One vendor the umbrella knows, compiled in or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum VendorConfig {
-    /// Keycloak (feature `keycloak`).
-    #[cfg(feature = "keycloak")]
-    Keycloak(keycloak::KeycloakConfig),
-    /// Auth0 (feature `auth0`).
-    #[cfg(feature = "auth0")]
-    Auth0(auth0::Auth0Config),
-    /// Okta (feature `okta`).
-    #[cfg(feature = "okta")]
-    Okta(okta::OktaConfig),
-    /// Microsoft Entra ID (feature `entraid`).
-    #[cfg(feature = "entraid")]
-    EntraId(entraid::EntraIdConfig),
+pub struct VendorEntry {
+    /// The vendor, as `DUAL_AUTH_VENDOR` names it.
+    pub vendor: Vendor,
+    /// The Cargo feature of this crate that compiles it in.
+    pub feature: &'static str,
+    /// Whether that feature is on in this build.
+    pub compiled: bool,
 }
 
-impl VendorConfig {
-    /// The agent's client id (`AGENT_CLIENT_ID`).
-    pub fn client_id(&self) -> &str {
-        match self {
-            #[cfg(feature = "keycloak")]
-            Self::Keycloak(c) => &c.client_id,
-            #[cfg(feature = "auth0")]
-            Self::Auth0(c) => &c.client_id,
-            #[cfg(feature = "okta")]
-            Self::Okta(c) => &c.client_id,
-            #[cfg(feature = "entraid")]
-            Self::EntraId(c) => &c.client_id,
-            #[allow(unreachable_patterns)]
-            _ => "",
+/// The vendor table: one line per vendor, and the only place in this crate that names
+/// them. A line is `feature: Variant, module = crate { Config, Adapter }, vendor, "title"`;
+/// the vendor crate gives `Config::load(&ConfigReader)`, a `client_id` field, and
+/// `Adapter::new(Config, AdapterOptions)`. From it come the crate re-exports,
+/// [`VendorConfig`], [`VENDORS`], [`build_adapter`] and the loading in [`load_config`].
+macro_rules! vendor_registry {
+    ($($feature:literal: $variant:ident, $module:ident = $krate:ident { $config:ident, $adapter:ident }, $vendor:expr, $title:literal;)*) => {
+        $(
+            #[doc = concat!("The ", $title, " adapter crate (feature `", $feature, "`).")]
+            #[cfg(feature = $feature)]
+            pub use $krate as $module;
+        )*
+
+        /// Every vendor the umbrella knows, in documentation order, with the feature that
+        /// compiles it in and whether it is compiled into this build.
+        pub const VENDORS: &[VendorEntry] = &[$(VendorEntry { vendor: $vendor, feature: $feature, compiled: cfg!(feature = $feature) }),*];
+
+        /// One vendor's configuration, for the vendors compiled in.
+        #[derive(Debug)]
+        #[non_exhaustive]
+        pub enum VendorConfig {
+            $(
+                #[doc = concat!($title, " (feature `", $feature, "`).")]
+                #[cfg(feature = $feature)]
+                $variant($krate::$config),
+            )*
         }
+
+        impl VendorConfig {
+            /// The vendor this configuration is for.
+            pub fn vendor(&self) -> Vendor {
+                match *self {
+                    $(#[cfg(feature = $feature)] Self::$variant(_) => $vendor,)*
+                }
+            }
+
+            /// The agent's client id (`AGENT_CLIENT_ID`).
+            pub fn client_id(&self) -> &str {
+                match *self {
+                    $(#[cfg(feature = $feature)] Self::$variant(ref c) => &c.client_id,)*
+                }
+            }
+        }
+
+        /// The configured vendor's adapter behind a token cache (pass
+        /// `TokenCacheSettings { enabled: false, .. }` to turn the cache off): the guide's
+        /// `get_adapter()` without the boilerplate.
+        ///
+        /// # Errors
+        /// The vendor adapter's [`IamError::Configuration`].
+        // With no vendor compiled in, `VendorConfig` has no values and the body cannot run.
+        #[cfg_attr(not(any($(feature = $feature),*)), allow(unreachable_code, unused_variables))]
+        pub fn build_adapter(
+            config: VendorConfig,
+            options: token_endpoint::AdapterOptions,
+            cache: session::TokenCacheSettings,
+        ) -> Result<Arc<dyn IamAdapter>, IamError> {
+            let adapter: Arc<dyn IamAdapter> = match config {
+                $(#[cfg(feature = $feature)] VendorConfig::$variant(config) => Arc::new($krate::$adapter::new(config, options)?),)*
+            };
+            if cache.enabled { Ok(Arc::new(session::CachingAdapter::new(adapter, cache))) } else { Ok(adapter) }
+        }
+
+        /// The configuration of `vendor`, which [`ensure_vendor_compiled`] accepted.
+        #[cfg_attr(not(any($(feature = $feature),*)), allow(unused_variables))]
+        async fn load_vendor_config(vendor: Vendor, reader: &config::ConfigReader<'_>) -> Result<VendorConfig, SetupError> {
+            $(
+                #[cfg(feature = $feature)]
+                if vendor == $vendor {
+                    return Ok(VendorConfig::$variant($krate::$config::load(reader).await?));
+                }
+            )*
+            Err(ensure_vendor_compiled(vendor).err().unwrap_or_else(|| unknown_vendor(vendor)).into())
+        }
+
+        #[cfg(test)]
+        #[test]
+        fn the_table_names_each_vendor_as_its_crate_does() {
+            $(
+                #[cfg(feature = $feature)]
+                assert_eq!($vendor, $krate::VENDOR);
+            )*
+        }
+    };
+}
+
+vendor_registry! {
+    "keycloak": Keycloak, keycloak = dual_auth_keycloak { KeycloakConfig, KeycloakAdapter }, Vendor::Keycloak, "Keycloak";
+    "auth0": Auth0, auth0 = dual_auth_auth0 { Auth0Config, Auth0Adapter }, Vendor::Auth0, "Auth0";
+    "okta": Okta, okta = dual_auth_okta { OktaConfig, OktaAdapter }, Vendor::Okta, "Okta";
+    "entraid": EntraId, entraid = dual_auth_entraid { EntraIdConfig, EntraIdAdapter }, Vendor::EntraId, "Microsoft Entra ID";
+}
+
+/// Checks that `vendor` is one of [`VENDORS`] and compiled into this build.
+///
+/// # Errors
+/// [`config::ConfigError::NotCompiled`] naming the Cargo feature to enable;
+/// [`config::ConfigError::InvalidValue`] for a vendor this crate does not know.
+pub fn ensure_vendor_compiled(vendor: Vendor) -> Result<(), config::ConfigError> {
+    match VENDORS.iter().find(|entry| entry.vendor == vendor) {
+        Some(entry) if entry.compiled => Ok(()),
+        Some(entry) => Err(config::ConfigError::NotCompiled { kind: "vendor", name: vendor.as_str().to_owned(), feature: entry.feature }),
+        None => Err(unknown_vendor(vendor)),
     }
 }
 
-/// Checks that `vendor` is compiled into this build.
-///
-/// # Errors
-/// [`IamError::NotSupported`] naming the Cargo feature to enable.
-pub fn ensure_vendor_compiled(vendor: Vendor) -> Result<(), IamError> {
-    // Each arm is a compile-time constant that depends on the features built.
-    #[allow(clippy::match_like_matches_macro)]
-    let compiled = match vendor {
-        Vendor::Keycloak => cfg!(feature = "keycloak"),
-        Vendor::Auth0 => cfg!(feature = "auth0"),
-        Vendor::Okta => cfg!(feature = "okta"),
-        Vendor::EntraId => cfg!(feature = "entraid"),
-        _ => false,
-    };
-    if compiled {
-        Ok(())
-    } else {
-        Err(IamError::NotSupported { what: format!("vendor {vendor} is not compiled in: enable the dual-auth feature \"{vendor}\"") })
-    }
-}
-
-/// The configured vendor's adapter behind a token cache (pass
-/// `TokenCacheSettings { enabled: false, .. }` to turn the cache off): the guide's
-/// `get_adapter()` without the boilerplate.
-///
-/// # Errors
-/// The vendor adapter's [`IamError::Configuration`].
-// With no vendor compiled in, `VendorConfig` has no values and the body cannot run.
-#[cfg_attr(
-    not(any(feature = "keycloak", feature = "auth0", feature = "okta", feature = "entraid")),
-    allow(unreachable_code, unused_variables)
-)]
-pub fn build_adapter(
-    config: VendorConfig,
-    options: token_endpoint::AdapterOptions,
-    cache: session::TokenCacheSettings,
-) -> Result<Arc<dyn IamAdapter>, IamError> {
-    let adapter: Arc<dyn IamAdapter> = match config {
-        #[cfg(feature = "keycloak")]
-        VendorConfig::Keycloak(config) => Arc::new(keycloak::KeycloakAdapter::new(config, options)?),
-        #[cfg(feature = "auth0")]
-        VendorConfig::Auth0(config) => Arc::new(auth0::Auth0Adapter::new(config, options)?),
-        #[cfg(feature = "okta")]
-        VendorConfig::Okta(config) => Arc::new(okta::OktaAdapter::new(config, options)?),
-        #[cfg(feature = "entraid")]
-        VendorConfig::EntraId(config) => Arc::new(entraid::EntraIdAdapter::new(config, options)?),
-    };
-    if cache.enabled { Ok(Arc::new(session::CachingAdapter::new(adapter, cache))) } else { Ok(adapter) }
+/// A vendor outside [`VENDORS`] (a [`Vendor::Named`] the caller passed): its adapter is
+/// built with its own crate, not here.
+fn unknown_vendor(vendor: Vendor) -> config::ConfigError {
+    let known: Vec<Vendor> = VENDORS.iter().map(|entry| entry.vendor).collect();
+    let reason = Vendor::parse_among(vendor.as_str(), &known).err().map_or_else(|| format!("{vendor}"), |e| e.to_string());
+    config::ConfigError::InvalidValue { key: config::keys::DUAL_AUTH_VENDOR.into(), backend: SecretBackend::Env, reason }
 }
 
 /// Setting up failed: the configuration, or the adapter built from it.
@@ -253,7 +294,8 @@ pub async fn load_config_from(
 ) -> Result<LoadedConfig, SetupError> {
     let backend = config::select_backend(backend, env)?;
     let source = config::open_source(backend, env).await?;
-    let vendor = config::select_vendor(vendor, source.as_ref(), env).await?;
+    let known: Vec<Vendor> = VENDORS.iter().map(|entry| entry.vendor).collect();
+    let vendor = config::select_vendor_among(vendor, source.as_ref(), env, &known).await?;
     ensure_vendor_compiled(vendor)?;
     let reader = config::ConfigReader::new(source.as_ref());
     let vendor_config = load_vendor_config(vendor, &reader).await?;
@@ -262,25 +304,41 @@ pub async fn load_config_from(
     Ok(LoadedConfig { backend, vendor, vendor_config, http, dpop })
 }
 
-// With no vendor compiled in, every vendor is refused before this runs.
-#[cfg_attr(
-    not(all(feature = "keycloak", feature = "auth0", feature = "okta", feature = "entraid")),
-    allow(unreachable_code, unused_variables)
-)]
-async fn load_vendor_config(vendor: Vendor, reader: &config::ConfigReader<'_>) -> Result<VendorConfig, SetupError> {
-    Ok(match vendor {
-        #[cfg(feature = "keycloak")]
-        Vendor::Keycloak => VendorConfig::Keycloak(keycloak::KeycloakConfig::load(reader).await?),
-        #[cfg(feature = "auth0")]
-        Vendor::Auth0 => VendorConfig::Auth0(auth0::Auth0Config::load(reader).await?),
-        #[cfg(feature = "okta")]
-        Vendor::Okta => VendorConfig::Okta(okta::OktaConfig::load(reader).await?),
-        #[cfg(feature = "entraid")]
-        Vendor::EntraId => VendorConfig::EntraId(entraid::EntraIdConfig::load(reader).await?),
-        other => {
-            return Err(ensure_vendor_compiled(other).err().unwrap_or(IamError::NotSupported { what: format!("vendor {other}") }).into());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vendor_left_out_names_its_feature() {
+        for entry in VENDORS {
+            match ensure_vendor_compiled(entry.vendor) {
+                Ok(()) => assert!(entry.compiled, "{}", entry.vendor),
+                Err(err) => {
+                    assert!(!entry.compiled, "{}", entry.vendor);
+                    assert_eq!(
+                        err.to_string(),
+                        format!("the {} vendor is not compiled in: enable the Cargo feature \"{}\"", entry.vendor, entry.feature)
+                    );
+                }
+            }
         }
-    })
+        let err = ensure_vendor_compiled(Vendor::Named("acme")).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown vendor \"acme\": DUAL_AUTH_VENDOR must be one of keycloak, auth0, okta, entraid"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_configured_vendor_left_out_is_one_error() {
+        let Some(missing) = VENDORS.iter().find(|entry| !entry.compiled) else { return };
+        let env = config::EnvSource::from_pairs([("DUAL_AUTH_VENDOR", missing.vendor.as_str())]);
+        let err = load_config_from(&env, None, None).await.unwrap_err();
+        assert!(
+            matches!(&err, SetupError::Config(config::ConfigError::NotCompiled { kind: "vendor", feature, .. }) if *feature == missing.feature),
+            "{err:?}"
+        );
+    }
 }
 
 /// The names most programs need, in one `use`.

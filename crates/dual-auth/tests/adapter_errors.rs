@@ -193,7 +193,8 @@ async fn connection_refused_is_a_transport_error_after_retries() {
         let err = adapter.request_token(&request(vendor)).await.unwrap_err();
         let IamError::RetriesExhausted { attempts: 3, last, .. } = &err else { panic!("{vendor}: {err:?}") };
         assert!(matches!(last.as_ref(), IamError::Transport { timed_out: false, .. }), "{vendor}: {last:?}");
-        assert!(err.to_string().contains("connection failed"), "{err}");
+        assert_eq!(err.to_string(), format!("{vendor} token request failed after 3 attempts"));
+        assert!(dual_auth::ErrorChain(&err).to_string().contains("connection failed"), "{err:?}");
         assert_eq!(err.status(), None);
     }
 }

@@ -104,8 +104,10 @@ async fn values_are_trimmed_and_errors_never_show_secrets() {
         base(Vendor::Okta).into_iter().map(|(k, v)| if k == "AGENT_CLIENT_SECRET" { (k, short.into()) } else { (k, v) }).collect();
     let err = config_error(load(&pairs).await);
     assert!(matches!(&err, ConfigError::Key { key, .. } if key == "AGENT_CLIENT_SECRET"), "{err:?}");
-    assert!(!format!("{err} {err:?}").contains(short), "the secret's value never appears");
-    assert!(err.to_string().contains("at least 32"), "{err}");
+    let chain = dual_auth::ErrorChain(&err).to_string();
+    assert!(!format!("{chain} {err:?}").contains(short), "the secret's value never appears");
+    assert_eq!(err.to_string(), "AGENT_CLIENT_SECRET gives an unusable key");
+    assert!(chain.contains("at least 32"), "{chain}");
 }
 
 #[tokio::test]

@@ -98,8 +98,10 @@ async fn every_bad_setting_is_a_typed_error_naming_its_key() {
     for (file, why) in [("rsa2048-pkcs8.pem", "ES256 or EdDSA"), ("ec-p384-sec1.pem", ""), ("ec-p256.pub.pem", "")] {
         let err = config_error(load(Vendor::Keycloak, &[("DUAL_AUTH_DPOP_KEY_PATH", fixture(file))]).await);
         assert!(matches!(&err, ConfigError::Key { key, .. } if key == "DUAL_AUTH_DPOP_KEY_PATH"), "{file}: {err:?}");
-        assert!(err.to_string().starts_with("DUAL_AUTH_DPOP_KEY_PATH: ") && err.to_string().contains(why), "{file}: {err}");
-        assert!(!err.to_string().contains("BEGIN"), "no key material: {err}");
+        assert_eq!(err.to_string(), "DUAL_AUTH_DPOP_KEY_PATH gives an unusable key", "{file}");
+        let chain = dual_auth::ErrorChain(&err).to_string();
+        assert!(chain.starts_with("DUAL_AUTH_DPOP_KEY_PATH gives an unusable key: ") && chain.contains(why), "{file}: {chain}");
+        assert!(!chain.contains("BEGIN"), "no key material: {chain}");
     }
 }
 

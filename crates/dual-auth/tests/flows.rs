@@ -1,6 +1,7 @@
-//! Both flows end to end: a strict local token endpoint that checks the client assertion
-//! before it issues a token, and a local HTTPS API that checks both headers before it
-//! answers with the agent and the human it saw.
+//! Both flows end to end. In session: the development provider checks the client
+//! assertion before it issues a token, and its demo API verifies the token before it
+//! answers with the agent and the human it saw. Out of session: a local Entra ID-style
+//! endpoint, and a local HTTPS API that checks both headers.
 
 // Helpers outside #[test] functions unwrap too: in a test, a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -12,6 +13,8 @@ use dual_auth::keycloak::KeycloakConfig;
 use dual_auth::prelude::*;
 use dual_auth::session::TokenCacheSettings;
 use dual_auth::token_endpoint::RetryPolicy;
+use dual_auth_devidp::{DevIdp, DevIdpConfig};
+use dual_auth_test_support::agent::{UnavailableReplayStore, http_settings, options_with_retry, secret_auth, trusting};
 use dual_auth_test_support::https::{CannedResponse, RecordedRequest, TestCa, TestHttpsServer};
 use dual_auth_test_support::key_fixture;
 use serde_json::Value;
@@ -39,24 +42,17 @@ fn checking_api() -> impl Fn(&RecordedRequest) -> CannedResponse + Send + Sync +
 }
 
 fn options(ca: &TestCa) -> AdapterOptions {
-    AdapterOptions::with_http(HttpSettings {
-        extra_root_certificates_pem: Some(ca.ca_pem().as_bytes().to_vec()),
-        retry: RetryPolicy::none(),
-        ..HttpSettings::default()
-    })
+    options_with_retry(ca, RetryPolicy::none())
 }
 
-fn api_client(ca: &TestCa) -> ApiClient {
-    ApiClient::new(HttpSettings { extra_root_certificates_pem: Some(ca.ca_pem().as_bytes().to_vec()), ..HttpSettings::default() }).unwrap()
+fn api_client(ca_pem: &str) -> ApiClient {
+    ApiClient::new(trusting(ca_pem)).unwrap()
 }
 
 #[tokio::test]
 async fn in_session_flow_from_session_to_api_answer() {
-    let ca = TestCa::new();
-    let idp = TestHttpsServer::start(&ca).await;
-    idp.set_handler(dual_auth_test_support::fakes::strict_keycloak_endpoint(SECRET, AGENT));
-    let api = TestHttpsServer::start(&ca).await;
-    api.set_handler(checking_api());
+    let idp = DevIdp::start(DevIdpConfig::with_client(AGENT, SECRET), ([127, 0, 0, 1], 0).into()).await.unwrap();
+    let report = format!("{}/finance/report/Q4-2025", idp.api_url());
 
     // The web app: the logged-in user becomes the act, passed in memory.
     let sender = HybridSender::in_session();
@@ -66,28 +62,33 @@ async fn in_session_flow_from_session_to_api_answer() {
     let act = sender.prepare_in_session_act(act);
 
     // The agent in the same process: a cached Keycloak adapter, a token, an API call.
-    let config = KeycloakConfig::new(
-        idp.url("/realms/corp/protocol/openid-connect/token"),
-        AGENT,
-        ClientAuthentication::client_secret_jwt(&SecretString::from(SECRET)).unwrap(),
-    );
-    let adapter = build_adapter(VendorConfig::Keycloak(config), options(&ca), TokenCacheSettings::default()).unwrap();
+    let config = KeycloakConfig::new(idp.keycloak_token_url(), AGENT, secret_auth(SECRET));
+    let options = AdapterOptions::with_http(http_settings(idp.ca_pem(), RetryPolicy::none()));
+    let adapter = build_adapter(VendorConfig::Keycloak(config), options, TokenCacheSettings::default()).unwrap();
     let tokens = InSessionTokenRequest::new(adapter);
     let token = tokens.request_token(AGENT, &act, ["finance.read"]).await.unwrap();
-    let response = api_client(&ca).call_api(&token, ApiRequest::get(api.url("/finance/report/Q4-2025"))).await.unwrap();
+    let response = api_client(idp.ca_pem()).call_api(&token, ApiRequest::get(&report)).await.unwrap();
     assert_eq!(response.status(), 200, "{}", response.text());
-    assert_eq!(response.json::<Value>().unwrap(), json!({"agent": AGENT, "human": "user_12345"}));
+    let seen =
+        |act: &Act| json!({"vendor": "keycloak", "agent": AGENT, "human": act.sub(), "act": act.to_value(), "chain": [], "dpop_jkt": null});
+    assert_eq!(response.json::<Value>().unwrap(), seen(&act));
+    let issued = idp.token_requests();
+    assert_eq!(issued.len(), 1);
+    assert_eq!(
+        (issued[0].vendor, issued[0].grant_type.as_str(), issued[0].status, issued[0].token_type.as_deref()),
+        ("keycloak", "client_credentials", 200, Some("Bearer"))
+    );
 
     // Again: served by the cache, no second token request.
     tokens.request_token(AGENT, &act, ["finance.read"]).await.unwrap();
-    assert_eq!(idp.requests().len(), 1);
+    assert_eq!(idp.token_requests().len(), 1);
 
     // Another human gets another token, and the API sees them.
     let bob = Act::new("user_67890").unwrap().with_email("bob@corp.example.com");
     let token = tokens.request_token(AGENT, &bob, ["finance.read"]).await.unwrap();
-    let response = api_client(&ca).call_api(&token, ApiRequest::get(api.url("/finance/report/Q4-2025"))).await.unwrap();
-    assert_eq!(response.json::<Value>().unwrap()["human"], "user_67890");
-    assert_eq!(idp.requests().len(), 2);
+    let response = api_client(idp.ca_pem()).call_api(&token, ApiRequest::get(&report)).await.unwrap();
+    assert_eq!(response.json::<Value>().unwrap(), seen(&bob));
+    assert_eq!(idp.token_requests().len(), 2);
 }
 
 #[tokio::test]
@@ -125,8 +126,10 @@ async fn out_of_session_flow_with_entra_id_and_a_bound_act_assertion() {
         agent.verify_and_request_token(act_jwt.expose_secret(), AGENT, ["api://finance-api/.default"]).await.unwrap();
     assert_eq!(verified_act, act);
     assert!(token.has_act_assertion());
-    let response =
-        api_client(&ca).call_api(&token, ApiRequest::post(api.url("/finance/transactions")).json(json!({"amount": 1}))).await.unwrap();
+    let response = api_client(ca.ca_pem())
+        .call_api(&token, ApiRequest::post(api.url("/finance/transactions")).json(json!({"amount": 1})))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200, "{}", response.text());
     assert_eq!(response.json::<Value>().unwrap(), json!({"agent": AGENT, "human": "00000000-0000-0000-0000-0000000000aa"}));
     let seen = &api.requests()[0];
@@ -158,8 +161,10 @@ async fn an_identity_provider_failure_never_looks_like_a_refused_jwt() {
 
     // A replay store that cannot answer: neither a refused JWT nor the identity provider's
     // failure, and no token is asked for.
-    let unchecked =
-        OutOfSessionTokenRequest::new(adapter.clone(), verifier().replay_guard(std::sync::Arc::new(DownStore)).build().unwrap());
+    let unchecked = OutOfSessionTokenRequest::new(
+        adapter.clone(),
+        verifier().replay_guard(std::sync::Arc::new(UnavailableReplayStore)).build().unwrap(),
+    );
     let err = unchecked.verify_and_request_token(act_jwt.expose_secret(), AGENT, ["finance.read"]).await.unwrap_err();
     assert!(err.is_temporary() && !err.is_act_jwt_rejected() && !err.is_identity_provider_failure(), "{err}");
     assert!(idp.requests().is_empty());
@@ -180,16 +185,5 @@ async fn an_identity_provider_failure_never_looks_like_a_refused_jwt() {
 fn every_default_vendor_is_compiled_in() {
     for vendor in Vendor::ALL {
         assert!(dual_auth::ensure_vendor_compiled(vendor).is_ok(), "{vendor}");
-    }
-}
-
-/// A replay store that cannot answer.
-#[derive(Debug)]
-struct DownStore;
-
-#[async_trait::async_trait]
-impl dual_auth::ReplayGuard for DownStore {
-    async fn check_and_record(&self, _: &str, _: std::time::SystemTime) -> Result<(), dual_auth::ReplayError> {
-        Err(dual_auth::ReplayError::Unavailable { reason: "Redis: connection failed".into(), source: None })
     }
 }

@@ -14,9 +14,10 @@ use std::time::{Duration, SystemTime};
 
 use dual_auth::keycloak::{KeycloakAdapter, KeycloakConfig};
 use dual_auth::okta::{OktaAdapter, OktaConfig};
-use dual_auth::secrecy::{ExposeSecret, SecretString};
+use dual_auth::secrecy::ExposeSecret;
 use dual_auth::token_endpoint::{AdapterOptions, HttpSettings, RetryPolicy, TokenEndpoint, field};
-use dual_auth::{Act, AssertionClaims, ClientAuthentication, IamAdapter, IamError, ManualClock, SigningKey, TokenRequest, Vendor};
+use dual_auth::{AssertionClaims, ClientAuthentication, IamAdapter, IamError, ManualClock, SigningKey, TokenRequest, Vendor};
+use dual_auth_test_support::agent::{alice, http_settings, secret_auth};
 use dual_auth_test_support::process::{OIDC_PROVIDER_API as API, OIDC_PROVIDER_SECRET as SECRET, OidcProvider};
 use dual_auth_test_support::{jwt, key_fixture};
 use serde_json::Value;
@@ -37,11 +38,7 @@ impl Idp {
     }
 
     fn http(&self) -> HttpSettings {
-        HttpSettings {
-            extra_root_certificates_pem: Some(self.0.ca.ca_pem().as_bytes().to_vec()),
-            retry: RetryPolicy::none(),
-            ..HttpSettings::default()
-        }
+        http_settings(self.0.ca.ca_pem(), RetryPolicy::none())
     }
 
     /// Verifies the access token with the server's JWKS and returns its claims.
@@ -57,14 +54,6 @@ impl Idp {
     }
 }
 
-fn act() -> Act {
-    Act::new("user_12345").unwrap().with_email("alice@corp.example.com").with_name("Alice Smith")
-}
-
-fn secret_auth(secret: &str) -> ClientAuthentication {
-    ClientAuthentication::client_secret_jwt(&SecretString::from(secret)).unwrap()
-}
-
 #[tokio::test]
 #[ignore = "needs node and oidc-provider: run `cargo xtask test`"]
 async fn tokens_by_client_secret_jwt_and_private_key_jwt_carry_the_agent_and_the_human() {
@@ -76,7 +65,7 @@ async fn tokens_by_client_secret_jwt_and_private_key_jwt_carry_the_agent_and_the
         AdapterOptions::with_http(idp.http()),
     )
     .unwrap();
-    let token = keycloak.request_token(&TokenRequest::new("secret-agent", act(), ["finance.read"]).unwrap()).await.unwrap();
+    let token = keycloak.request_token(&TokenRequest::new("secret-agent", alice(), ["finance.read"]).unwrap()).await.unwrap();
     assert_eq!(token.token_type(), "Bearer");
     assert_eq!(token.scopes(), ["finance.read"]);
     let claims = idp.verify(token.access_token().expose_secret()).await;
@@ -84,7 +73,7 @@ async fn tokens_by_client_secret_jwt_and_private_key_jwt_carry_the_agent_and_the
     assert_eq!(claims["sub"], "secret-agent", "the agent");
     assert_eq!(claims["client_id"], "secret-agent");
     assert_eq!(claims["aud"], API);
-    assert_eq!(claims["act"], act().to_value(), "the human, copied from the verified assertion");
+    assert_eq!(claims["act"], alice().to_value(), "the human, copied from the verified assertion");
 
     // private_key_jwt, Okta's dialect: the assertion's aud is the token endpoint URL.
     let key = SigningKey::from_pem_file(key_fixture("rsa2048-pkcs8.pem")).unwrap().with_key_id("agent-key-1");
@@ -93,17 +82,17 @@ async fn tokens_by_client_secret_jwt_and_private_key_jwt_carry_the_agent_and_the
         AdapterOptions::with_http(idp.http()),
     )
     .unwrap();
-    let token = okta.request_token(&TokenRequest::new("key-agent", act(), ["finance.read"]).unwrap()).await.unwrap();
+    let token = okta.request_token(&TokenRequest::new("key-agent", alice(), ["finance.read"]).unwrap()).await.unwrap();
     let claims = idp.verify(token.access_token().expose_secret()).await;
     assert_eq!(claims["sub"], "key-agent");
-    assert_eq!(claims["act"], act().to_value());
+    assert_eq!(claims["act"], alice().to_value());
 }
 
 #[tokio::test]
 #[ignore = "needs node and oidc-provider: run `cargo xtask test`"]
 async fn a_wrong_secret_an_expired_assertion_and_a_replayed_jti_are_refused() {
     let idp = start_idp();
-    let request = TokenRequest::new("secret-agent", act(), ["finance.read"]).unwrap();
+    let request = TokenRequest::new("secret-agent", alice(), ["finance.read"]).unwrap();
 
     let wrong = KeycloakAdapter::new(
         KeycloakConfig::new(idp.token_url(), "secret-agent", secret_auth("not-the-secret-0123456789abcdefghijkl")),
@@ -122,12 +111,12 @@ async fn a_wrong_secret_an_expired_assertion_and_a_replayed_jti_are_refused() {
     assert_eq!((err.status(), err.oauth_error()), (Some(401), Some("invalid_client")), "{err}");
 
     // The same assertion twice: the second use is refused.
-    let endpoint = TokenEndpoint::new(Vendor::Keycloak, &idp.token_url(), idp.http().build_client().unwrap(), RetryPolicy::none()).unwrap();
+    let endpoint = TokenEndpoint::new(Vendor::Keycloak, idp.token_url(), idp.http().build_client().unwrap(), RetryPolicy::none()).unwrap();
     let claims = AssertionClaims {
         issuer: "secret-agent",
         audience: &idp.url(""),
         lifetime: Duration::from_secs(300),
-        act: Some(&act()),
+        act: Some(&alice()),
         authorized_party: None,
         not_before: false,
     };

@@ -16,8 +16,8 @@ use dual_auth::entraid::{EntraClientAuthentication, EntraIdAdapter, EntraIdConfi
 use dual_auth::keycloak::{KeycloakAdapter, KeycloakConfig};
 use dual_auth::okta::{OktaAdapter, OktaConfig};
 use dual_auth::secrecy::{ExposeSecret, SecretString};
-use dual_auth::token_endpoint::{AdapterOptions, HttpSettings};
-use dual_auth::{Act, ClientAuthentication, IamAdapter, SigningKey, TokenRequest, Vendor};
+use dual_auth::{IamAdapter, SigningKey, TokenRequest, Vendor};
+use dual_auth_test_support::agent::{alice, options, secret_auth};
 use dual_auth_test_support::https::{CannedResponse, RecordedRequest, TestCa, TestHttpsServer};
 use dual_auth_test_support::jwt::{self, DecodedJwt};
 use dual_auth_test_support::{key_fixture, reference_python};
@@ -26,10 +26,6 @@ use serde_json::{Value, json};
 const SECRET: &str = "parity-client-secret-0123456789abcdefgh";
 const AGENT: &str = "finance-agent";
 const API: &str = "https://api.example.com/finance";
-
-fn act() -> Act {
-    Act::new("user_12345").unwrap().with_email("alice@corp.example.com").with_name("Alice Smith")
-}
 
 fn path(vendor: Vendor) -> &'static str {
     match vendor {
@@ -59,7 +55,7 @@ fn python_request(vendor: Vendor, url: &str, ca: &TestCa) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/adapters.py");
     let out = Command::new(reference_python())
         .arg(script)
-        .args([vendor.as_str(), url, &config.to_string(), AGENT, &act().to_value().to_string(), scope(vendor)])
+        .args([vendor.as_str(), url, &config.to_string(), AGENT, &alice().to_value().to_string(), scope(vendor)])
         .env("REQUESTS_CA_BUNDLE", ca.ca_path())
         .output()
         .unwrap();
@@ -68,11 +64,8 @@ fn python_request(vendor: Vendor, url: &str, ca: &TestCa) -> Value {
 }
 
 async fn rust_request(vendor: Vendor, url: String, ca: &TestCa) -> dual_auth::TokenResponse {
-    let options = AdapterOptions::with_http(HttpSettings {
-        extra_root_certificates_pem: Some(ca.ca_pem().as_bytes().to_vec()),
-        ..HttpSettings::default()
-    });
-    let secret = || ClientAuthentication::client_secret_jwt(&SecretString::from(SECRET)).unwrap();
+    let options = options(ca);
+    let secret = || secret_auth(SECRET);
     let adapter: Box<dyn IamAdapter> = match vendor {
         Vendor::Keycloak => Box::new(KeycloakAdapter::new(KeycloakConfig::new(url, AGENT, secret()), options).unwrap()),
         Vendor::Auth0 => Box::new(Auth0Adapter::new(Auth0Config::new(url, AGENT, secret(), API), options).unwrap()),
@@ -94,7 +87,7 @@ async fn rust_request(vendor: Vendor, url: String, ca: &TestCa) -> dual_auth::To
             .unwrap(),
         ),
     };
-    adapter.request_token(&TokenRequest::new(AGENT, act(), [scope(vendor)]).unwrap()).await.unwrap()
+    adapter.request_token(&TokenRequest::new(AGENT, alice(), [scope(vendor)]).unwrap()).await.unwrap()
 }
 
 /// The assertion's claims with `jti`, `exp` and `iat` replaced by what must hold of them.

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dual_auth::ErrorChain;
 use dual_auth::prelude::*;
 use dual_auth::session::TokenCacheSettings;
 use serde_json::json;
@@ -58,17 +59,17 @@ async fn run(args: &[String]) -> Result<serde_json::Value, String> {
         .with_user_name("Alice Smith")
         .with_user_id("user_12345")
         .to_act()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ErrorChain(&e).to_string())?;
     match args.first().map(String::as_str) {
         Some("sign") => {
             let n: usize = parse(args.get(1), "N")?;
-            let signer = ActJwtSigner::new(SigningKey::from_pem_file(&args[2]).map_err(|e| e.to_string())?);
+            let signer = ActJwtSigner::new(SigningKey::from_pem_file(&args[2]).map_err(|e| ErrorChain(&e).to_string())?);
             let audience = &args[3];
             let mut latencies = Vec::with_capacity(n);
             let started = Instant::now();
             for _ in 0..n {
                 let t = Instant::now();
-                let jwt = signer.sign(&act, audience, Duration::from_secs(60)).map_err(|e| e.to_string())?;
+                let jwt = signer.sign(&act, audience, Duration::from_secs(60)).map_err(|e| ErrorChain(&e).to_string())?;
                 latencies.push(t.elapsed());
                 std::hint::black_box(jwt);
             }
@@ -76,20 +77,20 @@ async fn run(args: &[String]) -> Result<serde_json::Value, String> {
         }
         Some("verify") => {
             let n: usize = parse(args.get(1), "N")?;
-            let signer = ActJwtSigner::new(SigningKey::from_pem_file(&args[2]).map_err(|e| e.to_string())?);
-            let key = VerifyingKey::from_pem_file(&args[3]).map_err(|e| e.to_string())?;
+            let signer = ActJwtSigner::new(SigningKey::from_pem_file(&args[2]).map_err(|e| ErrorChain(&e).to_string())?);
+            let key = VerifyingKey::from_pem_file(&args[3]).map_err(|e| ErrorChain(&e).to_string())?;
             let audience = &args[4];
-            let verifier = ActJwtVerifier::builder(key, audience).build().map_err(|e| e.to_string())?;
+            let verifier = ActJwtVerifier::builder(key, audience).build().map_err(|e| ErrorChain(&e).to_string())?;
             // Signed beforehand: only verification (replay check included) is timed.
             let tokens: Vec<SecretString> = (0..n)
                 .map(|_| signer.sign(&act, audience, Duration::from_secs(300)))
                 .collect::<Result<_, _>>()
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ErrorChain(&e).to_string())?;
             let mut latencies = Vec::with_capacity(n);
             let started = Instant::now();
             for token in &tokens {
                 let t = Instant::now();
-                verifier.verify(token.expose_secret()).await.map_err(|e| e.to_string())?;
+                verifier.verify(token.expose_secret()).await.map_err(|e| ErrorChain(&e).to_string())?;
                 latencies.push(t.elapsed());
             }
             Ok(summary("verify", &mut latencies, started.elapsed()))
@@ -98,12 +99,12 @@ async fn run(args: &[String]) -> Result<serde_json::Value, String> {
             let n: usize = parse(args.get(1), "N")?;
             let concurrency: usize = parse(args.get(2), "CONCURRENCY")?;
             let cache = args.get(3).map(String::as_str) == Some("on");
-            let loaded = dual_auth::load_config(None, None).await.map_err(|e| e.to_string())?;
-            let api = ApiClient::new(loaded.http.clone()).map_err(|e| e.to_string())?;
+            let loaded = dual_auth::load_config(None, None).await.map_err(|e| ErrorChain(&e).to_string())?;
+            let api = ApiClient::new(loaded.http.clone()).map_err(|e| ErrorChain(&e).to_string())?;
             let agent = loaded.vendor_config.client_id().to_owned();
             let settings = TokenCacheSettings { enabled: cache, ..TokenCacheSettings::default() };
-            let adapter =
-                build_adapter(loaded.vendor_config, AdapterOptions::with_http(loaded.http), settings).map_err(|e| e.to_string())?;
+            let adapter = build_adapter(loaded.vendor_config, AdapterOptions::with_http(loaded.http), settings)
+                .map_err(|e| ErrorChain(&e).to_string())?;
             let url = format!("{}/finance/report", std::env::var("API_URL").map_err(|_| "API_URL missing")?);
             let shared = Arc::new((InSessionTokenRequest::new(adapter), api, url, agent, act));
             let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -116,8 +117,8 @@ async fn run(args: &[String]) -> Result<serde_json::Value, String> {
                     while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
                         let (tokens, api, url, agent, act) = &*shared;
                         let t = Instant::now();
-                        let token = tokens.request_token(agent, act, ["finance.read"]).await.map_err(|e| e.to_string())?;
-                        let response = api.call_api(&token, ApiRequest::get(url.as_str())).await.map_err(|e| e.to_string())?;
+                        let token = tokens.request_token(agent, act, ["finance.read"]).await.map_err(|e| ErrorChain(&e).to_string())?;
+                        let response = api.call_api(&token, ApiRequest::get(url.as_str())).await.map_err(|e| ErrorChain(&e).to_string())?;
                         if response.status() != 200 {
                             return Err(format!("API answered {}", response.status()));
                         }
@@ -128,7 +129,7 @@ async fn run(args: &[String]) -> Result<serde_json::Value, String> {
             }
             let mut latencies = Vec::with_capacity(n);
             for worker in workers {
-                latencies.extend(worker.await.map_err(|e| e.to_string())??);
+                latencies.extend(worker.await.map_err(|e| ErrorChain(&e).to_string())??);
             }
             let op = format!("flows c{concurrency} cache {}", if cache { "on" } else { "off" });
             Ok(summary(&op, &mut latencies, started.elapsed()))

@@ -22,6 +22,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
+use dual_auth::ErrorChain;
 use dual_auth::prelude::*;
 use dual_auth_examples::{AgentSetup, init_logging, listen_from_env, tls_from_env};
 use serde_json::{Value, json};
@@ -47,11 +48,11 @@ async fn dashboard(State(app): State<Arc<App>>, headers: HeaderMap) -> (StatusCo
     };
     let act = match app.sender.extract_act_from_session(&session) {
         Ok(act) => app.sender.prepare_in_session_act(act),
-        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": e.to_string()}))),
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": ErrorChain(&e).to_string()}))),
     };
     let token = match app.tokens.request_token(&app.setup.agent_id, &act, app.setup.scopes.iter().cloned()).await {
         Ok(token) => token,
-        Err(e) => return (StatusCode::BAD_GATEWAY, Json(json!({"error": e.to_string()}))),
+        Err(e) => return (StatusCode::BAD_GATEWAY, Json(json!({"error": ErrorChain(&e).to_string()}))),
     };
     let url = format!("{}/finance/report/Q4-2025", app.setup.api_url.trim_end_matches('/'));
     match app.setup.api.call_api(&token, ApiRequest::get(url)).await {
@@ -59,7 +60,7 @@ async fn dashboard(State(app): State<Arc<App>>, headers: HeaderMap) -> (StatusCo
             let api: Value = response.json().unwrap_or_else(|_| Value::String(response.text()));
             (StatusCode::OK, Json(json!({"user": act.log_id().to_string(), "api_status": response.status(), "api": api})))
         }
-        Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({"error": e.to_string()}))),
+        Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({"error": ErrorChain(&e).to_string()}))),
     }
 }
 
@@ -80,5 +81,5 @@ async fn run() -> Result<(), String> {
     let tls = tls_from_env("WEBAPP").await?;
     let addr = listen_from_env("WEBAPP", "127.0.0.1:8444")?;
     eprintln!("in_session_app listening on https://{addr}");
-    axum_server::bind_rustls(addr, tls).serve(router.into_make_service()).await.map_err(|e| e.to_string())
+    axum_server::bind_rustls(addr, tls).serve(router.into_make_service()).await.map_err(|e| ErrorChain(&e).to_string())
 }

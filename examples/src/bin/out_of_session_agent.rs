@@ -26,6 +26,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use dual_auth::ErrorChain;
 use dual_auth::prelude::*;
 use dual_auth_examples::{AgentSetup, init_logging, listen_from_env, required_env, tls_from_env};
 use serde_json::{Value, json};
@@ -43,11 +44,11 @@ async fn invoke(State(agent): State<Arc<Agent>>, body: Option<Json<Value>>) -> (
     {
         Ok(pair) => pair,
         Err(e) if e.is_act_jwt_rejected() => {
-            return (StatusCode::UNAUTHORIZED, Json(json!({"error": format!("JWT verification failed: {e}")})));
+            return (StatusCode::UNAUTHORIZED, Json(json!({"error": format!("JWT verification failed: {}", ErrorChain(&e))})));
         }
         // The replay store, not the JWT, failed: the caller should back off and retry.
-        Err(e) if e.is_temporary() => return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": e.to_string()}))),
-        Err(e) => return (StatusCode::BAD_GATEWAY, Json(json!({"error": e.to_string()}))),
+        Err(e) if e.is_temporary() => return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": ErrorChain(&e).to_string()}))),
+        Err(e) => return (StatusCode::BAD_GATEWAY, Json(json!({"error": ErrorChain(&e).to_string()}))),
     };
     let url = format!("{}/finance/report", agent.setup.api_url.trim_end_matches('/'));
     match agent.setup.api.call_api(&token, ApiRequest::get(url)).await {
@@ -58,7 +59,7 @@ async fn invoke(State(agent): State<Arc<Agent>>, body: Option<Json<Value>>) -> (
                 Json(json!({"status": "success", "human_id": act.log_id().to_string(), "api_status": response.status(), "api": api})),
             )
         }
-        Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({"error": e.to_string()}))),
+        Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({"error": ErrorChain(&e).to_string()}))),
     }
 }
 
@@ -73,12 +74,13 @@ async fn main() {
 
 async fn run() -> Result<(), String> {
     let setup = AgentSetup::load().await?;
-    let public_key = VerifyingKey::from_pem_file(required_env("APP_PUBLIC_KEY_PATH")?).map_err(|e| format!("APP_PUBLIC_KEY_PATH: {e}"))?;
+    let public_key = VerifyingKey::from_pem_file(required_env("APP_PUBLIC_KEY_PATH")?)
+        .map_err(|e| format!("APP_PUBLIC_KEY_PATH: {}", ErrorChain(&e)))?;
     let mut verifier = ActJwtVerifier::builder(public_key, required_env("AGENT_ENDPOINT")?);
     if let Some(guard) = &setup.replay_guard {
         verifier = verifier.replay_guard(Arc::clone(guard));
     }
-    let verifier = verifier.build().map_err(|e| e.to_string())?;
+    let verifier = verifier.build().map_err(|e| ErrorChain(&e).to_string())?;
     let tokens = OutOfSessionTokenRequest::new(Arc::clone(&setup.adapter), verifier);
     let agent = Arc::new(Agent { setup, tokens });
     let app = Router::new()
@@ -90,5 +92,5 @@ async fn run() -> Result<(), String> {
     let tls = tls_from_env("AGENT").await?;
     let addr = listen_from_env("AGENT", "127.0.0.1:8443")?;
     eprintln!("out_of_session_agent listening on https://{addr}");
-    axum_server::bind_rustls(addr, tls).serve(app.into_make_service()).await.map_err(|e| e.to_string())
+    axum_server::bind_rustls(addr, tls).serve(app.into_make_service()).await.map_err(|e| ErrorChain(&e).to_string())
 }

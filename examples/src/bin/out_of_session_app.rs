@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use dual_auth::ErrorChain;
 use dual_auth::config::{ConfigReader, EnvSource};
 use dual_auth::prelude::*;
 use dual_auth_examples::{init_logging, required_env};
@@ -36,14 +37,15 @@ async fn run() -> Result<bool, String> {
         .with_user_name(args.next().unwrap_or_else(|| "Alice Smith".into()))
         .with_user_id(args.next().unwrap_or_else(|| "user_12345".into()));
 
-    let sender = HybridSender::from_private_key_file(required_env("APP_PRIVATE_KEY_PATH")?).map_err(|e| e.to_string())?;
-    let act = sender.extract_act_from_session(&session).map_err(|e| e.to_string())?;
+    let sender = HybridSender::from_private_key_file(required_env("APP_PRIVATE_KEY_PATH")?).map_err(|e| ErrorChain(&e).to_string())?;
+    let act = sender.extract_act_from_session(&session).map_err(|e| ErrorChain(&e).to_string())?;
     let agent_endpoint = required_env("AGENT_ENDPOINT")?;
-    let act_jwt = sender.prepare_out_of_session_act(&act, &agent_endpoint, Duration::from_secs(60)).map_err(|e| e.to_string())?;
+    let act_jwt =
+        sender.prepare_out_of_session_act(&act, &agent_endpoint, Duration::from_secs(60)).map_err(|e| ErrorChain(&e).to_string())?;
 
-    let env = EnvSource::with_dotenv_if_present().map_err(|e| e.to_string())?;
-    let http = ConfigReader::new(&env).http_settings().await.map_err(|e| e.to_string())?;
-    let client = http.build_client().map_err(|e| e.to_string())?;
+    let env = EnvSource::with_dotenv_if_present().map_err(|e| ErrorChain(&e).to_string())?;
+    let http = ConfigReader::new(&env).http_settings().await.map_err(|e| ErrorChain(&e).to_string())?;
+    let client = http.build_client().map_err(|e| ErrorChain(&e).to_string())?;
     let response = client
         .post(&agent_endpoint)
         .json(&json!({"act_jwt": act_jwt.expose_secret()}))

@@ -19,6 +19,8 @@
 use axum::extract::Path;
 use axum::routing::get;
 use axum::{Json, Router};
+use dual_auth::ErrorChain;
+use dual_auth::http::{CA_BUNDLE_SETTING, read_ca_bundle};
 use dual_auth::prelude::*;
 use dual_auth::verify::{DualAuthLayer, DualSubject, IssuerPolicy, Layout, Verifier};
 use dual_auth_examples::{init_logging, listen_from_env, required_env, tls_from_env};
@@ -56,10 +58,10 @@ fn verifier_from_env() -> Result<Verifier, String> {
         policy = policy.require_scopes(scopes.split_whitespace());
     }
     let mut http = HttpSettings::default();
-    if let Ok(path) = required_env("DUAL_AUTH_CA_BUNDLE") {
-        http.extra_root_certificates_pem = Some(std::fs::read(&path).map_err(|e| format!("DUAL_AUTH_CA_BUNDLE {path}: {e}"))?);
+    if let Ok(path) = required_env(CA_BUNDLE_SETTING) {
+        http.extra_root_certificates_pem = Some(read_ca_bundle(&path).map_err(|e| format!("{CA_BUNDLE_SETTING} {path}: {e}"))?);
     }
-    Verifier::builder().issuer(policy).http(http).build().map_err(|e| e.to_string())
+    Verifier::builder().issuer(policy).http(http).build().map_err(|e| ErrorChain(&e).to_string())
 }
 
 async fn run() -> Result<(), String> {
@@ -68,5 +70,5 @@ async fn run() -> Result<(), String> {
     let tls = tls_from_env("PROTECTED_API").await?;
     let addr = listen_from_env("PROTECTED_API", "127.0.0.1:8445")?;
     eprintln!("protected_api listening on https://{addr}");
-    axum_server::bind_rustls(addr, tls).serve(router.into_make_service()).await.map_err(|e| e.to_string())
+    axum_server::bind_rustls(addr, tls).serve(router.into_make_service()).await.map_err(|e| ErrorChain(&e).to_string())
 }

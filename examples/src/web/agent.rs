@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use dual_auth::ErrorChain;
 use dual_auth::prelude::*;
 use serde_json::{Value, json};
 
@@ -110,7 +111,7 @@ impl Agent {
     pub(crate) async fn act_for(&self, mode: Mode, evidence: &SubjectToken, report: &str) -> TaskOutcome {
         match self.tokens.request_delegated_token(&self.id, evidence, self.scopes.iter().cloned()).await {
             Ok(token) => self.call(mode, &token, report).await,
-            Err(e) => TaskOutcome::failed(mode, format!("the identity provider refused the delegation: {e}")),
+            Err(e) => TaskOutcome::failed(mode, format!("the identity provider refused the delegation: {}", ErrorChain(&e))),
         }
     }
 
@@ -118,7 +119,7 @@ impl Agent {
     pub(crate) async fn assert_for(&self, act: &Act, report: &str) -> TaskOutcome {
         match self.tokens.request_token(&self.id, act, self.scopes.iter().cloned()).await {
             Ok(token) => self.call(Mode::Guide, &token, report).await,
-            Err(e) => TaskOutcome::failed(Mode::Guide, format!("the identity provider refused the token request: {e}")),
+            Err(e) => TaskOutcome::failed(Mode::Guide, format!("the identity provider refused the token request: {}", ErrorChain(&e))),
         }
     }
 
@@ -136,7 +137,7 @@ impl Agent {
                     problem: Some(format!("the finance API refused the token ({}): {why}", response.status())),
                 }
             }
-            Err(e) => TaskOutcome::failed(mode, format!("the finance API could not be called: {e}")),
+            Err(e) => TaskOutcome::failed(mode, format!("the finance API could not be called: {}", ErrorChain(&e))),
         }
     }
 }

@@ -8,8 +8,10 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use dual_auth::ErrorChain;
+use dual_auth::http::{HttpsUrl, read_body};
 use dual_auth::prelude::*;
-use dual_auth::token_endpoint::{RetryPolicy, TokenEndpoint, field, require_https_url};
+use dual_auth::token_endpoint::{RetryPolicy, TokenEndpoint, field};
 use dual_auth::verify::{IdToken, IssuerPolicy, Verifier};
 use serde_json::Value;
 
@@ -118,24 +120,21 @@ impl RelyingParty {
     /// configured one) and prepares the code exchange and the ID-token verifier.
     pub(crate) async fn discover(provider: LoginProvider, redirect_uri: String, http: &HttpSettings) -> Result<Self, String> {
         let client = http.build_client().map_err(|e| e.to_string())?;
-        let url = require_https_url(&format!("{}/.well-known/openid-configuration", provider.issuer.trim_end_matches('/')))?;
-        let response = client.get(url.clone()).send().await.map_err(|e| format!("discovery at {url}: {}", e.without_url()))?;
+        let url = HttpsUrl::parse(&format!("{}/.well-known/openid-configuration", provider.issuer.trim_end_matches('/')))
+            .map_err(|e| format!("the issuer's discovery URL {e}"))?;
+        let response = client.get(url.as_url().clone()).send().await.map_err(|e| format!("discovery at {url}: {}", e.without_url()))?;
         if !response.status().is_success() {
             return Err(format!("discovery at {url}: HTTP {}", response.status()));
         }
-        if response.content_length().is_some_and(|n| n > MAX_DISCOVERY_BYTES as u64) {
-            return Err(format!("discovery at {url}: larger than {MAX_DISCOVERY_BYTES} bytes"));
-        }
-        let body = response.bytes().await.map_err(|e| format!("discovery at {url}: {}", e.without_url()))?;
-        if body.len() > MAX_DISCOVERY_BYTES {
-            return Err(format!("discovery at {url}: larger than {MAX_DISCOVERY_BYTES} bytes"));
-        }
+        let body = read_body(response, MAX_DISCOVERY_BYTES).await.map_err(|e| format!("discovery at {url}: {}", ErrorChain(&e)))?;
         let document: Value = serde_json::from_slice(&body).map_err(|e| format!("discovery at {url}: not JSON: {e}"))?;
         let text = |name: &str| document[name].as_str().map(str::to_owned).ok_or_else(|| format!("discovery at {url}: no {name}"));
         if text("issuer")? != provider.issuer {
             return Err(format!("discovery at {url}: issuer {:?} is not the configured {:?}", text("issuer")?, provider.issuer));
         }
-        let authorization_endpoint = require_https_url(&text("authorization_endpoint")?)?;
+        let authorization_endpoint = HttpsUrl::parse(&text("authorization_endpoint")?)
+            .map_err(|e| format!("discovery at {url}: authorization_endpoint {e}"))?
+            .into_url();
         let token_endpoint =
             TokenEndpoint::new(Vendor::Keycloak, &text("token_endpoint")?, client, RetryPolicy::none()).map_err(|e| e.to_string())?;
         let policy = IssuerPolicy::new(&provider.issuer, &provider.client_id).jwks_url(text("jwks_uri")?);

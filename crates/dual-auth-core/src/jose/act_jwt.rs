@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::compact;
 use super::keys::{SigningAlgorithm, SigningKey, VerifyingKey};
+use super::validation::{DEFAULT_LEEWAY, Jws, JwtError, KeyResolver, RegisteredClaims, StaticKeys, Validation};
 use crate::act::{Act, ParsedAct, json_type_name};
 use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::error::{ActError, ActJwtError, ReplayError};
@@ -27,40 +28,14 @@ pub const DEFAULT_ACT_JWT_TTL: Duration = Duration::from_secs(60);
 pub const MIN_ACT_JWT_TTL: Duration = Duration::from_secs(10);
 /// The longest TTL the signer accepts, and the longest lifetime the verifier accepts, by default.
 pub const MAX_ACT_JWT_TTL: Duration = Duration::from_secs(300);
-/// The clock skew tolerated by default when checking `exp`, `nbf` and `iat`.
-pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
-/// The largest leeway a verifier may be configured with.
-pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// The largest act JWT accepted by default, in bytes.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// The longest `jti` accepted.
 const MAX_JTI_LEN: usize = 256;
-/// Header parameters that would let a token name its own key; we only use configured keys.
-const KEY_MATERIAL_HEADERS: [&str; 5] = ["jwk", "jku", "x5u", "x5c", "x5t"];
-/// The header members a verifier reads: `alg`, `typ`, `kid`, `crit`, then
-/// [`KEY_MATERIAL_HEADERS`] in their order.
-const HEADER_MEMBERS: [&str; 9] = ["alg", "typ", "kid", "crit", "jwk", "jku", "x5u", "x5c", "x5t"];
-/// The prefix a `typ` may carry (RFC 7515 §4.1.9).
-const MEDIA_TYPE_PREFIX: &str = "application/";
+/// The longest lifetime a verifier may be configured to accept.
+const MAX_LIFETIME_SETTING: Duration = Duration::from_secs(3600);
 /// The claims a verifier reads; the others are parsed and dropped.
 const CLAIM_MEMBERS: [&str; 8] = ["exp", "iat", "nbf", "aud", "iss", "jti", "azp", "act"];
-
-/// The header members of [`HEADER_MEMBERS`] a token has.
-struct Header {
-    alg: Option<Value>,
-    typ: Option<Value>,
-    kid: Option<Value>,
-    crit: bool,
-    /// Whether each of [`KEY_MATERIAL_HEADERS`] is present.
-    key_material: [bool; 5],
-}
-
-impl Header {
-    fn from_members([alg, typ, kid, crit, jwk, jku, x5u, x5c, x5t]: [Option<Value>; 9]) -> Self {
-        let key_material = [jwk, jku, x5u, x5c, x5t].map(|member| member.is_some());
-        Self { alg, typ, kid, crit: crit.is_some(), key_material }
-    }
-}
 
 /// The claims of [`CLAIM_MEMBERS`] a token has.
 #[derive(Default)]
@@ -94,7 +69,7 @@ impl Claims {
     /// The claims of the JSON object `bytes`: only those checked are kept (the others are
     /// parsed and dropped), without a JSON object built. As in a JSON object, a claim given
     /// twice counts with its last value; refusals are worded as for the whole object.
-    fn parse(bytes: &[u8]) -> Result<Self, ActJwtError> {
+    fn parse(bytes: &[u8]) -> Result<Self, JwtError> {
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
         match Claims::deserialize(&mut deserializer).and_then(|claims| deserializer.end().map(|()| claims)) {
             Ok(claims) => Ok(claims),
@@ -113,6 +88,19 @@ impl Claims {
                 })
             }
         }
+    }
+
+    /// The registered claims among them (`sub` is not read: upstream keeps it equal to `iss`).
+    fn registered(&self) -> Result<RegisteredClaims, JwtError> {
+        RegisteredClaims::read(|name| match name {
+            "exp" => self.exp.as_ref(),
+            "iat" => self.iat.as_ref(),
+            "nbf" => self.nbf.as_ref(),
+            "aud" => self.aud.as_ref(),
+            "iss" => self.iss.as_ref(),
+            "jti" => self.jti.as_ref(),
+            _ => None,
+        })
     }
 }
 
@@ -308,18 +296,7 @@ impl fmt::Debug for ActJwtSigner {
 /// # Errors
 /// [`ActJwtError::InvalidAgentEndpoint`] saying what is wrong.
 pub fn check_agent_endpoint(endpoint: &str) -> Result<(), ActJwtError> {
-    let bad = |reason: String| ActJwtError::InvalidAgentEndpoint { reason };
-    let url = url::Url::parse(endpoint).map_err(|e| bad(format!("{endpoint:?} is not an absolute URL ({e})")))?;
-    if url.scheme() != "https" {
-        return Err(bad(format!("scheme is \"{}\", expected \"https\"", url.scheme())));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad("the URL has no host".into()));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("the URL must not carry credentials".into()));
-    }
-    Ok(())
+    crate::http::HttpsUrl::parse(endpoint).map(|_| ()).map_err(|e| ActJwtError::InvalidAgentEndpoint { reason: e.to_string() })
 }
 
 /// An act JWT that passed every check.
@@ -377,20 +354,22 @@ impl VerifiedActJwt {
 
 /// Verifies act JWTs. Built with [`ActJwtVerifier::builder`].
 ///
-/// Checks, in order: size; three base64url parts with JSON objects; header (`alg` must be a
-/// configured key's algorithm, `typ` if present must be `JWT`, no `crit`, no header naming
-/// key material); the signature; `exp` and `iat` required, `nbf` optional, all numbers,
-/// judged with the leeway; `exp - iat` within the maximum lifetime; `aud` a string equal to
-/// the expected audience; `iss` equal to the expected issuer unless that check is turned
-/// off; `jti` present; `act` an object with a non-empty `sub`. Only then is the `jti`
-/// recorded with the replay guard, so a refused token never uses up its `jti`.
+/// The checks are the engine's ([`crate::jwt`]), in order: size; three base64url parts
+/// with JSON objects; the header (no `crit`, no header naming key material other than an
+/// `x5t` thumbprint; `typ` if present must be `JWT`); the keys the `kid` selects (a token
+/// without `kid` is tried against every configured key), of which only those whose
+/// algorithm is the header's `alg`; the signature; `exp` and `iat` required, `nbf`
+/// optional, all numbers, judged with the leeway; `exp - iat` within the maximum lifetime;
+/// `aud` a string equal to the expected audience; `iss` equal to the expected issuer
+/// unless that check is turned off. Then its own: `jti` present; `act` an object with a
+/// non-empty `sub`. Only then is the `jti` recorded with the replay guard, so a refused
+/// token never uses up its `jti`.
 #[derive(Clone)]
 pub struct ActJwtVerifier {
-    keys: Vec<VerifyingKey>,
+    keys: Arc<dyn KeyResolver>,
+    validation: Validation,
     audience: String,
-    issuer: Option<String>,
     leeway: Duration,
-    max_lifetime: Duration,
     max_token_bytes: usize,
     replay_guard: Arc<dyn ReplayGuard>,
     clock: Arc<dyn Clock>,
@@ -403,6 +382,41 @@ impl fmt::Debug for ActJwtVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ActJwtVerifier")
             .field("keys", &self.keys)
+            .field("validation", &self.validation)
+            .field("max_token_bytes", &self.max_token_bytes)
+            .field("replay_guard", &self.replay_guard)
+            .field("act_assertions", &self.act_assertions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a builder's keys come from.
+#[derive(Debug, Clone)]
+enum KeysSetting {
+    Static(Vec<VerifyingKey>),
+    /// A resolver, and whether [`ActJwtVerifierBuilder::add_key`] was called on it anyway.
+    Resolver(Arc<dyn KeyResolver>, bool),
+}
+
+/// Configures an [`ActJwtVerifier`].
+#[derive(Clone)]
+#[must_use]
+pub struct ActJwtVerifierBuilder {
+    keys: KeysSetting,
+    audience: String,
+    issuer: Option<String>,
+    leeway: Duration,
+    max_lifetime: Duration,
+    max_token_bytes: usize,
+    replay_guard: Arc<dyn ReplayGuard>,
+    clock: Arc<dyn Clock>,
+    act_assertions: bool,
+}
+
+impl fmt::Debug for ActJwtVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActJwtVerifierBuilder")
+            .field("keys", &self.keys)
             .field("audience", &self.audience)
             .field("issuer", &self.issuer)
             .field("leeway", &self.leeway)
@@ -414,13 +428,6 @@ impl fmt::Debug for ActJwtVerifier {
     }
 }
 
-/// Configures an [`ActJwtVerifier`].
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct ActJwtVerifierBuilder {
-    inner: ActJwtVerifier,
-}
-
 impl ActJwtVerifier {
     /// A verifier for tokens addressed to `audience` (the agent endpoint URL), signed by `key`.
     ///
@@ -428,18 +435,33 @@ impl ActJwtVerifier {
     /// a fresh in-memory replay guard (one per verifier, like upstream; share one, or a
     /// Redis guard across replicas, with [`ActJwtVerifierBuilder::replay_guard`]).
     pub fn builder(key: VerifyingKey, audience: impl Into<String>) -> ActJwtVerifierBuilder {
+        Self::builder_with_keys([key], audience)
+    }
+
+    /// As [`ActJwtVerifier::builder`], with several keys (a rotation): a token's `kid`
+    /// picks among them, and a token without `kid` is tried against every key of its
+    /// algorithm.
+    pub fn builder_with_keys(keys: impl IntoIterator<Item = VerifyingKey>, audience: impl Into<String>) -> ActJwtVerifierBuilder {
+        Self::builder_from(KeysSetting::Static(keys.into_iter().collect()), audience.into())
+    }
+
+    /// As [`ActJwtVerifier::builder`], with the keys from `keys`, such as a cache of the
+    /// application's JWKS.
+    pub fn builder_with_resolver(keys: Arc<dyn KeyResolver>, audience: impl Into<String>) -> ActJwtVerifierBuilder {
+        Self::builder_from(KeysSetting::Resolver(keys, false), audience.into())
+    }
+
+    fn builder_from(keys: KeysSetting, audience: String) -> ActJwtVerifierBuilder {
         ActJwtVerifierBuilder {
-            inner: ActJwtVerifier {
-                keys: vec![key],
-                audience: audience.into(),
-                issuer: Some(DEFAULT_ACT_JWT_ISSUER.into()),
-                leeway: DEFAULT_LEEWAY,
-                max_lifetime: MAX_ACT_JWT_TTL,
-                max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
-                replay_guard: Arc::new(InMemoryReplayGuard::default()),
-                clock: Arc::new(SystemClock),
-                act_assertions: false,
-            },
+            keys,
+            audience,
+            issuer: Some(DEFAULT_ACT_JWT_ISSUER.into()),
+            leeway: DEFAULT_LEEWAY,
+            max_lifetime: MAX_ACT_JWT_TTL,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            replay_guard: Arc::new(InMemoryReplayGuard::default()),
+            clock: Arc::new(SystemClock),
+            act_assertions: false,
         }
     }
 
@@ -468,7 +490,7 @@ impl ActJwtVerifier {
     }
 
     async fn verify_and_record(&self, token: &str, authorized_party: Option<&str>) -> Result<VerifiedActJwt, ActJwtError> {
-        let verified = self.verify_signature_and_claims(token)?;
+        let verified = self.verify_signature_and_claims(token).await?;
         if let Some(expected) = authorized_party
             && verified.authorized_party.as_deref() != Some(expected)
         {
@@ -489,165 +511,27 @@ impl ActJwtVerifier {
         Ok(verified)
     }
 
-    fn verify_signature_and_claims(&self, token: &str) -> Result<VerifiedActJwt, ActJwtError> {
-        if token.len() > self.max_token_bytes {
-            return Err(ActJwtError::TooLarge { size: token.len(), max: self.max_token_bytes });
-        }
-        // Only the header members and claims checked below are kept (the rest is parsed and
+    async fn verify_signature_and_claims(&self, token: &str) -> Result<VerifiedActJwt, ActJwtError> {
+        // Only the header members and claims checked are kept (the rest is parsed and
         // dropped), so no JSON object is built for either.
-        let parts = compact::split_picking(token, &HEADER_MEMBERS)?;
-        let header = Header::from_members(parts.header);
-        // Without a kid (or with one only unnamed keys accept), every key of the algorithm
-        // is a candidate: during a rotation the token may be signed by any of them.
-        let key = self
-            .candidate_keys(&header)?
-            .into_iter()
-            .find(|key| key.verify_bytes(parts.signing_input.as_bytes(), &parts.signature))
-            .ok_or(ActJwtError::SignatureInvalid)?;
-        let claims = Claims::parse(&parts.claims_bytes)?;
-        self.check_claims(claims, key)
-    }
-
-    /// The configured keys that may have signed a token with this header: those of its
-    /// `alg`, narrowed by its `kid`.
-    fn candidate_keys(&self, header: &Header) -> Result<Vec<&VerifyingKey>, ActJwtError> {
-        let alg = match &header.alg {
-            Some(Value::String(alg)) => alg.as_str(),
-            Some(_) => {
-                return Err(ActJwtError::Malformed { reason: "header \"alg\" is not a string".into() });
-            }
-            None => {
-                return Err(ActJwtError::Malformed { reason: "header has no \"alg\"".into() });
-            }
-        };
-        // One purpose per typ: an Entra ID act assertion never passes for an act JWT, nor the
-        // other way round, even where one key signs both.
-        // Compared ignoring ASCII case, with any "application/" prefix dropped.
-        let typ = header.typ.as_ref().and_then(Value::as_str).map(|t| {
-            let t = t.trim();
-            match t.get(..MEDIA_TYPE_PREFIX.len()) {
-                Some(prefix) if prefix.eq_ignore_ascii_case(MEDIA_TYPE_PREFIX) => &t[MEDIA_TYPE_PREFIX.len()..],
-                _ => t,
-            }
-        });
-        match (self.act_assertions, typ) {
-            (false, None) => {}
-            (false, Some(t)) if t.eq_ignore_ascii_case("jwt") => {}
-            (false, Some(_)) => {
-                return Err(ActJwtError::UnsupportedHeader {
-                    name: "typ".into(),
-                    reason: "an act JWT's typ is \"JWT\" (an Entra ID act assertion is not an act JWT)",
-                });
-            }
-            (true, Some(t)) if t.eq_ignore_ascii_case(crate::ACT_ASSERTION_TYPE) => {}
-            (true, _) => {
-                return Err(ActJwtError::UnsupportedHeader {
-                    name: "typ".into(),
-                    reason: "an act assertion's typ is \"act-assertion+jwt\" (an act JWT is not an act assertion)",
-                });
-            }
-        }
-        if header.crit {
-            return Err(ActJwtError::UnsupportedHeader { name: "crit".into(), reason: "no critical extensions are understood" });
-        }
-        if let Some((name, _)) = KEY_MATERIAL_HEADERS.iter().zip(header.key_material).find(|(_, present)| *present) {
-            return Err(ActJwtError::UnsupportedHeader { name: (*name).into(), reason: "act JWTs are verified only with configured keys" });
-        }
-        let candidates: Vec<&VerifyingKey> = match &header.kid {
-            None => self.keys.iter().collect(),
-            Some(Value::String(kid)) => {
-                let named: Vec<&VerifyingKey> = self.keys.iter().filter(|k| k.key_id() == Some(kid.as_str())).collect();
-                if named.is_empty() {
-                    // A key without a kid accepts any kid; keys with other kids do not.
-                    let unnamed: Vec<&VerifyingKey> = self.keys.iter().filter(|k| k.key_id().is_none()).collect();
-                    if unnamed.is_empty() {
-                        return Err(ActJwtError::UnknownKeyId { kid: kid.clone() });
-                    }
-                    unnamed
-                } else {
-                    named
-                }
-            }
-            Some(_) => {
-                return Err(ActJwtError::Malformed { reason: "header \"kid\" is not a string".into() });
-            }
-        };
-        let same_alg: Vec<&VerifyingKey> = candidates.iter().copied().filter(|k| k.algorithm().as_str() == alg).collect();
-        if same_alg.is_empty() {
-            let mut allowed: Vec<&str> = candidates.iter().map(|k| k.algorithm().as_str()).collect();
-            allowed.dedup();
-            return Err(ActJwtError::AlgorithmNotAllowed { found: alg.to_owned(), allowed: allowed.join(", ") });
-        }
-        Ok(same_alg)
-    }
-
-    fn check_claims(&self, claims: Claims, key: &VerifyingKey) -> Result<VerifiedActJwt, ActJwtError> {
-        let now = unix_seconds(self.clock.now());
-        let leeway = self.leeway.as_secs();
-        let exp = numeric_date(claims.exp.as_ref(), "exp")?.ok_or(ActJwtError::MissingClaim { claim: "exp" })?;
-        let iat = numeric_date(claims.iat.as_ref(), "iat")?.ok_or(ActJwtError::MissingClaim { claim: "iat" })?;
-        if now >= exp.saturating_add(leeway) {
-            return Err(ActJwtError::Expired { ago_secs: now - exp, leeway_secs: leeway });
-        }
-        if let Some(nbf) = numeric_date(claims.nbf.as_ref(), "nbf")?
-            && nbf > now.saturating_add(leeway)
+        let jws = Jws::parse_with(token, self.max_token_bytes, Claims::parse).map_err(|e| self.refusal(e))?;
+        let key = self.validation.verify_signature(&jws, self.keys.as_ref()).await.map_err(|e| self.refusal(e))?;
+        let claims = jws.into_claims();
+        // The Python package's act JWTs name one audience, as a string.
+        if !self.act_assertions
+            && let Some(aud) = claims.aud.as_ref().filter(|aud| !aud.is_string())
         {
-            {
-                return Err(ActJwtError::NotYetValid { claim: "nbf", ahead_secs: nbf - now, leeway_secs: leeway });
-            }
+            return Err(ActJwtError::InvalidAudience {
+                expected: self.audience.clone(),
+                found: format!("{} (aud must be a single string)", json_type_name(aud)),
+            });
         }
-        if iat > now.saturating_add(leeway) {
-            return Err(ActJwtError::NotYetValid { claim: "iat", ahead_secs: iat - now, leeway_secs: leeway });
-        }
-        if exp <= iat {
-            return Err(ActJwtError::InvalidClaim { claim: "exp", reason: "must be later than iat".into() });
-        }
-        if exp - iat > self.max_lifetime.as_secs() {
-            return Err(ActJwtError::LifetimeTooLong { lifetime_secs: exp - iat, max_secs: self.max_lifetime.as_secs() });
-        }
-        match &claims.aud {
-            Some(Value::String(aud)) if *aud == self.audience => {}
-            Some(Value::String(aud)) => {
-                return Err(ActJwtError::InvalidAudience { expected: self.audience.clone(), found: format!("{aud:?}") });
-            }
-            Some(other) => {
-                return Err(ActJwtError::InvalidAudience {
-                    expected: self.audience.clone(),
-                    found: format!("{} (aud must be a single string)", json_type_name(other)),
-                });
-            }
-            None => {
-                return Err(ActJwtError::InvalidAudience { expected: self.audience.clone(), found: "no aud claim".into() });
-            }
-        }
-        let issuer = match claims.iss {
-            None => None,
-            Some(Value::String(iss)) => Some(iss),
-            Some(other) => {
-                return Err(ActJwtError::InvalidClaim {
-                    claim: "iss",
-                    reason: format!("must be a string, found {}", json_type_name(&other)),
-                });
-            }
-        };
-        if let Some(expected) = &self.issuer
-            && issuer.as_deref() != Some(expected.as_str())
-        {
-            {
-                let found = issuer.as_deref().map_or_else(|| "no iss claim".to_owned(), |i| format!("{i:?}"));
-                return Err(ActJwtError::InvalidIssuer { expected: expected.clone(), found });
-            }
-        }
-        let jti = match claims.jti {
-            Some(Value::String(jti)) if !jti.is_empty() && jti.len() <= MAX_JTI_LEN => jti,
-            Some(Value::String(_)) => {
+        let registered = claims.registered().map_err(|e| self.refusal(e))?;
+        let times = self.validation.validate_claims(&registered, self.clock.now()).map_err(|e| self.refusal(e))?;
+        let jti = match registered.jti {
+            Some(jti) if !jti.is_empty() && jti.len() <= MAX_JTI_LEN => jti,
+            Some(_) => {
                 return Err(ActJwtError::InvalidClaim { claim: "jti", reason: format!("must be 1 to {MAX_JTI_LEN} characters") });
-            }
-            Some(other) => {
-                return Err(ActJwtError::InvalidClaim {
-                    claim: "jti",
-                    reason: format!("must be a string, found {}", json_type_name(&other)),
-                });
             }
             None => return Err(ActJwtError::MissingClaim { claim: "jti" }),
         };
@@ -660,101 +544,123 @@ impl ActJwtVerifier {
             None => return Err(ActJwtError::InvalidAct(ActError::MissingSub)),
             Some(claim) => claim.into_act().map_err(ActJwtError::InvalidAct)?,
         };
-        let at = |claim: &'static str, secs: u64| {
-            SystemTime::UNIX_EPOCH
-                .checked_add(Duration::from_secs(secs))
-                .ok_or_else(|| ActJwtError::InvalidClaim { claim, reason: "lies beyond the clock's range".into() })
-        };
+        // iat is required by the validation.
+        let issued_at = times.issued_at().ok_or(ActJwtError::MissingClaim { claim: "iat" })?;
         Ok(VerifiedActJwt {
             act,
             jti,
-            issuer,
-            issued_at: at("iat", iat)?,
-            expires_at: at("exp", exp)?,
+            issuer: registered.iss,
+            issued_at,
+            expires_at: times.expires_at(),
             algorithm: key.algorithm(),
             key_id: key.key_id().map(str::to_owned),
             authorized_party,
         })
     }
+
+    /// The engine's refusal as this verifier words it.
+    fn refusal(&self, error: JwtError) -> ActJwtError {
+        match error {
+            // One purpose per typ: an Entra ID act assertion never passes for an act JWT,
+            // nor the other way round, even where one key signs both.
+            JwtError::WrongType { .. } => ActJwtError::UnsupportedHeader {
+                name: "typ".into(),
+                reason: if self.act_assertions {
+                    "an act assertion's typ is \"act-assertion+jwt\" (an act JWT is not an act assertion)"
+                } else {
+                    "an act JWT's typ is \"JWT\" (an Entra ID act assertion is not an act JWT)"
+                },
+            },
+            JwtError::WrongAudience { found, .. } => ActJwtError::InvalidAudience { expected: self.audience.clone(), found },
+            other => other.into(),
+        }
+    }
 }
 
-/// Reads a NumericDate claim: a non-negative JSON number of seconds (fractions floored).
-fn numeric_date(value: Option<&Value>, claim: &'static str) -> Result<Option<u64>, ActJwtError> {
-    match value {
-        None => Ok(None),
-        Some(Value::Number(n)) => {
-            if let Some(secs) = n.as_u64() {
-                Ok(Some(secs))
-            } else {
-                match n.as_f64() {
-                    // Truncation is the intent: NumericDate fractions are floored.
-                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                    Some(f) if (0.0..1e15).contains(&f) => Ok(Some(f.floor() as u64)),
-                    _ => Err(ActJwtError::InvalidClaim { claim, reason: "must be a non-negative number of seconds since 1970".into() }),
-                }
+impl From<JwtError> for ActJwtError {
+    fn from(error: JwtError) -> Self {
+        match error {
+            JwtError::Malformed { reason } => Self::Malformed { reason },
+            JwtError::TooLarge { size, max } => Self::TooLarge { size, max },
+            JwtError::UnsupportedHeader { name, reason } => Self::UnsupportedHeader { name, reason },
+            JwtError::WrongType { .. } => Self::UnsupportedHeader { name: "typ".into(), reason: "not the type expected" },
+            JwtError::AlgorithmNotAllowed { found, allowed } => {
+                Self::AlgorithmNotAllowed { found, allowed: allowed.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ") }
             }
+            JwtError::UnknownKey { kid, .. } => Self::UnknownKeyId { kid: kid.unwrap_or_default() },
+            JwtError::KeysUnavailable { keys, reason } => Self::KeysUnavailable { keys, reason },
+            JwtError::SignatureInvalid { .. } => Self::SignatureInvalid,
+            JwtError::MissingClaim { claim } => Self::MissingClaim { claim },
+            JwtError::InvalidClaim { claim, reason } => Self::InvalidClaim { claim, reason },
+            JwtError::Expired { ago_secs, leeway_secs } => Self::Expired { ago_secs, leeway_secs },
+            JwtError::NotYetValid { claim, ahead_secs, leeway_secs } => Self::NotYetValid { claim, ahead_secs, leeway_secs },
+            JwtError::LifetimeTooLong { lifetime_secs, max_secs } => Self::LifetimeTooLong { lifetime_secs, max_secs },
+            JwtError::WrongAudience { expected, found } => Self::InvalidAudience { expected: expected.join(", "), found },
+            JwtError::WrongIssuer { expected, found } => Self::InvalidIssuer { expected: expected.join(", "), found },
+            JwtError::InvalidSetting { setting, reason } => Self::InvalidSetting { setting, reason },
         }
-        Some(other) => Err(ActJwtError::InvalidClaim {
-            claim,
-            reason: format!("must be a number (seconds since 1970), found {}", json_type_name(other)),
-        }),
     }
 }
 
 impl ActJwtVerifierBuilder {
     /// Accepts tokens signed by this key too (key rotation). With `kid`s set, a token's `kid`
-    /// picks the key; a token without `kid` may be signed by any configured key.
+    /// picks the key; a token without `kid` may be signed by any configured key. Not for a
+    /// verifier whose keys come from a resolver ([`ActJwtVerifier::builder_with_resolver`]).
     pub fn add_key(mut self, key: VerifyingKey) -> Self {
-        self.inner.keys.push(key);
+        match &mut self.keys {
+            KeysSetting::Static(keys) => keys.push(key),
+            KeysSetting::Resolver(_, added) => *added = true,
+        }
         self
     }
 
     /// Requires `iss` to equal `issuer` (default `"application"`, the upstream value).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.inner.issuer = Some(issuer.into());
+        self.issuer = Some(issuer.into());
         self
     }
 
     /// Accepts any `iss` (or none).
     pub fn any_issuer(mut self) -> Self {
-        self.inner.issuer = None;
+        self.issuer = None;
         self
     }
 
     /// The clock skew tolerated (default 5 s, at most 300 s).
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.inner.leeway = leeway;
+        self.leeway = leeway;
         self
     }
 
     /// The longest `exp - iat` accepted (default 300 s, at most 3600 s).
     pub fn max_lifetime(mut self, max_lifetime: Duration) -> Self {
-        self.inner.max_lifetime = max_lifetime;
+        self.max_lifetime = max_lifetime;
         self
     }
 
     /// The largest token accepted, in bytes (default 8 KiB).
     pub fn max_token_bytes(mut self, max: usize) -> Self {
-        self.inner.max_token_bytes = max;
+        self.max_token_bytes = max;
         self
     }
 
     /// Records `jti`s in this guard (share one across verifiers, or use a shared store).
     pub fn replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> Self {
-        self.inner.replay_guard = guard;
+        self.replay_guard = guard;
         self
     }
 
     /// Uses another clock (for tests).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.inner.clock = clock;
+        self.clock = clock;
         self
     }
 
     /// Verifies Entra ID act assertions instead of act JWTs: `typ` must be
-    /// [`crate::ACT_ASSERTION_TYPE`] (act JWTs, `JWT`, are refused).
+    /// [`crate::ACT_ASSERTION_TYPE`] (act JWTs, `JWT`, are refused), and `aud` may be an
+    /// array naming the audience.
     pub fn for_act_assertions(mut self) -> Self {
-        self.inner.act_assertions = true;
+        self.act_assertions = true;
         self
     }
 
@@ -763,21 +669,40 @@ impl ActJwtVerifierBuilder {
     /// # Errors
     /// [`ActJwtError::InvalidSetting`] naming the setting out of range.
     pub fn build(self) -> Result<ActJwtVerifier, ActJwtError> {
-        let v = &self.inner;
         let invalid = |setting: &'static str, reason: &str| Err(ActJwtError::InvalidSetting { setting, reason: reason.into() });
-        if v.audience.trim().is_empty() {
+        if self.audience.trim().is_empty() {
             return invalid("audience", "must not be empty: use the agent endpoint URL the application signs for");
         }
-        if v.leeway > MAX_LEEWAY {
-            return invalid("leeway", "at most 300 s");
-        }
-        if v.max_lifetime < Duration::from_secs(1) || v.max_lifetime > Duration::from_secs(3600) {
+        if self.max_lifetime < Duration::from_secs(1) || self.max_lifetime > MAX_LIFETIME_SETTING {
             return invalid("max_lifetime", "between 1 s and 3600 s");
         }
-        if v.max_token_bytes < 64 {
+        if self.max_token_bytes < 64 {
             return invalid("max_token_bytes", "at least 64");
         }
-        Ok(self.inner)
+        let keys: Arc<dyn KeyResolver> = match self.keys {
+            KeysSetting::Static(keys) if keys.is_empty() => return invalid("keys", "give at least one key"),
+            KeysSetting::Static(keys) => Arc::new(StaticKeys::new(keys)),
+            KeysSetting::Resolver(_, true) => return invalid("keys", "add_key does not apply to keys from a resolver"),
+            KeysSetting::Resolver(resolver, false) => resolver,
+        };
+        let validation =
+            Validation::new().audience(self.audience.clone()).leeway(self.leeway).max_lifetime(self.max_lifetime).require_iat();
+        let validation =
+            if self.act_assertions { validation.require_type(crate::ACT_ASSERTION_TYPE) } else { validation.type_if_present("JWT") };
+        let validation = match self.issuer {
+            Some(issuer) => validation.issuer(issuer),
+            None => validation,
+        };
+        Ok(ActJwtVerifier {
+            keys,
+            validation: validation.checked()?,
+            audience: self.audience,
+            leeway: self.leeway,
+            max_token_bytes: self.max_token_bytes,
+            replay_guard: self.replay_guard,
+            clock: self.clock,
+            act_assertions: self.act_assertions,
+        })
     }
 }
 

@@ -9,6 +9,7 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::keys::SigningKey;
+use super::validation::JwtError;
 use crate::error::{ActJwtError, KeyError};
 
 /// The three parts of a compact JWS, decoded; the signature is not checked. The header is
@@ -20,15 +21,15 @@ pub(crate) struct Parts<'a, H = Map<String, Value>> {
     pub(crate) signature: Vec<u8>,
 }
 
-fn malformed(reason: impl Into<String>) -> ActJwtError {
-    ActJwtError::Malformed { reason: reason.into() }
+fn malformed(reason: impl Into<String>) -> JwtError {
+    JwtError::Malformed { reason: reason.into() }
 }
 
-fn decode_part(part: &str, which: &str) -> Result<Vec<u8>, ActJwtError> {
+fn decode_part(part: &str, which: &str) -> Result<Vec<u8>, JwtError> {
     URL_SAFE_NO_PAD.decode(part).map_err(|_| malformed(format!("{which} is not base64url without padding")))
 }
 
-pub(crate) fn json_object(bytes: &[u8], which: &str) -> Result<Map<String, Value>, ActJwtError> {
+pub(crate) fn json_object(bytes: &[u8], which: &str) -> Result<Map<String, Value>, JwtError> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(malformed(format!("{which} is not a JSON object"))),
@@ -44,7 +45,7 @@ pub(crate) fn pick_members<const N: usize>(
     bytes: &[u8],
     which: &str,
     names: &'static [&'static str; N],
-) -> Result<[Option<Value>; N], ActJwtError> {
+) -> Result<[Option<Value>; N], JwtError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let picked = PickMembers(names).deserialize(&mut deserializer).and_then(|picked| deserializer.end().map(|()| picked));
     match picked {
@@ -112,7 +113,7 @@ impl<'de> Visitor<'de> for MemberIndex {
     }
 }
 
-pub(crate) fn split(token: &str) -> Result<Parts<'_>, ActJwtError> {
+pub(crate) fn split(token: &str) -> Result<Parts<'_>, JwtError> {
     split_with(token, |header| json_object(header, "header"))
 }
 
@@ -120,11 +121,11 @@ pub(crate) fn split(token: &str) -> Result<Parts<'_>, ActJwtError> {
 pub(crate) fn split_picking<'a, const N: usize>(
     token: &'a str,
     names: &'static [&'static str; N],
-) -> Result<Parts<'a, [Option<Value>; N]>, ActJwtError> {
+) -> Result<Parts<'a, [Option<Value>; N]>, JwtError> {
     split_with(token, |header| pick_members(header, "header", names))
 }
 
-fn split_with<H>(token: &str, parse_header: impl FnOnce(&[u8]) -> Result<H, ActJwtError>) -> Result<Parts<'_, H>, ActJwtError> {
+fn split_with<H>(token: &str, parse_header: impl FnOnce(&[u8]) -> Result<H, JwtError>) -> Result<Parts<'_, H>, JwtError> {
     let token = token.trim();
     let mut pieces = token.split('.');
     let (Some(header), Some(claims), Some(signature), None) = (pieces.next(), pieces.next(), pieces.next(), pieces.next()) else {
@@ -258,7 +259,7 @@ impl Serialize for JwsHeader<'_> {
 /// debugging only.
 ///
 /// ```
-/// use dual_auth_core::UnverifiedJwt;
+/// use dual_auth_core::dangerous::UnverifiedJwt;
 ///
 /// let jwt = UnverifiedJwt::parse("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")?;
 /// assert_eq!(jwt.header()["alg"], "none");
@@ -279,9 +280,9 @@ impl UnverifiedJwt {
     /// # Errors
     /// [`ActJwtError::Malformed`] when it is not three base64url parts with JSON objects.
     pub fn parse(token: &str) -> Result<Self, ActJwtError> {
-        let parts = split(token)?;
+        let parts = split(token).map_err(ActJwtError::from)?;
         Ok(Self {
-            claims: json_object(&parts.claims_bytes, "claims")?,
+            claims: json_object(&parts.claims_bytes, "claims").map_err(ActJwtError::from)?,
             header: parts.header,
             signing_input: parts.signing_input.to_owned(),
             signature: parts.signature,

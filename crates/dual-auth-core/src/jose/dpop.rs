@@ -199,7 +199,7 @@ mod tests {
             let url = url::Url::parse("https://api.example.com:8443/finance/report?q=1#frag").unwrap();
             let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
             let proof = key.proof("get", &url, Some("the-access-token"), Some("n-1"), now).unwrap();
-            let jwt = crate::UnverifiedJwt::parse(proof.expose_secret()).unwrap();
+            let jwt = crate::dangerous::UnverifiedJwt::parse(proof.expose_secret()).unwrap();
             let header: Vec<&str> = jwt.header().keys().map(String::as_str).collect();
             assert_eq!(header, ["alg", "typ", "jwk"], "{algorithm:?}");
             assert_eq!(jwt.header()["typ"], DPOP_PROOF_TYPE);
@@ -223,7 +223,7 @@ mod tests {
             assert_eq!(dpop_htu(&with_user), "https://api.example.com/x");
             // A new jti every time.
             let again = key.proof("GET", &url, None, None, now).unwrap();
-            let again = crate::UnverifiedJwt::parse(again.expose_secret()).unwrap();
+            let again = crate::dangerous::UnverifiedJwt::parse(again.expose_secret()).unwrap();
             assert_ne!(again.claims()["jti"], claims["jti"]);
             assert!(!again.claims().contains_key("ath") && !again.claims().contains_key("nonce"));
         }

@@ -669,7 +669,7 @@ impl VerifyingKey {
 
     /// Whether `jwt`'s signature verifies with this key. The token's `alg` header must name
     /// this key's algorithm: the token never chooses how it is checked.
-    pub fn verifies(&self, jwt: &crate::UnverifiedJwt) -> bool {
+    pub fn verifies(&self, jwt: &crate::dangerous::UnverifiedJwt) -> bool {
         jwt.header().get("alg").and_then(serde_json::Value::as_str) == Some(self.algorithm.as_str())
             && self.verify_bytes(jwt.signing_input().as_bytes(), jwt.signature())
     }

@@ -7,6 +7,7 @@ pub(crate) mod compact;
 pub(crate) mod dpop;
 pub(crate) mod keys;
 mod prepared;
+pub mod validation;
 
 #[cfg(test)]
 mod tests;

@@ -11,9 +11,10 @@ use josekit::jws::{HS256, JwsSigner};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
+use crate::dangerous::UnverifiedJwt;
 use crate::{
     Act, ActError, ActJwtError, ActJwtSigner, ActJwtVerifier, InMemoryReplayGuard, ManualClock, ReplayError, ReplayGuard, SigningKey,
-    UnverifiedJwt, VerifyingKey,
+    VerifyingKey,
 };
 
 const AUD: &str = "https://agent.example.com/invoke";
@@ -544,7 +545,7 @@ async fn an_assertion_for_another_party_is_refused_without_using_up_its_jti() {
     let clock = clock();
     let human = act();
     let claims = assertion_claims("app", &human);
-    let assertion = crate::sign_act_assertion_with_key(&key, &claims, crate::Clock::now(&clock)).unwrap();
+    let assertion = crate::provider::sign_act_assertion_with_key(&key, &claims, crate::Clock::now(&clock)).unwrap();
     let verifier = ActJwtVerifier::builder(key.verifying_key(), AUD)
         .for_act_assertions()
         .issuer("app")
@@ -567,7 +568,7 @@ async fn act_assertions_and_act_jwts_never_pass_for_each_other_even_from_one_key
     let clock = clock();
     let human = act();
     let claims = assertion_claims("application", &human);
-    let assertion = crate::sign_act_assertion_with_key(&key, &claims, crate::Clock::now(&clock)).unwrap();
+    let assertion = crate::provider::sign_act_assertion_with_key(&key, &claims, crate::Clock::now(&clock)).unwrap();
     assert_eq!(UnverifiedJwt::parse(assertion.expose_secret()).unwrap().header()["typ"], crate::ACT_ASSERTION_TYPE);
     let act_jwt = ActJwtSigner::new(key.clone()).with_clock(Arc::new(clock.clone())).sign(&human, AUD, Duration::from_secs(60)).unwrap();
 
