@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{API, Issuer, KID, Key, b64, hmac_sha256};
+use common::{API, APP_ID, ENTRA_API, Issuer, KID, Key, b64, hmac_sha256};
 use dual_auth_core::provider::{sign_act_assertion_with_key, sign_assertion_with_key};
 use dual_auth_core::secrecy::ExposeSecret;
 use dual_auth_core::{Act, ActJwtError, AssertionClaims, InMemoryReplayGuard, ManualClock, SigningKey, VerifyingKey};
@@ -380,20 +380,9 @@ async fn type_scope_and_role_requirements() {
     assert!(matches!(err, VerifyError::Configuration { setting: "roles_claim", .. }), "{err}");
 }
 
-const ENTRA_API: &str = "api://finance-api";
-const APP_ID: &str = "app-1234";
-
 /// An Entra ID-shaped token for `agent` and an act assertion for `assertion_agent`.
 fn entra_pair(issuer: &Issuer, app_key: &SigningKey, agent: &str, assertion_agent: Option<&str>) -> (String, String) {
-    let token = issuer.token_with(|c| {
-        let object = c.as_object_mut().unwrap();
-        object.remove("act");
-        object.remove("client_id");
-        c["aud"] = json!(ENTRA_API);
-        c["sub"] = json!("sp-object-id");
-        c["azp"] = json!(agent);
-        c["roles"] = json!(["Reports.Read"]);
-    });
+    let token = issuer.entra_token_with(agent, |c| c["roles"] = json!(["Reports.Read"]));
     let human = human();
     let assertion = sign_act_assertion_with_key(app_key, &entra_claims(&human, assertion_agent), dual_auth_core::Clock::now(&issuer.clock));
     (token, assertion.unwrap().expose_secret().to_owned())

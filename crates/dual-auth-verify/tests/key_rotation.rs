@@ -10,15 +10,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{API, Issuer, Key};
+use common::{API, APP_ID, ENTRA_API, Issuer, Key};
 use dual_auth_core::secrecy::ExposeSecret;
 use dual_auth_core::{ActJwtError, ActJwtVerifier, SigningAlgorithm, VerifyingKey, generate_key_pair};
 use dual_auth_verify::{ActAssertionPolicy, IssuerPolicy, VerifyError};
 use serde_json::{Value, json};
 
 const AGENT_ENDPOINT: &str = "https://agent.example.com/invoke";
-const ENTRA_API: &str = "api://finance-api";
-const APP_ID: &str = "app-1234";
 /// An Entra ID-style certificate thumbprint header value.
 const X5T: &str = "nYa2yVhOqNsdq9Q1hyxTqBLGe8Y";
 
@@ -98,14 +96,7 @@ async fn a_kid_less_act_jwt_is_tried_against_every_configured_key() {
 /// An Entra ID-shaped access token for agent-007, and its act assertion signed by `app`
 /// under `header` with `aud` as given.
 fn entra_pair(issuer: &Issuer, app: &Key, header: &Value, aud: Value, jti: &str) -> (String, String) {
-    let token = issuer.token_with(|c| {
-        let object = c.as_object_mut().unwrap();
-        object.remove("act");
-        object.remove("client_id");
-        c["aud"] = json!(ENTRA_API);
-        c["sub"] = json!("sp-object-id");
-        c["azp"] = json!("agent-007");
-    });
+    let token = issuer.entra_token_with("agent-007", |_| {});
     let now = issuer.now();
     let claims = json!({
         "iss": APP_ID, "aud": aud, "exp": now + 300, "iat": now, "jti": jti, "azp": "agent-007",

@@ -18,6 +18,9 @@ use serde_json::{Value, json};
 
 pub const API: &str = "https://api.example.com/finance";
 pub const KID: &str = "issuer-key-1";
+/// The Entra ID API's audience, and the application that signs act assertions for it.
+pub const ENTRA_API: &str = "api://finance-api";
+pub const APP_ID: &str = "app-1234";
 
 /// An RSA key pair from the fixtures, with a `kid`.
 #[derive(Clone)]
@@ -192,6 +195,20 @@ impl Issuer {
         let mut claims = self.claims();
         change(&mut claims);
         self.key.token(&claims)
+    }
+
+    /// An Entra ID-shaped access token for `agent` (client credentials: no `act`, the
+    /// agent in `azp`), with `change` applied to its claims.
+    pub fn entra_token_with(&self, agent: &str, change: impl FnOnce(&mut Value)) -> String {
+        self.token_with(|c| {
+            let object = c.as_object_mut().unwrap();
+            object.remove("act");
+            object.remove("client_id");
+            c["aud"] = json!(ENTRA_API);
+            c["sub"] = json!("sp-object-id");
+            c["azp"] = json!(agent);
+            change(c);
+        })
     }
 }
 
