@@ -136,10 +136,12 @@ fn parse_absolute(value: &str) -> Result<url::Url, HttpsUrlError> {
     url::Url::parse(value.trim()).map_err(|e| HttpsUrlError::NotAbsolute { value: shown(value), reason: e.to_string() })
 }
 
-/// A refused value as it may appear in a message: what precedes an `@` (a user name and
-/// password, perhaps) left out, cut and escaped.
+/// A refused value as it may appear in a message: its query and fragment (which may carry
+/// a token or a code) and what precedes an `@` (a user name and password, perhaps) left
+/// out, cut and escaped.
 fn shown(value: &str) -> String {
     let value = value.trim();
+    let value = value.split(['?', '#']).next().unwrap_or_default();
     match value.rsplit_once('@') {
         Some((_, rest)) => format!("…@{}", truncate_untrusted(rest, MAX_SHOWN_VALUE_CHARS)),
         None => truncate_untrusted(value, MAX_SHOWN_VALUE_CHARS),

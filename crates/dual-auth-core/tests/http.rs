@@ -36,6 +36,11 @@ fn each_refusal_says_what_is_wrong() {
     // A value that does not parse never shows what precedes an `@`.
     let err = HttpsUrl::parse("user:s3cret@idp example.com").unwrap_err();
     assert!(!err.to_string().contains("s3cret"), "{err}");
+    // Nor its query or fragment, which may carry a token or a code.
+    let err = HttpsUrl::parse("idp example.com/cb?code=c0de&token=t0ken#frag=f").unwrap_err();
+    assert!(err.to_string().starts_with("\"idp example.com/cb\" is not an absolute URL ("), "{err}");
+    let err = HttpsUrl::parse("idp example.com/cb?user=a@b").unwrap_err();
+    assert!(err.to_string().starts_with("\"idp example.com/cb\""), "{err}");
 }
 
 #[test]
