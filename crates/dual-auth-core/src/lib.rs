@@ -53,6 +53,7 @@ mod delegation;
 mod error;
 pub mod http;
 mod jose;
+pub mod protected_resource;
 pub mod provider;
 mod replay;
 mod secret;

@@ -57,6 +57,10 @@ mod layer;
 #[cfg(feature = "axum")]
 mod extract;
 
+#[cfg(feature = "mcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
+pub mod mcp;
+
 pub use dpop::{DEFAULT_DPOP_PROOF_WINDOW, DPOP_ALGORITHMS, MAX_DPOP_PROOF_BYTES, MAX_DPOP_PROOF_WINDOW};
 pub use error::{BearerError, DpopCheck, VerifyError};
 pub use jwks::{JwksCachePolicy, MAX_CACHE_DURATION};

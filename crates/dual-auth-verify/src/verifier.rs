@@ -408,6 +408,18 @@ impl Verifier {
         self.verify_presented(token, assertion, presented).await
     }
 
+    /// Each trusted issuer with the audiences its tokens must name.
+    #[cfg(feature = "mcp")]
+    pub(crate) fn issuer_audiences(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.inner.issuers.iter().map(|i| (i.policy.issuer.as_str(), i.policy.audiences.as_slice()))
+    }
+
+    /// Whether every trusted issuer requires DPoP-bound tokens.
+    #[cfg(feature = "mcp")]
+    pub(crate) fn all_issuers_require_dpop(&self) -> bool {
+        self.inner.issuers.iter().all(|i| i.policy.require_dpop)
+    }
+
     /// The `WWW-Authenticate` challenges for a refused request (none for 500 and 503): the
     /// `DPoP` one for DPoP refusals and tokens sent with the `DPoP` scheme; for a missing
     /// token, `DPoP` where an issuer requires it, and `Bearer` where one accepts it.
@@ -869,6 +881,12 @@ enum Scheme {
 }
 
 /// The scheme, the token and the act assertion of a request.
+/// The token of a request's `Authorization` header, as [`Verifier::verify_headers`] reads it.
+#[cfg(feature = "mcp")]
+pub(crate) fn presented_token(headers: &http::HeaderMap) -> Option<&str> {
+    credentials(headers).ok().map(|(_, token, _)| token)
+}
+
 fn credentials(headers: &http::HeaderMap) -> Result<(Scheme, &str, Option<&str>), VerifyError> {
     let bad = |reason: &'static str| VerifyError::InvalidRequest { reason };
     let mut authorization = headers.get_all(http::header::AUTHORIZATION).iter();
