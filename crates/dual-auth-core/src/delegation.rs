@@ -371,8 +371,9 @@ impl DelegationRequest {
 
 /// The form fields every RFC 8693 token exchange sends, in order: `grant_type`,
 /// `subject_token`, `subject_token_type`, then `actor_token`, `actor_token_type`,
-/// `requested_token_type`, `audience`, `resource` when set. Vendors add `scope`, their
-/// own fields and the client authentication.
+/// `requested_token_type`, `audience`, `resource` when set; `default_audience` when the
+/// request names neither an audience nor a resource. Vendors add `scope`, their own
+/// fields and the client authentication.
 pub fn token_exchange_fields(request: &DelegationRequest, default_audience: Option<&str>) -> Vec<(&'static str, SecretString)> {
     let public = |name: &'static str, value: &str| (name, SecretString::from(value.to_owned()));
     let mut form = vec![
@@ -387,6 +388,9 @@ pub fn token_exchange_fields(request: &DelegationRequest, default_audience: Opti
     if let Some(requested) = &request.requested_token_type {
         form.push(public("requested_token_type", requested));
     }
+    // A request naming its `resource` (RFC 8707) gets no default audience: where both
+    // come, Auth0 takes the audience, and the resource would be lost.
+    let default_audience = default_audience.filter(|_| request.resource.is_none());
     if let Some(audience) = request.audience.as_deref().or(default_audience) {
         form.push(public("audience", audience));
     }
@@ -530,10 +534,21 @@ mod tests {
             ("subject_token_type", ID_TOKEN_TYPE),
             ("actor_token", "actor"),
             ("actor_token_type", JWT_TOKEN_TYPE),
-            ("audience", "aud-default"),
+            // The resource names the target: no default audience beside it.
             ("resource", "https://api.example.com/"),
         ];
         assert_eq!(form, expected.map(|(k, v)| (k, v.to_owned())));
+        let names = |request: &DelegationRequest| -> Vec<(&str, String)> {
+            token_exchange_fields(request, Some("aud-default"))
+                .into_iter()
+                .filter(|(k, _)| matches!(*k, "audience" | "resource"))
+                .map(|(k, v)| (k, v.expose_secret().to_owned()))
+                .collect()
+        };
+        let both = request.clone().with_audience("aud");
+        assert_eq!(names(&both), [("audience", "aud".to_owned()), ("resource", "https://api.example.com/".to_owned())]);
+        let neither = DelegationRequest::new("agent", SubjectToken::new("subj", SubjectTokenType::IdToken).unwrap(), ["s"]).unwrap();
+        assert_eq!(names(&neither), [("audience", "aud-default".to_owned())]);
     }
 
     #[test]

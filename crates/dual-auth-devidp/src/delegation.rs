@@ -499,8 +499,13 @@ pub(crate) fn auth0_token_exchange(idp: &Inner, form: &HashMap<String, String>, 
     if string_form(form, "requested_token_type").is_some_and(|t| t != ACCESS_TOKEN_TYPE) {
         return Err(invalid("requested_token_type must be urn:ietf:params:oauth:token-type:access_token"));
     }
-    let audience = string_form(form, "audience").ok_or_else(|| invalid("audience is required for On-Behalf-Of token exchange"))?;
-    if audience != idp.config.api_audience {
+    // The Resource Parameter Compatibility Profile: `audience` first, else RFC 8707's
+    // `resource` names the API
+    // (<https://auth0.com/ai/docs/mcp/guides/resource-param-compatibility-profile>).
+    let audience = string_form(form, "audience")
+        .or_else(|| string_form(form, "resource"))
+        .ok_or_else(|| invalid("audience is required for On-Behalf-Of token exchange"))?;
+    if !idp.config.is_api(audience) {
         return Err(fail(StatusCode::FORBIDDEN, "access_denied", &format!("Service not found: {audience}")));
     }
     if !form.contains_key("client_id") {
@@ -508,7 +513,7 @@ pub(crate) fn auth0_token_exchange(idp: &Inner, form: &HashMap<String, String>, 
     }
     let client = idp.authenticate_delegation(dialect, form, &[idp.issuer(dialect)])?;
     let claims = idp.verify_evidence(dialect, token).map_err(|p| subject(&format!("Invalid subject_token: {}", p.words())))?;
-    if !audience_has(&claims, &idp.config.api_audience) {
+    if !idp.config.apis().any(|api| audience_has(&claims, api)) {
         return Err(subject("Invalid subject_token: it is not for an API of this tenant"));
     }
     let user = idp.user_of(dialect, &claims).ok_or_else(|| subject("Invalid subject_token: it names no user"))?;

@@ -213,6 +213,10 @@ pub struct DevIdpConfig {
     pub tenant: String,
     /// The API audience for Keycloak, Auth0 and Okta tokens.
     pub api_audience: String,
+    /// More APIs registered at the Auth0 tenant besides `api_audience` (an MCP server's
+    /// canonical URI, say): Auth0's token exchange issues tokens for them, named by
+    /// `audience` or `resource`, and takes subject tokens issued for them.
+    pub extra_apis: Vec<String>,
     /// Entra ID's API (its scope is this plus `/.default`; act assertions name it as `aud`).
     pub entra_api: String,
     /// The clients.
@@ -242,6 +246,16 @@ pub struct DevIdpConfig {
 }
 
 impl DevIdpConfig {
+    /// `api_audience`, then [`DevIdpConfig::extra_apis`].
+    pub fn apis(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.api_audience.as_str()).chain(self.extra_apis.iter().map(String::as_str))
+    }
+
+    /// Whether `audience` names one of [`DevIdpConfig::apis`].
+    pub fn is_api(&self, audience: &str) -> bool {
+        self.apis().any(|api| api == audience)
+    }
+
     /// One client with a secret; the usual names.
     pub fn with_client(client_id: &str, secret: &str) -> Self {
         Self {
@@ -249,6 +263,7 @@ impl DevIdpConfig {
             okta_server: "default".into(),
             tenant: "00000000-0000-0000-0000-00000000d3m0".into(),
             api_audience: "https://api.dual-auth.example/finance".into(),
+            extra_apis: Vec::new(),
             entra_api: "api://dual-auth-demo-api".into(),
             clients: vec![RegisteredClient { client_id: client_id.into(), secret: Some(secret.into()), public_key: None }],
             app_public_key_pem: None,

@@ -590,6 +590,46 @@ async fn auth0_nests_earlier_actors_and_refuses_custom_token_types() {
     assert_refused("custom token type", &err, 400, "invalid_request", "No Custom Token Exchange profile", &access);
 }
 
+/// Auth0's Resource Parameter Compatibility Profile
+/// (<https://auth0.com/ai/docs/mcp/guides/resource-param-compatibility-profile>): RFC 8707
+/// `resource` names the API when `audience` does not; `audience` wins when both come.
+#[tokio::test]
+async fn auth0_takes_the_resource_parameter_when_no_audience_comes() {
+    const MCP: &str = "https://mcp.dual-auth.example/mcp";
+    let mut config = DevIdpConfig::with_client(AGENT, SECRET);
+    config.extra_apis.push(MCP.into());
+    let idp = DevIdp::start(config, ([127, 0, 0, 1], 0).into()).await.unwrap();
+    let http = http_settings(idp.ca_pem(), RetryPolicy::none());
+    let (access, _) = login(&idp, &http, "auth0", AGENT, None).await;
+    let adapter = adapter(&idp, &http, "auth0", AGENT);
+    let request =
+        || DelegationRequest::new(AGENT, SubjectToken::new(&access, SubjectTokenType::AccessToken).unwrap(), ["tools.read"]).unwrap();
+
+    let token = adapter.request_delegated_token(&request().with_resource(MCP)).await.unwrap();
+    let issued = claims(token.access_token().expose_secret());
+    // Had the adapter added its default audience, Auth0 would have used that instead.
+    assert_eq!(issued["aud"], serde_json::json!([MCP]));
+    assert_eq!(issued["act"], serde_json::json!({"sub": AGENT}));
+
+    let both = request().with_resource(MCP).with_audience(idp.config().api_audience.clone());
+    let issued = claims(adapter.request_delegated_token(&both).await.unwrap().access_token().expose_secret());
+    assert_eq!(issued["aud"], serde_json::json!([idp.config().api_audience]));
+
+    // A token for the MCP server is evidence for a registered API, so it can be exchanged
+    // again (the MCP server calling the finance API for Alice).
+    let onward = DelegationRequest::new(
+        AGENT,
+        SubjectToken::new(token.access_token().expose_secret(), SubjectTokenType::AccessToken).unwrap(),
+        ["finance.read"],
+    )
+    .unwrap();
+    let issued = claims(adapter.request_delegated_token(&onward).await.unwrap().access_token().expose_secret());
+    assert_eq!(issued["aud"], serde_json::json!([idp.config().api_audience]));
+
+    let err = adapter.request_delegated_token(&request().with_resource("https://elsewhere.example/mcp")).await.unwrap_err();
+    assert_refused("unknown resource", &err, 403, "access_denied", "Service not found: https://elsewhere.example/mcp", &access);
+}
+
 #[tokio::test]
 async fn a_delegation_grant_refuses_a_client_assertion_with_act() {
     let (idp, http) = delegation_idp().await;
