@@ -27,6 +27,7 @@
 //! | `vault` | HashiCorp Vault / OpenBao as a configuration backend (`vault`) | no |
 //! | `redis` | for agents with several replicas: a shared replay guard and an encrypted shared token cache (`dual-auth-redis`), as `redis` | no |
 //! | `verify` | the API side: verifying dual-subject tokens, with a tower layer and an axum extractor (`dual-auth-verify`), as `verify` | no |
+//! | `mcp` | MCP with both identities: an MCP server as an OAuth protected resource (`verify::mcp`) and an `rmcp` client whose tokens come from a grant (`api::mcp`); implies `verify` | no |
 //! | `full` | all of the above | no |
 //!
 //! The defaults are the four vendors and configuration from the environment (and `.env`)
@@ -69,7 +70,7 @@ pub use dual_auth_core::{
     UserSession, Vendor, VerifiedActJwt, VerifyingKey, access_token_hash, check_agent_endpoint, claim_lookup, dpop_htu, escape_html,
     escape_untrusted, generate_key_pair, jwk_thumbprint, new_jti, pkce_s256_challenge, truncate_untrusted, warn_if_readable_by_others,
 };
-pub use dual_auth_core::{dangerous, http, jwt, provider, secrecy, token_endpoint};
+pub use dual_auth_core::{dangerous, http, jwt, protected_resource, provider, secrecy, token_endpoint};
 
 /// The flows and the token cache (`dual-auth-session`).
 pub use dual_auth_session as session;
