@@ -104,7 +104,9 @@ impl FinanceTools {
         let agent = subject.agent.id();
         if !self.approvers.iter().any(|a| a == human) || !self.approving_agents.iter().any(|a| a == agent) {
             tracing::info!(agent, human = %subject.human.log_id(), "payment approval refused");
-            return CallToolResult::structured_error(json!({"approved": false, "reason": "this human may not approve payments through this agent"}));
+            return CallToolResult::structured_error(
+                json!({"approved": false, "reason": "this human may not approve payments through this agent"}),
+            );
         }
         CallToolResult::structured(json!({"approved": true, "amount": amount, "human": human, "agent": agent}))
     }
@@ -115,10 +117,11 @@ impl FinanceTools {
             return failed("no upstream API is configured".into());
         };
         // The token for this MCP server is evidence for an exchange; it never goes upstream.
-        let request = match DelegationRequest::new(upstream.client_id.as_str(), token.subject_token().clone(), upstream.scopes.iter().cloned()) {
-            Ok(request) => request,
-            Err(e) => return failed(ErrorChain(&e).to_string()),
-        };
+        let request =
+            match DelegationRequest::new(upstream.client_id.as_str(), token.subject_token().clone(), upstream.scopes.iter().cloned()) {
+                Ok(request) => request,
+                Err(e) => return failed(ErrorChain(&e).to_string()),
+            };
         let exchanged = match upstream.adapter.request_delegated_token(&request).await {
             Ok(token) => token,
             Err(e) => return failed(format!("token exchange: {}", ErrorChain(&e))),
@@ -138,7 +141,11 @@ impl ServerHandler for FinanceTools {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
     }
 
-    async fn list_tools(&self, _request: Option<PaginatedRequestParams>, _context: RequestContext<RoleServer>) -> Result<ListToolsResult, ErrorData> {
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(vec![
             Tool::new("whoami", "The agent and the human this call is made by", object_schema()),
             Tool::new("approve_payment", "Approves a payment (approvers only; needs finance.write)", object_schema()),

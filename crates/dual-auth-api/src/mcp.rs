@@ -39,9 +39,7 @@ use dual_auth_core::http::{BodyError, HttpsUrl, read_body};
 use dual_auth_core::protected_resource::{self, MAX_METADATA_BYTES, ProtectedResourceError, ProtectedResourceMetadata};
 use dual_auth_core::secrecy::ExposeSecret;
 use dual_auth_core::token_endpoint::{HttpSettings, HttpSetupError};
-use dual_auth_core::{
-    Act, DelegationRequest, IamAdapter, IamError, SubjectToken, TokenRequest, TokenResponse,
-};
+use dual_auth_core::{Act, DelegationRequest, IamAdapter, IamError, SubjectToken, TokenRequest, TokenResponse};
 use futures::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
 use rmcp::model::ClientJsonRpcMessage;
@@ -63,6 +61,12 @@ pub struct TokenTarget {
 }
 
 impl TokenTarget {
+    /// A target of `scopes` at `resource`, naming no authorization server (for a token
+    /// asked for before any challenge, or by a custom [`McpTokenSource`]).
+    pub fn new<S: Into<String>>(resource: HttpsUrl, scopes: impl IntoIterator<Item = S>) -> Self {
+        Self { resource, scopes: scopes.into_iter().map(Into::into).collect(), authorization_servers: Vec::new() }
+    }
+
     /// The resource the token is for (RFC 8707).
     pub fn resource(&self) -> &HttpsUrl {
         &self.resource
@@ -337,15 +341,16 @@ impl McpHttpClient {
 
     async fn metadata(&self, url: &HttpsUrl) -> Result<ProtectedResourceMetadata, McpClientError> {
         let unavailable = |status| McpClientError::MetadataUnavailable { url: url.for_logs(), status };
-        let response = self.http.get(url.as_str()).header(http::header::ACCEPT, "application/json").send().await.map_err(|_| unavailable(None))?;
+        let response =
+            self.http.get(url.as_str()).header(http::header::ACCEPT, "application/json").send().await.map_err(|_| unavailable(None))?;
         let status = response.status();
         if !status.is_success() {
             return Err(unavailable(Some(status.as_u16())));
         }
         let body = read_body(response, MAX_METADATA_BYTES).await.map_err(|e| match e {
-            BodyError::TooLarge { max } => McpClientError::Metadata(ProtectedResourceError::InvalidMetadata {
-                reason: format!("it is larger than {max} bytes"),
-            }),
+            BodyError::TooLarge { max } => {
+                McpClientError::Metadata(ProtectedResourceError::InvalidMetadata { reason: format!("it is larger than {max} bytes") })
+            }
             _ => unavailable(Some(status.as_u16())),
         })?;
         ProtectedResourceMetadata::parse_for(&body, &self.resource).map_err(McpClientError::Metadata)
@@ -386,11 +391,13 @@ impl McpHttpClient {
         let first = call(secret(token.as_ref()), Self::headers_for(token.as_ref(), headers.clone()).map_err(client)?).await;
         let renewed = match first {
             Err(StreamableHttpError::AuthRequired(challenge)) => self.authorize(token.as_ref(), &challenge.www_authenticate_header).await,
-            Err(StreamableHttpError::InsufficientScope(challenge)) => match self.step_up(token.as_ref(), &challenge.www_authenticate_header).await {
-                Ok(Some(token)) => Ok(token),
-                Ok(None) => return Err(StreamableHttpError::InsufficientScope(challenge)),
-                Err(e) => Err(e),
-            },
+            Err(StreamableHttpError::InsufficientScope(challenge)) => {
+                match self.step_up(token.as_ref(), &challenge.www_authenticate_header).await {
+                    Ok(Some(token)) => Ok(token),
+                    Ok(None) => return Err(StreamableHttpError::InsufficientScope(challenge)),
+                    Err(e) => Err(e),
+                }
+            }
             other => return other.map_err(converted),
         }
         .map_err(client)?;
