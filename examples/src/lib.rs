@@ -7,11 +7,8 @@
 //! - `out_of_session_agent`: the remote agent (`/invoke`, `/health`, `/ready`);
 //! - `protected_api`: the API they call, verifying each token with `dual-auth-verify`;
 //! - `web_demo`: the story in a browser ([`web`]): sign in, ask the agent, see what the API saw.
-//!
-//! [`mcp`] is an MCP server whose tools see the agent and the human (tested in `tests/mcp.rs`).
 #![forbid(unsafe_code)]
 
-pub mod mcp;
 pub mod web;
 
 use std::net::SocketAddr;

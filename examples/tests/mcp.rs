@@ -1,5 +1,6 @@
 //! MCP with both identities, on loopback over HTTPS against the development provider's
-//! Auth0 dialect: the example MCP server (rmcp, streamable HTTP, behind `McpAuthLayer`) and
+//! Auth0 dialect: the demo MCP server (`dual_auth_devidp::mcp`: rmcp, streamable HTTP,
+//! behind `McpAuthLayer`) and
 //! an rmcp agent whose tokens come from Auth0's token exchange with RFC 8707 `resource`.
 //!
 //! - the agent starts without a token: the 401 points it at the metadata, which names the
@@ -15,8 +16,10 @@
 
 use std::sync::Arc;
 
-use axum_server::tls_rustls::RustlsConfig;
 use dual_auth::ErrorChain;
+use dual_auth::api::mcp::rmcp::ServiceExt;
+use dual_auth::api::mcp::rmcp::model::{CallToolRequestParams, CallToolResult};
+use dual_auth::api::mcp::rmcp::service::{RoleClient, RunningService};
 use dual_auth::api::mcp::{DelegatedTokens, McpHttpClient, McpTokenSource, ResourceParameter, TokenTarget};
 use dual_auth::api::{ApiClient, ApiRequest};
 use dual_auth::auth0::{Auth0Adapter, Auth0Config};
@@ -24,13 +27,9 @@ use dual_auth::prelude::*;
 use dual_auth::protected_resource::canonical_resource;
 use dual_auth::verify::mcp::ProtectedResource;
 use dual_auth::verify::{IssuerPolicy, Layout, Verifier};
-use dual_auth_devidp::{DevIdp, DevIdpConfig, RegisteredClient};
-use dual_auth_examples::mcp::{FinanceTools, MCP_PATH, Upstream, router};
+use dual_auth_devidp::mcp::{FinanceTools, MCP_PATH, Upstream, router};
+use dual_auth_devidp::{DevIdp, DevIdpConfig, RegisteredClient, ServedBeside};
 use dual_auth_test_support::agent::{secret_auth, trusting};
-use dual_auth_test_support::https::TestCa;
-use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::{RoleClient, RunningService};
 use serde_json::{Value, json};
 
 const AGENT: &str = "finance-agent";
@@ -42,9 +41,9 @@ struct Stack {
     idp: DevIdp,
     /// The MCP server's canonical URI.
     mcp_uri: String,
-    /// Trusts the provider's CA and the MCP server's.
+    /// Trusts the provider's CA (the MCP server is served with its certificate).
     http: HttpSettings,
-    _server: axum_server::Handle<std::net::SocketAddr>,
+    _server: ServedBeside,
 }
 
 fn auth0(idp: &DevIdp, client: &str, secret: &str, http: &HttpSettings) -> Arc<dyn IamAdapter> {
@@ -61,8 +60,7 @@ impl Stack {
         config.extra_apis.push(mcp_uri.clone());
         let idp = DevIdp::start(config, ([127, 0, 0, 1], 0).into()).await.unwrap();
 
-        let ca = TestCa::new();
-        let http = trusting(&format!("{}\n{}", idp.ca_pem(), ca.ca_pem()));
+        let http = trusting(idp.ca_pem());
         let issuer = idp.issuer("auth0").unwrap();
         let policy = IssuerPolicy::new(issuer, &mcp_uri)
             .jwks_url(format!("{}/.well-known/jwks.json", idp.base_url()))
@@ -82,13 +80,8 @@ impl Stack {
             }),
         };
         let app = router(verifier, ProtectedResource::new(&mcp_uri).unwrap().resource_name("Finance tools"), tools).unwrap();
-        let (cert, key) = ca.write_server_files(&tempfile::tempdir().unwrap().keep());
-        let tls = RustlsConfig::from_pem_file(cert, key).await.unwrap();
-        let handle = axum_server::Handle::new();
-        let server = axum_server::from_tcp_rustls(listener, tls).unwrap().handle(handle.clone());
-        tokio::spawn(server.serve(app.into_make_service()));
-        handle.listening().await.unwrap();
-        Self { idp, mcp_uri, http, _server: handle }
+        let server = idp.serve_beside(listener, app).await.unwrap();
+        Self { idp, mcp_uri, http, _server: server }
     }
 
     /// `username`'s access token, issued for the agent (`may_act`).

@@ -19,7 +19,7 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use dual_auth_api::mcp::{DelegatedTokens, McpHttpClient, ResourceParameter};
-//! use rmcp::ServiceExt;
+//! use dual_auth_api::mcp::rmcp::ServiceExt;
 //!
 //! # async fn run(adapter: Arc<dyn dual_auth_core::IamAdapter>, evidence: dual_auth_core::SubjectToken) -> Result<(), Box<dyn std::error::Error>> {
 //! let tokens = DelegatedTokens::new(adapter, "finance-agent", evidence, ResourceParameter::Resource);
@@ -50,6 +50,9 @@ use rmcp::transport::streamable_http_client::{
 };
 use sse_stream::Sse;
 use tokio::sync::Mutex;
+
+/// Re-exported so users name the `rmcp` version this client implements.
+pub use rmcp;
 
 /// What a token is asked for: the resource (the MCP server's canonical URI), the scopes,
 /// and the authorization servers the resource's metadata names.
@@ -361,13 +364,13 @@ impl McpHttpClient {
         token: Option<&TokenResponse>,
         mut headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<HashMap<HeaderName, HeaderValue>, McpClientError> {
-        if let Some(token) = token {
-            if let Some(assertion) = token.new_act_assertion().map_err(McpClientError::ActAssertion)? {
-                let mut value = HeaderValue::from_str(assertion.expose_secret())
-                    .map_err(|_| McpClientError::NotSupported { what: "an act assertion that is not a valid header value" })?;
-                value.set_sensitive(true);
-                headers.insert(HeaderName::from_static(ACT_ASSERTION_HEADER_NAME), value);
-            }
+        if let Some(token) = token
+            && let Some(assertion) = token.new_act_assertion().map_err(McpClientError::ActAssertion)?
+        {
+            let mut value = HeaderValue::from_str(assertion.expose_secret())
+                .map_err(|_| McpClientError::NotSupported { what: "an act assertion that is not a valid header value" })?;
+            value.set_sensitive(true);
+            headers.insert(HeaderName::from_static(ACT_ASSERTION_HEADER_NAME), value);
         }
         Ok(headers)
     }

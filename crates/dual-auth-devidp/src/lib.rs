@@ -32,7 +32,7 @@
 //! |---|---|---|---|
 //! | Keycloak | RFC 8693 standard token exchange | the user's access token, the agent in its `aud` | `sub` = user, `azp` = agent |
 //! | Keycloak | RFC 7523 JWT authorization grant | the application's assertion (`app_id`, `app_public_key_pem`), `sub` = a linked user | `sub` = user, `azp` = agent |
-//! | Auth0 | On-Behalf-Of token exchange (`audience` required) | the user's access token | `sub` = user, `azp` = agent, `act.sub` = agent |
+//! | Auth0 | On-Behalf-Of token exchange (`audience`, or `resource` as the Resource Parameter Compatibility Profile reads it) | the user's access token | `sub` = user, `azp` = agent, `act.sub` = agent |
 //! | Okta | On-Behalf-Of token exchange | the user's access token | `sub` = login, `uid`, `cid` = agent, `scp` |
 //! | Entra ID | on-behalf-of (`jwt-bearer`, `requested_token_use=on_behalf_of`) | the user's token, `aud` = the agent | pairwise `sub`, `oid`, `tid`, `azp` = agent, `scp`, `ver` 2.0 |
 //!
@@ -119,6 +119,7 @@ mod authorize;
 mod delegation;
 mod dpop;
 mod jwt;
+pub mod mcp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -336,13 +337,43 @@ struct Inner {
 pub struct DevIdp {
     inner: Arc<Inner>,
     ca_pem: String,
+    /// The `localhost` certificate and key, for services served beside the provider.
+    tls: (String, String),
     handle: axum_server::Handle<SocketAddr>,
+}
+
+/// A service [`DevIdp::serve_beside`] runs; stops when dropped.
+pub struct ServedBeside {
+    handle: axum_server::Handle<SocketAddr>,
+}
+
+impl Drop for ServedBeside {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
 }
 
 impl Drop for DevIdp {
     fn drop(&mut self) {
         self.handle.shutdown();
     }
+}
+
+async fn serve_tls(
+    listener: std::net::TcpListener,
+    app: Router,
+    tls: &(String, String),
+) -> Result<axum_server::Handle<SocketAddr>, DevIdpError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| DevIdpError(format!("{what}: {e}"));
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem(tls.0.clone().into_bytes(), tls.1.clone().into_bytes())
+        .await
+        .map_err(|e| fail("TLS", &e))?;
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(listener, config).map_err(|e| fail("listen", &e))?.handle(handle.clone());
+    tokio::spawn(async move {
+        let _ = server.serve(app.into_make_service()).await;
+    });
+    Ok(handle)
 }
 
 fn now() -> u64 {
@@ -406,15 +437,21 @@ impl DevIdp {
             .with_state(Arc::clone(&inner))
             .merge(api)
             .merge(delegated_api);
-        let tls = axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem.into_bytes(), key_pem.into_bytes())
-            .await
-            .map_err(|e| fail("TLS", &e))?;
-        let handle = axum_server::Handle::new();
-        let server = axum_server::from_tcp_rustls(listener, tls).map_err(|e| fail("listen", &e))?.handle(handle.clone());
-        tokio::spawn(async move {
-            let _ = server.serve(app.into_make_service()).await;
-        });
-        Ok(Self { inner, ca_pem, handle })
+        let tls = (cert_pem, key_pem);
+        let handle = serve_tls(listener, app, &tls).await?;
+        Ok(Self { inner, ca_pem, tls, handle })
+    }
+
+    /// Serves `app` on `listener` over HTTPS with this provider's `localhost` certificate
+    /// (trusted through [`DevIdp::ca_pem`]): for a demo service whose URL must be known
+    /// before the provider starts, such as an MCP server registered in
+    /// [`DevIdpConfig::extra_apis`].
+    ///
+    /// # Errors
+    /// [`DevIdpError`] when the listener cannot be used.
+    pub async fn serve_beside(&self, listener: std::net::TcpListener, app: Router) -> Result<ServedBeside, DevIdpError> {
+        listener.set_nonblocking(true).map_err(|e| DevIdpError(format!("listen: {e}")))?;
+        Ok(ServedBeside { handle: serve_tls(listener, app, &self.tls).await? })
     }
 
     /// `https://localhost:PORT`.

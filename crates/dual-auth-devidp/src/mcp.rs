@@ -1,4 +1,4 @@
-//! An MCP server (`rmcp`, streamable HTTP) whose tools know both identities: each tool call
+//! The demo MCP server (`rmcp`, streamable HTTP), whose tools know both identities: each tool call
 //! arrives with the [`DualSubject`] that `McpAuthLayer` verified, so a tool authorises on the
 //! agent *and* the human, and a tool that calls an upstream API on the human's behalf
 //! exchanges the token it received for one for that API (RFC 8693), never forwarding it.
@@ -11,10 +11,10 @@
 
 use std::sync::Arc;
 
-use dual_auth::api::{ApiClient, ApiRequest};
-use dual_auth::verify::mcp::{McpAuthLayer, PresentedToken, ProtectedResource};
-use dual_auth::verify::{DualSubject, Verifier, VerifyError};
-use dual_auth::{DelegationRequest, ErrorChain, IamAdapter};
+use dual_auth_api::{ApiClient, ApiRequest};
+use dual_auth_core::{DelegationRequest, ErrorChain, IamAdapter};
+use dual_auth_verify::mcp::{McpAuthLayer, PresentedToken, ProtectedResource};
+use dual_auth_verify::{DualSubject, Verifier, VerifyError};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
     ServerConfig, Tool,
