@@ -4,11 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use dual_auth::api::mcp::rmcp::ServiceExt;
+use dual_auth::api::mcp::rmcp::model::{CallToolRequestParams, CallToolResult};
+use dual_auth::api::mcp::{DelegatedTokens, McpHttpClient, ResourceParameter};
 use dual_auth::entraid::{EntraClientAuthentication, EntraIdConfig};
 use dual_auth::prelude::*;
 use dual_auth::session::TokenCacheSettings;
+use dual_auth::verify::mcp::ProtectedResource;
+use dual_auth::verify::{IssuerPolicy, Layout, Verifier};
 use dual_auth::{ErrorChain, SigningAlgorithm, auth0, generate_key_pair, keycloak, okta};
-use dual_auth_devidp::{DevIdp, DevIdpConfig};
+use dual_auth_devidp::{DevIdp, DevIdpConfig, RegisteredClient, mcp};
 use serde_json::Value;
 
 /// The agent's client id at the development provider.
@@ -17,9 +22,17 @@ pub(crate) const DEMO_AGENT: &str = "demo-agent";
 pub(crate) const DEMO_APP_ID: &str = "dual-auth-demo-app";
 const AGENT_ENDPOINT: &str = "https://agent.dual-auth.example/invoke";
 
+/// The demo MCP server's own client at the provider (it exchanges tokens for upstream calls).
+const DEMO_MCP_CLIENT: &str = "demo-mcp-server";
+
 /// Everything the demo runs against.
 pub(crate) struct DemoEnv {
     pub(crate) idp: DevIdp,
+    /// The demo MCP server's listener (taken by the MCP leg) and canonical URI, registered
+    /// at the provider as an Auth0 API.
+    mcp: std::sync::Mutex<Option<std::net::TcpListener>>,
+    mcp_uri: String,
+    mcp_secret: String,
     pub(crate) secret: String,
     pub(crate) app_key: SigningKey,
     pub(crate) app_key_pair: dual_auth::GeneratedKeyPair,
@@ -35,9 +48,15 @@ pub(crate) async fn start(addr: std::net::SocketAddr) -> Result<DemoEnv, String>
     let mut config = DevIdpConfig::with_client(DEMO_AGENT, &secret);
     config.app_public_key_pem = Some(pair.public_key_pem.clone().into_bytes());
     config.app_id = Some(DEMO_APP_ID.into());
+    // The MCP server's URL is its token audience: known before the provider starts.
+    let mcp = std::net::TcpListener::bind((addr.ip(), 0)).map_err(|e| format!("MCP listener: {e}"))?;
+    let mcp_uri = format!("https://localhost:{}{}", mcp.local_addr().map_err(|e| format!("MCP listener: {e}"))?.port(), mcp::MCP_PATH);
+    let mcp_secret = dual_auth::new_jti().map_err(crate::error_chain)?;
+    config.extra_apis.push(mcp_uri.clone());
+    config.clients.push(RegisteredClient { client_id: DEMO_MCP_CLIENT.into(), secret: Some(mcp_secret.clone()), public_key: None });
     let idp = DevIdp::start(config, addr).await.map_err(crate::error_chain)?;
     let http = HttpSettings { extra_root_certificates_pem: Some(idp.ca_pem().as_bytes().to_vec()), ..HttpSettings::default() };
-    Ok(DemoEnv { idp, secret, app_key, app_key_pair: pair, http })
+    Ok(DemoEnv { idp, mcp: std::sync::Mutex::new(Some(mcp)), mcp_uri, mcp_secret, secret, app_key, app_key_pair: pair, http })
 }
 
 impl DemoEnv {
@@ -83,6 +102,8 @@ pub(crate) enum Flow {
     OutOfSession,
     /// The verified mode: the human's own token, exchanged by the agent.
     Verified,
+    /// An MCP server's tools, called by an rmcp agent with a token exchanged for the server.
+    Mcp,
 }
 
 impl Flow {
@@ -91,6 +112,7 @@ impl Flow {
             Flow::InSession => "In-Session",
             Flow::OutOfSession => "Out-of-Session",
             Flow::Verified => "Verified Delegation",
+            Flow::Mcp => "MCP Tools",
         }
     }
 }
@@ -126,6 +148,9 @@ pub(crate) async fn run(env: &DemoEnv, vendor: Vendor, flow: Flow) -> Result<(),
 
     if flow == Flow::Verified {
         return run_verified(env, vendor, &adapter, &api, &scopes, &mut steps, &line).await;
+    }
+    if flow == Flow::Mcp {
+        return run_mcp(env, vendor, adapter, &mut steps, &line).await;
     }
     steps.step("Simulating authenticated user...");
     let session = UserSession::new("alice@corp.example.com").with_user_name("Alice Smith").with_user_id("user_12345");
@@ -172,7 +197,7 @@ pub(crate) async fn run(env: &DemoEnv, vendor: Vendor, flow: Flow) -> Result<(),
                 .map_err(|e| format!("token request: {}", ErrorChain(&e)))?;
             (verified, token)
         }
-        Flow::Verified => return Err("unreachable: the verified flow ran above".into()),
+        Flow::Verified | Flow::Mcp => return Err("unreachable: the verified and MCP flows ran above".into()),
     };
     steps.ok(&format!(
         "Token received: {} expiring in {} s, scopes {:?}",
@@ -255,5 +280,101 @@ async fn run_verified(
         return Err(format!("the API saw {seen}, expected agent {DEMO_AGENT}, human {}, vouched for by the identity provider", alice.id));
     }
     println!("\n{line}\n✓ {} FLOW PASSED: {vendor}\n{line}", Flow::Verified.title().to_uppercase());
+    Ok(())
+}
+
+/// The MCP leg (Auth0's dialect, which takes RFC 8707 `resource`): the demo MCP server runs
+/// behind `McpAuthLayer`; the agent connects with no token, reads the server's metadata
+/// from the 401, gets a token for that resource by token exchange, calls the tools, steps
+/// up once for `approve_payment`; `read_ledger` exchanges its token for the finance API's.
+#[allow(clippy::print_stdout)]
+async fn run_mcp(env: &DemoEnv, vendor: Vendor, adapter: Arc<dyn IamAdapter>, steps: &mut Steps, line: &str) -> Result<(), String> {
+    let listener = env.mcp.lock().map_err(|_| "MCP listener lock")?.take().ok_or("the MCP leg runs once per demo")?;
+    let alice = env.idp.config().users.iter().find(|u| u.username == "alice").ok_or("no demo user alice")?.id.clone();
+    println!("\n[MCP SERVER SIDE]");
+    steps.step(&format!("Starting the MCP server at {} (its tokens' audience)...", env.mcp_uri));
+    let issuer = env.idp.issuer(vendor.as_str()).map_err(crate::error_chain)?;
+    let policy = IssuerPolicy::new(issuer, &env.mcp_uri)
+        .jwks_url(format!("{}/.well-known/jwks.json", env.idp.base_url()))
+        .require_type("at+jwt")
+        .layout(Layout::Delegated);
+    let verifier = Verifier::builder().http(env.http.clone()).issuer(policy).build().map_err(crate::error_chain)?;
+    let (config, _) = env.vendor_config(vendor)?;
+    let VendorConfig::Auth0(mut upstream_config) = config else {
+        return Err(format!("the MCP leg speaks Auth0's dialect, not {vendor}'s"));
+    };
+    upstream_config.client_id = DEMO_MCP_CLIENT.into();
+    upstream_config.client_auth =
+        ClientAuthentication::client_secret_jwt(&SecretString::from(env.mcp_secret.clone())).map_err(crate::error_chain)?;
+    let upstream_adapter =
+        build_adapter(VendorConfig::Auth0(upstream_config), AdapterOptions::with_http(env.http.clone()), TokenCacheSettings::default())
+            .map_err(|e| format!("MCP server adapter: {}", ErrorChain(&e)))?;
+    let tools = mcp::FinanceTools {
+        approvers: vec![alice.clone()],
+        approving_agents: vec![DEMO_AGENT.into()],
+        upstream: Some(mcp::Upstream {
+            adapter: upstream_adapter,
+            client_id: DEMO_MCP_CLIENT.into(),
+            scopes: vec!["finance.read".into()],
+            api: ApiClient::new(env.http.clone()).map_err(crate::error_chain)?,
+            report_url: format!("{}/finance/report/Q4-2025", env.idp.delegated_api_url()),
+        }),
+    };
+    let resource = ProtectedResource::new(&env.mcp_uri).map_err(crate::error_chain)?.resource_name("dual-auth demo finance tools");
+    let app = mcp::router(verifier, resource, tools).map_err(crate::error_chain)?;
+    let _server = env.idp.serve_beside(listener, app).await.map_err(crate::error_chain)?;
+    steps.ok("Every call is verified: audience = this URI, scope finance.read; approve_payment also needs finance.write");
+
+    println!("\n[AGENT SIDE]");
+    steps.step("alice logs in; the web session holds her token, issued for this agent...");
+    let login = env.idp.login(vendor.as_str(), "alice", DEMO_AGENT, None).map_err(|e| format!("login: {e}"))?;
+    let evidence = SubjectToken::new(login.access_token, SubjectTokenType::AccessToken).map_err(crate::error_chain)?;
+    steps.step("Connecting with rmcp and no token: the 401 names the server's RFC 9728 metadata...");
+    let tokens = DelegatedTokens::new(adapter, DEMO_AGENT, evidence, ResourceParameter::Resource);
+    let client = McpHttpClient::new(&env.mcp_uri, Arc::new(tokens), env.http.clone()).map_err(crate::error_chain)?;
+    let session = ().serve(client.clone().transport()).await.map_err(|e| format!("MCP connect: {}", ErrorChain(&e)))?;
+    steps.ok(&format!("Token for {} (token exchange with RFC 8707 resource), scopes: {}", env.mcp_uri, client.scopes().await.join(" ")));
+    let call = |tool: &'static str| {
+        let session = &session;
+        async move {
+            let result: CallToolResult =
+                session.call_tool(CallToolRequestParams::new(tool)).await.map_err(|e| format!("{tool}: {}", ErrorChain(&e)))?;
+            match (result.is_error, result.structured_content) {
+                (Some(true), seen) => Err(format!("{tool} refused: {}", seen.unwrap_or_default())),
+                (_, seen) => Ok(seen.unwrap_or_default()),
+            }
+        }
+    };
+    steps.step("Calling the tool whoami...");
+    let seen = call("whoami").await?;
+    steps.ok(&format!(
+        "the tool saw the agent {} and the human {}",
+        seen["agent"].as_str().unwrap_or("?"),
+        seen["human"].as_str().unwrap_or("?")
+    ));
+    if seen["agent"] != DEMO_AGENT || seen["human"] != alice.as_str() {
+        return Err(format!("the MCP tool saw {seen}, expected agent {DEMO_AGENT} and human {alice}"));
+    }
+    steps.step("Calling approve_payment (403 insufficient_scope: one step-up to the union of scopes)...");
+    let approved = call("approve_payment").await?;
+    let scopes = client.scopes().await.join(" ");
+    steps.ok(&format!("approved: {}; scopes now: {scopes}; tokens issued: {}", approved["approved"], client.tokens_issued().await));
+    if approved["approved"] != true || scopes != "finance.read finance.write" || client.tokens_issued().await != 2 {
+        return Err(format!("approve_payment gave {approved} with scopes {scopes}"));
+    }
+    steps.step("Calling read_ledger (the tool exchanges its token for the finance API's; it never forwards it)...");
+    let ledger = call("read_ledger").await?;
+    let upstream = &ledger["upstream"];
+    steps.ok(&format!(
+        "the finance API saw the agent {} and the human {}, delegated through {}",
+        upstream["agent"].as_str().unwrap_or("?"),
+        upstream["human"].as_str().unwrap_or("?"),
+        upstream["chain"][0]["sub"].as_str().unwrap_or("?")
+    ));
+    if upstream["agent"] != DEMO_MCP_CLIENT || upstream["human"] != alice.as_str() || upstream["chain"][0]["sub"] != DEMO_AGENT {
+        return Err(format!("the finance API saw {upstream}"));
+    }
+    session.cancel().await.map_err(|e| format!("MCP close: {e}"))?;
+    println!("\n{line}\n✓ {} FLOW PASSED: {vendor}\n{line}", Flow::Mcp.title().to_uppercase());
     Ok(())
 }

@@ -264,7 +264,15 @@ fn the_demo_shows_both_subjects_arriving_at_the_api_for_every_vendor_and_flow() 
     assert_eq!(stdout.matches("✓ vouched for by: the identity provider, which verified the human's token").count(), 4);
     assert!(!stdout.contains("alice@corp.example.com") && !stdout.contains("alice@example.com"), "no e-mail in the output");
     assert!(!stdout.contains("eyJ"), "no token in the output");
-    assert!(stdout.contains("summary: 12 passed, 0 failed"));
+    // The MCP leg, with Auth0 (the dialect taking RFC 8707 resource): both identities reach
+    // the tool, one step-up, and the upstream API sees the chain.
+    assert!(stdout.contains("MCP TOOLS FLOW PASSED: auth0"));
+    assert!(!stdout.contains("MCP TOOLS FLOW PASSED: okta"));
+    assert!(stdout.contains("✓ approved: true; scopes now: finance.read finance.write; tokens issued: 2"));
+    assert!(stdout.contains(
+        "✓ the finance API saw the agent demo-mcp-server and the human 5f1c7a4e-9d2b-4c1e-8a3f-a11ce0000001, delegated through demo-agent"
+    ));
+    assert!(stdout.contains("summary: 13 passed, 0 failed"));
 }
 
 #[test]

@@ -128,7 +128,12 @@ impl FinanceTools {
         };
         match upstream.api.call_api(&exchanged, ApiRequest::get(upstream.report_url.as_str())).await {
             Ok(response) if response.is_success() => {
-                CallToolResult::structured(json!({"upstream": response.json::<Value>().unwrap_or(Value::Null)}))
+                // Who the API saw, and nothing else of its answer (no e-mail, no name).
+                let seen = response.json::<Value>().unwrap_or(Value::Null);
+                let pick = |name: &str| seen.get(name).cloned().unwrap_or(Value::Null);
+                CallToolResult::structured(json!({"upstream": {
+                    "agent": pick("agent"), "human": pick("human"), "chain": pick("chain"), "vouched_by": pick("vouched_by"),
+                }}))
             }
             Ok(response) => failed(format!("the upstream API answered {}", response.status())),
             Err(e) => failed(format!("upstream: {}", ErrorChain(&e))),
