@@ -231,3 +231,41 @@ async fn a_token_for_another_resource_is_refused_and_not_asked_for_again_and_aga
     assert_eq!(metadata["scopes_supported"], json!(["finance.read", "finance.write"]));
     assert_eq!(metadata["resource_name"], "Finance tools");
 }
+
+/// Never asked: the metadata is refused first.
+#[derive(Debug)]
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl McpTokenSource for Unreachable {
+    async fn token(&self, _target: &TokenTarget) -> Result<TokenResponse, IamError> {
+        panic!("no token may be asked for another resource's metadata")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_about_another_resource_is_refused_before_any_token_is_asked_for() {
+    let idp = DevIdp::start(DevIdpConfig::with_client(AGENT, AGENT_SECRET), ([127, 0, 0, 1], 0).into()).await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("https://localhost:{}", listener.local_addr().unwrap().port());
+    let challenge = format!(r#"Bearer resource_metadata="{base}/.well-known/oauth-protected-resource/mcp""#);
+    let document = json!({"resource": "https://elsewhere.example/mcp", "authorization_servers": [idp.issuer("auth0").unwrap()]});
+    let app = axum::Router::new()
+        .route(
+            "/mcp",
+            axum::routing::post(move || {
+                let challenge = challenge.clone();
+                async move { (axum::http::StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)]) }
+            }),
+        )
+        .route("/.well-known/oauth-protected-resource/mcp", axum::routing::get(move || async move { axum::Json(document.clone()) }));
+    let _server = idp.serve_beside(listener, app).await.unwrap();
+    let client = McpHttpClient::new(&format!("{base}/mcp"), Arc::new(Unreachable), trusting(idp.ca_pem())).unwrap();
+    let err = ().serve(client.clone().transport()).await.unwrap_err();
+    let chain = ErrorChain(&err).to_string();
+    assert!(chain.contains("the protected resource metadata is refused"), "{chain}");
+    assert!(chain.contains(&format!(r#"is for "https://elsewhere.example/mcp", not "{base}/mcp""#)), "{chain}");
+    assert_eq!(client.tokens_issued().await, 0);
+    // Plain HTTP is refused before anything is sent.
+    assert!(McpHttpClient::new("http://localhost:1/mcp", Arc::new(Unreachable), trusting(idp.ca_pem())).is_err());
+}

@@ -167,20 +167,21 @@ impl McpTokenSource for SelfAssertedTokens {
 }
 
 /// Why an MCP request could not get or use a token. It reaches the caller inside rmcp's
-/// errors (`StreamableHttpError::Client`), in their `source()` chain.
+/// errors (`StreamableHttpError::Client`), which print it but do not chain its `source()`:
+/// so, unlike the workspace's other errors, each message here is whole, its cause included.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum McpClientError {
     /// The HTTP request failed.
-    #[error("the MCP request failed")]
-    Http(#[source] reqwest::Error),
+    #[error("the MCP request failed: {}", dual_auth_core::ErrorChain(.0))]
+    Http(reqwest::Error),
     /// The client's HTTP settings are unusable.
-    #[error("the MCP client's HTTP settings are unusable")]
-    Setup(#[source] HttpSetupError),
+    #[error("the MCP client's HTTP settings are unusable: {}", dual_auth_core::ErrorChain(.0))]
+    Setup(HttpSetupError),
     /// The server's URL is not an `https://` canonical resource identifier, or the
     /// transport was pointed at another URL than the client's.
-    #[error("the MCP server URL is refused")]
-    ServerUrl(#[source] ProtectedResourceError),
+    #[error("the MCP server URL is refused: {}", dual_auth_core::ErrorChain(.0))]
+    ServerUrl(ProtectedResourceError),
     /// The metadata document could not be fetched.
     #[error("the protected resource metadata at {url} could not be fetched{}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
     MetadataUnavailable {
@@ -190,23 +191,22 @@ pub enum McpClientError {
         status: Option<u16>,
     },
     /// The metadata document is unusable or about another resource.
-    #[error("the protected resource metadata is refused")]
-    Metadata(#[source] ProtectedResourceError),
+    #[error("the protected resource metadata is refused: {}", dual_auth_core::ErrorChain(.0))]
+    Metadata(ProtectedResourceError),
     /// The challenge names no scope and the metadata lists none.
     #[error("the MCP server named no scope to ask for: neither its challenge nor its metadata lists one")]
     NoScopes,
     /// The grant gave no token.
-    #[error("no token for {resource}")]
+    #[error("no token for {resource}: {}", dual_auth_core::ErrorChain(error))]
     Token {
         /// The resource the token was for.
         resource: String,
         /// The grant's error.
-        #[source]
-        source: IamError,
+        error: IamError,
     },
     /// The act assertion for a request could not be signed (Entra ID's hybrid mode).
-    #[error("the act assertion for the MCP request could not be signed")]
-    ActAssertion(#[source] IamError),
+    #[error("the act assertion for the MCP request could not be signed: {}", dual_auth_core::ErrorChain(.0))]
+    ActAssertion(IamError),
     /// What is not supported here.
     #[error("not supported: {what}")]
     NotSupported {
@@ -286,7 +286,7 @@ impl McpHttpClient {
             .source
             .token(&target)
             .await
-            .map_err(|source| McpClientError::Token { resource: target.resource.as_str().to_owned(), source })?;
+            .map_err(|error| McpClientError::Token { resource: target.resource.as_str().to_owned(), error })?;
         if token.is_dpop_bound() {
             return Err(McpClientError::NotSupported { what: "DPoP-bound tokens for MCP (rmcp sends Bearer only)" });
         }
