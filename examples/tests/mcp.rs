@@ -177,9 +177,10 @@ async fn the_upstream_call_exchanges_the_token_and_a_forwarded_token_is_refused(
     assert!(challenge.contains(r#"error_description="The token is not for this API""#), "{challenge}");
 }
 
-/// Always the same token, for another resource.
+/// A token for another resource, whatever is asked; `.2`: whether it says its tokens name
+/// the resource (so the client checks their `aud`).
 #[derive(Debug)]
-struct WrongResource(DelegatedTokens, Arc<std::sync::atomic::AtomicU32>);
+struct WrongResource(DelegatedTokens, Arc<std::sync::atomic::AtomicU32>, bool);
 
 #[async_trait::async_trait]
 impl McpTokenSource for WrongResource {
@@ -188,13 +189,27 @@ impl McpTokenSource for WrongResource {
         let elsewhere = TokenTarget::new(canonical_resource("https://api.dual-auth.example/finance").unwrap(), target.scopes().to_vec());
         self.0.token(&elsewhere).await
     }
+
+    fn names_resource(&self) -> bool {
+        self.2
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_for_another_resource_is_refused_and_not_asked_for_again_and_again() {
     let stack = Stack::start().await;
+    // The agent itself sees that the token is for another audience, and does not send it.
     let asked = Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let (client, mcp) = stack.connect(Arc::new(WrongResource(stack.tokens("alice"), asked.clone()))).await;
+    let (client, mcp) = stack.connect(Arc::new(WrongResource(stack.tokens("alice"), asked.clone(), true))).await;
+    let err = mcp.err().unwrap();
+    assert!(
+        err.contains(&format!("the token issued is not for {} (its aud names another audience): it is not sent", stack.mcp_uri)),
+        "{err}"
+    );
+    assert_eq!((asked.load(std::sync::atomic::Ordering::SeqCst), client.tokens_issued().await), (1, 0));
+    // A source whose tokens cannot be checked so: the server refuses the token, once.
+    let asked = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let (client, mcp) = stack.connect(Arc::new(WrongResource(stack.tokens("alice"), asked.clone(), false))).await;
     let err = mcp.err().unwrap();
     assert!(err.contains("Auth required"), "{err}");
     // One token for the first 401; its refusal ends the attempt.
@@ -223,7 +238,9 @@ async fn a_token_for_another_resource_is_refused_and_not_asked_for_again_and_aga
     let metadata_url = stack.mcp_uri.replace(MCP_PATH, &format!("/.well-known/oauth-protected-resource{MCP_PATH}"));
     assert_eq!(
         answer.headers().get("www-authenticate").unwrap().to_str().unwrap(),
-        format!(r#"Bearer error="invalid_token", error_description="The token is not for this API", resource_metadata="{metadata_url}""#)
+        format!(
+            r#"Bearer error="invalid_token", error_description="The token is not for this API", scope="finance.read", resource_metadata="{metadata_url}""#
+        )
     );
     let metadata: Value = stack.http.build_client().unwrap().get(&metadata_url).send().await.unwrap().json().await.unwrap();
     assert_eq!(metadata["resource"], stack.mcp_uri.as_str());

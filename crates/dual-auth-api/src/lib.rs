@@ -295,12 +295,9 @@ impl ApiClient {
     /// [`ApiError`] for a non-HTTPS URL, a refused redirect, or a transport failure after
     /// the allowed retries. A 4xx or 5xx answer is not an error.
     pub async fn call_api(&self, token: &TokenResponse, request: ApiRequest) -> Result<ApiResponse, ApiError> {
-        let mut url = HttpsUrl::parse(&request.url).map_err(|e| ApiError::InsecureUrl { reason: e.to_string() })?.into_url();
-        if !request.query.is_empty() {
-            url.query_pairs_mut().extend_pairs(request.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        }
-        // Query pairs change neither scheme, host nor credentials.
-        let url = HttpsUrl::from_url(url).map_err(|e| ApiError::InsecureUrl { reason: e.to_string() })?;
+        let url = HttpsUrl::parse(&request.url)
+            .map_err(|e| ApiError::InsecureUrl { reason: e.to_string() })?
+            .with_query_pairs(request.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut extra = HeaderMap::new();
         for (name, value) in &request.headers {
             let name = HeaderName::from_bytes(name.as_bytes())

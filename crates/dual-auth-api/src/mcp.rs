@@ -94,10 +94,18 @@ pub trait McpTokenSource: Send + Sync + fmt::Debug {
     /// # Errors
     /// The grant's [`IamError`].
     async fn token(&self, target: &TokenTarget) -> Result<TokenResponse, IamError>;
+
+    /// Whether this source's tokens name the resource in `aud` (RFC 8707): then a JWT whose
+    /// `aud` does not is refused before it is sent, so a server cannot obtain, through its
+    /// challenge, a token meant for another API. `false` where the scopes name the API
+    /// (Entra ID), whose tokens carry the API's client id.
+    fn names_resource(&self) -> bool {
+        true
+    }
 }
 
 /// How a delegation grant names the resource a token is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ResourceParameter {
     /// RFC 8707 `resource` (Auth0 with its Resource Parameter Compatibility Profile, and
@@ -106,8 +114,10 @@ pub enum ResourceParameter {
     /// RFC 8693 `audience` = the resource's URI (Keycloak, whose audience is a client id:
     /// give the MCP server's client that id; Okta).
     Audience,
-    /// Neither: the scopes name it (Entra ID on-behalf-of, `api://…/.default`).
-    Scopes,
+    /// Neither: the scopes name it (Entra ID on-behalf-of, `api://mcp-server/.default`).
+    /// Only scopes starting with this prefix (`api://mcp-server/`) are asked for: a server
+    /// naming another API's scopes in its challenge gets no token for that API.
+    ScopesOf(String),
 }
 
 /// A verified mode: the human's evidence exchanged with the vendor's delegation grant
@@ -132,12 +142,27 @@ impl DelegatedTokens {
 impl McpTokenSource for DelegatedTokens {
     async fn token(&self, target: &TokenTarget) -> Result<TokenResponse, IamError> {
         let request = DelegationRequest::new(self.agent_id.as_str(), self.evidence.clone(), target.scopes.iter().cloned())?;
-        let request = match self.parameter {
-            ResourceParameter::Resource => request.with_resource(target.resource.as_str()),
-            ResourceParameter::Audience => request.with_audience(target.resource.as_str()),
-            ResourceParameter::Scopes => request,
+        let resource = protected_resource::resource_identifier(&target.resource);
+        let request = match &self.parameter {
+            ResourceParameter::Resource => request.with_resource(resource),
+            ResourceParameter::Audience => request.with_audience(resource),
+            ResourceParameter::ScopesOf(prefix) => {
+                if let Some(other) = target.scopes.iter().find(|s| !s.starts_with(prefix.as_str())) {
+                    return Err(IamError::InvalidRequest {
+                        reason: format!(
+                            "the MCP server asked for the scope {}, which is not of {prefix}: no token for another API",
+                            dual_auth_core::truncate_untrusted(other, 100)
+                        ),
+                    });
+                }
+                request
+            }
         };
         self.adapter.request_delegated_token(&request).await
+    }
+
+    fn names_resource(&self) -> bool {
+        !matches!(self.parameter, ResourceParameter::ScopesOf(_))
     }
 }
 
@@ -183,12 +208,18 @@ pub enum McpClientError {
     #[error("the MCP server URL is refused: {}", dual_auth_core::ErrorChain(.0))]
     ServerUrl(ProtectedResourceError),
     /// The metadata document could not be fetched.
-    #[error("the protected resource metadata at {url} could not be fetched{}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    #[error(
+        "the protected resource metadata at {url} could not be fetched{}{}",
+        status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(),
+        reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+    )]
     MetadataUnavailable {
         /// Where it was looked for, without query.
         url: String,
         /// The status answered, if any.
         status: Option<u16>,
+        /// Why no answer came, if none did.
+        reason: Option<String>,
     },
     /// The metadata document is unusable or about another resource.
     #[error("the protected resource metadata is refused: {}", dual_auth_core::ErrorChain(.0))]
@@ -207,6 +238,12 @@ pub enum McpClientError {
     /// The act assertion for a request could not be signed (Entra ID's hybrid mode).
     #[error("the act assertion for the MCP request could not be signed: {}", dual_auth_core::ErrorChain(.0))]
     ActAssertion(IamError),
+    /// The token the grant gave is for another audience than the resource: it is not sent.
+    #[error("the token issued is not for {resource} (its aud names another audience): it is not sent")]
+    WrongAudience {
+        /// The resource asked for.
+        resource: String,
+    },
     /// What is not supported here.
     #[error("not supported: {what}")]
     NotSupported {
@@ -290,6 +327,10 @@ impl McpHttpClient {
         if token.is_dpop_bound() {
             return Err(McpClientError::NotSupported { what: "DPoP-bound tokens for MCP (rmcp sends Bearer only)" });
         }
+        let resource = protected_resource::resource_identifier(&target.resource);
+        if self.source.names_resource() && !audience_names(&token, resource) {
+            return Err(McpClientError::WrongAudience { resource: resource.to_owned() });
+        }
         tracing::debug!(resource = %target.resource.for_logs(), scopes = %target.scopes.join(" "), "MCP token issued");
         held.token = Some(token.clone());
         held.target = Some(target);
@@ -300,17 +341,35 @@ impl McpHttpClient {
     /// After a 401: the token for the resource the server's metadata describes, unless
     /// another request already got a new one.
     async fn authorize(&self, sent: Option<&TokenResponse>, challenge: &str) -> Result<TokenResponse, McpClientError> {
-        let challenge = protected_resource::find_challenge([challenge], "Bearer");
-        let metadata_url = match challenge.as_ref().and_then(|c| c.param("resource_metadata")) {
-            Some(url) => HttpsUrl::parse(url).map_err(|e| McpClientError::Metadata(ProtectedResourceError::NotHttps(e)))?,
-            None => protected_resource::metadata_url(&self.resource),
+        // `Bearer` or `DPoP` alike: the parameters matter, not the scheme.
+        let challenges = protected_resource::parse_challenges(challenge);
+        let param = |name: &str| challenges.iter().find_map(|c| c.param(name));
+        let candidates = match param("resource_metadata") {
+            Some(url) => vec![HttpsUrl::parse(url).map_err(|e| McpClientError::Metadata(ProtectedResourceError::NotHttps(e)))?],
+            // RFC 9728 §3.1's URL for the resource, then the host's root one.
+            None => {
+                let mut urls = vec![protected_resource::metadata_url(&self.resource)];
+                let mut root = self.resource.as_url().clone();
+                root.set_path(protected_resource::WELL_KNOWN_PATH);
+                if let Ok(root) = HttpsUrl::from_url(root) {
+                    push_unique(&mut urls, root);
+                }
+                urls
+            }
         };
         let mut held = self.held.lock().await;
         if let Some(newer) = newer_than(&held, sent) {
             return Ok(newer);
         }
-        let metadata = self.metadata(&metadata_url).await?;
-        let mut scopes = challenge.map(|c| c.scopes()).unwrap_or_default();
+        let mut found = Err(McpClientError::NoScopes);
+        for url in &candidates {
+            found = self.metadata(url).await;
+            if !matches!(found, Err(McpClientError::MetadataUnavailable { status: Some(404), .. })) {
+                break;
+            }
+        }
+        let metadata = found?;
+        let mut scopes: Vec<String> = param("scope").map(|s| s.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
         if scopes.is_empty() {
             scopes.clone_from(&metadata.scopes_supported);
         }
@@ -324,28 +383,32 @@ impl McpHttpClient {
     /// After a 403 `insufficient_scope`: a token with the union of the scopes held and
     /// those the challenge names, or `None` when that adds none (asking again would not help).
     async fn step_up(&self, sent: Option<&TokenResponse>, challenge: &str) -> Result<Option<TokenResponse>, McpClientError> {
-        let wanted = protected_resource::find_challenge([challenge], "Bearer").map(|c| c.scopes()).unwrap_or_default();
+        let challenges = protected_resource::parse_challenges(challenge);
+        // rmcp reports any challenged 403 so; only `insufficient_scope` asks for a step-up.
+        let Some(challenge) = challenges.iter().find(|c| c.param("error") == Some("insufficient_scope")) else { return Ok(None) };
+        let wanted = challenge.scopes();
         let mut held = self.held.lock().await;
-        if let Some(newer) = newer_than(&held, sent) {
-            return Ok(Some(newer));
-        }
         let Some(mut target) = held.target.clone() else { return Ok(None) };
-        let before = target.scopes.len();
-        for scope in wanted {
-            if !target.scopes.contains(&scope) {
-                target.scopes.push(scope);
-            }
+        let holds_all = wanted.iter().all(|s| target.scopes.contains(s));
+        match newer_than(&held, sent) {
+            // Another request stepped up meanwhile, to all that is wanted here: its token.
+            Some(newer) if holds_all => return Ok(Some(newer)),
+            // The token refused already had them all: asking again would not help.
+            None if holds_all => return Ok(None),
+            _ => {}
         }
-        if target.scopes.len() == before {
-            return Ok(None);
+        for scope in wanted {
+            push_unique(&mut target.scopes, scope);
         }
         self.fetch(&mut held, target).await.map(Some)
     }
 
     async fn metadata(&self, url: &HttpsUrl) -> Result<ProtectedResourceMetadata, McpClientError> {
-        let unavailable = |status| McpClientError::MetadataUnavailable { url: url.for_logs(), status };
-        let response =
-            self.http.get(url.as_str()).header(http::header::ACCEPT, "application/json").send().await.map_err(|_| unavailable(None))?;
+        let unavailable = |status| McpClientError::MetadataUnavailable { url: url.for_logs(), status, reason: None };
+        let response = self.http.get(url.as_str()).header(http::header::ACCEPT, "application/json").send().await.map_err(|e| {
+            let reason = Some(dual_auth_core::ErrorChain(&e.without_url()).to_string());
+            McpClientError::MetadataUnavailable { url: url.for_logs(), status: None, reason }
+        })?;
         let status = response.status();
         if !status.is_success() {
             return Err(unavailable(Some(status.as_u16())));
@@ -410,6 +473,23 @@ impl McpHttpClient {
 
 /// [`dual_auth_core::ACT_ASSERTION_HEADER`] lower-cased, as `http` wants header names.
 const ACT_ASSERTION_HEADER_NAME: &str = "x-act-assertion";
+
+/// Whether the token's `aud` names `resource`; an opaque token (not a JWT) cannot be read and
+/// passes.
+fn audience_names(token: &TokenResponse, resource: &str) -> bool {
+    let Ok(jwt) = dual_auth_core::dangerous::UnverifiedJwt::parse(token.access_token().expose_secret()) else { return true };
+    match jwt.claims().get("aud") {
+        Some(serde_json::Value::String(aud)) => aud == resource,
+        Some(serde_json::Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(resource)),
+        _ => false,
+    }
+}
+
+fn push_unique<T: PartialEq>(list: &mut Vec<T>, value: T) {
+    if !list.contains(&value) {
+        list.push(value);
+    }
+}
 
 /// The token held when it is not the one `sent` (another request renewed it meanwhile).
 fn newer_than(held: &Held, sent: Option<&TokenResponse>) -> Option<TokenResponse> {

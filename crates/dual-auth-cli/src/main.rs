@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod demo;
 use dual_auth::dangerous::UnverifiedJwt;
-use dual_auth::http::{CA_BUNDLE_SETTING, HttpsUrl, read_ca_bundle};
+use dual_auth::http::{CA_BUNDLE_SETTING, HttpsUrl};
 use dual_auth::prelude::*;
 use dual_auth::{ErrorChain, SigningAlgorithm, Vendor, generate_key_pair};
 use serde_json::{Value, json};
@@ -560,6 +560,9 @@ async fn run_demo(vendor: DemoVendor, flow: DemoFlow) -> Result<(), String> {
             }
         }
     }
+    if total == 0 {
+        return Err("nothing to run: the MCP flow speaks Auth0's dialect only; add --vendor auth0 (or all)".into());
+    }
     println!("\nsummary: {} passed, {} failed", total - failures.len(), failures.len());
     if failures.is_empty() { Ok(()) } else { Err(format!("{} of {total} demo runs failed: {}", failures.len(), failures.join("; "))) }
 }
@@ -708,11 +711,9 @@ async fn verify_token(args: TokenVerifyArgs) -> Result<(), String> {
         }
         policy = policy.act_assertion(assertion);
     }
-    let mut http = HttpSettings::default();
-    if let Some(path) = std::env::var_os(CA_BUNDLE_SETTING) {
-        let pem = read_ca_bundle(&path).map_err(|e| format!("{CA_BUNDLE_SETTING} {}: {e}", PathBuf::from(&path).display()))?;
-        http.extra_root_certificates_pem = Some(pem);
-    }
+    // The one reader of DUAL_AUTH_CA_BUNDLE, as every other command uses it.
+    let env = dual_auth::config::EnvSource::new();
+    let http = dual_auth::config::ConfigReader::new(&env).http_settings().await.map_err(error_chain)?;
     let verifier = Verifier::builder().issuer(policy).http(http).build().map_err(error_chain)?;
     let subject = verifier.verify(&token, args.act_assertion.as_deref().map(str::trim)).await.map_err(error_chain)?;
     print_untrusted(&serde_json::to_string_pretty(&subject).map_err(error_chain)?);

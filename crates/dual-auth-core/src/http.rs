@@ -125,6 +125,17 @@ impl HttpsUrl {
         self.0.scheme() == "http"
     }
 
+    /// This URL with `pairs` appended to its query (form-encoded); scheme, host and the
+    /// absence of credentials are untouched, so it stays checked. No pair: unchanged.
+    #[must_use]
+    pub fn with_query_pairs<'a>(mut self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut pairs = pairs.into_iter().peekable();
+        if pairs.peek().is_some() {
+            self.0.query_pairs_mut().extend_pairs(pairs);
+        }
+        self
+    }
+
     /// The URL without query or fragment, for logs and messages (a query may carry what
     /// logs must not).
     pub fn for_logs(&self) -> String {

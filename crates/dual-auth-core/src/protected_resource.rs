@@ -82,6 +82,14 @@ pub fn canonical(url: HttpsUrl) -> Result<HttpsUrl, ProtectedResourceError> {
     Ok(url)
 }
 
+/// The identifier of `resource` as written in tokens (`aud`), requests (RFC 8707
+/// `resource`) and metadata: the URL, except that a resource at a host's root has no
+/// trailing `/` (`https://mcp.example.com`), the form the MCP specification recommends.
+pub fn resource_identifier(resource: &HttpsUrl) -> &str {
+    let text = resource.as_str();
+    if resource.path() == "/" { text.strip_suffix('/').unwrap_or(text) } else { text }
+}
+
 /// Where the metadata of `resource` is served (RFC 9728 §3.1): the well-known path
 /// inserted between the host and the resource's path, a lone `/` path dropped.
 pub fn metadata_url(resource: &HttpsUrl) -> HttpsUrl {
@@ -134,7 +142,7 @@ impl ProtectedResourceMetadata {
     /// A document for `resource`, taking tokens in the `Authorization` header.
     pub fn new(resource: &HttpsUrl) -> Self {
         Self {
-            resource: resource.as_str().to_owned(),
+            resource: resource_identifier(resource).to_owned(),
             authorization_servers: Vec::new(),
             scopes_supported: Vec::new(),
             bearer_methods_supported: vec!["header".to_owned()],
@@ -157,11 +165,12 @@ impl ProtectedResourceMetadata {
         if body.len() > MAX_METADATA_BYTES {
             return Err(invalid(format!("it is larger than {MAX_METADATA_BYTES} bytes")));
         }
-        let metadata: Self = serde_json::from_slice(body).map_err(|e| invalid(format!("not the JSON object of RFC 9728 §2 ({e})")))?;
+        let metadata: Self = serde_json::from_slice(body)
+            .map_err(|e| invalid(format!("not the JSON object of RFC 9728 §2 ({})", truncate_untrusted(&e.to_string(), 200))))?;
         let advertised = canonical_resource(&metadata.resource).map_err(|e| invalid(format!("its resource: {e}")))?;
         if advertised != *expected {
             return Err(ProtectedResourceError::ResourceMismatch {
-                expected: expected.as_str().to_owned(),
+                expected: resource_identifier(expected).to_owned(),
                 advertised: truncate_untrusted(&metadata.resource, 200),
             });
         }
@@ -308,6 +317,17 @@ mod tests {
         let err = canonical_resource("https://mcp.example.com/mcp?token=s3cret").unwrap_err();
         assert!(!err.to_string().contains("s3cret"), "{err}");
         assert!(matches!(canonical_resource("http://mcp.example.com/mcp"), Err(ProtectedResourceError::NotHttps(_))));
+    }
+
+    #[test]
+    fn a_root_resource_is_named_without_its_trailing_slash() {
+        assert_eq!(resource_identifier(&url("https://mcp.example.com")), "https://mcp.example.com");
+        assert_eq!(resource_identifier(&url("https://mcp.example.com/")), "https://mcp.example.com");
+        assert_eq!(resource_identifier(&url("https://mcp.example.com/mcp/")), "https://mcp.example.com/mcp/");
+        let root = url("https://mcp.example.com");
+        assert_eq!(ProtectedResourceMetadata::new(&root).resource, "https://mcp.example.com");
+        let body = br#"{"resource":"https://mcp.example.com","authorization_servers":["https://idp.example.com/"]}"#;
+        assert!(ProtectedResourceMetadata::parse_for(body, &root).is_ok());
     }
 
     #[test]

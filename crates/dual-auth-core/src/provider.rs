@@ -329,6 +329,8 @@ pub struct AssertionAdapter {
     assertion_audience: String,
     api_audience: Option<String>,
     delegation: Option<DelegationMode>,
+    /// [`IamAdapter::cache_scope`], computed once: none of its parts changes.
+    scope: String,
 }
 
 impl fmt::Debug for AssertionAdapter {
@@ -379,6 +381,8 @@ impl AssertionAdapter {
                 IamError::Configuration { vendor, reason: reason.into() }
             })?,
         };
+        let discriminator = api_audience.as_deref().unwrap_or(&assertion_audience);
+        let scope = cache_scope(dialect.vendor, endpoint.url().as_str(), &config.client_id, discriminator, endpoint.dpop().map(|d| &d.key));
         Ok(Self {
             dialect,
             endpoint,
@@ -388,6 +392,7 @@ impl AssertionAdapter {
             assertion_audience,
             api_audience,
             delegation,
+            scope,
         })
     }
 
@@ -412,22 +417,27 @@ impl AssertionAdapter {
         }
     }
 
+    /// The request as the grant sends it: Auth0's On-Behalf-Of names the access token it
+    /// wants. Built once per call, not per attempt.
+    fn as_sent<'r>(grant: &DelegationGrant, request: &'r DelegationRequest) -> Cow<'r, DelegationRequest> {
+        match grant.kind {
+            GrantKind::TokenExchange { names_requested_access_token: true, .. }
+                if matches!(request.subject().token_type(), SubjectTokenType::AccessToken) && request.requested_token_type().is_none() =>
+            {
+                Cow::Owned(request.clone().with_requested_token_type(ACCESS_TOKEN_TYPE))
+            }
+            _ => Cow::Borrowed(request),
+        }
+    }
+
     fn delegation_form(&self, grant: &DelegationGrant, request: &DelegationRequest) -> Vec<(&'static str, SecretString)> {
         let mut form = match grant.kind {
             GrantKind::JwtAuthorization => {
                 vec![field("grant_type", JWT_BEARER_GRANT), ("assertion", request.subject().token().clone())]
             }
-            GrantKind::TokenExchange { audience_defaults_to_api, names_requested_access_token } => {
-                let request = if names_requested_access_token
-                    && matches!(request.subject().token_type(), SubjectTokenType::AccessToken)
-                    && request.requested_token_type().is_none()
-                {
-                    Cow::Owned(request.clone().with_requested_token_type(ACCESS_TOKEN_TYPE))
-                } else {
-                    Cow::Borrowed(request)
-                };
+            GrantKind::TokenExchange { audience_defaults_to_api, .. } => {
                 let default_audience = if audience_defaults_to_api { self.api_audience.as_deref() } else { None };
-                token_exchange_fields(&request, default_audience)
+                token_exchange_fields(request, default_audience)
             }
         };
         self.push_fields(&mut form, grant.trailing_fields, request.scopes());
@@ -476,8 +486,7 @@ impl IamAdapter for AssertionAdapter {
     /// The vendor, endpoint and agent, then the API audience where the dialect sends one
     /// (it decides the token's audience), else the assertion audience; with DPoP the key.
     fn cache_scope(&self) -> String {
-        let discriminator = self.api_audience.as_deref().unwrap_or(&self.assertion_audience);
-        cache_scope(self.dialect.vendor, self.endpoint.url().as_str(), &self.client_id, discriminator, self.dpop_key())
+        self.scope.clone()
     }
 
     fn delegation_modes(&self) -> &'static [DelegationMode] {
@@ -522,7 +531,8 @@ impl IamAdapter for AssertionAdapter {
         // A JWT authorization grant's assertion is single-use: a retry after an attempt that
         // reached the provider would only get "Token reuse detected", hiding the real cause.
         let single_attempt = grant.kind == GrantKind::JwtAuthorization;
-        let fields = || self.delegation_form(grant, request);
+        let request = Self::as_sent(grant, request);
+        let fields = || self.delegation_form(grant, &request);
         self.send_with(None, request.scopes(), single_attempt, &fields).await
     }
 }

@@ -44,6 +44,17 @@ fn each_refusal_says_what_is_wrong() {
 }
 
 #[test]
+fn query_pairs_are_appended_form_encoded_and_none_changes_nothing() {
+    let url = HttpsUrl::parse("https://api.example.com/report?x=1").unwrap();
+    assert_eq!(
+        url.clone().with_query_pairs([("format", "json"), ("q", "a b&c")]).as_str(),
+        "https://api.example.com/report?x=1&format=json&q=a+b%26c"
+    );
+    let bare = HttpsUrl::parse("https://api.example.com/report").unwrap();
+    assert_eq!(bare.clone().with_query_pairs([]).as_str(), "https://api.example.com/report", "no stray `?`");
+}
+
+#[test]
 fn white_space_is_ignored_and_the_url_is_carried_as_parsed() {
     let url = HttpsUrl::parse("  https://IDP.example.com:443/realms/corp/token?x=1 \n").unwrap();
     assert_eq!(url.as_str(), "https://idp.example.com/realms/corp/token?x=1");

@@ -113,9 +113,8 @@ impl FinanceTools {
 
     async fn read_ledger(&self, token: Option<PresentedToken>) -> CallToolResult {
         let failed = |reason: String| CallToolResult::structured_error(json!({"error": reason}));
-        let (Some(upstream), Some(token)) = (&self.upstream, token) else {
-            return failed("no upstream API is configured".into());
-        };
+        let Some(upstream) = &self.upstream else { return failed("no upstream API is configured".into()) };
+        let Some(token) = token else { return failed("the request's token is not at hand to exchange".into()) };
         // The token for this MCP server is evidence for an exchange; it never goes upstream.
         let request =
             match DelegationRequest::new(upstream.client_id.as_str(), token.subject_token().clone(), upstream.scopes.iter().cloned()) {

@@ -282,7 +282,7 @@ impl EntraIdAdapter {
     /// DPoP-bound tokens); [`IamError::Configuration`] for a non-HTTPS token URL, an empty
     /// id or audience, or a certificate credential without its certificate.
     pub fn new(config: EntraIdConfig, options: AdapterOptions) -> Result<Self, IamError> {
-        let vendor = Vendor::EntraId;
+        let vendor = VENDOR;
         if options.dpop.is_some() {
             // Refused rather than ignored: the caller would believe its tokens bound.
             return Err(IamError::NotSupported {
@@ -399,7 +399,7 @@ impl IamAdapter for EntraIdAdapter {
                 ),
             });
         }
-        tracing::info!(event = "token_request_start", vendor = "entraid", mode = %DelegationMode::SelfAsserted, agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
+        tracing::info!(event = "token_request_start", vendor = %VENDOR, mode = %DelegationMode::SelfAsserted, agent_id = %self.client_id, human_id = %request.act().log_id(), scope = %request.scope_string());
         let grant = self
             .endpoint
             .request(|| {
@@ -414,7 +414,7 @@ impl IamAdapter for EntraIdAdapter {
         let source = self.assertion_source(request)?;
         drop(source.sign_act_assertion()?);
         let response = grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now()).with_act_assertion_source(source);
-        tracing::info!(event = "token_request_success", vendor = "entraid", agent_id = %self.client_id, expires_in = response.expires_in().as_secs(), has_act_assertion = true);
+        tracing::info!(event = "token_request_success", vendor = %VENDOR, agent_id = %self.client_id, expires_in = response.expires_in().as_secs(), has_act_assertion = true);
         Ok(response)
     }
 
@@ -427,7 +427,7 @@ impl IamAdapter for EntraIdAdapter {
         check_evidence_allowed(VENDOR, self.delegation, SUPPORTED_MODES)?;
         ensure_agent(VENDOR, &self.client_id, request.agent_id())?;
         check_delegation_request(request, ON_BEHALF_OF_REFUSES, Some(&ON_BEHALF_OF_SUBJECTS))?;
-        tracing::info!(event = "token_request_start", vendor = "entraid", mode = %DelegationMode::OnBehalfOf, agent_id = %self.client_id, scope = %request.scope_string());
+        tracing::info!(event = "token_request_start", vendor = %VENDOR, mode = %DelegationMode::OnBehalfOf, agent_id = %self.client_id, scope = %request.scope_string());
         let grant = self
             .endpoint
             .request(|| {
@@ -440,7 +440,7 @@ impl IamAdapter for EntraIdAdapter {
             })
             .await?;
         let response = grant.into_token_response(DEFAULT_EXPIRES_IN, request.scopes(), self.clock.now());
-        tracing::info!(event = "token_request_success", vendor = "entraid", mode = %DelegationMode::OnBehalfOf, agent_id = %self.client_id, expires_in = response.expires_in().as_secs());
+        tracing::info!(event = "token_request_success", vendor = %VENDOR, mode = %DelegationMode::OnBehalfOf, agent_id = %self.client_id, expires_in = response.expires_in().as_secs());
         Ok(response)
     }
 

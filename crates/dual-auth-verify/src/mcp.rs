@@ -137,15 +137,13 @@ impl ProtectedResource {
         protected_resource::metadata_url(&self.resource)
     }
 
-    fn missing_for(&self, subject: &DualSubject, tools: &[String]) -> Vec<String> {
-        let needed = self.required_scopes.iter().chain(tools.iter().filter_map(|t| self.tool_scopes.get(t)).flatten());
-        let mut missing = Vec::new();
-        for scope in needed {
-            if !subject.has_scope(scope) {
-                push_new(&mut missing, scope.clone());
-            }
+    /// Every scope a call of `tools` needs.
+    fn needed_for(&self, tools: &[String]) -> Vec<String> {
+        let mut needed = Vec::new();
+        for scope in self.required_scopes.iter().chain(tools.iter().filter_map(|t| self.tool_scopes.get(t)).flatten()) {
+            push_new(&mut needed, scope.clone());
         }
-        missing
+        needed
     }
 }
 
@@ -200,6 +198,68 @@ struct Shared {
     metadata_path: String,
     metadata_json: String,
     resource_metadata_param: String,
+    sessions: Sessions,
+}
+
+/// The most MCP sessions remembered with their callers; the oldest is forgotten first
+/// (a forgotten session's next request is refused, and the client starts a new one).
+pub const MAX_MCP_SESSIONS: usize = 10_000;
+
+/// The `Mcp-Session-Id` header of streamable HTTP.
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// Who a session belongs to: the issuer, the agent and the human of the request that
+/// opened it. A request in a session must come from the same three.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Caller {
+    issuer: String,
+    agent: String,
+    human: String,
+}
+
+impl Caller {
+    fn of(subject: &DualSubject) -> Self {
+        Self { issuer: subject.issuer.clone(), agent: subject.agent.id().to_owned(), human: subject.human.sub().to_owned() }
+    }
+}
+
+/// Sessions by id, bounded, oldest first.
+#[derive(Debug, Default)]
+struct Sessions {
+    table: std::sync::Mutex<(std::collections::HashMap<String, Caller>, std::collections::VecDeque<String>)>,
+}
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (std::collections::HashMap<String, Caller>, std::collections::VecDeque<String>)> {
+        self.table.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether `caller` may use session `id`: a session opened by another caller, or one
+    /// this layer never saw opened, is refused.
+    fn admits(&self, id: &str, caller: &Caller) -> bool {
+        self.lock().0.get(id) == Some(caller)
+    }
+
+    fn open(&self, id: String, caller: Caller) {
+        let mut table = self.lock();
+        let (by_id, order) = &mut *table;
+        if by_id.insert(id.clone(), caller).is_none() {
+            order.push_back(id);
+        }
+        while order.len() > MAX_MCP_SESSIONS {
+            if let Some(oldest) = order.pop_front() {
+                by_id.remove(&oldest);
+            }
+        }
+    }
+
+    fn close(&self, id: &str) {
+        let mut table = self.lock();
+        let (by_id, order) = &mut *table;
+        if by_id.remove(id).is_some() {
+            order.retain(|known| known != id);
+        }
+    }
 }
 
 impl McpAuthLayer {
@@ -209,7 +269,8 @@ impl McpAuthLayer {
     /// [`VerifyError::Configuration`] when an issuer's audience is not exactly the
     /// resource's canonical URI (RFC 8707: a token names the resource it is for).
     pub fn new(verifier: Verifier, mut resource: ProtectedResource) -> Result<Self, VerifyError> {
-        let canonical = resource.resource.as_str();
+        let canonical = protected_resource::resource_identifier(&resource.resource);
+        let configuration = |setting: &'static str, reason: String| VerifyError::Configuration { setting, reason };
         for (issuer, audiences) in verifier.issuer_audiences() {
             if audiences.iter().any(|a| a != canonical) {
                 return Err(VerifyError::Configuration {
@@ -221,9 +282,21 @@ impl McpAuthLayer {
                 });
             }
         }
+        let issuers: Vec<String> = verifier.issuer_audiences().map(|(issuer, _)| issuer.to_owned()).collect();
+        if let Some(unknown) = resource.metadata.authorization_servers.iter().find(|a| !issuers.contains(a)) {
+            return Err(configuration(
+                "ProtectedResource::authorization_server",
+                format!("{unknown:?} is not an issuer the verifier trusts: a client would get tokens this server refuses"),
+            ));
+        }
         if resource.metadata.authorization_servers.is_empty() {
-            let issuers: Vec<String> = verifier.issuer_audiences().map(|(issuer, _)| issuer.to_owned()).collect();
             resource.metadata.authorization_servers = issuers;
+        }
+        if let Some(bad) = resource.metadata.scopes_supported.iter().find(|s| !is_scope_token(s)) {
+            return Err(configuration(
+                "ProtectedResource scopes",
+                format!("{bad:?} is not a scope (RFC 6749 §3.3: printable ASCII without space, `\"` or `\\`)"),
+            ));
         }
         resource.metadata.dpop_signing_alg_values_supported = crate::DPOP_ALGORITHMS.iter().map(|a| (*a).to_owned()).collect();
         resource.metadata.dpop_bound_access_tokens_required = verifier.all_issuers_require_dpop();
@@ -236,6 +309,7 @@ impl McpAuthLayer {
             metadata_json,
             verifier,
             resource,
+            sessions: Sessions::default(),
         };
         Ok(Self { shared: Arc::new(shared) })
     }
@@ -286,17 +360,27 @@ where
             if request.method() == http::Method::GET && request.uri().path() == shared.metadata_path {
                 return Ok(metadata_response(&shared.metadata_json));
             }
-            match shared.admit(request).await {
-                Ok(request) => inner.call(request).await,
-                Err(refusal) => Ok(refusal),
+            let (request, caller) = match shared.admit(request).await {
+                Ok(admitted) => admitted,
+                Err(refusal) => return Ok(refusal),
+            };
+            let closing = (request.method() == http::Method::DELETE).then(|| session_id(request.headers())).flatten();
+            let response = inner.call(request).await?;
+            // The session the server opened belongs to the caller who opened it.
+            if let Some(id) = session_id(response.headers()) {
+                shared.sessions.open(id, caller);
             }
+            if let Some(id) = closing.filter(|_| response.status().is_success()) {
+                shared.sessions.close(&id);
+            }
+            Ok(response)
         })
     }
 }
 
 impl Shared {
     /// The request, verified and with the subject in its extensions, or the answer.
-    async fn admit<B, R>(&self, request: http::Request<B>) -> Result<http::Request<B>, http::Response<R>>
+    async fn admit<B, R>(&self, request: http::Request<B>) -> Result<(http::Request<B>, Caller), http::Response<R>>
     where
         B: http_body::Body + From<Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -307,11 +391,25 @@ impl Shared {
             Ok(subject) => subject,
             Err(error) => return Err(self.refuse(&error, dpop_scheme)),
         };
-        let token = crate::verifier::presented_token(request.headers())
-            .and_then(|t| SubjectToken::new(t, SubjectTokenType::AccessToken).ok())
-            .map(PresentedToken);
+        // verify_headers read this token: it is there, one word, not empty.
+        let token = crate::verifier::presented_token(request.headers()).map(|t| SubjectToken::new(t, SubjectTokenType::AccessToken));
+        let Some(Ok(token)) = token else {
+            return Err(plain(http::StatusCode::INTERNAL_SERVER_ERROR, "The verified token could not be kept"));
+        };
+        let caller = Caller::of(&subject);
+        if let Some(id) = session_id(request.headers())
+            && !self.sessions.admits(&id, &caller)
+        {
+            // As for an ended session (the client starts a new one); another caller's
+            // session is never joined.
+            return Err(plain(http::StatusCode::NOT_FOUND, "No such session for this caller"));
+        }
         let (mut parts, body) = request.into_parts();
         let (body, tools) = if parts.method == http::Method::POST && !self.resource.tool_scopes.is_empty() {
+            // The tool called must be known for sure: what the layer cannot read, it refuses.
+            if parts.headers.get(http::header::CONTENT_ENCODING).is_some_and(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity")) {
+                return Err(plain(http::StatusCode::UNSUPPORTED_MEDIA_TYPE, "The request body must not be content-encoded"));
+            }
             let bytes = match http_body_util::Limited::new(body, MAX_MCP_REQUEST_BYTES).collect().await {
                 Ok(collected) => collected.to_bytes(),
                 Err(e) if e.is::<http_body_util::LengthLimitError>() => {
@@ -319,28 +417,30 @@ impl Shared {
                 }
                 Err(_) => return Err(plain(http::StatusCode::BAD_REQUEST, "The request body could not be read")),
             };
-            let tools = tools_called(&bytes);
+            let Some(tools) = tools_called(&bytes) else {
+                return Err(plain(http::StatusCode::BAD_REQUEST, "The request body is not a JSON-RPC message"));
+            };
             (B::from(bytes), tools)
         } else {
             (body, Vec::new())
         };
-        let missing = self.resource.missing_for(&subject, &tools);
-        if !missing.is_empty() {
-            return Err(self.refuse(&VerifyError::InsufficientScope { missing }, dpop_scheme));
+        let needed = self.resource.needed_for(&tools);
+        if needed.iter().any(|scope| !subject.has_scope(scope)) {
+            // The challenge names every scope the call needs (RFC 6750 §3), not only
+            // those missing: a client that replaces its scopes gets them all.
+            return Err(self.refuse(&VerifyError::InsufficientScope { missing: needed }, dpop_scheme));
         }
         parts.extensions.insert(subject);
-        if let Some(token) = token {
-            parts.extensions.insert(token);
-        }
-        Ok(http::Request::from_parts(parts, body))
+        parts.extensions.insert(PresentedToken(token));
+        Ok((http::Request::from_parts(parts, body), caller))
     }
 
     fn refuse<R: From<String>>(&self, error: &VerifyError, dpop_scheme: bool) -> http::Response<R> {
+        // Every 401 names the scopes every call needs, so a client asks for those and no more.
         let scope = match error {
-            VerifyError::MissingToken if !self.resource.required_scopes.is_empty() => {
-                Some(format!("scope=\"{}\"", self.resource.required_scopes.join(" ")))
-            }
-            _ => None,
+            VerifyError::InsufficientScope { .. } => None,
+            _ if self.resource.required_scopes.is_empty() => None,
+            _ => Some(format!("scope=\"{}\"", self.resource.required_scopes.join(" "))),
         };
         let challenges: Vec<String> = self
             .verifier
@@ -359,18 +459,32 @@ impl Shared {
     }
 }
 
-/// The tools a JSON-RPC message (or batch) calls.
-fn tools_called(body: &[u8]) -> Vec<String> {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else { return Vec::new() };
-    let messages = match &value {
+/// The tools a JSON-RPC message (or batch) calls; `None` for a body that is not a JSON
+/// object or array of objects, or a `tools/call` without a string `params.name`.
+fn tools_called(body: &[u8]) -> Option<Vec<String>> {
+    let value = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    let messages: Vec<&serde_json::Value> = match &value {
         serde_json::Value::Array(batch) => batch.iter().collect(),
         single => vec![single],
     };
-    messages
-        .into_iter()
-        .filter(|m| m.get("method").and_then(serde_json::Value::as_str) == Some("tools/call"))
-        .filter_map(|m| m.pointer("/params/name").and_then(serde_json::Value::as_str).map(str::to_owned))
-        .collect()
+    let mut tools = Vec::new();
+    for message in messages {
+        let message = message.as_object()?;
+        if message.get("method").and_then(serde_json::Value::as_str) == Some("tools/call") {
+            tools.push(message.get("params")?.get("name")?.as_str()?.to_owned());
+        }
+    }
+    Some(tools)
+}
+
+/// A request's or response's `Mcp-Session-Id`.
+fn session_id(headers: &http::HeaderMap) -> Option<String> {
+    headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// An RFC 6749 §3.3 scope token: `%x21 / %x23-5B / %x5D-7E`, at least one.
+fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty() && scope.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 fn metadata_response<B: From<String>>(json: &str) -> http::Response<B> {
@@ -396,10 +510,16 @@ mod tests {
     #[test]
     fn the_tools_called_are_read_from_single_and_batched_messages() {
         let single = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"approve"}}"#;
-        assert_eq!(tools_called(single), vec!["approve"]);
-        let batch = br#"[{"method":"tools/list"},{"method":"tools/call","params":{"name":"a"}},{"method":"tools/call","params":{}}]"#;
-        assert_eq!(tools_called(batch), vec!["a"]);
-        assert!(tools_called(b"not json").is_empty());
+        assert_eq!(tools_called(single), Some(vec!["approve".to_owned()]));
+        let batch = br#"[{"method":"tools/list"},{"method":"tools/call","params":{"name":"a"}}]"#;
+        assert_eq!(tools_called(batch), Some(vec!["a".to_owned()]));
+        // What cannot be read for sure is refused, never waved through.
+        assert_eq!(tools_called(b"not json"), None);
+        assert_eq!(tools_called(br#"[{"method":"tools/call","params":{}}]"#), None);
+        assert_eq!(tools_called(br#"{"method":"tools/call","params":{"name":7}}"#), None);
+        assert_eq!(tools_called(br#"[1]"#), None);
+        assert_eq!(tools_called(br#"{"method":"tools/list"}"#), Some(vec![]));
+        assert!(is_scope_token("finance.read") && !is_scope_token("a b") && !is_scope_token("a\"b") && !is_scope_token(""));
     }
 
     #[test]

@@ -880,13 +880,13 @@ enum Scheme {
     Dpop,
 }
 
-/// The scheme, the token and the act assertion of a request.
 /// The token of a request's `Authorization` header, as [`Verifier::verify_headers`] reads it.
 #[cfg(feature = "mcp")]
 pub(crate) fn presented_token(headers: &http::HeaderMap) -> Option<&str> {
     credentials(headers).ok().map(|(_, token, _)| token)
 }
 
+/// The scheme, the token and the act assertion of a request.
 fn credentials(headers: &http::HeaderMap) -> Result<(Scheme, &str, Option<&str>), VerifyError> {
     let bad = |reason: &'static str| VerifyError::InvalidRequest { reason };
     let mut authorization = headers.get_all(http::header::AUTHORIZATION).iter();

@@ -22,9 +22,16 @@ use tower_service::Service;
 /// `API` (`https://api.example.com/finance`) is the MCP server's canonical URI here.
 const METADATA_URL: &str = "https://api.example.com/.well-known/oauth-protected-resource/finance";
 
-async fn mcp(Extension(subject): Extension<DualSubject>, token: Option<Extension<PresentedToken>>, body: String) -> axum::Json<Value> {
-    let presented = token.map(|Extension(t)| t.subject_token().token().expose_secret().to_owned());
-    axum::Json(json!({"agent": subject.agent.id(), "human": subject.human.sub(), "presented": presented, "body": body}))
+async fn mcp(
+    Extension(subject): Extension<DualSubject>,
+    Extension(token): Extension<PresentedToken>,
+    body: String,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let presented = token.subject_token().token().expose_secret().to_owned();
+    let seen = axum::Json(json!({"agent": subject.agent.id(), "human": subject.human.sub(), "presented": presented, "body": body}));
+    // Like rmcp, open a session on `initialize`.
+    if body.contains(r#""method":"initialize""#) { ([("mcp-session-id", "session-1")], seen).into_response() } else { seen.into_response() }
 }
 
 fn resource() -> ProtectedResource {
@@ -106,7 +113,7 @@ async fn a_token_for_another_resource_is_refused() {
     assert_eq!(
         answer.challenge.as_deref(),
         Some(&*format!(
-            r#"Bearer realm="mcp", error="invalid_token", error_description="The token is not for this API", resource_metadata="{METADATA_URL}""#
+            r#"Bearer realm="mcp", error="invalid_token", error_description="The token is not for this API", scope="finance.read", resource_metadata="{METADATA_URL}""#
         ))
     );
     assert!(!answer.body.contains(&other));
@@ -122,7 +129,7 @@ async fn a_tool_whose_scope_the_token_lacks_asks_for_a_step_up() {
     assert_eq!(
         answer.challenge.as_deref(),
         Some(&*format!(
-            r#"Bearer realm="mcp", error="insufficient_scope", error_description="The token lacks a required scope", scope="finance.write", resource_metadata="{METADATA_URL}""#
+            r#"Bearer realm="mcp", error="insufficient_scope", error_description="The token lacks a required scope", scope="finance.read finance.write", resource_metadata="{METADATA_URL}""#
         ))
     );
     // The same token calls other tools; one with the scope calls this one.
@@ -133,7 +140,7 @@ async fn a_tool_whose_scope_the_token_lacks_asks_for_a_step_up() {
     let write_only = issuer.token_with(|c| c["scope"] = json!("finance.write"));
     let answer = post_mcp(&mut app, Some(&write_only), call_tool("approve_payment")).await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
-    assert!(answer.challenge.unwrap().contains(r#"scope="finance.read""#));
+    assert!(answer.challenge.unwrap().contains(r#"scope="finance.read finance.write""#), "every scope the call needs");
 }
 
 #[tokio::test]
@@ -179,4 +186,64 @@ async fn every_issuer_must_take_the_canonical_uri_as_audience() {
     let err = McpAuthLayer::new(verifier, resource()).unwrap_err();
     assert!(matches!(err, VerifyError::Configuration { setting: "IssuerPolicy::audience", .. }), "{err:?}");
     assert!(err.to_string().contains("must name its canonical URI https://api.example.com/finance as their audience"), "{err}");
+}
+
+#[tokio::test]
+async fn what_the_layer_cannot_read_for_sure_is_refused() {
+    let issuer = Issuer::start().await;
+    let mut app = app(&issuer);
+    let token = issuer.token();
+    let answer = post_mcp(&mut app, Some(&token), "{not json".into()).await;
+    assert_eq!(
+        (answer.status, serde_json::from_str::<Value>(&answer.body).unwrap()["error_description"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("The request body is not a JSON-RPC message"))
+    );
+    let hidden = json!([{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": ["approve_payment"]}}]).to_string();
+    assert_eq!(post_mcp(&mut app, Some(&token), hidden).await.status, StatusCode::BAD_REQUEST);
+    let request = Request::post("/finance")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-encoding", "gzip")
+        .body(Body::from(call_tool("approve_payment")))
+        .unwrap();
+    assert_eq!(send(&mut app, request).await.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn a_session_is_used_only_by_the_caller_who_opened_it() {
+    let issuer = Issuer::start().await;
+    let mut app = app(&issuer);
+    let alice = issuer.token();
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).to_string();
+    assert_eq!(post_mcp(&mut app, Some(&alice), initialize).await.status, StatusCode::OK);
+    let in_session = |token: &str| {
+        Request::post("/finance")
+            .header("authorization", format!("Bearer {token}"))
+            .header("mcp-session-id", "session-1")
+            .body(Body::from(call_tool("whoami")))
+            .unwrap()
+    };
+    assert_eq!(send(&mut app, in_session(&alice)).await.status, StatusCode::OK);
+    // A stepped-up token of the same agent and human stays in the session.
+    let stepped_up = issuer.token_with(|c| c["scope"] = json!("finance.read finance.write"));
+    assert_eq!(send(&mut app, in_session(&stepped_up)).await.status, StatusCode::OK);
+    // Another human through the same agent, or another agent, does not get in.
+    let bob = issuer.token_with(|c| c["act"]["sub"] = json!("user_67890"));
+    let answer = send(&mut app, in_session(&bob)).await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", answer.body);
+    let other_agent = issuer.token_with(|c| {
+        c["sub"] = json!("agent-008");
+        c["client_id"] = json!("agent-008");
+    });
+    assert_eq!(send(&mut app, in_session(&other_agent)).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_resource_names_only_trusted_issuers_and_real_scopes() {
+    let issuer = Issuer::start().await;
+    let stranger = ProtectedResource::new(API).unwrap().authorization_server("https://other-idp.example.com/");
+    let err = McpAuthLayer::new(issuer.verifier(issuer.policy()), stranger).unwrap_err();
+    assert!(err.to_string().contains("\"https://other-idp.example.com/\" is not an issuer the verifier trusts"), "{err}");
+    let spaced = ProtectedResource::new(API).unwrap().tool_scopes("t", ["finance write"]);
+    let err = McpAuthLayer::new(issuer.verifier(issuer.policy()), spaced).unwrap_err();
+    assert!(err.to_string().contains("\"finance write\" is not a scope"), "{err}");
 }
