@@ -139,6 +139,19 @@ async fn the_tool_sees_the_agent_and_the_human_and_the_agent_steps_up_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_refusals_share_one_step_up() {
+    let stack = Stack::start().await;
+    let (client, mcp) = stack.connect(Arc::new(stack.tokens("alice"))).await;
+    let mcp = mcp.unwrap();
+    // Both calls go out with the first token and are refused; one new token serves both.
+    let (first, second) = tokio::join!(call(&mcp, "approve_payment"), call(&mcp, "approve_payment"));
+    assert_eq!((first.is_error, second.is_error), (Some(false), Some(false)), "{first:?} {second:?}");
+    assert_eq!(client.tokens_issued().await, 2);
+    assert_eq!(client.scopes().await, ["finance.read", "finance.write"]);
+    mcp.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tool_authorises_on_the_human_as_well_as_the_agent() {
     let stack = Stack::start().await;
     let (_, mcp) = stack.connect(Arc::new(stack.tokens("bob"))).await;

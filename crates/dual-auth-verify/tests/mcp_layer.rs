@@ -247,3 +247,18 @@ async fn the_resource_names_only_trusted_issuers_and_real_scopes() {
     let err = McpAuthLayer::new(issuer.verifier(issuer.policy()), spaced).unwrap_err();
     assert!(err.to_string().contains("\"finance write\" is not a scope"), "{err}");
 }
+
+#[tokio::test]
+async fn where_dpop_is_required_the_dpop_challenge_points_at_the_metadata_too() {
+    let issuer = Issuer::start().await;
+    let layer = McpAuthLayer::new(issuer.verifier(issuer.policy().require_dpop()), resource()).unwrap();
+    let mut app = Router::new().route("/finance", post(mcp)).layer(layer);
+    let answer = post_mcp(&mut app, None, call_tool("whoami")).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        answer.challenge.as_deref(),
+        Some(&*format!(r#"DPoP realm="mcp", algs="ES256 EdDSA RS256 PS256", scope="finance.read", resource_metadata="{METADATA_URL}""#))
+    );
+    let document = send(&mut app, Request::get("/.well-known/oauth-protected-resource/finance").body(Body::empty()).unwrap()).await;
+    assert_eq!(serde_json::from_str::<Value>(&document.body).unwrap()["dpop_bound_access_tokens_required"], true);
+}
